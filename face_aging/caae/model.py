@@ -1,0 +1,134 @@
+"""CAAE: the four networks, their three Adam optimisers, the compiled training step and inference."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from face_aging.caae import losses
+from face_aging.caae.networks import NUM_AGE_GROUPS, NUM_GENDERS, build_encoder_generator, build_networks
+from face_aging.data.labels import plus_minus_one_hot
+
+
+@dataclasses.dataclass
+class CAAEConfig:
+    """Architecture and optimisation settings; the defaults are the original's."""
+    image_size: int = 128
+    z_dim: int = 50
+    enc_channels: int = 64
+    gen_channels: int = 1024
+    learning_rate: float = 2e-4
+    beta1: float = 0.5
+    decay_rate: float = 1.0       # staircase decay every `decay_epochs`; 1.0 (constant) in the original
+    decay_epochs: int = 2
+    seed: int = 2017
+
+    ARCHITECTURE = ("image_size", "z_dim", "enc_channels", "gen_channels")
+
+
+class AgingModel:
+    """E and G: everything test mode needs (no discriminators, no optimiser state)."""
+
+    def __init__(self, config=CAAEConfig()):
+        self.config = config
+        self.encoder, self.generator = build_encoder_generator(
+            config.image_size, config.z_dim, config.enc_channels, config.gen_channels)
+
+    def weights_checkpoint(self):
+        """The part of a training checkpoint that holds E and G (restores from a full CAAE checkpoint)."""
+        return tf.train.Checkpoint(encoder=self.encoder, generator=self.generator)
+
+    @tf.function
+    def reconstruct(self, images, ages, genders):
+        """G(E(x), l): each face rebuilt at the given labels."""
+        return self.generator(self.encoder(images, training=False), ages, genders, training=False)
+
+    @tf.function
+    def _decode_groups(self, z, genders):
+        n = tf.shape(z)[0]
+        ages = tf.repeat(tf.constant(plus_minus_one_hot(np.arange(NUM_AGE_GROUPS), NUM_AGE_GROUPS)), n, axis=0)
+        faces = self.generator(tf.tile(z, [NUM_AGE_GROUPS, 1]), ages, tf.tile(genders, [NUM_AGE_GROUPS, 1]),
+                               training=False)
+        return tf.reshape(faces, [NUM_AGE_GROUPS, n] + faces.shape[1:].as_list())
+
+    def age_progression(self, images, genders):
+        """Every face at every age group: [10 groups, N, S, S, 3] in [-1, 1]. `genders` are -1/+1 one-hot [N, 2]."""
+        z = self.encoder(tf.convert_to_tensor(images, tf.float32), training=False)
+        return self._decode_groups(z, tf.convert_to_tensor(genders, tf.float32)).numpy()
+
+    def age_to_groups(self, images, groups, genders):
+        """Each face at its own target group (indices 0-9): [N, S, S, 3]."""
+        ages = plus_minus_one_hot(groups, NUM_AGE_GROUPS)
+        return self.reconstruct(tf.convert_to_tensor(images, tf.float32), ages,
+                                tf.convert_to_tensor(genders, tf.float32)).numpy()
+
+
+class CAAE(AgingModel):
+    """E, G, D_z, D_img, one Adam optimiser per player and a tf.train.Checkpoint of all of them."""
+
+    def __init__(self, config=CAAEConfig(), steps_per_epoch=1):
+        self.config = config
+        self.encoder, self.generator, self.d_z, self.d_img = build_networks(
+            config.image_size, config.z_dim, config.enc_channels, config.gen_channels)
+        self.eg_variables = self.encoder.trainable_variables + self.generator.trainable_variables
+        self.optimizers = {}
+        for name, variables in (("EG", self.eg_variables), ("D_z", self.d_z.trainable_variables),
+                                ("D_img", self.d_img.trainable_variables)):
+            schedule = keras.optimizers.schedules.ExponentialDecay(
+                config.learning_rate, decay_steps=max(1, config.decay_epochs * steps_per_epoch),
+                decay_rate=config.decay_rate, staircase=True)
+            # TF1's AdamOptimizer epsilon; Keras defaults to 1e-7.
+            optimizer = keras.optimizers.Adam(schedule, beta_1=config.beta1, epsilon=1e-8, name=f"adam_{name}")
+            optimizer.build(variables)  # slots exist before a restore, so nothing is restored lazily
+            self.optimizers[name] = optimizer
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        # Epochs of plain-autoencoder pre-training this run does before the main training (0: none).
+        self.pretrain_epochs = tf.Variable(0, dtype=tf.int64, trainable=False, name="pretrain_epochs")
+        self.rng = tf.random.Generator.from_seed(config.seed)
+        self.checkpoint = tf.train.Checkpoint(
+            encoder=self.encoder, generator=self.generator, d_z=self.d_z, d_img=self.d_img,
+            opt_eg=self.optimizers["EG"], opt_dz=self.optimizers["D_z"], opt_di=self.optimizers["D_img"],
+            step=self.step, pretrain_epochs=self.pretrain_epochs, rng=self.rng)
+
+    @property
+    def learning_rate(self):
+        return float(self.optimizers["EG"].learning_rate)
+
+    def set_step(self, step):
+        """Set the global step, and the optimisers' iteration counts that drive the learning-rate schedule."""
+        self.step.assign(step)
+        for optimizer in self.optimizers.values():
+            optimizer.iterations.assign(step)
+
+    @tf.function
+    def train_step(self, images, ages, genders, weights):
+        """One iteration: E+G, D_z and D_img all step on the same batch, each from the same pre-update weights.
+
+        `weights` is a tensor (w0, w1, w2), so switching from pre-training (all 0) to training does not retrace.
+        """
+        z_prior = self.rng.uniform([tf.shape(images)[0], self.config.z_dim], -1.0, 1.0)
+        with tf.GradientTape(persistent=True) as tape:
+            z = self.encoder(images, training=True)
+            x_rec = self.generator(z, ages, genders, training=True)
+            d_z_logits = self.d_z(z, training=True)
+            d_z_prior_logits = self.d_z(z_prior, training=True)
+            d_input_logits = self.d_img(images, ages, genders, training=True)
+            d_g_logits = self.d_img(x_rec, ages, genders, training=True)
+            terms = losses.caae_losses(images, x_rec, d_z_logits, d_z_prior_logits, d_input_logits, d_g_logits,
+                                       weights)
+        for name, loss, variables in (("EG", terms["loss_EG"], self.eg_variables),
+                                      ("D_z", terms["loss_Dz"], self.d_z.trainable_variables),
+                                      ("D_img", terms["loss_Di"], self.d_img.trainable_variables)):
+            grads = tape.gradient(loss, variables)
+            self.optimizers[name].apply_gradients(zip(grads, variables))
+        del tape
+        self.step.assign_add(1)
+        histograms = {"z": z, "z_prior": z_prior, "D_z_logits": d_z_logits, "D_z_prior_logits": d_z_prior_logits,
+                      "D_G_logits": d_g_logits, "D_input_logits": d_input_logits}
+        return terms, histograms
+
+
+def gender_labels(gender, n):
+    """-1/+1 one-hot labels for n faces of one gender (0 male, 1 female)."""
+    return plus_minus_one_hot(np.full(n, gender), NUM_GENDERS)

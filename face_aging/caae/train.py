@@ -1,0 +1,256 @@
+"""CAAE training: the original's loop (samples and test grids every epoch, checkpoints every 5 epochs and at the
+end, TensorBoard every step) made resumable: checkpoints also every few minutes, and a restart continues from the
+latest step, mid-epoch included."""
+
+import dataclasses
+import logging
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from face_aging import images as imio
+from face_aging.caae import losses, tf1_checkpoint
+from face_aging.caae.model import CAAE, CAAEConfig
+from face_aging.data import labels as L
+from face_aging.data.pipeline import FaceDataset, load_faces
+from face_aging.errors import FaceAgingError
+from face_aging.progress import Progress
+from face_aging.rundir import RunDir, write_text_atomic
+
+SCALARS = ("EG_loss", "E_z_loss", "D_z_loss_z", "D_z_loss_prior", "D_img_loss_input", "D_img_loss_G", "G_img_loss",
+           "tv_loss")
+SHOWN = (("EG", "EG_loss"), ("Dz", "loss_Dz"), ("Di", "loss_Di"), ("Gi", "G_img_loss"))
+
+
+@dataclasses.dataclass
+class TrainOptions:
+    savedir: str = "save"
+    dataset: str = "UTKFace"
+    epoch: int = 50
+    batch_size: int = 100
+    weights: tuple = losses.DEFAULT_WEIGHTS
+    use_trained_model: bool = True
+    use_init_model: bool = True
+    init_checkpoint: str = ""
+    init_checkpoint_explicit: bool = False   # given on the command line: a missing file is then an error
+    pretrain_epochs: int = 10
+    num_synthetic: int = 6000
+    num_vis: int = 100
+    save_every_epochs: int = 5
+    checkpoint_minutes: float = 10.0
+    summary_every: int = 1
+    max_to_keep: int = 3
+    data_root: str = "data"
+    config: CAAEConfig = dataclasses.field(default_factory=CAAEConfig)
+
+
+class TrainingError(FaceAgingError, RuntimeError):
+    """Training cannot start or continue; the message says why and what to do."""
+
+
+class _StopRequest:
+    """SIGINT/SIGTERM set a flag; the loop saves a checkpoint after the current step and exits."""
+
+    def __init__(self):
+        self.signal = None
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signal is not None:  # a second signal: stop now
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(signum).name
+        logging.warning("%s received: saving a checkpoint after this step, then stopping "
+                        "(send it again to stop at once)", self.signal)
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _checkpoint_value(path, name):
+    try:
+        return int(tf.train.load_checkpoint(path).get_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE"))
+    except (tf.errors.NotFoundError, ValueError):
+        return None
+
+
+def restore_or_initialise(model, run, options, manager):
+    """Continue the run in `run` if it has a checkpoint, else start one (optionally from an original TF1 model).
+
+    Returns a sentence saying what was done.
+    """
+    latest = manager.latest_checkpoint
+    if latest:
+        if not options.use_trained_model:
+            planned = _checkpoint_value(latest, "pretrain_epochs")
+            if planned != options.pretrain_epochs:
+                raise TrainingError(
+                    f"--use_trained_model=False trains from scratch, but {run.checkpoint} already holds a checkpoint "
+                    f"({os.path.basename(latest)}) of another run. Use another --savedir, or remove that folder.")
+        try:
+            model.checkpoint.restore(latest).assert_existing_objects_matched()
+        except (ValueError, AssertionError, tf.errors.OpError) as error:
+            raise TrainingError(f"Checkpoint {latest} does not fit this model ({options.config.image_size}x"
+                                f"{options.config.image_size}, z_dim {options.config.z_dim}): "
+                                f"{str(error).splitlines()[0]}") from None
+        return f"Resumed from {latest} (step {int(model.step)})"
+    if not options.use_trained_model:
+        model.pretrain_epochs.assign(options.pretrain_epochs)
+        return f"Training from scratch, starting with {options.pretrain_epochs} epochs of pre-training"
+    if options.use_init_model and options.init_checkpoint:
+        if tf1_checkpoint.is_tf1_checkpoint(options.init_checkpoint):
+            step = tf1_checkpoint.load_tf1_checkpoint(options.init_checkpoint, model.encoder, model.generator,
+                                                      model.d_z, model.d_img)
+            if step:
+                model.set_step(step)
+            return f"Initialised from the original TF1 checkpoint {options.init_checkpoint} (step {step or 0})"
+        if options.init_checkpoint_explicit:
+            tf1_checkpoint.resolve_tf1_prefix(options.init_checkpoint)  # raises a clear FileNotFoundError
+            raise TrainingError(f"--init_checkpoint {options.init_checkpoint} is not an original CAAE checkpoint "
+                                f"(it has no tensor E_conv0/w)")
+        logging.info("No init model at %s; training from random initialisation", options.init_checkpoint)
+    return "Training from random initialisation"
+
+
+def adopt_tf1_checkpoint_in_savedir(run, options):
+    """`--savedir` of an original TF1 run: import its latest checkpoint as the init model of this run.
+
+    Its `checkpoint` state file is renamed to checkpoint.tf1 so the checkpoint manager never counts (and never deletes)
+    the original's files.
+    """
+    state = os.path.join(run.checkpoint, "checkpoint")
+    if os.path.exists(state) and tf1_checkpoint.is_tf1_checkpoint(run.checkpoint):
+        prefix = tf1_checkpoint.resolve_tf1_prefix(run.checkpoint)
+        os.replace(state, state + ".tf1")
+        logging.info("%s holds an original TF1 checkpoint; continuing from %s", run.checkpoint, prefix)
+        return dataclasses.replace(options, init_checkpoint=prefix, init_checkpoint_explicit=True,
+                                   use_init_model=True, use_trained_model=True)
+    return options
+
+
+def epoch_image_name(epoch, pretrain_epochs):
+    """samples/NN.png numbering as in the original; pre-training epochs get their own names."""
+    if epoch < pretrain_epochs:
+        return f"pretrain_{epoch + 1:02d}.png"
+    return f"{epoch - pretrain_epochs + 1:02d}.png"
+
+
+def write_epoch_images(model, run, vis, name, writer, step):
+    """samples/NAME: reconstructions of the visualisation set; test/NAME: its first faces at every age group."""
+    images, ages, genders = vis
+    recon = model.reconstruct(images, ages, genders).numpy()
+    sample_grid = imio.save_grid(recon, os.path.join(run.samples, name))
+    faces = images[:L.NUM_AGE_GROUPS]
+    progression = model.age_progression(faces, genders[:L.NUM_AGE_GROUPS])
+    test_grid = imio.save_grid(progression.reshape((-1,) + faces.shape[1:]), os.path.join(run.test, name),
+                               rows=L.NUM_AGE_GROUPS, cols=len(faces))
+    with writer.as_default(step=step):
+        tf.summary.image("samples", sample_grid[None], description="Reconstructions of the visualisation set")
+        tf.summary.image("test", test_grid[None], description="Rows: age groups 0-5 ... 71+, young at the top")
+
+
+def train(options):
+    """Train CAAE as `options` say; returns the model (for callers such as tests and evaluations)."""
+    run = RunDir(options.savedir).make()
+    options = adopt_tf1_checkpoint_in_savedir(run, options)
+    config = options.config
+    faces = load_faces(options.dataset, config.image_size, config.seed, options.num_synthetic, options.data_root)
+    if faces.skipped:
+        write_text_atomic(run.path("skipped_files.txt"), "".join(f"{p}\t{why}\n" for p, why in faces.skipped))
+    data = FaceDataset(faces, config.image_size, options.batch_size, config.seed, options.num_vis)
+    print(f"\tData: {len(faces)} faces from {faces.source}; {data.steps_per_epoch} batches of {options.batch_size} "
+          f"an epoch; {len(data.vis_index)} held out for samples/ and test/")
+
+    model = CAAE(config, data.steps_per_epoch)
+    manager = tf.train.CheckpointManager(model.checkpoint, run.checkpoint, max_to_keep=options.max_to_keep,
+                                         checkpoint_name="model")
+    print("\t" + restore_or_initialise(model, run, options, manager))
+    run.write_options(options_record(options, faces))
+
+    pretrain = int(model.pretrain_epochs)
+    total_epochs = pretrain + options.epoch
+    spe = data.steps_per_epoch
+    step = int(model.step)
+    total_steps = total_epochs * spe
+    if step >= total_steps:
+        print(f"\tThis run already trained {step // spe} epochs (step {step}); nothing to do. "
+              f"Pass a larger --epoch to train further.")
+        return model
+
+    vis = data.visualisation_set()
+    imio.save_grid(np.tile(vis[0][:L.NUM_AGE_GROUPS], (L.NUM_AGE_GROUPS, 1, 1, 1)), os.path.join(run.test, "input.png"),
+                   rows=L.NUM_AGE_GROUPS)
+    writer = tf.summary.create_file_writer(run.summary)
+    main_weights = tf.constant(options.weights, tf.float32)
+    no_weights = tf.zeros([3], tf.float32)
+    progress = Progress(total_steps, step, options.batch_size)
+    last_save = time.time()
+
+    def save(reason):
+        path = manager.save(checkpoint_number=int(model.step))
+        logging.info("Saved %s (%s)", path, reason)
+        return path
+
+    with _StopRequest() as stop:
+        for epoch in range(step // spe, total_epochs):
+            weights = no_weights if epoch < pretrain else main_weights
+            phase = "pre-train " if epoch < pretrain else ""
+            epoch_text = (f"[{phase}epoch {epoch + 1 if epoch < pretrain else epoch - pretrain + 1}/"
+                          f"{pretrain if epoch < pretrain else options.epoch}]")
+            first_batch = step - epoch * spe
+            for batch, (images, ages, genders) in enumerate(data.epoch(epoch, first_batch), start=first_batch + 1):
+                terms, histograms = model.train_step(images, ages, genders, weights)
+                step += 1
+                if step % options.summary_every == 0 or step == total_steps:
+                    write_step_summaries(writer, step, terms, histograms, model.learning_rate)
+                progress.update(step, epoch_text, batch, spe, {k: float(terms[t]) for k, t in SHOWN})
+                if stop.signal:
+                    break
+                if time.time() - last_save > options.checkpoint_minutes * 60:
+                    save(f"every {options.checkpoint_minutes:g} minutes")
+                    last_save = time.time()
+            progress.newline()
+            if stop.signal:
+                save(f"stopped by {stop.signal}")
+                writer.close()
+                raise SystemExit(f"Stopped by {stop.signal} at step {step}; the checkpoint is saved and the same "
+                                 f"command resumes the run.")
+            write_epoch_images(model, run, vis, epoch_image_name(epoch, pretrain), writer, step)
+            if (epoch + 1) % options.save_every_epochs == 0 and epoch + 1 < total_epochs:
+                save(f"epoch {epoch + 1}")
+                last_save = time.time()
+    save("end of training")
+    writer.close()
+    print(f"\tDone: {total_epochs} epochs, step {step}. Outputs in {run.root}/{{summary,samples,test,checkpoint}}")
+    return model
+
+
+def write_step_summaries(writer, step, terms, histograms, learning_rate):
+    with writer.as_default(step=step):
+        for name in SCALARS:
+            tf.summary.scalar(name, terms[name])
+        tf.summary.scalar("EG_learning_rate", learning_rate)
+        for name, values in histograms.items():
+            tf.summary.histogram(name, values)
+
+
+def options_record(options, faces):
+    record = dataclasses.asdict(options)
+    config = record.pop("config")
+    record.update(config)
+    record["weights"] = list(options.weights)
+    record["model"] = "caae"
+    record["num_faces"] = len(faces)
+    record["num_skipped"] = len(faces.skipped)
+    record["data_source"] = faces.source
+    return record

@@ -1,0 +1,63 @@
+"""Labels of face-aging data: UTKFace file names, CAAE's ten age groups and the "-1/+1 one-hot" encoding.
+
+UTKFace names its aligned chips `AGE_GENDER_RACE_DATETIME.jpg.chip.jpg` (gender 0 = male, 1 = female; race 0-4).
+A handful of the real files are malformed (a missing field, a stray space, `jpg` without its dot); those are
+reported and skipped rather than guessed at, because a wrong age label silently poisons an age-conditioned model.
+"""
+
+import re
+
+import numpy as np
+
+# Inclusive upper bounds of the ten groups: 0-5, 6-10, 11-15, 16-20, 21-30, 31-40, 41-50, 51-60, 61-70, 71+.
+AGE_GROUP_UPPER = (5, 10, 15, 20, 30, 40, 50, 60, 70)
+AGE_GROUP_NAMES = ("0-5", "6-10", "11-15", "16-20", "21-30", "31-40", "41-50", "51-60", "61-70", "71+")
+NUM_AGE_GROUPS = len(AGE_GROUP_NAMES)
+GENDER_NAMES = ("male", "female")
+MAX_AGE = 120  # oldest plausible label; UTKFace's oldest is 116
+
+_UTKFACE_NAME = re.compile(
+    r"^(?P<age>\d{1,3})_(?P<gender>\d+)_(?P<race>\d+)_(?P<stamp>\d+)\.(?:jpe?g|png)(?:\.chip\.(?:jpe?g|png))?$",
+    re.IGNORECASE)
+
+
+class LabelError(ValueError):
+    """A file name that does not carry valid UTKFace labels."""
+
+
+def parse_utkface_name(name):
+    """(age, gender, race) from a UTKFace file name, or LabelError saying what is wrong with it."""
+    match = _UTKFACE_NAME.match(name)
+    if not match:
+        fields = name.split("_")
+        if len(fields) < 4:
+            raise LabelError(f"expected AGE_GENDER_RACE_DATETIME.jpg, found {len(fields)} '_'-separated fields")
+        raise LabelError("not of the form AGE_GENDER_RACE_DATETIME.jpg[.chip.jpg] (digits only, no spaces)")
+    age, gender, race = int(match["age"]), int(match["gender"]), int(match["race"])
+    if age > MAX_AGE:
+        raise LabelError(f"age {age} is outside 0-{MAX_AGE}")
+    if gender not in (0, 1):
+        raise LabelError(f"gender {gender} is not 0 (male) or 1 (female)")
+    if race > 4:
+        raise LabelError(f"race {race} is not 0-4")
+    return age, gender, race
+
+
+def age_to_group(age):
+    """Index 0-9 of the CAAE age group holding `age` years (scalar or array)."""
+    return np.searchsorted(AGE_GROUP_UPPER, np.asarray(age), side="left").astype(np.int32)
+
+
+def group_centre_age(group):
+    """A representative age of a group (its middle; 80 for 71+), e.g. for rendering the truth of a synthetic face."""
+    lower = (0,) + tuple(u + 1 for u in AGE_GROUP_UPPER)
+    upper = AGE_GROUP_UPPER + (90,)
+    return (lower[group] + upper[group]) / 2.0
+
+
+def plus_minus_one_hot(indices, depth):
+    """The original's label encoding: every entry -1, the true class +1. float32 [N, depth]."""
+    indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+    labels = -np.ones((indices.size, depth), dtype=np.float32)
+    labels[np.arange(indices.size), indices] = 1.0
+    return labels

@@ -1,0 +1,55 @@
+"""Image grids and files: every output image is written under a temporary name and renamed, so a run killed while
+writing never leaves a half-written PNG where a finished one was."""
+
+import os
+import tempfile
+
+import numpy as np
+from PIL import Image
+
+
+def to_uint8(images, value_range=(-1.0, 1.0)):
+    """Images in `value_range` (the models' [-1, 1]) -> uint8 [0, 255]."""
+    low, high = value_range
+    images = (np.asarray(images, dtype=np.float32) - low) / (high - low)
+    return np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8)
+
+
+def make_grid(images, rows=None, cols=None):
+    """[N, H, W, C] -> one [rows*H, cols*W, C] frame filled row by row (the original's save_batch_images)."""
+    images = np.asarray(images)
+    n, h, w, c = images.shape
+    if rows is None and cols is None:
+        cols = int(np.ceil(np.sqrt(n)))
+    if cols is None:
+        cols = int(np.ceil(n / rows))
+    if rows is None:
+        rows = int(np.ceil(n / cols))
+    frame = np.zeros((rows * h, cols * w, c), dtype=images.dtype)
+    for i, image in enumerate(images[:rows * cols]):
+        r, k = divmod(i, cols)
+        frame[r * h:(r + 1) * h, k * w:(k + 1) * w] = image
+    return frame
+
+
+def save_image(array, path):
+    """Write a uint8 image atomically (temporary file in the same folder, then rename)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fmt = "JPEG" if path.lower().endswith((".jpg", ".jpeg")) else "PNG"
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            Image.fromarray(np.asarray(array)).save(f, format=fmt)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def save_grid(images, path, rows=None, cols=None):
+    """Save model outputs in [-1, 1] as one grid image; returns the uint8 grid (for TensorBoard)."""
+    grid = make_grid(to_uint8(images), rows, cols)
+    save_image(grid, path)
+    return grid

@@ -1,0 +1,51 @@
+"""A training status line: epoch, batch, images/s and time left. In place on a terminal, one line every
+`interval` seconds otherwise (log files, CI)."""
+
+import sys
+import time
+
+
+def format_duration(seconds):
+    seconds = int(max(0, seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+class Progress:
+    def __init__(self, total_steps, done_steps, batch_size, stream=None, interval=10.0, width=24):
+        self.total, self.done, self.batch_size = total_steps, done_steps, batch_size
+        self.stream = stream or sys.stdout
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.interval, self.width = interval, width
+        self.start = self.last_print = time.time()
+        self.start_done = done_steps
+        self.rate = None  # images/s, smoothed
+
+    def update(self, steps_done, epoch_text, batch, batches, losses):
+        now = time.time()
+        elapsed = now - self.start
+        trained = steps_done - self.start_done
+        if trained > 0 and elapsed > 0:
+            # The first step includes tracing; an average from the start still converges quickly.
+            self.rate = trained * self.batch_size / elapsed
+        if not self.tty and now - self.last_print < self.interval and steps_done < self.total:
+            return
+        self.last_print = now
+        frac = batch / max(1, batches)
+        bar = "=" * int(frac * self.width)
+        bar = (bar + ">").ljust(self.width)[:self.width]
+        left = (self.total - steps_done) * self.batch_size / self.rate if self.rate else float("nan")
+        rate = f"{self.rate:6.1f} img/s" if self.rate else "   ... img/s"
+        loss_text = " ".join(f"{k} {v:.4f}" for k, v in losses.items())
+        line = (f"{epoch_text} {batch:>4}/{batches} [{bar}] {rate}  left {format_duration(left) if self.rate else '?'}"
+                f"  {loss_text}")
+        if self.tty:
+            self.stream.write("\r" + line + "\033[K")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def newline(self):
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
