@@ -2,7 +2,7 @@
 writing never leaves a half-written PNG where a finished one was."""
 
 import os
-import tempfile
+import uuid
 
 import numpy as np
 from PIL import Image
@@ -37,7 +37,9 @@ def save_image(array, path):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fmt = "JPEG" if path.lower().endswith((".jpg", ".jpeg")) else "PNG"
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
+    # Not tempfile.mkstemp: its files are 0600, and the rename would leave every output readable by its owner only.
+    tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}{os.path.splitext(path)[1]}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             Image.fromarray(np.asarray(array)).save(f, format=fmt)
