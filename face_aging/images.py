@@ -1,11 +1,9 @@
-"""Image grids and files: every output image is written under a temporary name and renamed, so a run killed while
-writing never leaves a half-written PNG where a finished one was."""
-
-import os
-import uuid
+"""Image grids and image files (written atomically)."""
 
 import numpy as np
 from PIL import Image
+
+from face_aging.fileio import atomic_write
 
 
 def to_uint8(images, value_range=(-1.0, 1.0)):
@@ -33,21 +31,10 @@ def make_grid(images, rows=None, cols=None):
 
 
 def save_image(array, path):
-    """Write a uint8 image atomically (temporary file in the same folder, then rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
+    """Write a uint8 image atomically; JPEG or PNG by the file name."""
     fmt = "JPEG" if path.lower().endswith((".jpg", ".jpeg")) else "PNG"
-    # Not tempfile.mkstemp: its files are 0600, and the rename would leave every output readable by its owner only.
-    tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}{os.path.splitext(path)[1]}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(np.asarray(array)).save(f, format=fmt)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(path) as f:
+        Image.fromarray(np.asarray(array)).save(f, format=fmt)
 
 
 def save_grid(images, path, rows=None, cols=None):

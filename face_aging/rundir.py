@@ -5,8 +5,9 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
+
+from face_aging.fileio import atomic_write
 
 SUBDIRS = ("summary", "samples", "test", "checkpoint")
 OPTIONS_FILE = "options.json"
@@ -53,9 +54,5 @@ class RunDir:
 
 
 def write_text_atomic(path, text):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    with os.fdopen(fd, "w") as f:
+    with atomic_write(path, "w") as f:
         f.write(text)
-    os.replace(tmp, path)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from face_aging import fileio
 from face_aging import images as imio
 from face_aging.images import make_grid, save_grid, save_image, to_uint8
 
@@ -179,7 +180,7 @@ def test_save_image_writes_under_a_temporary_name_first(tmp_path, monkeypatch):
         seen.append(pixels)
         return real_replace(src, dst)
 
-    monkeypatch.setattr(imio.os, "replace", checking_replace)
+    monkeypatch.setattr(fileio.os, "replace", checking_replace)
     save_image(np.full((5, 5, 3), 10, np.uint8), str(target))
     assert len(seen) == 1 and np.all(seen[0] == 10)
     assert np.all(read(target)[0] == 10) and leftovers(tmp_path) == []

@@ -41,6 +41,8 @@ def check_image(path):
         return "not an image Pillow can identify"
     except OSError as error:
         return f"cannot be read ({error.strerror or error})"
+    if fmt == "MPO":  # multi-picture JPEGs from phones: TensorFlow decodes the first picture
+        fmt = "JPEG"
     if fmt not in ("JPEG", "PNG"):
         return f"{fmt} image; only JPEG and PNG are read"
     if width < 1 or height < 1:

@@ -1,0 +1,155 @@
+"""main.py as a user runs it: flag parsing (`--is_train False`), validation before any work, test mode, resume."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from absl import flags
+from PIL import Image
+
+from conftest import REPO, TINY_FLAGS, run_main
+from face_aging import cli
+
+
+def parsed(*args):
+    fv = flags.FlagValues()
+    cli.define_flags(fv)
+    cli.parse_flags(["main.py", *args], fv)
+    return fv
+
+
+@pytest.mark.parametrize("args,expected", [
+    ((), True),
+    (("--is_train",), True),
+    (("--is_train", "False"), False),
+    (("--is_train", "false", "--testdir", "x"), False),
+    (("--is_train", "0"), False),
+    (("--is_train=false",), False),
+    (("--is_train=False",), False),
+    (("--nois_train",), False),
+    (("--is_train", "True"), True),
+    (("-is_train", "False"), False),
+])
+def test_is_train_forms(args, expected):
+    assert parsed(*args).is_train is expected
+
+
+def test_bool_value_merging_leaves_other_arguments_alone():
+    bools = {"is_train", "use_trained_model"}
+    argv = ["main.py", "--is_train", "--testdir", "False", "--use_trained_model", "no", "--epoch", "1"]
+    assert cli.normalize_bool_args(argv, bools) == ["main.py", "--is_train", "--testdir", "False",
+                                                    "--use_trained_model=no", "--epoch", "1"]
+
+
+@pytest.mark.parametrize("args,flag", [
+    (("--image_size=100",), "--image_size=100"),
+    (("--image_size=16",), "--image_size=16"),
+    (("--image_size=0",), "--image_size=0"),
+    (("--batch_size=0",), "--batch_size=0"),
+    (("--batch_size=-3",), "--batch_size=-3"),
+    (("--epoch=0",), "--epoch=0"),
+    (("--model=foo",), "--model=foo"),
+    (("--model=pagan",), "planned"),
+    (("--weights=a,b,c",), "--weights"),
+    (("--weights=1,2",), "--weights"),
+    (("--weights=1,-1,0",), "--weights"),
+    (("--target_age=200",), "--target_age=200"),
+    (("--z_dim=55",), "--z_dim=55"),
+    (("--beta1=1.5",), "--beta1"),
+    (("--learning_rate=0",), "--learning_rate"),
+    (("--image_size=256", "--gen_channels=64"), "--gen_channels=64"),
+    (("--is_train", "False"), "--testdir is required"),
+    (("--is_train", "False", "--testdir", "/no/such/folder"), "--testdir=/no/such/folder"),
+    (("--init_checkpoint=/no/such/model-1",), "--init_checkpoint"),
+])
+def test_bad_flag_values_are_refused_with_the_flags_name(args, flag):
+    with pytest.raises(cli.FlagError, match=flag.replace("[", r"\[")):
+        cli.validate(parsed(*args))
+
+
+def test_bad_flag_exits_before_any_work(tmp_path):
+    savedir = tmp_path / "never"
+    result = run_main("--image_size=100", f"--savedir={savedir}", timeout=60)
+    assert result.returncode == 2
+    assert "--image_size=100" in result.stderr and "power of two" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not savedir.exists()
+
+
+def test_stray_argument_is_an_error_not_silently_ignored(tmp_path):
+    result = run_main("--is_train", "False", "--testdir", str(tmp_path), "extra", timeout=60)
+    assert result.returncode == 2 and "unexpected argument" in result.stderr
+
+
+def test_missing_dataset_says_how_to_get_utkface(tmp_path):
+    result = run_main("--dataset=NoSuchSet", f"--savedir={tmp_path / 's'}", *TINY_FLAGS, timeout=120)
+    assert result.returncode == 1
+    assert "UTKFace" in result.stderr and "--dataset synthetic" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_test_mode_with_space_separated_false(trained_run, face_folder, tmp_path, count):
+    testdir = tmp_path / "faces"
+    testdir.mkdir()
+    for name in sorted(os.listdir(face_folder))[:count]:
+        shutil.copy(os.path.join(face_folder, name), testdir)
+    savedir = tmp_path / "run"
+    shutil.copytree(trained_run, savedir)
+    events_before = sorted(os.listdir(savedir / "summary"))
+    # No architecture flags: test mode takes them from the run's options.json.
+    result = run_main("--model", "caae", "--is_train", "False", "--testdir", str(testdir), "--savedir", str(savedir),
+                      "--target_age", "65")
+    assert result.returncode == 0, result.stderr
+    assert "Testing Mode" in result.stdout and "Training Mode" not in result.stdout
+    assert sorted(os.listdir(savedir / "summary")) == events_before       # it did not train
+    for name in ("test_as_male.png", "test_as_female.png", "input.png"):
+        assert Image.open(savedir / "test" / name).size == (count * 32, 10 * 32)
+    aged = sorted(f for f in os.listdir(savedir / "test") if f.endswith("_age65.png"))
+    assert len(aged) == count and Image.open(savedir / "test" / aged[0]).size == (32, 32)
+    male = np.asarray(Image.open(savedir / "test" / "test_as_male.png"), np.float32)
+    female = np.asarray(Image.open(savedir / "test" / "test_as_female.png"), np.float32)
+    assert male.shape == female.shape
+
+
+def test_test_mode_without_a_checkpoint_is_a_clear_error(face_folder, tmp_path):
+    result = run_main("--is_train=false", f"--testdir={face_folder}", f"--savedir={tmp_path}", *TINY_FLAGS)
+    assert result.returncode == 1
+    assert "No checkpoint" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_test_mode_with_no_images_is_a_clear_error(trained_run, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a face")
+    result = run_main("--nois_train", f"--testdir={empty}", f"--savedir={trained_run}")
+    assert result.returncode == 1 and "no readable JPEG or PNG" in result.stderr
+
+
+def test_killed_run_resumes_mid_epoch_and_finishes(face_folder, tmp_path):
+    """SIGTERM during training saves a checkpoint; the same command continues the step count to the end."""
+    savedir = tmp_path / "run"
+    args = [sys.executable, os.path.join(REPO, "main.py"), f"--dataset={face_folder}", f"--savedir={savedir}",
+            "--epoch=3", "--checkpoint_minutes=0.0001", *TINY_FLAGS]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    index = savedir / "checkpoint" / "checkpoint"
+    while time.time() < deadline and not (index.exists() and "model-" in index.read_text()):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=240)
+    import tensorflow as tf
+    stopped_at = int(tf.train.latest_checkpoint(str(savedir / "checkpoint")).rsplit("-", 1)[1])
+    assert 1 <= stopped_at < 18, (out, err)
+    assert "Stopped by SIGTERM" in err
+    result = run_main(f"--dataset={face_folder}", f"--savedir={savedir}", "--epoch=3", *TINY_FLAGS)
+    assert result.returncode == 0, result.stderr
+    assert f"Resumed from {savedir}/checkpoint/model-{stopped_at} (step {stopped_at})" in result.stdout
+    assert tf.train.latest_checkpoint(str(savedir / "checkpoint")).endswith("model-18")
+    assert sorted(os.listdir(savedir / "samples")) == ["01.png", "02.png", "03.png"]
