@@ -10,6 +10,8 @@ import math
 import keras
 import tensorflow as tf
 
+from face_aging import layers
+
 KERNEL_SIZE = 5
 NUM_AGE_GROUPS = 10
 NUM_GENDERS = 2
@@ -62,7 +64,7 @@ class Encoder(keras.Model):
         check_image_size(image_size)
         self.image_size = image_size
         self.convs = [
-            keras.layers.Conv2D(channels * 2 ** i, KERNEL_SIZE, strides=2, padding="same",
+            layers.Conv2D(channels * 2 ** i, KERNEL_SIZE, strides=2, padding="same",
                                 kernel_initializer=_conv_init(), name=f"E_conv{i}")
             for i in range(num_stride2_layers(image_size))
         ]
@@ -97,14 +99,14 @@ class Generator(keras.Model):
         self.mini = image_size // 2 ** n
         self.fc = keras.layers.Dense(channels * self.mini ** 2, kernel_initializer=_dense_init(), name="G_fc")
         self.deconvs = [
-            keras.layers.Conv2DTranspose(channels // 2 ** (i + 1), KERNEL_SIZE, strides=2, padding="same",
+            layers.Conv2DTranspose(channels // 2 ** (i + 1), KERNEL_SIZE, strides=2, padding="same",
                                          kernel_initializer=_dense_init(), name=f"G_deconv{i}")
             for i in range(n)
         ]
-        self.deconvs.append(keras.layers.Conv2DTranspose(channels // 2 ** (n + 1), KERNEL_SIZE, strides=1,
+        self.deconvs.append(layers.Conv2DTranspose(channels // 2 ** (n + 1), KERNEL_SIZE, strides=1,
                                                          padding="same", kernel_initializer=_dense_init(),
                                                          name=f"G_deconv{n}"))
-        self.to_rgb = keras.layers.Conv2DTranspose(3, KERNEL_SIZE, strides=1, padding="same",
+        self.to_rgb = layers.Conv2DTranspose(3, KERNEL_SIZE, strides=1, padding="same",
                                                    kernel_initializer=_dense_init(), name=f"G_deconv{n + 1}")
 
     def call(self, z, age, gender):
@@ -146,7 +148,7 @@ class DiscriminatorImg(keras.Model):
 
     def __init__(self, hidden=(16, 32, 64, 128), **kwargs):
         super().__init__(**kwargs)
-        self.convs = [keras.layers.Conv2D(c, KERNEL_SIZE, strides=2, padding="same", kernel_initializer=_conv_init(),
+        self.convs = [layers.Conv2D(c, KERNEL_SIZE, strides=2, padding="same", kernel_initializer=_conv_init(),
                                           name=f"D_img_conv{i}") for i, c in enumerate(hidden)]
         self.bns = [_batch_norm(f"D_img_bn{i}") for i in range(len(hidden))]
         self.flatten = keras.layers.Flatten()
