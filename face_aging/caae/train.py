@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from face_aging import images as imio
-from face_aging.caae import losses, tf1_checkpoint
+from face_aging.caae import losses, synthetic_check, tf1_checkpoint
 from face_aging.caae.model import CAAE, CAAEConfig
 from face_aging.data import labels as L
 from face_aging.data.pipeline import FaceDataset, load_faces
@@ -231,6 +231,11 @@ def train(options):
                 last_save = time.time()
     save("end of training")
     writer.close()
+    if options.dataset == "synthetic":
+        report = synthetic_check.aging_check(model, config.image_size, config.seed)
+        synthetic_check.write_report(report, run.path("synthetic_aging.json"))
+        print("\tAging of unseen synthetic persons (mean |output - true rendering|; see synthetic_aging.json):\n"
+              + "\n".join("\t" + line for line in synthetic_check.format_table(report).splitlines()))
     print(f"\tDone: {total_epochs} epochs, step {step}. Outputs in {run.root}/{{summary,samples,test,checkpoint}}")
     return model
 
