@@ -153,3 +153,44 @@ def test_killed_run_resumes_mid_epoch_and_finishes(face_folder, tmp_path):
     assert f"Resumed from {savedir}/checkpoint/model-{stopped_at} (step {stopped_at})" in result.stdout
     assert tf.train.latest_checkpoint(str(savedir / "checkpoint")).endswith("model-18")
     assert sorted(os.listdir(savedir / "samples")) == ["01.png", "02.png", "03.png"]
+
+
+def test_original_tf1_checkpoint_trains_on_and_ages_faces(face_folder, tmp_path):
+    """A user of the original code: test mode straight from their checkpoint, then training on from it, then
+    pointing --savedir at their original run directory."""
+    from test_tf1_checkpoint import original_shapes, random_arrays, write_tf1_checkpoint
+    original_run = tmp_path / "original_save"
+    arrays = random_arrays(original_shapes(32, enc=8, gen=64), seed=3)
+    prefix = write_tf1_checkpoint(str(original_run / "checkpoint"), arrays, global_steps=(40,))[0]
+    testdir = tmp_path / "faces"
+    testdir.mkdir()
+    shutil.copy(os.path.join(face_folder, sorted(os.listdir(face_folder))[0]), testdir)
+
+    result = run_main("--is_train", "False", f"--testdir={testdir}", f"--savedir={tmp_path / 'fresh'}",
+                      f"--init_checkpoint={prefix}", *TINY_FLAGS)
+    assert result.returncode == 0, result.stderr
+    assert "original TF1 checkpoint" in result.stdout
+    assert Image.open(tmp_path / "fresh" / "test" / "test_as_male.png").size == (32, 320)
+
+    result = run_main(f"--dataset={face_folder}", f"--savedir={tmp_path / 'continued'}", "--epoch=7",
+                      f"--init_checkpoint={prefix}", *TINY_FLAGS)
+    assert result.returncode == 0, result.stderr
+    assert "Initialised from the original TF1 checkpoint" in result.stdout and "(step 40)" in result.stdout
+    import tensorflow as tf
+    # Step 40 is inside epoch 7 (6 batches an epoch): the run finishes that epoch and stops at 42.
+    assert tf.train.latest_checkpoint(str(tmp_path / "continued" / "checkpoint")).endswith("model-42")
+
+    result = run_main(f"--dataset={face_folder}", f"--savedir={original_run}", "--epoch=7", *TINY_FLAGS)
+    assert result.returncode == 0, result.stderr
+    assert (original_run / "checkpoint" / "checkpoint.tf1").exists()
+    assert os.path.exists(prefix + ".index")                        # the original's files are kept
+    assert tf.train.latest_checkpoint(str(original_run / "checkpoint")).endswith("model-42")
+
+
+def test_mismatched_tf1_checkpoint_names_the_tensors(tmp_path):
+    from test_tf1_checkpoint import original_shapes, random_arrays, write_tf1_checkpoint
+    prefix = write_tf1_checkpoint(str(tmp_path / "ckpt"), random_arrays(original_shapes(64, enc=8, gen=64), 1))[0]
+    result = run_main("--is_train", "False", f"--testdir={tmp_path}", f"--savedir={tmp_path / 's'}",
+                      f"--init_checkpoint={prefix}", *TINY_FLAGS)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "E_fc/w" in result.stderr and "--image_size 64" in result.stderr
