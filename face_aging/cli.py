@@ -172,6 +172,7 @@ def config_from_flags(fv=flags.FLAGS):
 
 def run(fv=flags.FLAGS):
     """Validate, then train or test. Returns the process exit code."""
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)  # its INFO lines (checkpoint sharding) drown the run's
     if not fv.is_train:
         architecture_from_run(fv)
     weights = validate(fv)

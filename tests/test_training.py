@@ -137,42 +137,32 @@ def test_age_progression_is_the_generator_at_each_group(tiny_config):
 
 
 class _Oracle:
-    """Stands in for a model: returns the true rendering at the target group (or the input, or noise)."""
+    """Stands in for a model: returns the true rendering at the target group ("truth") or the input ("input")."""
 
-    def __init__(self, kind, size, seed):
-        self.kind, self.size, self.seed = kind, size, seed
+    def __init__(self, kind, size, seed, num_persons):
+        from face_aging.caae.synthetic_check import UNSEEN_PERSON_BASE
+        from face_aging.data import synthetic
+        self.kind, self.size = kind, size
+        ages = np.random.RandomState(seed).randint(0, synthetic.AGE_MAX + 1, size=num_persons)
+        self.persons = [synthetic.make_person(UNSEEN_PERSON_BASE + i, seed) for i in range(num_persons)]
+        self.sources = [synthetic.render_face(p, a, size) / 127.5 - 1.0 for p, a in zip(self.persons, ages)]
 
     def age_to_groups(self, images, groups, genders):
         from face_aging.data import labels as L, synthetic
-        from face_aging.caae.synthetic_check import UNSEEN_PERSON_BASE
         if self.kind == "input":
             return images
-        # Identify each face by matching it against the unseen persons' renderings at their source ages.
         out = []
         for image, group in zip(images, groups):
-            person = self._person_of(image)
+            person = next(p for p, s in zip(self.persons, self.sources) if np.abs(s - image).max() < 1e-6)
             out.append(synthetic.render_face(person, L.group_centre_age(group), self.size) / 127.5 - 1.0)
         return np.stack(out).astype(np.float32)
-
-    def _person_of(self, image):
-        from face_aging.data import synthetic
-        from face_aging.caae.synthetic_check import UNSEEN_PERSON_BASE
-        rng = np.random.RandomState(self.seed)
-        ages = rng.randint(0, synthetic.AGE_MAX + 1, size=self.n)
-        for i, age in enumerate(ages):
-            person = synthetic.make_person(UNSEEN_PERSON_BASE + i, self.seed)
-            if np.abs(synthetic.render_face(person, age, self.size) / 127.5 - 1.0 - image).max() < 1e-6:
-                return person
-        raise AssertionError("face not found")
 
 
 def test_synthetic_aging_check_scores_an_oracle_and_a_do_nothing_model():
     from face_aging.caae.synthetic_check import aging_check
-    oracle = _Oracle("truth", 32, 5)
-    oracle.n = 12
-    perfect = aging_check(oracle, 32, seed=5, num_persons=12)
+    perfect = aging_check(_Oracle("truth", 32, 5, 12), 32, seed=5, num_persons=12)
     assert perfect["overall"]["d_aged"] == pytest.approx(0.0, abs=1e-6)
     assert perfect["overall"]["gain"] == pytest.approx(1.0) and perfect["overall"]["closer"] == 1.0
-    lazy = aging_check(_Oracle("input", 32, 5), 32, seed=5, num_persons=12)
+    lazy = aging_check(_Oracle("input", 32, 5, 12), 32, seed=5, num_persons=12)
     assert lazy["overall"]["gain"] == pytest.approx(0.0, abs=1e-9) and lazy["overall"]["closer"] == 0.0
     assert lazy["overall"]["pairs"] == perfect["overall"]["pairs"] > 0
