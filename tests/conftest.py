@@ -48,3 +48,24 @@ def run_main(*args, timeout=300):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
     return subprocess.run([sys.executable, os.path.join(REPO, "main.py"), *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def lively_run(tmp_path_factory, tiny_config):
+    """A run directory whose checkpoint has He-scaled random weights, so that every layer shows in the output
+    (a few steps of training from the 0.02-sd initialisation still give a nearly uniform grey face)."""
+    import numpy as np
+    import tensorflow as tf
+    from face_aging.caae import tf1_checkpoint
+    from face_aging.caae.model import CAAE
+    from face_aging.rundir import RunDir
+    from test_tf1_checkpoint import original_shapes, random_arrays, write_tf1_checkpoint
+    root = tmp_path_factory.mktemp("lively")
+    arrays = random_arrays(original_shapes(32, enc=8, gen=64), seed=11)
+    prefix = write_tf1_checkpoint(str(root / "tf1"), arrays)[0]
+    model = CAAE(tiny_config)
+    tf1_checkpoint.load_tf1_checkpoint(prefix, model.encoder, model.generator, model.d_z, model.d_img)
+    run = RunDir(str(root / "run")).make()
+    tf.train.CheckpointManager(model.checkpoint, run.checkpoint, max_to_keep=1, checkpoint_name="model").save(0)
+    run.write_options({"image_size": 32, "z_dim": 50, "enc_channels": 8, "gen_channels": 64})
+    return run.root, model

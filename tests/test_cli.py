@@ -117,6 +117,28 @@ def test_test_mode_with_space_separated_false(trained_run, face_folder, tmp_path
     assert male.shape == female.shape
 
 
+def test_test_mode_outputs_are_the_checkpointed_models(lively_run, face_folder, tmp_path):
+    """The grids main.py writes are exactly the restored model's faces at every age group."""
+    from face_aging import images as imio
+    from face_aging.caae.infer import load_test_images
+    from face_aging.caae.model import gender_labels
+    savedir, model = lively_run
+    savedir = shutil.copytree(savedir, tmp_path / "run")
+    testdir = tmp_path / "faces"
+    testdir.mkdir()
+    for name in sorted(os.listdir(face_folder))[:4]:
+        shutil.copy(os.path.join(face_folder, name), testdir)
+    result = run_main("--is_train", "False", f"--testdir={testdir}", f"--savedir={savedir}")
+    assert result.returncode == 0, result.stderr
+    faces, _ = load_test_images(str(testdir), 32)
+    for gender, name in enumerate(("male", "female")):
+        expected = imio.make_grid(imio.to_uint8(model.age_progression(faces, gender_labels(gender, 4)).reshape(
+            -1, 32, 32, 3)), rows=10)
+        written = np.asarray(Image.open(savedir / "test" / f"test_as_{name}.png"))
+        assert np.abs(written.astype(int) - expected.astype(int)).max() <= 1
+        assert written.std() > 10                               # real faces of a lively model, not a flat grey
+
+
 def test_test_mode_without_a_checkpoint_is_a_clear_error(face_folder, tmp_path):
     result = run_main("--is_train=false", f"--testdir={face_folder}", f"--savedir={tmp_path}", *TINY_FLAGS)
     assert result.returncode == 1

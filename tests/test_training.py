@@ -24,6 +24,37 @@ def read_events(summary_dir):
     return out
 
 
+def all_weights(model):
+    """Every variable of the four networks (BN moving statistics included) and of the optimisers, by unique path."""
+    out = {}
+    for net in (model.encoder, model.generator, model.d_z, model.d_img):
+        out.update({f"{net.name}/{v.path}": v.numpy() for v in net.weights})
+    for name, optimizer in model.optimizers.items():
+        out.update({f"{name}/{i}/{v.path}": v.numpy() for i, v in enumerate(optimizer.variables)})
+    return out
+
+
+def test_checkpoint_restores_every_variable_and_e_g_alone(tmp_path, tiny_config):
+    from face_aging.caae.model import AgingModel
+    model = CAAE(tiny_config)
+    x = tf.random.uniform([8, 32, 32, 3], -1, 1, seed=2)
+    ages = tf.constant(np.where(np.eye(10)[np.arange(8)] > 0, 1.0, -1.0), tf.float32)
+    genders = tf.constant(np.where(np.eye(2)[np.arange(8) % 2] > 0, 1.0, -1.0), tf.float32)
+    model.train_step(x, ages, genders, tf.constant([1e-4, 0.0, 0.0]))   # moves BN statistics and Adam slots too
+    path = model.checkpoint.save(str(tmp_path / "model"))
+    fresh = CAAE(tiny_config)
+    fresh.checkpoint.restore(path).assert_consumed()
+    before, after = all_weights(model), all_weights(fresh)
+    assert before.keys() == after.keys()
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    # Test mode restores E and G alone, without the optimisers that also reference their variables.
+    alone = AgingModel(tiny_config)
+    alone.weights_checkpoint().restore(path).expect_partial().assert_existing_objects_matched()
+    for net, other in ((model.encoder, alone.encoder), (model.generator, alone.generator)):
+        for a, b in zip(net.weights, other.weights):
+            assert a.path == b.path and np.array_equal(a.numpy(), b.numpy()), a.path
+
+
 def test_a_few_steps_lower_the_reconstruction_loss(tiny_config):
     faces = load_faces("synthetic", 32, num_synthetic=200)
     data = FaceDataset(faces, 32, 16, num_vis=8)
@@ -80,11 +111,13 @@ def test_a_finished_run_restarted_with_more_epochs_continues_its_step_count(tmp_
     options = TrainOptions(savedir=str(tmp_path), dataset=face_folder, epoch=1, batch_size=16, config=tiny_config)
     first = train(options)
     assert int(first.step) == 6
-    saved = {v.name: v.numpy() for v in first.generator.weights}
+    saved = all_weights(first)
     again = train(options)                                   # nothing left to do: the same step, no new files
     assert int(again.step) == 6 and not os.path.exists(tmp_path / "samples" / "02.png")
-    restored = {v.name: v.numpy() for v in again.generator.weights}
-    assert all(np.array_equal(saved[k], restored[k]) for k in saved)
+    restored = all_weights(again)
+    assert saved.keys() == restored.keys() and len(saved) > 40
+    assert all(np.array_equal(saved[k], restored[k]) for k in saved), [k for k in saved
+                                                                     if not np.array_equal(saved[k], restored[k])]
     more = train(TrainOptions(**{**options.__dict__, "epoch": 2}))
     assert int(more.step) == 12
     assert os.path.exists(tmp_path / "samples" / "02.png")
