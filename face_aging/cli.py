@@ -170,9 +170,15 @@ def config_from_flags(fv=flags.FLAGS):
                       decay_rate=fv.decay_rate, seed=fv.seed)
 
 
+def _no_tensorflow_info(record):
+    return record.levelno >= logging.WARNING or f"{os.sep}tensorflow{os.sep}" not in record.pathname
+
+
 def run(fv=flags.FLAGS):
     """Validate, then train or test. Returns the process exit code."""
-    logging.getLogger("tensorflow").setLevel(logging.WARNING)  # its INFO lines (checkpoint sharding) drown the run's
+    # TensorFlow's own INFO lines (checkpoint sharding timings, ...) come through absl and drown the run's output.
+    logging.getLogger("absl").addFilter(_no_tensorflow_info)
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
     if not fv.is_train:
         architecture_from_run(fv)
     weights = validate(fv)
