@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -171,6 +172,7 @@ def train(options):
     print(f"\tData: {len(faces)} faces from {faces.source}; {data.steps_per_epoch} batches of {options.batch_size} "
           f"an epoch; {len(data.vis_index)} held out for samples/ and test/")
 
+    keras.utils.set_random_seed(config.seed)  # the initial weights too, so the same command makes the same run
     model = CAAE(config, data.steps_per_epoch)
     manager = tf.train.CheckpointManager(model.checkpoint, run.checkpoint, max_to_keep=options.max_to_keep,
                                          checkpoint_name="model")
