@@ -39,12 +39,12 @@ class AgingModel:
         """The part of a training checkpoint that holds E and G (restores from a full CAAE checkpoint)."""
         return tf.train.Checkpoint(encoder=self.encoder, generator=self.generator)
 
-    @tf.function
+    @tf.function(reduce_retracing=True)  # callers pass batches of many sizes
     def reconstruct(self, images, ages, genders):
         """G(E(x), l): each face rebuilt at the given labels."""
         return self.generator(self.encoder(images, training=False), ages, genders, training=False)
 
-    @tf.function
+    @tf.function(reduce_retracing=True)
     def _decode_groups(self, z, genders):
         n = tf.shape(z)[0]
         ages = tf.repeat(tf.constant(plus_minus_one_hot(np.arange(NUM_AGE_GROUPS), NUM_AGE_GROUPS)), n, axis=0)
