@@ -54,7 +54,6 @@ def run_main(*args, timeout=300):
 def lively_run(tmp_path_factory, tiny_config):
     """A run directory whose checkpoint has He-scaled random weights, so that every layer shows in the output
     (a few steps of training from the 0.02-sd initialisation still give a nearly uniform grey face)."""
-    import numpy as np
     import tensorflow as tf
     from face_aging.caae import tf1_checkpoint
     from face_aging.caae.model import CAAE

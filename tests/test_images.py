@@ -8,7 +8,6 @@ import pytest
 from PIL import Image
 
 from face_aging import fileio
-from face_aging import images as imio
 from face_aging.images import make_grid, save_grid, save_image, to_uint8
 
 
