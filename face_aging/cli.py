@@ -55,7 +55,8 @@ def define_flags(fv=flags.FLAGS):
     flags.DEFINE_integer("enc_channels", 64, "Channels of the encoder's first convolution (doubling per layer).", **d)
     flags.DEFINE_integer("gen_channels", 1024, "Channels of the generator's 4x4 map (halving per layer).", **d)
     flags.DEFINE_integer("num_synthetic", 6000, "Faces rendered for --dataset synthetic.", **d)
-    flags.DEFINE_integer("seed", 2017, "Seed of the data shuffle, the synthetic faces, the initial weights and the z prior.", **d)
+    flags.DEFINE_integer("seed", 2017, "Seed of the data shuffle, the synthetic faces, the initial weights and the "
+                         "z prior.", **d)
     flags.DEFINE_float("checkpoint_minutes", 10.0, "Also save a checkpoint every this many minutes of training.", **d)
     flags.DEFINE_integer("save_every_epochs", 5, "Save a checkpoint every this many epochs.", **d)
     flags.DEFINE_integer("summary_every", 1, "Write TensorBoard scalars and histograms every this many steps.", **d)

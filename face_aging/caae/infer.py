@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from face_aging import images as imio
 from face_aging.caae import tf1_checkpoint
-from face_aging.caae.model import AgingModel, CAAEConfig, gender_labels
+from face_aging.caae.model import AgingModel, CAAEConfig, checkpoint_value, gender_labels
 from face_aging.data import labels as L
 from face_aging.data.pipeline import check_image, decode_and_resize, list_image_files, warn_skipped
 from face_aging.errors import FaceAgingError
@@ -78,20 +78,13 @@ def restore_aging_model(config, savedir, init_checkpoint=""):
             raise TestModeError(f"Checkpoint {latest} does not fit a {config.image_size}x{config.image_size} model "
                                 f"(z_dim {config.z_dim}): {str(error).splitlines()[0]}. Pass the --image_size it was "
                                 f"trained with.") from None
-        return model, f"{latest} (step {_step_of(latest)})"
+        return model, f"{latest} (step {checkpoint_value(latest, 'step')})"
     source = latest or init_checkpoint
     if source:
         tf1_checkpoint.load_tf1_checkpoint(source, model.encoder, model.generator)
         return model, f"original TF1 checkpoint {source}"
     raise TestModeError(f"No checkpoint in {run.checkpoint}: train first (python main.py --model caae --is_train "
                         f"--savedir {savedir}) or pass --init_checkpoint with an original CAAE checkpoint")
-
-
-def _step_of(path):
-    try:
-        return int(tf.train.load_checkpoint(path).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
-    except (tf.errors.NotFoundError, ValueError):
-        return "?"
 
 
 def gender_for(path, default):

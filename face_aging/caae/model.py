@@ -129,6 +129,14 @@ class CAAE(AgingModel):
         return terms, histograms
 
 
+def checkpoint_value(path, name):
+    """An integer a CAAE checkpoint recorded (`step`, `pretrain_epochs`) without restoring it, or None."""
+    try:
+        return int(tf.train.load_checkpoint(path).get_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE"))
+    except (tf.errors.NotFoundError, ValueError):
+        return None
+
+
 def gender_labels(gender, n):
     """-1/+1 one-hot labels for n faces of one gender (0 male, 1 female)."""
     return plus_minus_one_hot(np.full(n, gender), NUM_GENDERS)

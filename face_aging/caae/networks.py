@@ -75,7 +75,7 @@ class Encoder(keras.Model):
         self.image_size = image_size
         self.convs = [
             layers.Conv2D(channels * 2 ** i, KERNEL_SIZE, strides=2, padding="same",
-                                kernel_initializer=_conv_init(), name=f"E_conv{i}")
+                          kernel_initializer=_conv_init(), name=f"E_conv{i}")
             for i in range(num_stride2_layers(image_size))
         ]
         track_layers(self, self.convs)
@@ -111,14 +111,14 @@ class Generator(keras.Model):
         self.fc = keras.layers.Dense(channels * self.mini ** 2, kernel_initializer=_dense_init(), name="G_fc")
         self.deconvs = [
             layers.Conv2DTranspose(channels // 2 ** (i + 1), KERNEL_SIZE, strides=2, padding="same",
-                                         kernel_initializer=_dense_init(), name=f"G_deconv{i}")
+                                   kernel_initializer=_dense_init(), name=f"G_deconv{i}")
             for i in range(n)
         ]
         self.deconvs.append(layers.Conv2DTranspose(channels // 2 ** (n + 1), KERNEL_SIZE, strides=1,
-                                                         padding="same", kernel_initializer=_dense_init(),
-                                                         name=f"G_deconv{n}"))
+                                                   padding="same", kernel_initializer=_dense_init(),
+                                                   name=f"G_deconv{n}"))
         self.to_rgb = layers.Conv2DTranspose(3, KERNEL_SIZE, strides=1, padding="same",
-                                                   kernel_initializer=_dense_init(), name=f"G_deconv{n + 1}")
+                                             kernel_initializer=_dense_init(), name=f"G_deconv{n + 1}")
         track_layers(self, self.deconvs)
 
     def call(self, z, age, gender):
@@ -162,7 +162,7 @@ class DiscriminatorImg(keras.Model):
     def __init__(self, hidden=(16, 32, 64, 128), **kwargs):
         super().__init__(**kwargs)
         self.convs = [layers.Conv2D(c, KERNEL_SIZE, strides=2, padding="same", kernel_initializer=_conv_init(),
-                                          name=f"D_img_conv{i}") for i, c in enumerate(hidden)]
+                                    name=f"D_img_conv{i}") for i, c in enumerate(hidden)]
         self.bns = [_batch_norm(f"D_img_bn{i}") for i in range(len(hidden))]
         track_layers(self, self.convs + self.bns)
         self.flatten = keras.layers.Flatten()

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from face_aging import images as imio
 from face_aging.caae import losses, synthetic_check, tf1_checkpoint
-from face_aging.caae.model import CAAE, CAAEConfig
+from face_aging.caae.model import CAAE, CAAEConfig, checkpoint_value
 from face_aging.data import labels as L
 from face_aging.data.pipeline import FaceDataset, load_faces
 from face_aging.errors import FaceAgingError
@@ -78,13 +78,6 @@ class _StopRequest:
             signal.signal(sig, handler)
 
 
-def _checkpoint_value(path, name):
-    try:
-        return int(tf.train.load_checkpoint(path).get_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE"))
-    except (tf.errors.NotFoundError, ValueError):
-        return None
-
-
 def restore_or_initialise(model, run, options, manager):
     """Continue the run in `run` if it has a checkpoint, else start one (optionally from an original TF1 model).
 
@@ -93,7 +86,7 @@ def restore_or_initialise(model, run, options, manager):
     latest = manager.latest_checkpoint
     if latest:
         if not options.use_trained_model:
-            planned = _checkpoint_value(latest, "pretrain_epochs")
+            planned = checkpoint_value(latest, "pretrain_epochs")
             if planned != options.pretrain_epochs:
                 raise TrainingError(
                     f"--use_trained_model=False trains from scratch, but {run.checkpoint} already holds a checkpoint "
