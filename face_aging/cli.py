@@ -11,8 +11,15 @@ from absl import flags
 
 from face_aging.errors import USER_ERRORS
 
-MODELS = ("caae",)
-PLANNED_MODELS = ("pagan", "age")
+MODELS = ("caae", "pagan", "age", "prepare", "import")
+PLANNED_MODELS = ()
+# Flags whose default depends on --model (applied when the flag is not given): the paper's settings of each.
+MODEL_DEFAULTS = {
+    "pagan": {"image_size": 224, "batch_size": 8, "learning_rate": 1e-4, "gen_channels": 32,
+              "weights": ["0.20", "750", "0.005"], "savedir": os.path.join("save", "pagan")},
+    "age": {"image_size": 224, "batch_size": 32, "learning_rate": 1e-4, "epoch": 10,
+            "savedir": os.path.join("save", "age")},
+}
 ARCHITECTURE_FLAGS = ("image_size", "z_dim", "enc_channels", "gen_channels")
 DEFAULT_INIT_CHECKPOINT = os.path.join("checkpoints", "caae", "model-init")
 _TRUE = ("true", "t", "yes", "y", "1")
@@ -25,7 +32,9 @@ class FlagError(ValueError):
 
 def define_flags(fv=flags.FLAGS):
     d = dict(flag_values=fv)
-    flags.DEFINE_string("model", "caae", f"Model: {', '.join(MODELS)} ({', '.join(PLANNED_MODELS)} are planned).", **d)
+    flags.DEFINE_string("model", "caae", "What to run: caae | pagan (one generator per --target_cluster) | age (train "
+                        "PAGAN's age classifier phi_age) | prepare (PAGAN data: --dataset -> --prepared_dir) | import "
+                        "(convert VGG-Face weights from --source into checkpoints/vgg_face).", **d)
     flags.DEFINE_boolean("is_train", True, "Train (True) or age the faces in --testdir (False). "
                          "'--is_train False', '--is_train=false' and '--nois_train' all select test mode.", **d)
     flags.DEFINE_integer("epoch", 50, "Number of training epochs (the total: a resumed run stops there).", **d)
@@ -39,27 +48,61 @@ def define_flags(fv=flags.FLAGS):
                          "when it exists.", **d)
     flags.DEFINE_string("init_checkpoint", DEFAULT_INIT_CHECKPOINT, "An original TF1 CAAE checkpoint (prefix or "
                         "folder) to start training from, or to test with when --savedir has no checkpoint.", **d)
-    flags.DEFINE_integer("image_size", 128, "Image size: a power of two >= 32 (32, 64, 128, ...).", **d)
-    flags.DEFINE_integer("batch_size", 100, "Batch size.", **d)
+    flags.DEFINE_integer("image_size", 128, "Image size. CAAE: a power of two >= 32 (32, 64, 128, ...). PAGAN and "
+                         "age: a multiple of 32, 224 unless given.", **d)
+    flags.DEFINE_integer("batch_size", 100, "Batch size (PAGAN: 8, age: 32 unless given).", **d)
     flags.DEFINE_integer("target_age", None, "Test mode: also write one image per input aged to this many years.", **d)
     flags.DEFINE_enum("gender", "auto", ["auto", "male", "female"], "Test mode with --target_age: the gender label; "
                       "auto reads it from UTKFace-style names (AGE_GENDER_RACE_*).", **d)
-    flags.DEFINE_list("weights", ["1e-4", "0", "0"], "Loss weights w0,w1,w2 of G's adversarial term, E's adversarial "
-                      "term and total variation (the original's 1e-4,0,0).", **d)
-    flags.DEFINE_float("learning_rate", 2e-4, "Adam learning rate of all three optimisers.", **d)
+    flags.DEFINE_list("weights", ["1e-4", "0", "0"], "CAAE: loss weights w0,w1,w2 of G's adversarial term, E's "
+                      "adversarial term and total variation (the original's 1e-4,0,0). PAGAN: lambda_pixel,lambda_adv,"
+                      "lambda_identity (the paper's 0.20,750,0.005 unless given).", **d)
+    flags.DEFINE_float("learning_rate", 2e-4, "Adam learning rate (PAGAN and age: 1e-4 unless given; PAGAN halves it "
+                       "every 2,000 iterations).", **d)
     flags.DEFINE_float("beta1", 0.5, "Adam beta1.", **d)
     flags.DEFINE_float("decay_rate", 1.0, "Learning-rate decay every 2 epochs (staircase; 1.0 = constant).", **d)
     flags.DEFINE_integer("pretrain_epochs", 10, "Epochs of pre-training (all loss weights 0) when "
                          "--use_trained_model=False.", **d)
     flags.DEFINE_integer("z_dim", 50, "Length of z (a multiple of 10).", **d)
     flags.DEFINE_integer("enc_channels", 64, "Channels of the encoder's first convolution (doubling per layer).", **d)
-    flags.DEFINE_integer("gen_channels", 1024, "Channels of the generator's 4x4 map (halving per layer).", **d)
+    flags.DEFINE_integer("gen_channels", 1024, "CAAE: channels of the generator's 4x4 map (halving per layer). PAGAN: "
+                         "the generator's first width (32 unless given; 64 and 128 follow).", **d)
     flags.DEFINE_integer("num_synthetic", 6000, "Faces rendered for --dataset synthetic.", **d)
     flags.DEFINE_integer("seed", 2017, "Seed of the data shuffle, the synthetic faces, the initial weights and the "
                          "z prior.", **d)
     flags.DEFINE_float("checkpoint_minutes", 10.0, "Also save a checkpoint every this many minutes of training.", **d)
     flags.DEFINE_integer("save_every_epochs", 5, "Save a checkpoint every this many epochs.", **d)
-    flags.DEFINE_integer("summary_every", 1, "Write TensorBoard scalars and histograms every this many steps.", **d)
+    flags.DEFINE_integer("summary_every", 1, "Write TensorBoard scalars and histograms every this many steps "
+                         "(PAGAN and age: every 10 unless given).", **d)
+    # PAGAN, its age classifier and its data.
+    flags.DEFINE_integer("target_cluster", 1, "PAGAN: the generator's target age cluster: 1 (31-40), 2 (41-50) or "
+                         "3 (51+); cluster 0 (30 and under) is the input.", **d)
+    flags.DEFINE_string("prepared_dir", os.path.join("data", "prepared"), "PAGAN/age: the folder --model prepare "
+                        "writes (train.csv, val.csv, test.csv, prepare.json) and training reads.", **d)
+    flags.DEFINE_float("val_fraction", 0.1, "prepare: share of persons (of faces where identities are unknown) "
+                       "held out for validation.", **d)
+    flags.DEFINE_string("source", None, "import: the public VGG-Face weights to convert, vgg_face.mat (MatConvNet) or "
+                        "vgg_face_dag.pth (needs torch).", **d)
+    flags.DEFINE_integer("iterations", 50000, "PAGAN: training iterations (the total: a resumed run stops there).", **d)
+    flags.DEFINE_integer("res_blocks", 4, "PAGAN: residual blocks in the generator (open point: the released model "
+                         "may use 5).", **d)
+    flags.DEFINE_enum("padding", "zero", ["zero", "reflect"], "PAGAN: the generator's padding (open point).", **d)
+    flags.DEFINE_enum("tap", "relu", ["relu", "conv"], "PAGAN: phi_age features after the ReLU (relu) or before it "
+                      "(conv, as the PyTorch reproduction did).", **d)
+    flags.DEFINE_enum("identity_layer", "fc7", ["fc6", "fc7", "fc8"], "PAGAN: VGG-Face layer of the identity "
+                      "descriptor (fc6/fc7 after ReLU).", **d)
+    flags.DEFINE_float("head_width", 1.0, "PAGAN: width of the discriminator heads relative to the paper's.", **d)
+    flags.DEFINE_float("vgg_width", 1.0, "age: width of the VGG-16 classifier relative to the real one (1.0; smaller "
+                       "for quick runs; VGG-Face initialisation needs 1.0).", **d)
+    flags.DEFINE_integer("fc_units", 4096, "age: units of the classifier's fc6 and fc7.", **d)
+    flags.DEFINE_string("age_classifier", os.path.join("checkpoints", "age_classifier"), "PAGAN: phi_age, as "
+                        "written by --model age.", **d)
+    flags.DEFINE_string("identity", os.path.join("checkpoints", "vgg_face"), "PAGAN: the identity network: a folder "
+                        "written by --model import, or 'random' (a small random network; for trying the pipeline "
+                        "without VGG-Face only). age: VGG-Face to initialise from, when present.", **d)
+    flags.DEFINE_integer("sample_every", 500, "PAGAN: write samples/ and test/ grids every this many iterations.", **d)
+    flags.DEFINE_integer("save_every", 2000, "PAGAN: save a checkpoint every this many iterations.", **d)
+    flags.DEFINE_integer("val_limit", 2000, "age: validation faces evaluated after every epoch (a fixed subset).", **d)
 
 
 def bool_flag_names(fv=flags.FLAGS):
@@ -102,17 +145,90 @@ def _power_of_two(n):
     return n >= 32 and n & (n - 1) == 0
 
 
-def validate(fv=flags.FLAGS):
-    """Check every flag value before any work; FlagError names the first bad flag and what is allowed."""
-    if fv.model not in MODELS:
-        later = " (planned, not in this version yet)" if fv.model in PLANNED_MODELS else ""
-        raise FlagError(f"--model={fv.model}{later}: allowed values are {', '.join(MODELS)}")
-    if not _power_of_two(fv.image_size):
-        raise FlagError(f"--image_size={fv.image_size}: must be a power of two >= 32 (32, 64, 128, 256, ...)")
-    for name in ("batch_size", "epoch", "enc_channels", "gen_channels", "num_synthetic", "save_every_epochs",
-                 "summary_every"):
+def apply_model_defaults(fv=flags.FLAGS):
+    """Give the flags whose default depends on --model that model's default, where the user did not set them."""
+    for name, value in MODEL_DEFAULTS.get(fv.model, {}).items():
+        if not fv[name].present:
+            fv[name].value = value
+    if fv.model in ("pagan", "age") and not fv["summary_every"].present:
+        fv["summary_every"].value = 10
+
+
+def _positive(fv, *names):
+    for name in names:
         if fv[name].value < 1:
             raise FlagError(f"--{name}={fv[name].value}: must be a positive integer")
+
+
+def validate(fv=flags.FLAGS):
+    """Check every flag value before any work; FlagError names the first bad flag and what is allowed.
+
+    Returns the parsed --weights (CAAE or PAGAN) or None."""
+    if fv.model not in MODELS:
+        raise FlagError(f"--model={fv.model}: allowed values are {', '.join(MODELS)}")
+    if not fv.checkpoint_minutes > 0:
+        raise FlagError(f"--checkpoint_minutes={fv.checkpoint_minutes}: must be > 0")
+    if fv.model == "caae":
+        return _validate_caae(fv)
+    if fv.model == "prepare":
+        if not fv.dataset or fv.dataset == "UTKFace" and not fv["dataset"].present:
+            raise FlagError("--model prepare needs --dataset: one or more comma-separated sources (a CACD "
+                            "celebrity2000_meta.mat or its folder, an FG-NET folder, a MORPH CSV, a UTKFace-style "
+                            "folder, or a folder with young/ elder1/ elder2/ elder3/ val/ test/)")
+        if not 0 <= fv.val_fraction < 1:
+            raise FlagError(f"--val_fraction={fv.val_fraction}: must be in [0, 1)")
+        return None
+    if fv.model == "import":
+        if not fv.source:
+            raise FlagError("--model import needs --source: the path of vgg_face.mat (MatConvNet) or "
+                            "vgg_face_dag.pth")
+        if not os.path.isfile(fv.source):
+            raise FlagError(f"--source={fv.source}: no such file")
+        return None
+    if fv.image_size < 32 or fv.image_size % 32:
+        raise FlagError(f"--image_size={fv.image_size}: must be a multiple of 32, at least 32 (224 is the paper's)")
+    _positive(fv, "batch_size", "summary_every", "gen_channels", "iterations", "sample_every", "save_every", "epoch",
+              "fc_units", "val_limit")
+    if not fv.learning_rate > 0:
+        raise FlagError(f"--learning_rate={fv.learning_rate}: must be > 0")
+    for name in ("head_width", "vgg_width"):
+        if not fv[name].value > 0:
+            raise FlagError(f"--{name}={fv[name].value}: must be > 0")
+    if fv.model == "age":
+        return None
+    if fv.target_cluster not in (1, 2, 3):
+        raise FlagError(f"--target_cluster={fv.target_cluster}: allowed values are 1 (31-40), 2 (41-50), 3 (51+)")
+    if fv.res_blocks < 0:
+        raise FlagError(f"--res_blocks={fv.res_blocks}: must be 0 or more")
+    if not 0 <= fv.beta1 < 1:
+        raise FlagError(f"--beta1={fv.beta1}: must be in [0, 1)")
+    if not fv.is_train:
+        _validate_testdir(fv)
+    return _parse_weights(fv, "lambda_pixel,lambda_adv,lambda_identity", "0.20,750,0.005")
+
+
+def _parse_weights(fv, names, example):
+    try:
+        weights = tuple(float(w) for w in fv.weights)
+    except ValueError:
+        raise FlagError(f"--weights={','.join(fv.weights)}: must be three numbers, e.g. {example}") from None
+    if len(weights) != 3 or min(weights) < 0:
+        raise FlagError(f"--weights={','.join(fv.weights)}: must be three numbers >= 0 ({names}), e.g. {example}")
+    return weights
+
+
+def _validate_testdir(fv):
+    if fv.testdir in ("", "None"):
+        raise FlagError("--testdir is required in test mode (--is_train False): a folder of face images")
+    if not os.path.exists(fv.testdir):
+        raise FlagError(f"--testdir={fv.testdir}: no such file or folder")
+
+
+def _validate_caae(fv):
+    if not _power_of_two(fv.image_size):
+        raise FlagError(f"--image_size={fv.image_size}: must be a power of two >= 32 (32, 64, 128, 256, ...)")
+    _positive(fv, "batch_size", "epoch", "enc_channels", "gen_channels", "num_synthetic", "save_every_epochs",
+              "summary_every")
     if fv.pretrain_epochs < 0:
         raise FlagError(f"--pretrain_epochs={fv.pretrain_epochs}: must be 0 or more")
     if fv.z_dim < 10 or fv.z_dim % 10:
@@ -122,20 +238,13 @@ def validate(fv=flags.FLAGS):
     if fv.gen_channels // 2 ** (layers + 1) < 1:
         raise FlagError(f"--gen_channels={fv.gen_channels}: too narrow for --image_size={fv.image_size} "
                         f"(halved {layers + 1} times); use at least {2 ** (layers + 1)}")
-    try:
-        weights = tuple(float(w) for w in fv.weights)
-    except ValueError:
-        raise FlagError(f"--weights={','.join(fv.weights)}: must be three numbers, e.g. 1e-4,0,0") from None
-    if len(weights) != 3 or min(weights) < 0:
-        raise FlagError(f"--weights={','.join(fv.weights)}: must be three numbers >= 0 (w0,w1,w2), e.g. 1e-4,0,0")
+    weights = _parse_weights(fv, "w0,w1,w2", "1e-4,0,0")
     if not fv.learning_rate > 0:
         raise FlagError(f"--learning_rate={fv.learning_rate}: must be > 0")
     if not 0 <= fv.beta1 < 1:
         raise FlagError(f"--beta1={fv.beta1}: must be in [0, 1)")
     if not fv.decay_rate > 0:
         raise FlagError(f"--decay_rate={fv.decay_rate}: must be > 0")
-    if not fv.checkpoint_minutes > 0:
-        raise FlagError(f"--checkpoint_minutes={fv.checkpoint_minutes}: must be > 0")
     if fv.target_age is not None and not 0 <= fv.target_age <= 120:
         raise FlagError(f"--target_age={fv.target_age}: must be an age in years, 0-120")
     if not fv.dataset:
@@ -147,10 +256,7 @@ def validate(fv=flags.FLAGS):
         except FileNotFoundError as error:
             raise FlagError(f"--init_checkpoint={fv.init_checkpoint}: {error}") from None
     if not fv.is_train:
-        if fv.testdir in ("", "None"):
-            raise FlagError("--testdir is required in test mode (--is_train False): a folder of face images")
-        if not os.path.exists(fv.testdir):
-            raise FlagError(f"--testdir={fv.testdir}: no such file or folder")
+        _validate_testdir(fv)
     return weights
 
 
@@ -176,17 +282,26 @@ def _no_tensorflow_info(record):
 
 
 def run(fv=flags.FLAGS):
-    """Validate, then train or test. Returns the process exit code."""
+    """Validate, then do what --model and --is_train say. Returns the process exit code."""
     # TensorFlow's own INFO lines (checkpoint sharding timings, ...) come through absl and drown the run's output.
     logging.getLogger("absl").addFilter(_no_tensorflow_info)
     logging.getLogger("tensorflow").setLevel(logging.WARNING)
-    if not fv.is_train:
+    if fv.model not in MODELS:
+        raise FlagError(f"--model={fv.model}: allowed values are {', '.join(MODELS)}")
+    apply_model_defaults(fv)
+    if fv.model == "caae" and not fv.is_train:
         architecture_from_run(fv)
     weights = validate(fv)
-    init = fv.init_checkpoint if fv.use_init_model else ""
+    {"caae": run_caae, "pagan": run_pagan, "age": run_age, "prepare": run_prepare, "import": run_import}[fv.model](
+        fv, weights)
+    return 0
+
+
+def run_caae(fv, weights):
     if fv.is_train:
         print("\n\tTraining Mode")
         from face_aging.caae.train import TrainOptions, train
+        init = fv.init_checkpoint if fv.use_init_model else ""
         train(TrainOptions(
             savedir=fv.savedir, dataset=fv.dataset, epoch=fv.epoch, batch_size=fv.batch_size, weights=weights,
             use_trained_model=fv.use_trained_model, use_init_model=fv.use_init_model, init_checkpoint=init,
@@ -201,7 +316,56 @@ def run(fv=flags.FLAGS):
             explicit_init = fv.init_checkpoint
         run_test(TestOptions(testdir=fv.testdir, savedir=fv.savedir, target_age=fv.target_age, gender=fv.gender,
                              init_checkpoint=explicit_init, config=config_from_flags(fv)))
-    return 0
+
+
+def run_pagan(fv, weights):
+    if not fv.is_train:
+        print("\n\tTesting Mode (PAGAN)")
+        from face_aging.pagan.infer import run_test
+        run_test(fv.testdir, fv.savedir)
+        return
+    print(f"\n\tTraining Mode (PAGAN, target cluster {fv.target_cluster})")
+    from face_aging.pagan.losses import LossWeights
+    from face_aging.pagan.model import PAGANConfig
+    from face_aging.pagan.train import PAGANTrainOptions, train
+    config = PAGANConfig(
+        image_size=fv.image_size, target_cluster=fv.target_cluster, gen_channels=fv.gen_channels,
+        res_blocks=fv.res_blocks, padding=fv.padding, head_width=fv.head_width, tap=fv.tap,
+        identity_layer=fv.identity_layer, learning_rate=fv.learning_rate, beta1=fv.beta1,
+        weights=LossWeights(pixel=weights[0], adversarial=weights[1], identity=weights[2]), seed=fv.seed)
+    train(PAGANTrainOptions(
+        savedir=fv.savedir, prepared_dir=fv.prepared_dir, iterations=fv.iterations, batch_size=fv.batch_size,
+        age_classifier=fv.age_classifier, identity=fv.identity, use_trained_model=fv.use_trained_model,
+        sample_every=fv.sample_every, save_every=fv.save_every, checkpoint_minutes=fv.checkpoint_minutes,
+        summary_every=fv.summary_every, config=config))
+
+
+def run_age(fv, weights):
+    if not fv.is_train:
+        raise FlagError("--model age only trains (--is_train); PAGAN loads the classifier from --age_classifier")
+    print("\n\tTraining Mode (age classifier phi_age)")
+    from face_aging.pagan.age_classifier import AgeOptions, train_age_classifier
+    train_age_classifier(AgeOptions(
+        prepared_dir=fv.prepared_dir, savedir=fv.savedir, out_dir=fv.age_classifier,
+        init=fv.identity if fv.identity != "random" else "", epochs=fv.epoch, batch_size=fv.batch_size,
+        learning_rate=fv.learning_rate, image_size=fv.image_size, width=fv.vgg_width, fc_units=fv.fc_units,
+        val_limit=fv.val_limit, checkpoint_minutes=fv.checkpoint_minutes, summary_every=fv.summary_every,
+        seed=fv.seed))
+
+
+def run_prepare(fv, weights):
+    from face_aging.data import prepare
+    sources = [s for s in fv.dataset.split(",") if s]
+    summary = prepare.prepare(sources, fv.prepared_dir, val_fraction=fv.val_fraction, seed=fv.seed)
+    print(prepare.describe(summary))
+    print(f"\tWrote {fv.prepared_dir}/{{train,val,test}}.csv and prepare.json")
+
+
+def run_import(fv, weights):
+    from face_aging.pagan import vggface_import
+    out = fv.identity if fv["identity"].present else vggface_import.DEFAULT_DIR
+    model = vggface_import.convert(fv.source, out)
+    print(f"\tConverted {fv.source} -> {out} (VGG-Face, {model.image_size}px input, {model.num_classes} classes)")
 
 
 def main(argv):

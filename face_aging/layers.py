@@ -77,3 +77,13 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
         if self.use_bias:
             outputs = outputs + self.bias
         return self.activation(outputs) if self.activation is not None else outputs
+
+
+def track_layers(model, layers_):
+    """Give each layer kept in a Python list a named checkpoint dependency (its original scope name).
+
+    Keras 3 does not make list attributes part of a tf.train.Checkpoint: without this, a checkpoint of E and G alone
+    would hold only their `fc` layers, and the convolutions' weights would be saved only through the optimisers.
+    """
+    for layer in layers_:
+        model._track_trackable(layer, name=layer.name)

@@ -36,16 +36,6 @@ def check_image_size(image_size):
         raise ValueError(f"image size must be a power of two >= 32 (32, 64, 128, 256, ...), got {image_size}")
 
 
-def track_layers(model, layers_):
-    """Give each layer kept in a Python list a named checkpoint dependency (its original scope name).
-
-    Keras 3 does not make list attributes part of a tf.train.Checkpoint: without this, a checkpoint of E and G alone
-    would hold only their `fc` layers, and the convolutions' weights would be saved only through the optimisers.
-    """
-    for layer in layers_:
-        model._track_trackable(layer, name=layer.name)
-
-
 def tile_labels(z, age, gender):
     """[z, age repeated z_dim/10 times, gender repeated z_dim/2 times]: whole-vector repeats (a0..a9, a0..a9, ...).
 
@@ -78,7 +68,7 @@ class Encoder(keras.Model):
                           kernel_initializer=_conv_init(), name=f"E_conv{i}")
             for i in range(num_stride2_layers(image_size))
         ]
-        track_layers(self, self.convs)
+        layers.track_layers(self, self.convs)
         self.flatten = keras.layers.Flatten()
         self.fc = keras.layers.Dense(z_dim, kernel_initializer=_dense_init(), name="E_fc")
 
@@ -119,7 +109,7 @@ class Generator(keras.Model):
                                                    name=f"G_deconv{n}"))
         self.to_rgb = layers.Conv2DTranspose(3, KERNEL_SIZE, strides=1, padding="same",
                                              kernel_initializer=_dense_init(), name=f"G_deconv{n + 1}")
-        track_layers(self, self.deconvs)
+        layers.track_layers(self, self.deconvs)
 
     def call(self, z, age, gender):
         x = self.fc(tile_labels(z, age, gender))
@@ -143,7 +133,7 @@ class DiscriminatorZ(keras.Model):
                     for i, c in enumerate(hidden)]
         self.bns = [_batch_norm(f"D_z_bn{i}") for i in range(len(hidden))]
         self.out = keras.layers.Dense(1, kernel_initializer=_dense_init(), name=f"D_z_fc{len(hidden)}")
-        track_layers(self, self.fcs + self.bns)
+        layers.track_layers(self, self.fcs + self.bns)
 
     def call(self, z, training=True):
         x = z
@@ -164,7 +154,7 @@ class DiscriminatorImg(keras.Model):
         self.convs = [layers.Conv2D(c, KERNEL_SIZE, strides=2, padding="same", kernel_initializer=_conv_init(),
                                     name=f"D_img_conv{i}") for i, c in enumerate(hidden)]
         self.bns = [_batch_norm(f"D_img_bn{i}") for i in range(len(hidden))]
-        track_layers(self, self.convs + self.bns)
+        layers.track_layers(self, self.convs + self.bns)
         self.flatten = keras.layers.Flatten()
         self.fc1 = keras.layers.Dense(1024, kernel_initializer=_dense_init(), name="D_img_fc1")
         self.fc2 = keras.layers.Dense(1, kernel_initializer=_dense_init(), name="D_img_fc2")

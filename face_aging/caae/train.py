@@ -5,8 +5,6 @@ latest step, mid-epoch included."""
 import dataclasses
 import logging
 import os
-import signal
-import threading
 import time
 
 import keras
@@ -21,6 +19,7 @@ from face_aging.data.pipeline import FaceDataset, load_faces
 from face_aging.errors import FaceAgingError
 from face_aging.progress import Progress
 from face_aging.rundir import RunDir, write_text_atomic
+from face_aging.signals import StopRequest
 
 SCALARS = ("EG_loss", "E_z_loss", "D_z_loss_z", "D_z_loss_prior", "D_img_loss_input", "D_img_loss_G", "G_img_loss",
            "tv_loss")
@@ -51,31 +50,6 @@ class TrainOptions:
 
 class TrainingError(FaceAgingError, RuntimeError):
     """Training cannot start or continue; the message says why and what to do."""
-
-
-class _StopRequest:
-    """SIGINT/SIGTERM set a flag; the loop saves a checkpoint after the current step and exits."""
-
-    def __init__(self):
-        self.signal = None
-        self._previous = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.signal is not None:  # a second signal: stop now
-            raise KeyboardInterrupt
-        self.signal = signal.Signals(signum).name
-        logging.warning("%s received: saving a checkpoint after this step, then stopping "
-                        "(send it again to stop at once)", self.signal)
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 def restore_or_initialise(model, run, options, manager):
@@ -196,7 +170,7 @@ def train(options):
         logging.info("Saved %s (%s)", path, reason)
         return path
 
-    with _StopRequest() as stop:
+    with StopRequest() as stop:
         for epoch in range(step // spe, total_epochs):
             weights = no_weights if epoch < pretrain else main_weights
             phase = "pre-train " if epoch < pretrain else ""

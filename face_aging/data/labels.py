@@ -1,4 +1,5 @@
-"""Labels of face-aging data: UTKFace file names, CAAE's ten age groups and the "-1/+1 one-hot" encoding.
+"""Labels of face-aging data: UTKFace file names, CAAE's ten age groups, PAGAN's four age clusters and the
+"-1/+1 one-hot" encoding.
 
 UTKFace names its aligned chips `AGE_GENDER_RACE_DATETIME.jpg.chip.jpg` (gender 0 = male, 1 = female; race 0-4).
 A handful of the real files are malformed (a missing field, a stray space, `jpg` without its dot); those are
@@ -13,6 +14,10 @@ import numpy as np
 AGE_GROUP_UPPER = (5, 10, 15, 20, 30, 40, 50, 60, 70)
 AGE_GROUP_NAMES = ("0-5", "6-10", "11-15", "16-20", "21-30", "31-40", "41-50", "51-60", "61-70", "71+")
 NUM_AGE_GROUPS = len(AGE_GROUP_NAMES)
+# PAGAN's clusters: 0 = 30 and under (the young inputs), 1 = 31-40, 2 = 41-50, 3 = 51 and over.
+AGE_CLUSTER_UPPER = (30, 40, 50)
+AGE_CLUSTER_NAMES = ("30-", "31-40", "41-50", "51+")
+NUM_AGE_CLUSTERS = len(AGE_CLUSTER_NAMES)
 GENDER_NAMES = ("male", "female")
 MAX_AGE = 120  # oldest plausible label; UTKFace's oldest is 116
 
@@ -46,6 +51,11 @@ def parse_utkface_name(name):
 def age_to_group(age):
     """Index 0-9 of the CAAE age group holding `age` years (scalar or array)."""
     return np.searchsorted(AGE_GROUP_UPPER, np.asarray(age), side="left").astype(np.int32)
+
+
+def age_to_cluster(age):
+    """Index 0-3 of the PAGAN age cluster holding `age` years (scalar or array)."""
+    return np.searchsorted(AGE_CLUSTER_UPPER, np.asarray(age), side="left").astype(np.int32)
 
 
 def group_centre_age(group):

@@ -1,0 +1,234 @@
+"""phi_age: a VGG-16 trained to classify PAGAN's four age clusters, the feature extractor of the pyramid
+discriminator. `python main.py --model age --is_train` runs this.
+
+Run layout (resumable) in SAVEDIR: summary/ (loss, accuracy, validation accuracy overall and per cluster, learning
+rate), checkpoint/, options.json. The classifier with the best balanced validation accuracy so far is exported to
+checkpoints/age_classifier (what PAGAN loads). Classes are weighted by inverse frequency: real data is dominated by
+young faces, and an unweighted classifier would see little of the oldest cluster.
+"""
+
+import dataclasses
+import logging
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from face_aging.data import prepare
+from face_aging.data.labels import AGE_CLUSTER_NAMES, NUM_AGE_CLUSTERS
+from face_aging.data.pipeline import decode_and_resize
+from face_aging.errors import FaceAgingError
+from face_aging.pagan import data as pdata
+from face_aging.pagan import judges
+from face_aging.pagan.vgg import CONV_LAYERS, FC_LAYERS, VGG16, scaled_channels
+from face_aging.progress import Progress
+from face_aging.rundir import RunDir
+from face_aging.signals import StopRequest
+
+
+@dataclasses.dataclass
+class AgeOptions:
+    prepared_dir: str = os.path.join("data", "prepared")
+    savedir: str = os.path.join("save", "age")
+    out_dir: str = judges.AGE_CLASSIFIER_DIR
+    init: str = judges.VGG_FACE_DIR      # start from converted VGG-Face weights where present ("" = from scratch)
+    epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    image_size: int = 224
+    width: float = 1.0
+    fc_units: int = 4096
+    val_limit: int = 2000                # validation faces evaluated each epoch (a fixed seeded subset)
+    checkpoint_minutes: float = 10.0
+    summary_every: int = 10
+    seed: int = 2018
+
+
+class AgeTrainingError(FaceAgingError, RuntimeError):
+    """The age classifier cannot be trained as asked; the message says why."""
+
+
+def class_weights(clusters):
+    """Inverse-frequency weights, mean 1 over the training faces; 0 for an absent cluster."""
+    counts = np.bincount(clusters, minlength=NUM_AGE_CLUSTERS).astype(np.float64)
+    weights = np.where(counts > 0, len(clusters) / (NUM_AGE_CLUSTERS * np.maximum(counts, 1)), 0.0)
+    present = counts > 0
+    weights[present] *= len(clusters) / np.sum(weights[clusters])
+    return weights.astype(np.float32)
+
+
+def initialise_from(model, source):
+    """Copy every layer whose shapes match from a converted VGG-Face (the convolutions, usually fc6 and fc7; never
+    the classes of fc8). Returns the names copied."""
+    face = judges.load_identity_network(source)
+    copied = []
+    for name in CONV_LAYERS + FC_LAYERS:
+        ours, theirs = model.layer(name).get_weights(), face.layer(name).get_weights()
+        if all(a.shape == b.shape for a, b in zip(ours, theirs)):
+            model.layer(name).set_weights(theirs)
+            copied.append(name)
+    return copied
+
+
+class AgeClassifierTrainer:
+    def __init__(self, options, class_weight):
+        self.options = options
+        self.model = VGG16(NUM_AGE_CLUSTERS, options.image_size, scaled_channels(options.width), options.fc_units)
+        self.optimizer = keras.optimizers.Adam(options.learning_rate)
+        self.optimizer.build(self.model.trainable_variables)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self.best = tf.Variable(-1.0, dtype=tf.float32, trainable=False, name="best_balanced_accuracy")
+        self.class_weight = tf.constant(class_weight)
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step,
+                                              best=self.best)
+
+    @tf.function
+    def train_step(self, images, labels):
+        with tf.GradientTape() as tape:
+            logits = self.model(images, training=True)
+            per_face = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+            loss = tf.reduce_mean(per_face * tf.gather(self.class_weight, labels))
+        variables = self.model.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self.step.assign_add(1)
+        accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32))
+        return loss, accuracy
+
+    @tf.function(reduce_retracing=True)
+    def predict(self, images):
+        return tf.argmax(self.model(images, training=False), -1, output_type=tf.int32)
+
+
+def labelled_stream(manifest, image_size, batch_size, seed, start_step, end_step):
+    indices = pdata.stream_indices(len(manifest), batch_size, seed, start_step, end_step).reshape(-1)
+    paths = tf.constant(manifest.paths)
+    labels = tf.constant(manifest.clusters.astype(np.int32))
+    return (tf.data.Dataset.from_tensor_slices(indices)
+            .map(lambda i: (decode_and_resize(tf.io.read_file(tf.gather(paths, i)), image_size),
+                            tf.gather(labels, i)), num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(batch_size, drop_remainder=True)
+            .prefetch(tf.data.AUTOTUNE))
+
+
+def evaluate(trainer, manifest, image_size, batch_size=32):
+    """Accuracy overall, per cluster, and balanced (mean of the per-cluster accuracies of present clusters)."""
+    data = (tf.data.Dataset.from_tensor_slices((manifest.paths, manifest.clusters.astype(np.int32)))
+            .map(lambda p, c: (decode_and_resize(tf.io.read_file(p), image_size), c),
+                 num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE))
+    predicted, truth = [], []
+    for images, labels in data:
+        predicted.append(trainer.predict(images).numpy())
+        truth.append(labels.numpy())
+    predicted, truth = np.concatenate(predicted), np.concatenate(truth)
+    per_cluster = {}
+    for k in range(NUM_AGE_CLUSTERS):
+        mask = truth == k
+        if mask.any():
+            per_cluster[k] = float(np.mean(predicted[mask] == k))
+    return {"accuracy": float(np.mean(predicted == truth)), "per_cluster": per_cluster,
+            "balanced_accuracy": float(np.mean(list(per_cluster.values()))), "num_faces": int(len(truth))}
+
+
+def validation_subset(manifest, limit, seed):
+    if len(manifest) <= limit:
+        return manifest
+    return manifest.select(np.sort(np.random.RandomState(seed).permutation(len(manifest))[:limit]))
+
+
+def train_age_classifier(options):
+    """Train phi_age on the prepared train split; returns the final validation figures."""
+    run = RunDir(options.savedir).make()
+    train_split = prepare.read_split(options.prepared_dir, "train")
+    val_split = prepare.read_split(options.prepared_dir, "val")
+    if len(val_split) == 0:
+        raise AgeTrainingError(f"{options.prepared_dir}/val.csv is empty: the age classifier needs validation faces "
+                               f"(prepare with a --val_fraction above 0)")
+    val_split = validation_subset(val_split, options.val_limit, options.seed)
+    spe = len(train_split) // options.batch_size
+    if spe < 1:
+        raise AgeTrainingError(f"{len(train_split)} training faces is less than one batch of "
+                               f"--batch_size={options.batch_size}")
+    weights = class_weights(train_split.clusters)
+    counts = np.bincount(train_split.clusters, minlength=NUM_AGE_CLUSTERS)
+    print("\tData: " + ", ".join(f"{AGE_CLUSTER_NAMES[k]}: {counts[k]}" for k in range(NUM_AGE_CLUSTERS))
+          + f" training faces; {len(val_split)} validation faces; {spe} batches of {options.batch_size} an epoch")
+
+    keras.utils.set_random_seed(options.seed)
+    trainer = AgeClassifierTrainer(options, weights)
+    manager = tf.train.CheckpointManager(trainer.checkpoint, run.checkpoint, max_to_keep=2, checkpoint_name="model")
+    if manager.latest_checkpoint:
+        try:
+            trainer.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as error:
+            raise AgeTrainingError(f"Checkpoint {manager.latest_checkpoint} does not fit this classifier "
+                                   f"({options.image_size}px, width {options.width}): "
+                                   f"{str(error).splitlines()[0]}") from None
+        print(f"\tResumed from {manager.latest_checkpoint} (step {int(trainer.step)})")
+    elif options.init and os.path.exists(os.path.join(options.init, "vgg_face.json")):
+        copied = initialise_from(trainer.model, options.init)
+        print(f"\tInitialised {len(copied)} layers from VGG-Face ({options.init}): {', '.join(copied) or 'none'}")
+    else:
+        print(f"\tTraining from random initialisation (no VGG-Face at {options.init or '(none)'})")
+    record = dataclasses.asdict(options)
+    record.update(model="age", num_train=len(train_split), class_weights=weights.tolist())
+    run.write_options(record)
+
+    total = options.epochs * spe
+    step = int(trainer.step)
+    if step >= total:
+        print(f"\tAlready trained {step // spe} epochs; pass a larger --epoch to go on.")
+        return None
+    writer = tf.summary.create_file_writer(run.summary)
+    progress = Progress(total, step, options.batch_size)
+    last_save, figures = time.time(), None
+    stream = labelled_stream(train_split, options.image_size, options.batch_size, options.seed, step, total)
+    with StopRequest() as stop:
+        for images, labels in stream:
+            loss, accuracy = trainer.train_step(images, labels)
+            step += 1
+            epoch = (step - 1) // spe
+            if step % options.summary_every == 0:
+                with writer.as_default(step=step):
+                    tf.summary.scalar("loss", loss)
+                    tf.summary.scalar("train_accuracy", accuracy)
+                    tf.summary.scalar("learning_rate", float(trainer.optimizer.learning_rate))
+            progress.update(step, f"[epoch {epoch + 1}/{options.epochs}]", step - epoch * spe, spe,
+                            {"loss": float(loss), "acc": float(accuracy)})
+            if stop.signal:
+                progress.newline()
+                manager.save(checkpoint_number=step)
+                writer.close()
+                raise SystemExit(f"Stopped by {stop.signal} at step {step}; the checkpoint is saved and the same "
+                                 f"command resumes the run.")
+            if step % spe == 0:
+                progress.newline()
+                figures = end_of_epoch(trainer, val_split, options, writer, step, epoch)
+                manager.save(checkpoint_number=step)
+                last_save = time.time()
+            elif time.time() - last_save > options.checkpoint_minutes * 60:
+                manager.save(checkpoint_number=step)
+                last_save = time.time()
+    writer.close()
+    print(f"\tDone: best balanced validation accuracy {float(trainer.best):.3f}; phi_age is in {options.out_dir}")
+    return figures
+
+
+def end_of_epoch(trainer, val_split, options, writer, step, epoch):
+    figures = evaluate(trainer, val_split, options.image_size)
+    with writer.as_default(step=step):
+        tf.summary.scalar("val_accuracy", figures["accuracy"])
+        tf.summary.scalar("val_balanced_accuracy", figures["balanced_accuracy"])
+        for k, value in figures["per_cluster"].items():
+            tf.summary.scalar(f"val_accuracy_cluster{k}", value)
+    per = "  ".join(f"{AGE_CLUSTER_NAMES[k]} {v:.2f}" for k, v in figures["per_cluster"].items())
+    print(f"\tEpoch {epoch + 1}: validation accuracy {figures['accuracy']:.3f}, balanced "
+          f"{figures['balanced_accuracy']:.3f} ({per})")
+    if figures["balanced_accuracy"] > float(trainer.best):
+        trainer.best.assign(figures["balanced_accuracy"])
+        judges.save_age_classifier(trainer.model, options.out_dir,
+                                   {"source": f"python main.py --model age (run {os.path.abspath(options.savedir)})",
+                                    "epoch": epoch + 1, "step": step, "validation": figures})
+        logging.info("Exported phi_age (balanced accuracy %.3f) to %s", figures["balanced_accuracy"], options.out_dir)
+    return figures

@@ -1,0 +1,61 @@
+"""PAGAN's input: endless shuffled streams of young faces (cluster 0) and of target-cluster faces, from a prepared
+split (see face_aging.data.prepare).
+
+Each stream's order is a pure function of (seed, position): stream position p = step * batch + j is face
+permutation(seed, p // n)[p % n]. A run restarted at step s therefore continues with exactly the faces it would have
+seen, without replaying anything.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from face_aging.data.labels import AGE_CLUSTER_NAMES
+from face_aging.data.pipeline import decode_and_resize
+from face_aging.errors import FaceAgingError
+
+
+class PAGANDataError(FaceAgingError, ValueError):
+    """The prepared data cannot feed PAGAN; the message says which split/cluster and what to do."""
+
+
+def stream_indices(n, batch_size, seed, start_step, end_step):
+    """Face indices [end_step - start_step, batch_size] of a stream over n faces, from step start_step on."""
+    positions = np.arange(start_step * batch_size, end_step * batch_size, dtype=np.int64)
+    epochs = positions // n
+    out = np.empty_like(positions)
+    for epoch in np.unique(epochs):
+        mask = epochs == epoch
+        out[mask] = np.random.RandomState([seed, int(epoch)]).permutation(n)[positions[mask] % n]
+    return out.reshape(-1, batch_size)
+
+
+def load_images(paths, image_size):
+    """Decode a list of image files into [N, S, S, 3] in [-1, 1] (for fixed visualisation sets)."""
+    return np.stack([decode_and_resize(tf.io.read_file(p), image_size).numpy() for p in paths])
+
+
+def cluster_paths(manifest, cluster, split_name):
+    paths = [p for p, c in zip(manifest.paths, manifest.clusters) if c == cluster]
+    if not paths:
+        raise PAGANDataError(f"The {split_name} split has no faces of cluster {cluster} ({AGE_CLUSTER_NAMES[cluster]}); "
+                             f"PAGAN needs young faces (cluster 0) and faces of the target cluster. Prepare data "
+                             f"that has them (python main.py --model prepare --dataset ...).")
+    return paths
+
+
+def face_stream(paths, image_size, batch_size, seed, start_step, end_step):
+    """tf.data batches [batch, S, S, 3] of the faces in `paths`, steps start_step .. end_step - 1."""
+    indices = stream_indices(len(paths), batch_size, seed, start_step, end_step).reshape(-1)
+    table = tf.constant(paths)
+    return (tf.data.Dataset.from_tensor_slices(indices)
+            .map(lambda i: decode_and_resize(tf.io.read_file(tf.gather(table, i)), image_size),
+                 num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(batch_size, drop_remainder=True))
+
+
+def training_pairs(manifest, target_cluster, image_size, batch_size, seed, start_step, end_step):
+    """Batches of (young x, target-cluster y) for steps start_step .. end_step - 1, prefetched."""
+    young = face_stream(cluster_paths(manifest, 0, "train"), image_size, batch_size, seed, start_step, end_step)
+    old = face_stream(cluster_paths(manifest, target_cluster, "train"), image_size, batch_size, seed + 1000 *
+                      target_cluster, start_step, end_step)
+    return tf.data.Dataset.zip((young, old)).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,55 @@
+"""PAGAN's two frozen judges, from checkpoints/: phi_age (the age classifier the user trains) and the identity network
+(VGG-Face, converted from its public weights). A missing file is an error that names it and the command that makes
+it; nothing is downloaded.
+
+Both are VGG16 instances stored the same way (vggface_import.write_vgg): DIR/NAME (a TF checkpoint of the model)
+beside DIR/NAME.json (its architecture and where it came from).
+"""
+
+import os
+
+import keras
+
+from face_aging.pagan.vgg import VGG16, scaled_channels
+from face_aging.pagan.vggface_import import read_vgg, write_vgg
+
+AGE_CLASSIFIER_DIR = os.path.join("checkpoints", "age_classifier")
+AGE_CLASSIFIER_NAME = "age_classifier"
+VGG_FACE_DIR = os.path.join("checkpoints", "vgg_face")
+RANDOM_IDENTITY = "random"
+AGE_COMMAND = "python main.py --model age --is_train --prepared_dir DIR"
+AGE_FORMAT = "face_aging.age_classifier"
+
+
+def _age_missing(path):
+    return (f"The age classifier phi_age is missing: {path} does not exist. Train it with: {AGE_COMMAND} "
+            f"(after python main.py --model prepare --dataset ... --prepared_dir DIR); nothing is downloaded.")
+
+
+def save_age_classifier(model, directory, info):
+    return write_vgg(model, directory, AGE_CLASSIFIER_NAME, {"format": AGE_FORMAT, **info})
+
+
+def load_age_classifier(directory=AGE_CLASSIFIER_DIR):
+    return read_vgg(directory, AGE_CLASSIFIER_NAME, AGE_FORMAT, _age_missing, AGE_COMMAND)
+
+
+def random_identity_network(image_size, seed):
+    """A small randomly initialised VGG16 standing in for VGG-Face (for trying the pipeline without the weights):
+    its descriptor still ties G(x) to x, but it knows nothing about faces."""
+    keras.utils.set_random_seed(seed)
+    size = min(image_size, 64) // 32 * 32
+    model = VGG16(num_classes=16, image_size=size, channels=scaled_channels(1 / 8), fc_units=256)
+    model.trainable = False
+    model.info = {"source": "random (no VGG-Face)", "seed": seed}
+    return model
+
+
+def load_identity_network(source=VGG_FACE_DIR, image_size=224, seed=2018):
+    """VGG-Face from `source` (a folder written by `--model import`), or `random` for random_identity_network."""
+    if source == RANDOM_IDENTITY:
+        return random_identity_network(image_size, seed)
+    from face_aging.pagan.vggface_import import load_vggface
+    model = load_vggface(source)
+    model.trainable = False
+    return model

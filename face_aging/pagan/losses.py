@@ -1,0 +1,69 @@
+"""PAGAN's objective (Yang et al., CVPR 2018, section 3), in one place and named as in the paper.
+
+x: young faces (cluster 0), y: real faces of the target cluster, G(x): generated faces, D(phi_age(.)): the pyramid
+discriminator's 12x3 map on the age classifier's features, phi_id: the VGG-Face descriptor.
+
+    L_D     = 1/2 E_y[(D(phi(y)) - 1)^2] + 1/2 E_x[D(phi(G(x)))^2 + D(phi(x))^2]
+    L_G_age = E_x[(D(phi(G(x))) - 1)^2]
+    L_ide   = E_x[ || phi_id(x) - phi_id(G(x)) ||^2 ]
+    L_pix   = E_x[ mean over pixels (G(x) - x)^2 ]
+    L_G     = lambda_adv L_G_age + lambda_ide L_ide + lambda_pix L_pix   (L_pix only every 5th G step)
+
+Real young faces are negatives for D (not only generated ones): D must learn age, not realism alone.
+"""
+
+import dataclasses
+
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class LossWeights:
+    """The paper's weights on CACD."""
+    pixel: float = 0.20
+    adversarial: float = 750.0
+    identity: float = 0.005
+    pixel_every: int = 5
+
+
+def d_loss(d_old, d_generated, d_young):
+    """Least-squares discriminator loss: target-cluster faces -> 1; generated and real young faces -> 0."""
+    return 0.5 * tf.reduce_mean(tf.square(d_old - 1.0)) + 0.5 * (
+        tf.reduce_mean(tf.square(d_generated)) + tf.reduce_mean(tf.square(d_young)))
+
+
+def g_age_loss(d_generated):
+    """Least-squares generator loss: generated faces should be judged as the target cluster."""
+    return tf.reduce_mean(tf.square(d_generated - 1.0))
+
+
+def identity_loss(id_young, id_generated):
+    """Squared Euclidean distance of the face descriptors, averaged over the batch."""
+    return tf.reduce_mean(tf.reduce_sum(tf.square(id_young - id_generated), axis=-1))
+
+
+def pixel_loss(young, generated):
+    """L2 between G(x) and x, averaged over pixels (images in [-1, 1])."""
+    return tf.reduce_mean(tf.square(generated - young))
+
+
+def pixel_step(g_step, every):
+    """1.0 on every `every`-th generator step (counting from the first), else 0.0: a tensor, so the compiled step
+    does not retrace when the pixel term switches on and off."""
+    return tf.cast(tf.equal(tf.math.floormod(g_step, every), 0), tf.float32)
+
+
+def pagan_losses(d_old, d_generated, d_young, id_young, id_generated, young, generated, use_pixel, weights):
+    """Every term of the objective (as scalars) plus the totals `L_D` and `L_G`."""
+    terms = {
+        "L_D": d_loss(d_old, d_generated, d_young),
+        "L_G_age": g_age_loss(d_generated),
+        "L_ide": identity_loss(id_young, id_generated),
+        "L_pix": pixel_loss(young, generated),
+        "D_old": tf.reduce_mean(d_old),
+        "D_generated": tf.reduce_mean(d_generated),
+        "D_young": tf.reduce_mean(d_young),
+    }
+    terms["L_G"] = (weights.adversarial * terms["L_G_age"] + weights.identity * terms["L_ide"]
+                    + weights.pixel * use_pixel * terms["L_pix"])
+    return terms

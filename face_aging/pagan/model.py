@@ -1,0 +1,122 @@
+"""PAGAN for one target cluster: the generator, the pyramid discriminator, their optimisers and the compiled step.
+
+The judges (phi_age and the identity network) are frozen VGG-16s passed in; they see faces at their own input size
+(resized if the generator works at another one) and with their own normalisation (inside VGG16.preprocess).
+"""
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from face_aging.pagan import losses
+from face_aging.pagan.networks import GEN_CHANNELS, PAGANGenerator, PyramidDiscriminator
+from face_aging.pagan.vgg import TAPS
+
+
+@dataclasses.dataclass
+class PAGANConfig:
+    """The paper's settings as defaults; the open points of PAGAN.md are the `res_blocks`, `padding`, `tap` and
+    `identity_layer` fields."""
+    image_size: int = 224
+    target_cluster: int = 1
+    gen_channels: int = GEN_CHANNELS
+    res_blocks: int = 4            # open: the released model may use 5 with reflection padding
+    padding: str = "zero"          # zero | reflect
+    head_width: float = 1.0        # discriminator heads' width relative to the paper's
+    tap: str = "relu"              # phi_age taps after the ReLU ("relu") or before it ("conv")
+    identity_layer: str = "fc7"    # VGG-Face descriptor layer: fc6 | fc7 (after ReLU) | fc8 (logits)
+    learning_rate: float = 1e-4
+    beta1: float = 0.5             # the paper does not say; 0.5 as in DCGAN-style GAN training
+    decay_every: int = 2000        # iterations between halvings of the learning rate
+    decay_rate: float = 0.5
+    weights: losses.LossWeights = dataclasses.field(default_factory=losses.LossWeights)
+    seed: int = 2018
+
+    ARCHITECTURE = ("image_size", "gen_channels", "res_blocks", "padding", "head_width", "tap", "identity_layer")
+
+
+def learning_rate_schedule(config):
+    """lr, halved (decay_rate) every `decay_every` iterations, as steps: staircase."""
+    return keras.optimizers.schedules.ExponentialDecay(config.learning_rate, decay_steps=config.decay_every,
+                                                       decay_rate=config.decay_rate, staircase=True)
+
+
+def build_generator(config):
+    generator = PAGANGenerator(config.gen_channels, config.res_blocks, config.padding)
+    generator(tf.zeros([1, config.image_size, config.image_size, 3]))
+    return generator
+
+
+def _to_size(images, size):
+    if images.shape[1] == size:
+        return images
+    return tf.image.resize(images, [size, size], method="bilinear", antialias=True)
+
+
+class PAGAN:
+    """G and D for `config.target_cluster`, judged by the frozen `phi_age` and `phi_id`."""
+
+    def __init__(self, config, phi_age, phi_id):
+        self.config = config
+        self.phi_age, self.phi_id = phi_age, phi_id
+        for judge in (phi_age, phi_id):
+            judge.trainable = False
+        self.generator = build_generator(config)
+        judge_size = phi_age.image_size
+        tap_channels = phi_age.channels[:len(TAPS)]
+        self.discriminator = PyramidDiscriminator(judge_size, tap_channels, TAPS, config.head_width)
+        self.discriminator(self.phi_age.taps(tf.zeros([1, judge_size, judge_size, 3]),
+                                             after_relu=config.tap == "relu"))
+        self.optimizers = {}
+        for name, variables in (("G", self.generator.trainable_variables),
+                                ("D", self.discriminator.trainable_variables)):
+            # One optimiser per player for the whole run: Adam's moments are part of the checkpoint (the PyTorch
+            # reproduction rebuilt its optimisers every step, losing them).
+            optimizer = keras.optimizers.Adam(learning_rate_schedule(config), beta_1=config.beta1, name=f"adam_{name}")
+            optimizer.build(variables)
+            self.optimizers[name] = optimizer
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self.checkpoint = tf.train.Checkpoint(generator=self.generator, discriminator=self.discriminator,
+                                              opt_g=self.optimizers["G"], opt_d=self.optimizers["D"], step=self.step)
+        self._pixel_every = tf.constant(config.weights.pixel_every, tf.int64)
+
+    @property
+    def learning_rate(self):
+        return float(self.optimizers["G"].learning_rate)
+
+    def _age_features(self, images):
+        return self.phi_age.taps(_to_size(images, self.phi_age.image_size), after_relu=self.config.tap == "relu")
+
+    def _identity(self, images):
+        return self.phi_id.descriptor(_to_size(images, self.phi_id.image_size), layer=self.config.identity_layer)
+
+    @tf.function
+    def train_step(self, young, old):
+        """One iteration: D and G both step, from the same forward pass; the pixel term is on every 5th G step."""
+        use_pixel = losses.pixel_step(self.step, self._pixel_every)
+        n = tf.shape(young)[0]
+        with tf.GradientTape(persistent=True) as tape:
+            generated = self.generator(young, training=True)
+            # One pass of phi_age and D over [old; generated; young]: the three batches share D's batch statistics.
+            d_all = self.discriminator(self._age_features(tf.concat([old, generated, young], axis=0)), training=True)
+            d_old, d_generated, d_young = d_all[:tf.shape(old)[0]], d_all[-2 * n:-n], d_all[-n:]
+            ids = self._identity(tf.concat([young, generated], axis=0))
+            terms = losses.pagan_losses(d_old, d_generated, d_young, ids[:n], ids[n:], young, generated, use_pixel,
+                                        self.config.weights)
+        for name, loss, variables in (("D", terms["L_D"], self.discriminator.trainable_variables),
+                                      ("G", terms["L_G"], self.generator.trainable_variables)):
+            self.optimizers[name].apply_gradients(zip(tape.gradient(loss, variables), variables))
+        del tape
+        self.step.assign_add(1)
+        terms["pixel_on"] = use_pixel
+        return terms, generated
+
+    @tf.function(reduce_retracing=True)
+    def generate(self, young):
+        return self.generator(young, training=False)
+
+    def set_step(self, step):
+        self.step.assign(step)
+        for optimizer in self.optimizers.values():
+            optimizer.iterations.assign(step)

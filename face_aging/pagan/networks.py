@@ -1,0 +1,177 @@
+"""PAGAN's trained networks: the residual generator and the pyramid discriminator's four heads.
+
+The frozen judges (phi_age, the age-classifier VGG-16 whose features the discriminator reads, and VGG-Face, the
+identity descriptor) are in `vgg.py`.
+"""
+
+import keras
+import tensorflow as tf
+
+from face_aging.layers import track_layers
+from face_aging.pagan.vgg import TAPS
+
+GEN_CHANNELS = 32          # the generator's first width; 64 and 128 follow (x2, x4)
+HEAD_MAX_CHANNELS = 512    # the discriminator heads' channel cap
+
+
+class InstanceNorm(keras.layers.Layer):
+    """Instance normalisation with a learned per-channel scale and shift (as in the fast style-transfer network the
+    generator derives from). Statistics are per image, so there is no train/inference difference."""
+
+    def __init__(self, epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.gamma = self.add_weight(name="gamma", shape=(channels,), initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros")
+
+    def call(self, x):
+        mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+        return (x - mean) * tf.math.rsqrt(variance + self.epsilon) * self.gamma + self.beta
+
+
+class Pad(keras.layers.Layer):
+    """Zero or reflection padding of the spatial dimensions (reflection is the open point of the released model)."""
+
+    def __init__(self, amount, mode="zero", **kwargs):
+        super().__init__(**kwargs)
+        self.amount, self.mode = amount, mode
+
+    def call(self, x):
+        p = self.amount
+        if p == 0:
+            return x
+        return tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT" if self.mode == "reflect" else "CONSTANT")
+
+
+class ConvINReLU(keras.layers.Layer):
+    """pad -> conv -> instance norm (-> ReLU): the generator's unit."""
+
+    def __init__(self, filters, kernel, stride=1, padding="zero", relu=True, **kwargs):
+        super().__init__(**kwargs)
+        self.pad = Pad(kernel // 2, padding)
+        self.conv = keras.layers.Conv2D(filters, kernel, stride, padding="valid", name="conv")
+        self.norm = InstanceNorm(name="norm")
+        self.relu = relu
+
+    def call(self, x):
+        x = self.norm(self.conv(self.pad(x)))
+        return tf.nn.relu(x) if self.relu else x
+
+
+class ResidualBlock(keras.layers.Layer):
+    """conv3-IN-ReLU-conv3-IN plus the input."""
+
+    def __init__(self, filters, padding="zero", **kwargs):
+        super().__init__(**kwargs)
+        self.a = ConvINReLU(filters, 3, padding=padding, name="a")
+        self.b = ConvINReLU(filters, 3, padding=padding, relu=False, name="b")
+
+    def call(self, x):
+        return x + self.b(self.a(x))
+
+
+class UpINReLU(keras.layers.Layer):
+    """Transposed conv 3x3 stride 2 (output exactly twice the input) -> instance norm -> ReLU."""
+
+    def __init__(self, filters, **kwargs):
+        super().__init__(**kwargs)
+        self.deconv = keras.layers.Conv2DTranspose(filters, 3, 2, padding="same", name="deconv")
+        self.norm = InstanceNorm(name="norm")
+
+    def call(self, x):
+        return tf.nn.relu(self.norm(self.deconv(x)))
+
+
+class PAGANGenerator(keras.Model):
+    """x -> G(x): conv9-32, conv3/2-64, conv3/2-128, residual blocks of 128, deconv3x2-64, deconv3x2-32, conv9-3, tanh.
+
+    Images in and out are RGB in [-1, 1], of any size divisible by 4; `channels` scales every width (32 is the paper's).
+    """
+
+    def __init__(self, channels=GEN_CHANNELS, res_blocks=4, padding="zero", name="generator", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if padding not in ("zero", "reflect"):
+            raise ValueError(f"padding must be 'zero' or 'reflect', not {padding!r}")
+        self.channels, self.res_blocks, self.padding = channels, res_blocks, padding
+        c = channels
+        self.down = [ConvINReLU(c, 9, padding=padding, name="conv1"),
+                     ConvINReLU(2 * c, 3, 2, padding=padding, name="conv2"),
+                     ConvINReLU(4 * c, 3, 2, padding=padding, name="conv3")]
+        self.blocks = [ResidualBlock(4 * c, padding=padding, name=f"res{i + 1}") for i in range(res_blocks)]
+        self.up = [UpINReLU(2 * c, name="deconv1"), UpINReLU(c, name="deconv2")]
+        track_layers(self, self.down + self.blocks + self.up)
+        self.out_pad = Pad(4, padding)
+        self.out_conv = keras.layers.Conv2D(3, 9, padding="valid", name="conv_out")
+
+    def call(self, x, training=False):
+        for layer in self.down + self.blocks + self.up:
+            x = layer(x)
+        return tf.tanh(self.out_conv(self.out_pad(x)))
+
+    def get_config(self):
+        return {"channels": self.channels, "res_blocks": self.res_blocks, "padding": self.padding}
+
+
+def head_plan(tap_channels, tap_side, image_size, width=1.0):
+    """Channels of one head's stride-2 convs: doubling from the tap's width up to 512 (scaled), until the map side
+    is image_size / 32 (7 at 224; at least 2 so that the last 4x4 stride-2 conv leaves a map)."""
+    target = max(2, image_size // 32)
+    cap = max(1, int(round(HEAD_MAX_CHANNELS * width)))
+    plan, channels, side = [], tap_channels, tap_side
+    while side > target:
+        channels = min(2 * channels, cap)
+        plan.append(channels)
+        side //= 2
+    return plan
+
+
+class DiscriminatorHead(keras.layers.Layer):
+    """Conv 4x4 stride 2 pad 1 + BN + LeakyReLU(0.2), repeated down to 512 x 7 x 7, then conv 4x4 stride 2 pad 1 to
+    a 1 x 3 x 3 map (at 224). No sigmoid: least-squares GAN."""
+
+    def __init__(self, plan, **kwargs):
+        super().__init__(**kwargs)
+        self.plan = plan
+        self.convs = [keras.layers.Conv2D(c, 4, 2, padding="valid", name=f"conv{i + 1}") for i, c in enumerate(plan)]
+        self.norms = [keras.layers.BatchNormalization(name=f"bn{i + 1}") for i in range(len(plan))]
+        track_layers(self, self.convs + self.norms)
+        self.out = keras.layers.Conv2D(1, 4, 2, padding="valid", name="conv_out")
+
+    def call(self, x, training=False):
+        for conv, norm in zip(self.convs, self.norms):
+            x = tf.nn.leaky_relu(norm(conv(_pad1(x)), training=training), alpha=0.2)
+        return self.out(_pad1(x))
+
+
+def _pad1(x):
+    return tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
+
+
+class PyramidDiscriminator(keras.Model):
+    """D(phi_age(x)): one head per tapped phi_age layer; their 3x3 maps stacked into one 12x3 map (at 224).
+
+    `tap_channels` are the channels of the taps (64, 128, 256, 512 for the real VGG-16); tap i is at 1/2^i of the
+    image size. The heads' widths follow `width` (1.0 = the paper's)."""
+
+    def __init__(self, image_size=224, tap_channels=(64, 128, 256, 512), taps=TAPS, width=1.0,
+                 name="discriminator", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.image_size, self.tap_channels, self.taps, self.width = image_size, tuple(tap_channels), tuple(taps), width
+        self.heads = [DiscriminatorHead(head_plan(c, image_size // 2 ** i, image_size, width), name=f"head_{tap}")
+                      for i, (tap, c) in enumerate(zip(self.taps, self.tap_channels))]
+        track_layers(self, self.heads)
+
+    def call(self, features, training=False):
+        """`features`: dict tap name -> phi_age feature map. Returns [N, 4 * side, side, 1]."""
+        return tf.concat([head(features[tap], training=training) for tap, head in zip(self.taps, self.heads)],
+                         axis=1)
+
+    def output_side(self):
+        return max(2, self.image_size // 32) // 2
+
+    def get_config(self):
+        return {"image_size": self.image_size, "tap_channels": self.tap_channels, "taps": self.taps,
+                "width": self.width}

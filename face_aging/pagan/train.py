@@ -1,0 +1,175 @@
+"""PAGAN training of one generator (one target cluster), in the CAAE run layout under SAVEDIR/clusterK:
+summary/ (every loss term, the learning rate, images), samples/ (training inputs and outputs), test/ (fixed
+validation faces and their outputs), checkpoint/ (every --save_every iterations, every few minutes, on SIGINT/SIGTERM
+and at the end; a restart continues from the latest step with the same data order)."""
+
+import dataclasses
+import logging
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from face_aging import images as imio
+from face_aging.data import prepare
+from face_aging.data.labels import AGE_CLUSTER_NAMES
+from face_aging.errors import FaceAgingError
+from face_aging.pagan import data as pdata
+from face_aging.pagan import judges
+from face_aging.pagan.model import PAGAN, PAGANConfig
+from face_aging.progress import Progress
+from face_aging.rundir import RunDir
+from face_aging.signals import StopRequest
+
+SCALARS = ("L_D", "L_G", "L_G_age", "L_ide", "L_pix", "D_old", "D_generated", "D_young", "pixel_on")
+SHOWN = (("D", "L_D"), ("G", "L_G"), ("age", "L_G_age"), ("ide", "L_ide"), ("pix", "L_pix"))
+NUM_VIS = 8
+
+
+@dataclasses.dataclass
+class PAGANTrainOptions:
+    savedir: str = os.path.join("save", "pagan")
+    prepared_dir: str = os.path.join("data", "prepared")
+    iterations: int = 50000
+    batch_size: int = 8
+    age_classifier: str = judges.AGE_CLASSIFIER_DIR
+    identity: str = judges.VGG_FACE_DIR          # a converted VGG-Face folder, or "random"
+    use_trained_model: bool = True
+    sample_every: int = 500
+    save_every: int = 2000
+    checkpoint_minutes: float = 10.0
+    summary_every: int = 10
+    max_to_keep: int = 3
+    config: PAGANConfig = dataclasses.field(default_factory=PAGANConfig)
+
+
+class PAGANTrainingError(FaceAgingError, RuntimeError):
+    """Training cannot start or continue; the message says why and what to do."""
+
+
+def cluster_run(savedir, cluster):
+    return RunDir(os.path.join(savedir, f"cluster{cluster}"))
+
+
+def visualisation_faces(train, val, image_size, seed):
+    """Fixed young faces for test/: from the validation split where it has young faces, else from training."""
+    for split in (val, train):
+        paths = [p for p, c in zip(split.paths, split.clusters) if c == 0]
+        if paths:
+            chosen = np.random.RandomState(seed).permutation(len(paths))[:NUM_VIS]
+            return pdata.load_images([paths[i] for i in sorted(chosen)], image_size)
+    raise pdata.PAGANDataError("No young faces (cluster 0) in the prepared data")
+
+
+def restore(model, manager, options, run):
+    latest = manager.latest_checkpoint
+    if latest and options.use_trained_model:
+        try:
+            model.checkpoint.restore(latest).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as error:
+            raise PAGANTrainingError(f"Checkpoint {latest} does not fit this model ({options.config.image_size}x"
+                                     f"{options.config.image_size}, generator width {options.config.gen_channels}): "
+                                     f"{str(error).splitlines()[0]}") from None
+        return f"Resumed from {latest} (iteration {int(model.step)})"
+    if latest:
+        raise PAGANTrainingError(f"--use_trained_model=False trains from scratch, but {run.checkpoint} already "
+                                 f"holds a checkpoint; use another --savedir or remove that folder")
+    return "Training from random initialisation"
+
+
+def write_images(model, run, name, young, generated, vis, writer, step):
+    """samples/NAME: the batch's inputs (top row) over their outputs; test/NAME: the same for the fixed faces."""
+    train_grid = imio.save_grid(np.concatenate([young, generated]), os.path.join(run.samples, name), rows=2)
+    vis_out = model.generate(tf.constant(vis)).numpy()
+    test_grid = imio.save_grid(np.concatenate([vis, vis_out]), os.path.join(run.test, name), rows=2)
+    with writer.as_default(step=step):
+        tf.summary.image("samples", train_grid[None], description="Top: training inputs; bottom: G(x)")
+        tf.summary.image("test", test_grid[None], description="Top: fixed validation faces; bottom: G(x)")
+
+
+def train(options):
+    """Train the generator of options.config.target_cluster; returns the PAGAN model."""
+    config = options.config
+    k = config.target_cluster
+    run = cluster_run(options.savedir, k).make()
+    train_split = prepare.read_split(options.prepared_dir, "train")
+    val_split = prepare.read_split(options.prepared_dir, "val")
+    young_n = int(np.sum(train_split.clusters == 0))
+    old_n = int(np.sum(train_split.clusters == k))
+    print(f"\tData: {young_n} young faces (cluster 0) and {old_n} faces of cluster {k} ({AGE_CLUSTER_NAMES[k]}) "
+          f"from {options.prepared_dir}")
+
+    phi_age = judges.load_age_classifier(options.age_classifier)
+    phi_id = judges.load_identity_network(options.identity, config.image_size, config.seed)
+    identity_text = phi_id.info.get("source", options.identity)
+    if options.identity == judges.RANDOM_IDENTITY:
+        logging.warning("Identity loss on a small RANDOMLY INITIALISED network, not VGG-Face: identity preservation "
+                        "will be weak. Convert VGG-Face with --model import for the paper's setting.")
+    print(f"\tJudges: phi_age from {options.age_classifier} ({phi_age.image_size}px), identity from {identity_text}")
+
+    keras.utils.set_random_seed(config.seed)
+    model = PAGAN(config, phi_age, phi_id)
+    manager = tf.train.CheckpointManager(model.checkpoint, run.checkpoint, max_to_keep=options.max_to_keep,
+                                         checkpoint_name="model")
+    print("\t" + restore(model, manager, options, run))
+    run.write_options(options_record(options, young_n, old_n, identity_text))
+    step = int(model.step)
+    if step >= options.iterations:
+        print(f"\tThis run already trained {step} iterations; nothing to do. Pass a larger --iterations to go on.")
+        return model
+
+    vis = visualisation_faces(train_split, val_split, config.image_size, config.seed)
+    imio.save_grid(vis, os.path.join(run.test, "input.png"), rows=1)
+    stream = pdata.training_pairs(train_split, k, config.image_size, options.batch_size, config.seed, step,
+                                  options.iterations)
+    writer = tf.summary.create_file_writer(run.summary)
+    progress = Progress(options.iterations, step, options.batch_size)
+    last_save = time.time()
+
+    def save(reason):
+        path = manager.save(checkpoint_number=int(model.step))
+        logging.info("Saved %s (%s)", path, reason)
+
+    with StopRequest() as stop:
+        for young, old in stream:
+            terms, generated = model.train_step(young, old)
+            step += 1
+            if step % options.summary_every == 0 or step == options.iterations:
+                with writer.as_default(step=step):
+                    for name in SCALARS:
+                        tf.summary.scalar(name, terms[name])
+                    tf.summary.scalar("learning_rate", model.learning_rate)
+            progress.update(step, f"[cluster {k}]", step, options.iterations,
+                            {label: float(terms[name]) for label, name in SHOWN})
+            if step % options.sample_every == 0 or step == options.iterations:
+                write_images(model, run, f"{step:06d}.png", young.numpy(), generated.numpy(), vis, writer, step)
+            if stop.signal:
+                progress.newline()
+                save(f"stopped by {stop.signal}")
+                writer.close()
+                raise SystemExit(f"Stopped by {stop.signal} at iteration {step}; the checkpoint is saved and the same "
+                                 f"command resumes the run.")
+            if step % options.save_every == 0 and step < options.iterations:
+                save(f"iteration {step}")
+                last_save = time.time()
+            elif time.time() - last_save > options.checkpoint_minutes * 60:
+                save(f"every {options.checkpoint_minutes:g} minutes")
+                last_save = time.time()
+    progress.newline()
+    save("end of training")
+    writer.close()
+    print(f"\tDone: cluster {k}, iteration {step}. Outputs in {run.root}/{{summary,samples,test,checkpoint}}")
+    return model
+
+
+def options_record(options, young_n, old_n, identity_text):
+    record = dataclasses.asdict(options)
+    config = record.pop("config")
+    record.update(config)
+    record["model"] = "pagan"
+    record["num_young"] = young_n
+    record["num_target"] = old_n
+    record["identity_source"] = identity_text
+    return record

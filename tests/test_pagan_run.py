@@ -1,0 +1,143 @@
+"""PAGAN as a user runs it: prepare data, train phi_age, train a generator, resume it, age faces; and the errors."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_main
+
+TINY_PAGAN = ["--image_size=32", "--gen_channels=4", "--res_blocks=1", "--head_width=0.0625", "--batch_size=4"]
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """A UTKFace-style folder of 160 synthetic faces (all four clusters), prepared through main.py."""
+    from face_aging.data.synthetic import write_utkface_folder
+    root = tmp_path_factory.mktemp("pagan_data")
+    write_utkface_folder(str(root / "faces"), 160, 40, seed=3)
+    out = root / "prepared"
+    result = run_main("--model", "prepare", "--dataset", str(root / "faces"), "--prepared_dir", str(out),
+                      "--val_fraction", "0.2")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def age_classifier(prepared, tmp_path_factory):
+    root = tmp_path_factory.mktemp("age")
+    result = run_main("--model", "age", "--is_train", "--prepared_dir", str(prepared), "--savedir", str(root / "run"),
+                      "--age_classifier", str(root / "phi_age"), "--image_size=32", "--vgg_width=0.0625",
+                      "--fc_units=8", "--batch_size=16", "--epoch=2")
+    assert result.returncode == 0, result.stderr
+    assert "Epoch 2: validation accuracy" in result.stdout
+    return root
+
+
+def test_stream_resumes_where_it_stopped():
+    from face_aging.pagan.data import stream_indices
+    whole = stream_indices(13, 4, seed=5, start_step=0, end_step=20)
+    assert np.array_equal(stream_indices(13, 4, seed=5, start_step=7, end_step=20), whole[7:])
+    # Every face once per pass over the data, in a new order each pass.
+    flat = whole.reshape(-1)
+    assert sorted(flat[:13]) == list(range(13)) and sorted(flat[13:26]) == list(range(13))
+    assert not np.array_equal(flat[:13], flat[13:26])
+
+
+def test_age_classifier_run_and_export(age_classifier):
+    from face_aging.pagan.judges import load_age_classifier
+    root = age_classifier
+    info = json.loads((root / "phi_age" / "age_classifier.json").read_text())
+    assert info["config"]["num_classes"] == 4 and info["config"]["image_size"] == 32
+    assert 0 <= info["validation"]["balanced_accuracy"] <= 1 and info["epoch"] in (1, 2)
+    model = load_age_classifier(str(root / "phi_age"))
+    assert model.trainable is False
+    assert os.listdir(root / "run" / "summary") and (root / "run" / "options.json").exists()
+    # The same command again: nothing left to do, the run is not redone.
+    result = run_main("--model", "age", "--is_train", "--prepared_dir", "/nonexistent", "--savedir",
+                      str(root / "run"), "--image_size=32")
+    assert result.returncode == 1 and "/nonexistent" in result.stderr and "--model prepare" in result.stderr
+
+
+def test_pagan_train_resume_and_test_mode(prepared, age_classifier, tmp_path):
+    savedir = tmp_path / "pagan"
+    common = ["--model", "pagan", "--prepared_dir", str(prepared), "--age_classifier",
+              str(age_classifier / "phi_age"), "--identity", "random", "--savedir", str(savedir), *TINY_PAGAN]
+    result = run_main(*common, "--is_train", "--target_cluster", "2", "--iterations", "6", "--sample_every", "3",
+                      "--save_every", "3")
+    assert result.returncode == 0, result.stderr
+    assert "RANDOMLY INITIALISED" in result.stderr
+    run = savedir / "cluster2"
+    for path in ("samples/000003.png", "samples/000006.png", "test/000006.png", "test/input.png", "options.json",
+                 "checkpoint/model-6.index", "checkpoint/model-3.index"):
+        assert (run / path).exists(), path
+    options = json.loads((run / "options.json").read_text())
+    assert options["target_cluster"] == 2 and options["weights"] == {"pixel": 0.2, "adversarial": 750.0,
+                                                                     "identity": 0.005, "pixel_every": 5}
+    assert options["learning_rate"] == 1e-4 and options["batch_size"] == 4
+    assert Image.open(run / "samples" / "000006.png").size == (4 * 32, 2 * 32)   # inputs over outputs
+    import tensorflow as tf
+    tags = set()
+    for event_file in tf.io.gfile.glob(str(run / "summary" / "*")):
+        for event in tf.compat.v1.train.summary_iterator(event_file):
+            tags.update(v.tag for v in event.summary.value)
+    assert {"L_D", "L_G", "L_G_age", "L_ide", "L_pix", "learning_rate", "samples", "test"} <= tags
+
+    result = run_main(*common, "--is_train", "--target_cluster", "2", "--iterations", "8")
+    assert result.returncode == 0, result.stderr
+    assert f"Resumed from {run}/checkpoint/model-6 (iteration 6)" in result.stdout
+    assert tf.train.latest_checkpoint(str(run / "checkpoint")).endswith("model-8")
+
+    testdir = tmp_path / "faces"
+    testdir.mkdir()
+    for i in range(3):
+        Image.fromarray(np.random.RandomState(i).randint(0, 255, (50, 40, 3), np.uint8)).save(testdir / f"me{i}.jpg")
+    result = run_main("--model", "pagan", "--is_train", "False", "--testdir", str(testdir), "--savedir", str(savedir))
+    assert result.returncode == 0, result.stderr
+    assert "No generator for cluster(s) 1, 3" in result.stderr
+    strip = Image.open(savedir / "test" / "me0_progression.png")
+    assert strip.size == (2 * 32, 32)                    # the input, then cluster 2
+    assert Image.open(savedir / "test" / "overview.png").size == (2 * 32, 3 * 32)
+    # The strip's second face is the generator's output on the input.
+    from face_aging.pagan.infer import load_generators
+    from face_aging.caae.infer import load_test_images
+    generator = load_generators(str(savedir))[2][0]
+    faces, _ = load_test_images(str(testdir), 32)
+    from face_aging.images import to_uint8
+    expected = to_uint8(generator(faces[:1], training=False).numpy())[0]
+    assert np.abs(np.asarray(strip)[:, 32:].astype(int) - expected).max() <= 1
+
+
+def test_missing_judges_name_the_file_and_the_command(prepared, tmp_path):
+    result = run_main("--model", "pagan", "--is_train", "--prepared_dir", str(prepared), "--age_classifier",
+                      str(tmp_path / "none"), "--savedir", str(tmp_path / "run"), *TINY_PAGAN)
+    assert result.returncode == 1
+    assert str(tmp_path / "none" / "age_classifier.json") in result.stderr and "--model age" in result.stderr
+
+
+def test_missing_vgg_face_names_the_import_command(prepared, age_classifier, tmp_path):
+    result = run_main("--model", "pagan", "--is_train", "--prepared_dir", str(prepared), "--age_classifier",
+                      str(age_classifier / "phi_age"), "--identity", str(tmp_path / "vgg"), "--savedir",
+                      str(tmp_path / "run"), *TINY_PAGAN)
+    assert result.returncode == 1
+    assert str(tmp_path / "vgg") in result.stderr and "--model import" in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--model=pagan", "--target_cluster=4"), "--target_cluster=4: allowed values are 1"),
+    (("--model=pagan", "--target_cluster=0"), "--target_cluster=0"),
+    (("--model=pagan", "--image_size=100"), "--image_size=100: must be a multiple of 32"),
+    (("--model=pagan", "--is_train=false"), "--testdir is required"),
+    (("--model=pagan", "--iterations=0"), "--iterations=0"),
+    (("--model=pagan", "--weights=1,2"), "lambda_pixel,lambda_adv,lambda_identity"),
+    (("--model=age", "--batch_size=-1"), "--batch_size=-1"),
+    (("--model=prepare",), "--model prepare needs --dataset"),
+    (("--model=import",), "--model import needs --source"),
+    (("--model=import", "--source=/no/vgg_face.mat"), "--source=/no/vgg_face.mat: no such file"),
+])
+def test_pagan_flags_are_rejected_before_any_work(args, message, tmp_path):
+    result = run_main(*args, "--savedir", str(tmp_path / "run"))
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert not (tmp_path / "run").exists()
