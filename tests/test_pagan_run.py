@@ -141,3 +141,24 @@ def test_pagan_flags_are_rejected_before_any_work(args, message, tmp_path):
     result = run_main(*args, "--savedir", str(tmp_path / "run"))
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_imported_vgg_face_initialises_phi_age_and_judges_identity(prepared, tmp_path):
+    """The whole chain with a VGG-Face file in MatConvNet's format: import, phi_age from it, PAGAN judged by it."""
+    from test_vgg import random_network, write_matconvnet
+    source = write_matconvnet(str(tmp_path / "vgg_face.mat"), random_network(size=32), "simplenn-net", size=32)
+    result = run_main("--model", "import", "--source", source, "--identity", str(tmp_path / "vgg_face"))
+    assert result.returncode == 0, result.stderr
+    assert "VGG-Face, 32px input, 5 classes" in result.stdout
+    result = run_main("--model", "age", "--is_train", "--prepared_dir", str(prepared), "--savedir",
+                      str(tmp_path / "age"), "--age_classifier", str(tmp_path / "phi_age"), "--identity",
+                      str(tmp_path / "vgg_face"), "--image_size=32", "--vgg_width=0.0625", "--fc_units=16",
+                      "--batch_size=16", "--epoch=1")
+    assert result.returncode == 0, result.stderr
+    assert "Initialised 15 layers from VGG-Face" in result.stdout      # 13 convs, fc6, fc7 (not the classes)
+    result = run_main("--model", "pagan", "--is_train", "--prepared_dir", str(prepared), "--age_classifier",
+                      str(tmp_path / "phi_age"), "--identity", str(tmp_path / "vgg_face"), "--savedir",
+                      str(tmp_path / "pagan"), "--iterations=2", *TINY_PAGAN)
+    assert result.returncode == 0, result.stderr
+    assert f"identity from {source}" in result.stdout
+    assert (tmp_path / "pagan" / "cluster1" / "checkpoint" / "model-2.index").exists()
