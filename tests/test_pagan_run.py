@@ -51,6 +51,7 @@ def test_age_classifier_run_and_export(age_classifier):
     root = age_classifier
     info = json.loads((root / "phi_age" / "age_classifier.json").read_text())
     assert info["config"]["num_classes"] == 4 and info["config"]["image_size"] == 32
+    assert info["config"]["input_scale"] == pytest.approx(1 / 127.5)     # from scratch: inputs of about unit range
     assert 0 <= info["validation"]["balanced_accuracy"] <= 1 and info["epoch"] in (1, 2)
     model = load_age_classifier(str(root / "phi_age"))
     assert model.trainable is False
@@ -75,7 +76,8 @@ def test_pagan_train_resume_and_test_mode(prepared, age_classifier, tmp_path):
         assert (run / path).exists(), path
     options = json.loads((run / "options.json").read_text())
     assert options["target_cluster"] == 2 and options["weights"] == {"pixel": 0.2, "adversarial": 750.0,
-                                                                     "identity": 0.005, "pixel_every": 5}
+                                                                     "identity": 0.005, "pixel_every": 5,
+                                                                     "pixel_scale": 127.5}
     assert options["learning_rate"] == 1e-4 and options["batch_size"] == 4
     assert Image.open(run / "samples" / "000006.png").size == (4 * 32, 2 * 32)   # inputs over outputs
     import tensorflow as tf
@@ -156,6 +158,8 @@ def test_imported_vgg_face_initialises_phi_age_and_judges_identity(prepared, tmp
                       "--batch_size=16", "--epoch=1")
     assert result.returncode == 0, result.stderr
     assert "Initialised 15 layers from VGG-Face" in result.stdout      # 13 convs, fc6, fc7 (not the classes)
+    info = json.loads((tmp_path / "phi_age" / "age_classifier.json").read_text())
+    assert info["config"]["input_scale"] == 1.0                         # VGG-Face's own input range
     result = run_main("--model", "pagan", "--is_train", "--prepared_dir", str(prepared), "--age_classifier",
                       str(tmp_path / "phi_age"), "--identity", str(tmp_path / "vgg_face"), "--savedir",
                       str(tmp_path / "pagan"), "--iterations=2", *TINY_PAGAN)

@@ -120,6 +120,8 @@ def test_preprocess_maps_minus_one_to_one_onto_0_255_minus_the_mean():
     expected = np.array([[[[0 - 10, 127.5 - 20, 255 - 30], [255 - 10, 255 - 20, 0 - 30]]]])
     np.testing.assert_allclose(model.preprocess(x).numpy(), expected, rtol=1e-6)
     assert VGG16(2, 32, channels=(1,) * 5, fc_units=2).mean_rgb == VGG_FACE_MEAN_RGB
+    scaled = tiny_model(mean_rgb=(10.0, 20.0, 30.0), input_scale=0.5)
+    np.testing.assert_allclose(scaled.preprocess(x).numpy(), expected * 0.5, rtol=1e-6)
 
 
 @pytest.mark.parametrize("size", [0, 16, 48, 100, 224.5])
@@ -138,8 +140,9 @@ def test_wrong_input_size_for_the_fc_layers_is_a_clear_error():
 
 
 def test_config_round_trip():
-    model = tiny_model(dropout=0.3, mean_rgb=(1.0, 2.0, 3.0))
+    model = tiny_model(dropout=0.3, mean_rgb=(1.0, 2.0, 3.0), input_scale=0.25)
     config = model.get_config()
+    assert config["input_scale"] == 0.25
     assert config["num_classes"] == CLASSES and config["channels"] == list(CHANNELS)
     assert VGG16.from_config(config).get_config() == config
 

@@ -73,9 +73,10 @@ def initialise_from(model, source):
 
 
 class AgeClassifierTrainer:
-    def __init__(self, options, class_weight):
+    def __init__(self, options, class_weight, from_vgg_face):
         self.options = options
-        self.model = VGG16(NUM_AGE_CLUSTERS, options.image_size, scaled_channels(options.width), options.fc_units)
+        self.model = VGG16(NUM_AGE_CLUSTERS, options.image_size, scaled_channels(options.width), options.fc_units,
+                           input_scale=1.0 if from_vgg_face else 1 / 127.5, name="phi_age")
         self.optimizer = keras.optimizers.Adam(options.learning_rate)
         self.optimizer.build(self.model.trainable_variables)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
@@ -156,7 +157,12 @@ def train_age_classifier(options):
           + f" training faces; {len(val_split)} validation faces; {spe} batches of {options.batch_size} an epoch")
 
     keras.utils.set_random_seed(options.seed)
-    trainer = AgeClassifierTrainer(options, weights)
+    previous = run.read_options()
+    has_vgg_face = bool(options.init) and os.path.exists(os.path.join(options.init, "vgg_face.json"))
+    # A resumed run keeps the input scaling it started with, whether or not VGG-Face has appeared since.
+    resuming = tf.train.latest_checkpoint(run.checkpoint) is not None
+    from_vgg_face = previous.get("from_vgg_face", has_vgg_face) if resuming else has_vgg_face
+    trainer = AgeClassifierTrainer(options, weights, from_vgg_face)
     manager = tf.train.CheckpointManager(trainer.checkpoint, run.checkpoint, max_to_keep=2, checkpoint_name="model")
     if manager.latest_checkpoint:
         try:
@@ -166,13 +172,14 @@ def train_age_classifier(options):
                                    f"({options.image_size}px, width {options.width}): "
                                    f"{str(error).splitlines()[0]}") from None
         print(f"\tResumed from {manager.latest_checkpoint} (step {int(trainer.step)})")
-    elif options.init and os.path.exists(os.path.join(options.init, "vgg_face.json")):
+    elif from_vgg_face:
         copied = initialise_from(trainer.model, options.init)
         print(f"\tInitialised {len(copied)} layers from VGG-Face ({options.init}): {', '.join(copied) or 'none'}")
     else:
         print(f"\tTraining from random initialisation (no VGG-Face at {options.init or '(none)'})")
     record = dataclasses.asdict(options)
-    record.update(model="age", num_train=len(train_split), class_weights=weights.tolist())
+    record.update(model="age", num_train=len(train_split), class_weights=weights.tolist(),
+                  from_vgg_face=from_vgg_face)
     run.write_options(record)
 
     total = options.epochs * spe

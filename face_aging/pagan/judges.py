@@ -39,7 +39,11 @@ def random_identity_network(image_size, seed):
     its descriptor still ties G(x) to x, but it knows nothing about faces."""
     keras.utils.set_random_seed(seed)
     size = min(image_size, 64) // 32 * 32
-    model = VGG16(num_classes=16, image_size=size, channels=scaled_channels(1 / 8), fc_units=256)
+    # Inputs scaled to about unit range (as a VGG-16 trained from scratch here sees them): with VGG-Face's 0-255
+    # range, random He-initialised layers give descriptors in the hundreds and an identity term thousands of times
+    # larger than the adversarial one.
+    model = VGG16(num_classes=16, image_size=size, channels=scaled_channels(1 / 8), fc_units=256,
+                  input_scale=1 / 127.5, name="random_identity")
     model.trainable = False
     model.info = {"source": "random (no VGG-Face)", "seed": seed}
     return model

@@ -6,10 +6,15 @@ discriminator's 12x3 map on the age classifier's features, phi_id: the VGG-Face 
     L_D     = 1/2 E_y[(D(phi(y)) - 1)^2] + 1/2 E_x[D(phi(G(x)))^2 + D(phi(x))^2]
     L_G_age = E_x[(D(phi(G(x))) - 1)^2]
     L_ide   = E_x[ || phi_id(x) - phi_id(G(x)) ||^2 ]
-    L_pix   = E_x[ mean over pixels (G(x) - x)^2 ]
+    L_pix   = E_x[ mean over pixels (G(x) - x)^2 ]   (in 0-255 pixel units)
     L_G     = lambda_adv L_G_age + lambda_ide L_ide + lambda_pix L_pix   (L_pix only every 5th G step)
 
 Real young faces are negatives for D (not only generated ones): D must learn age, not realism alone.
+
+The pixel term is measured in 0-255 units (images here are in [-1, 1], so differences are scaled by 127.5). The
+paper does not state the unit, but its weights only balance in it: in [-1, 1] units 0.20 * L_pix is ~0.1 against
+750 * L_G_age ~ 750, and the generator is free to turn faces into whatever fools phi_age (seen in a 64x64 run: pure
+texture after 200 iterations); in 0-255 units it is ~2,000 at the start, and falls as G learns to keep the face.
 """
 
 import dataclasses
@@ -24,6 +29,7 @@ class LossWeights:
     adversarial: float = 750.0
     identity: float = 0.005
     pixel_every: int = 5
+    pixel_scale: float = 127.5     # [-1, 1] differences -> 0-255 units
 
 
 def d_loss(d_old, d_generated, d_young):
@@ -42,9 +48,9 @@ def identity_loss(id_young, id_generated):
     return tf.reduce_mean(tf.reduce_sum(tf.square(id_young - id_generated), axis=-1))
 
 
-def pixel_loss(young, generated):
-    """L2 between G(x) and x, averaged over pixels (images in [-1, 1])."""
-    return tf.reduce_mean(tf.square(generated - young))
+def pixel_loss(young, generated, scale=127.5):
+    """L2 between G(x) and x, averaged over pixels; images in [-1, 1], the difference in 0-255 units (scale)."""
+    return tf.reduce_mean(tf.square((generated - young) * scale))
 
 
 def pixel_step(g_step, every):
@@ -59,7 +65,7 @@ def pagan_losses(d_old, d_generated, d_young, id_young, id_generated, young, gen
         "L_D": d_loss(d_old, d_generated, d_young),
         "L_G_age": g_age_loss(d_generated),
         "L_ide": identity_loss(id_young, id_generated),
-        "L_pix": pixel_loss(young, generated),
+        "L_pix": pixel_loss(young, generated, weights.pixel_scale),
         "D_old": tf.reduce_mean(d_old),
         "D_generated": tf.reduce_mean(d_generated),
         "D_young": tf.reduce_mean(d_young),

@@ -59,7 +59,7 @@ class VGG16(keras.Model):
     """
 
     def __init__(self, num_classes, image_size=224, channels=VGG16_CHANNELS, fc_units=4096, dropout=0.5,
-                 mean_rgb=VGG_FACE_MEAN_RGB, name="vgg16", **kwargs):
+                 mean_rgb=VGG_FACE_MEAN_RGB, input_scale=1.0, name="vgg16", **kwargs):
         super().__init__(name=name, **kwargs)
         image_size = check_image_size(image_size)
         channels = tuple(int(c) for c in channels)
@@ -73,6 +73,9 @@ class VGG16(keras.Model):
         self.fc_units = int(fc_units)
         self.dropout_rate = float(dropout)
         self.mean_rgb = tuple(float(m) for m in mean_rgb)
+        # VGG-Face (and a classifier initialised from it) sees 0-255 minus the mean: scale 1. A VGG-16 trained from
+        # scratch has no normalisation layer to absorb inputs of +-128, so it is given 1/127.5 (about unit range).
+        self.input_scale = float(input_scale)
         self.final_side = image_size // 32
 
         # He initialisation for the layers a ReLU follows: VGG-16 has no normalisation, and with Glorot's smaller
@@ -113,7 +116,8 @@ class VGG16(keras.Model):
     def preprocess(self, images):
         """[-1, 1] RGB -> the network's input: RGB in 0-255 minus the mean colour of its training faces."""
         images = tf.cast(tf.convert_to_tensor(images), self.compute_dtype)
-        return (images + 1.0) * 127.5 - tf.constant(self.mean_rgb, dtype=images.dtype)
+        centred = (images + 1.0) * 127.5 - tf.constant(self.mean_rgb, dtype=images.dtype)
+        return centred if self.input_scale == 1.0 else centred * self.input_scale
 
     def _run(self, images, wanted, after_relu, training):
         """Run the stages in order, stopping after the deepest one in `wanted`; returns {name: output}."""
@@ -180,6 +184,7 @@ class VGG16(keras.Model):
     def get_config(self):
         return {"num_classes": self.num_classes, "image_size": self.image_size, "channels": list(self.channels),
                 "fc_units": self.fc_units, "dropout": self.dropout_rate, "mean_rgb": list(self.mean_rgb),
+                "input_scale": self.input_scale,
                 "name": self.name}
 
     @classmethod

@@ -1,0 +1,172 @@
+"""Evaluation mode: age every face in a folder to every target group (CAAE) or cluster (PAGAN), judge the outputs
+offline, and write the papers' age/identity table (SAVEDIR/eval/eval.{json,md}, two PNG plots).
+
+Inputs carry labels when their names are UTKFace-style (AGE_GENDER_RACE_*): the age gives the "real faces of that
+group" rows and CAAE's reconstruction error at the face's own group, the gender CAAE's gender label. UTKFace names
+carry no identity, so every input counts as its own person when impostor pairs are formed.
+"""
+
+import dataclasses
+import logging
+import os
+
+import numpy as np
+
+from face_aging import images as imio
+from face_aging.data import labels as L
+from face_aging.eval import judges as J
+from face_aging.eval import metrics, report
+
+REPORT_FARS = report.REPORT_FARS
+
+
+@dataclasses.dataclass
+class EvalOptions:
+    model: str                           # caae | pagan
+    testdir: str
+    savedir: str
+    out_dir: str = ""                    # default SAVEDIR/eval
+    age_judge: str = "auto"
+    identity_judge: str = "auto"
+    age_classifier: str = os.path.join("checkpoints", "age_classifier")
+    vgg_face: str = os.path.join("checkpoints", "vgg_face")
+    max_impostor_pairs: int = 200_000
+    seed: int = 2017
+    init_checkpoint: str = ""            # CAAE: an original TF1 checkpoint when SAVEDIR has none
+    caae_config: object = None
+
+
+def face_labels(paths):
+    """(ages float with NaN, genders int with -1, persons "") from UTKFace-style names where they parse."""
+    ages, genders = [], []
+    for path in paths:
+        try:
+            age, gender, _ = L.parse_utkface_name(os.path.basename(path))
+            ages.append(float(age))
+            genders.append(gender)
+        except L.LabelError:
+            ages.append(np.nan)
+            genders.append(-1)
+    return np.array(ages), np.array(genders), [""] * len(paths)
+
+
+def caae_outputs(options, faces, ages, genders):
+    """Every face at each of the 10 groups ([10] uint8 arrays) and the reconstruction error at its own group."""
+    from face_aging.caae.infer import restore_aging_model
+    model, source = restore_aging_model(options.caae_config, options.savedir, options.init_checkpoint)
+    gender_labels = L.plus_minus_one_hot(np.where(genders < 0, 0, genders), 2)
+    outputs = [[] for _ in range(L.NUM_AGE_GROUPS)]
+    for start in range(0, len(faces), 50):
+        progression = model.age_progression(faces[start:start + 50], gender_labels[start:start + 50])
+        for g in range(L.NUM_AGE_GROUPS):
+            outputs[g].append(imio.to_uint8(progression[g]))
+    outputs = [np.concatenate(o) for o in outputs]
+    known = np.isfinite(ages)
+    error = None
+    if known.any():
+        own = model.age_to_groups(faces[known], L.age_to_group(ages[known].astype(int)), gender_labels[known])
+        error = metrics.reconstruction_error(faces[known], np.clip(own, -1, 1))
+    return outputs, error, source
+
+
+def pagan_outputs(generators, faces):
+    """Every face at each cluster that has a generator: (targets, bounds, [uint8 arrays], source)."""
+    import tensorflow as tf
+    bounds = metrics.group_bounds("pagan")
+    names = metrics.group_names("pagan")
+    outputs, targets, target_bounds, sources = [], [], [], []
+    for k, (generator, config, path) in sorted(generators.items()):
+        x = tf.image.resize(faces, [config.image_size] * 2, antialias=True) if config.image_size != faces.shape[1] \
+            else tf.constant(faces)
+        out = np.concatenate([generator(x[i:i + 16], training=False).numpy() for i in range(0, len(faces), 16)])
+        outputs.append(imio.to_uint8(out))
+        targets.append(names[k])
+        target_bounds.append(list(bounds[k]))
+        sources.append(path)
+    return targets, target_bounds, outputs, ", ".join(sources)
+
+
+def judge_figures(inputs, outputs, target_bounds, real_ages, persons, age_judge, identity_judge, options):
+    """The per-target figures, the thresholds and the impostor description from the judges' verdicts."""
+    per_target = [{} for _ in outputs]
+    gen_matrix = None
+    if age_judge is not None:
+        real_estimates = age_judge.estimate(inputs)
+        gen_matrix = np.stack([age_judge.estimate(out) for out in outputs], axis=1)    # [faces, targets]
+        for entry, (low, high), estimates in zip(per_target, target_bounds, gen_matrix.T):
+            entry["gen_age"] = metrics.age_figures(estimates, low, high)
+            entry["gen_ages"] = [float(a) for a in estimates]
+            in_group = (real_ages >= low) & (real_ages <= high)
+            if in_group.any():
+                entry["real_age"] = metrics.age_figures(real_estimates[in_group], low, high)
+                entry["real_ages"] = [float(a) for a in real_estimates[in_group]]
+            else:
+                entry["real_age"] = None
+    thresholds, impostors = [], {"description": "no identity judge", "n_pairs": 0}
+    if identity_judge is not None:
+        embedded = identity_judge.embed(inputs)
+        pairs, description = metrics.impostor_pairs(persons, options.max_impostor_pairs, options.seed)
+        impostor_scores = identity_judge.scores(embedded[pairs[:, 0]], embedded[pairs[:, 1]]) if len(pairs) else []
+        impostors = {"description": description, "n_pairs": int(len(pairs))}
+        thresholds = [metrics.threshold_at_far(impostor_scores, far, identity_judge.higher_means_same)
+                      for far in REPORT_FARS]
+        for entry, out in zip(per_target, outputs):
+            genuine = identity_judge.scores(embedded, identity_judge.embed(out))
+            entry["identity"] = metrics.identity_figures(genuine)
+            entry["verification"] = [metrics.verification_figures(genuine, t) for t in thresholds]
+    return per_target, thresholds, impostors, gen_matrix
+
+
+def evaluate(options, age_judge=None, identity_judge=None):
+    """Run the evaluation; judges may be passed in (tests), else they are chosen by options. Returns results."""
+    from face_aging.caae.infer import load_test_images
+    if options.model == "caae":
+        size = options.caae_config.image_size
+    else:
+        from face_aging.pagan.infer import load_generators
+        generators = load_generators(options.savedir)
+        size = max(config.image_size for _, config, _ in generators.values())
+    faces, paths = load_test_images(options.testdir, size)
+    real_ages, genders, persons = face_labels(paths)
+    judges = {}
+    for role, given, choose, choice, where in (
+            ("age", age_judge, J.choose_age_judge, options.age_judge, options.age_classifier),
+            ("identity", identity_judge, J.choose_identity_judge, options.identity_judge, options.vgg_face)):
+        judge, why = (given, None) if given is not None else choose(choice, where)
+        judges[role] = judge
+        if judge is None:
+            logging.warning("No %s judge: %s", role, why)
+        judges[role + "_record"] = J.describe(judge) if judge is not None else {"missing": why}
+
+    reconstruction = correlation = None
+    if options.model == "caae":
+        outputs, reconstruction, source = caae_outputs(options, faces, real_ages, genders)
+        targets, target_bounds = list(L.AGE_GROUP_NAMES), [list(b) for b in metrics.group_bounds("caae")]
+    else:
+        targets, target_bounds, outputs, source = pagan_outputs(generators, faces)
+    inputs = imio.to_uint8(faces)
+    per_target, thresholds, impostors, gen_matrix = judge_figures(
+        inputs, outputs, target_bounds, real_ages, persons, judges["age"], judges["identity"], options)
+    if options.model == "caae" and gen_matrix is not None:
+        centres = [L.group_centre_age(g) for g in range(L.NUM_AGE_GROUPS)]
+        correlation = metrics.per_face_rank_correlation(gen_matrix, centres)
+        correlation["rhos"] = [None if not np.isfinite(r) else float(r) for r in correlation["rhos"]]
+        correlation["pooled"] = metrics.rank_correlation(np.tile(centres, len(gen_matrix)), gen_matrix.reshape(-1))
+    return {
+        "model": options.model, "checkpoint": source,
+        "data": f"{os.path.abspath(options.testdir)} ({int(np.isfinite(real_ages).sum())} with UTKFace age labels)",
+        "num_faces": len(faces), "targets": targets, "target_bounds": target_bounds,
+        "judges": {"age": judges["age_record"], "identity": judges["identity_record"]},
+        "face_box": J.FACE_BOX, "impostors": impostors, "thresholds": thresholds, "per_target": per_target,
+        "rank_correlation": correlation, "reconstruction_error": reconstruction,
+    }
+
+
+def run_eval(options):
+    """Evaluate, write the report into SAVEDIR/eval (or out_dir) and print the table; returns the paths."""
+    results = evaluate(options)
+    out_dir = options.out_dir or os.path.join(options.savedir, "eval")
+    written = report.write_report(results, out_dir)
+    print(report.format_console(results))
+    print(f"\tWrote {written['json']}, {written['markdown']} and the plots in {out_dir}")
+    return written
