@@ -161,3 +161,23 @@ def test_main_eval_writes_the_report(lively_run, labelled_faces, tmp_path):
     assert "71+" in result.stdout
     result = run_main("--model", "caae", "--eval", "--savedir", savedir)
     assert result.returncode == 2 and "--testdir is required" in result.stderr
+
+
+def test_identical_images_are_never_impostors(lively_run, labelled_faces, tiny_config, tmp_path):
+    """UTKFace holds duplicated files; an identical pair taken as impostors would set the threshold at distance 0."""
+    import shutil
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    names = sorted(os.listdir(labelled_faces))[:3]
+    for name in names:
+        shutil.copy(os.path.join(labelled_faces, name), folder / name)
+    shutil.copy(os.path.join(labelled_faces, names[0]), folder / ("9" + names[0]))     # the same image again
+    vectors = {names[0]: [1.0, 0.0], "9" + names[0]: [1.0, 0.0], names[1]: [0.0, 1.0], names[2]: [0.6, 0.8]}
+    inputs = np.array([vectors[n] for n in sorted(os.listdir(folder))])   # the judge sees the faces in sorted order
+    outputs = [inputs] * 10
+    savedir, _ = lively_run
+    results = evaluate(caae_options(savedir, str(folder), tiny_config), identity_judge=ScriptedFaceJudge(
+        [inputs] + outputs), age_judge=ScriptedAgeJudge([np.zeros(4)] * 11))
+    assert results["impostors"]["n_pairs"] == 5                          # 6 pairs of 4 faces, less the identical one
+    assert "1 input(s) duplicated another" in results["impostors"]["description"]
+    assert results["thresholds"][0]["threshold"] == pytest.approx(0.8)  # the closest real impostors: (1,0)-(0.6,0.8)

@@ -7,6 +7,7 @@ carry no identity, so every input counts as its own person when impostor pairs a
 """
 
 import dataclasses
+import hashlib
 import logging
 import os
 
@@ -48,6 +49,21 @@ def face_labels(paths):
             ages.append(np.nan)
             genders.append(-1)
     return np.array(ages), np.array(genders), [""] * len(paths)
+
+
+def persons_with_duplicates(inputs, persons):
+    """Identical images count as one person: data sets contain duplicated files (UTKFace has about a hundred pairs),
+    and an identical pair used as impostors puts the FAR threshold at distance 0. Returns (persons, duplicates)."""
+    out, seen, duplicates = [], set(), 0
+    for image, person in zip(inputs, persons):
+        if person:
+            out.append(person)
+            continue
+        key = "image:" + hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()[:16]
+        duplicates += key in seen
+        seen.add(key)
+        out.append(key)
+    return out, duplicates
 
 
 def caae_outputs(options, faces, ages, genders):
@@ -92,7 +108,11 @@ def judge_figures(inputs, outputs, target_bounds, real_ages, persons, age_judge,
     gen_matrix = None
     if age_judge is not None:
         real_estimates = age_judge.estimate(inputs)
-        gen_matrix = np.stack([age_judge.estimate(out) for out in outputs], axis=1)    # [faces, targets]
+        columns = []
+        for t, out in enumerate(outputs):
+            _say(f"age judge ({age_judge.name}): target {t + 1}/{len(outputs)}")
+            columns.append(age_judge.estimate(out))
+        gen_matrix = np.stack(columns, axis=1)    # [faces, targets]
         for entry, (low, high), estimates in zip(per_target, target_bounds, gen_matrix.T):
             entry["gen_age"] = metrics.age_figures(estimates, low, high)
             entry["gen_ages"] = [float(a) for a in estimates]
@@ -105,16 +125,25 @@ def judge_figures(inputs, outputs, target_bounds, real_ages, persons, age_judge,
     thresholds, impostors = [], {"description": "no identity judge", "n_pairs": 0}
     if identity_judge is not None:
         embedded = identity_judge.embed(inputs)
+        persons, duplicates = persons_with_duplicates(inputs, persons)
         pairs, description = metrics.impostor_pairs(persons, options.max_impostor_pairs, options.seed)
+        description = (f"{description}. Persons: identical images count as one person (as do the faces of one "
+                       f"labelled person), otherwise every input is its own person; {duplicates} input(s) "
+                       f"duplicated another")
         impostor_scores = identity_judge.scores(embedded[pairs[:, 0]], embedded[pairs[:, 1]]) if len(pairs) else []
         impostors = {"description": description, "n_pairs": int(len(pairs))}
         thresholds = [metrics.threshold_at_far(impostor_scores, far, identity_judge.higher_means_same)
                       for far in REPORT_FARS]
-        for entry, out in zip(per_target, outputs):
+        for t, (entry, out) in enumerate(zip(per_target, outputs)):
+            _say(f"identity judge ({identity_judge.name}): target {t + 1}/{len(outputs)}")
             genuine = identity_judge.scores(embedded, identity_judge.embed(out))
             entry["identity"] = metrics.identity_figures(genuine)
             entry["verification"] = [metrics.verification_figures(genuine, t) for t in thresholds]
     return per_target, thresholds, impostors, gen_matrix
+
+
+def _say(text):
+    print(f"\t{text}", flush=True)
 
 
 def evaluate(options, age_judge=None, identity_judge=None):
