@@ -181,3 +181,27 @@ def test_identical_images_are_never_impostors(lively_run, labelled_faces, tiny_c
     assert results["impostors"]["n_pairs"] == 5                          # 6 pairs of 4 faces, less the identical one
     assert "1 input(s) duplicated another" in results["impostors"]["description"]
     assert results["thresholds"][0]["threshold"] == pytest.approx(0.8)  # the closest real impostors: (1,0)-(0.6,0.8)
+
+
+class ConstantAgeJudge(ScriptedAgeJudge):
+    def __init__(self, age):
+        super().__init__([])
+        self.age = age
+
+    def estimate(self, images):
+        self.calls.append(len(images))
+        return np.full(len(images), self.age)
+
+
+def test_a_prepared_split_is_an_input(lively_run, labelled_faces, tiny_config, tmp_path):
+    """--testdir may be a prepared data folder: its test split, or val when test is empty, with its labels."""
+    from face_aging.data import prepare
+    prepare.prepare([labelled_faces], str(tmp_path / "prepared"), val_fraction=0.5, seed=1)
+    val = prepare.read_split(str(tmp_path / "prepared"), "val")
+    savedir, _ = lively_run
+    judge = ConstantAgeJudge(33.0)
+    results = evaluate(caae_options(savedir, str(tmp_path / "prepared"), tiny_config, identity_judge="none"),
+                       age_judge=judge)
+    assert results["num_faces"] == len(val) > 0
+    assert judge.calls == [len(val)] * 11
+    assert results["per_target"][5]["gen_age"]["inside"] == 1.0         # 33 years is inside 31-40

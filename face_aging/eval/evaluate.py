@@ -3,7 +3,8 @@ offline, and write the papers' age/identity table (SAVEDIR/eval/eval.{json,md}, 
 
 Inputs carry labels when their names are UTKFace-style (AGE_GENDER_RACE_*): the age gives the "real faces of that
 group" rows and CAAE's reconstruction error at the face's own group, the gender CAAE's gender label. UTKFace names
-carry no identity, so every input counts as its own person when impostor pairs are formed.
+carry no identity, so every input counts as its own person when impostor pairs are formed. --testdir may also be a
+prepared data folder (--model prepare): its test split (or val) with the ages, genders and persons of the manifest.
 """
 
 import dataclasses
@@ -49,6 +50,25 @@ def face_labels(paths):
             ages.append(np.nan)
             genders.append(-1)
     return np.array(ages), np.array(genders), [""] * len(paths)
+
+
+def prepared_faces(prepared_dir, model, size):
+    """A prepared data folder (--model prepare) as the input: its test split, or its val split when test is empty;
+    PAGAN takes the young faces (cluster 0) of it. Labels and persons come from the manifest (CACD, FG-NET and MORPH
+    know their persons, so impostor pairs are truly different people)."""
+    from face_aging.data import prepare
+    from face_aging.pagan.data import load_images
+    split_name, split = "test", prepare.read_split(prepared_dir, "test")
+    if len(split) == 0:
+        split_name, split = "val", prepare.read_split(prepared_dir, "val")
+    if model == "pagan":
+        split = split.select(split.clusters == 0)
+    if len(split) == 0:
+        raise prepare.PrepareError(f"{prepared_dir}: no {'young ' if model == 'pagan' else ''}faces in its test or "
+                                   f"val split to evaluate on")
+    _say(f"Evaluating on the {split_name} split of {prepared_dir}: {len(split)} faces")
+    ages = np.where(split.ages >= 0, split.ages, np.nan).astype(float)
+    return load_images(split.paths, size), list(split.paths), ages, np.asarray(split.genders), list(split.persons)
 
 
 def persons_with_duplicates(inputs, persons):
@@ -155,8 +175,11 @@ def evaluate(options, age_judge=None, identity_judge=None):
         from face_aging.pagan.infer import load_generators
         generators = load_generators(options.savedir)
         size = max(config.image_size for _, config, _ in generators.values())
-    faces, paths = load_test_images(options.testdir, size)
-    real_ages, genders, persons = face_labels(paths)
+    if os.path.isfile(os.path.join(options.testdir, "prepare.json")):
+        faces, paths, real_ages, genders, persons = prepared_faces(options.testdir, options.model, size)
+    else:
+        faces, paths = load_test_images(options.testdir, size)
+        real_ages, genders, persons = face_labels(paths)
     judges = {}
     for role, given, choose, choice, where in (
             ("age", age_judge, J.choose_age_judge, options.age_judge, options.age_classifier),
