@@ -72,6 +72,11 @@ def define_flags(fv=flags.FLAGS):
                          "z prior.", **d)
     flags.DEFINE_float("checkpoint_minutes", 10.0, "Also save a checkpoint every this many minutes of training.", **d)
     flags.DEFINE_integer("save_every_epochs", 5, "Save a checkpoint every this many epochs.", **d)
+    flags.DEFINE_enum("on_bad_checkpoint", "error", ["error", "fallback"], "Training (caae, pagan, age): when "
+                      "the run's latest checkpoint cannot be restored (truncated, corrupt, or from another model or "
+                      "size): error = stop with a message naming the file, the problem and any older checkpoint that "
+                      "restores; fallback = continue from the newest checkpoint that restores, moving the bad ones to "
+                      "checkpoint/set_aside/ (nothing is deleted).", **d)
     flags.DEFINE_integer("summary_every", 1, "Write TensorBoard scalars and histograms every this many steps "
                          "(PAGAN and age: every 10 unless given).", **d)
     # Evaluation (CAAE and PAGAN).
@@ -180,6 +185,10 @@ def validate(fv=flags.FLAGS):
         raise FlagError(f"--model={fv.model}: allowed values are {', '.join(MODELS)}")
     if not fv.checkpoint_minutes > 0:
         raise FlagError(f"--checkpoint_minutes={fv.checkpoint_minutes}: must be > 0")
+    if fv["on_bad_checkpoint"].present and fv.on_bad_checkpoint != "error" and (not fv.is_train or fv.eval
+                                                                                or fv.model in ("prepare", "import")):
+        raise FlagError(f"--on_bad_checkpoint={fv.on_bad_checkpoint}: only training (--is_train with --model caae, "
+                        f"pagan or age) restores checkpoints this way")
     if fv.model == "caae":
         return _validate_caae(fv)
     if fv.model == "prepare":
@@ -194,7 +203,7 @@ def validate(fv=flags.FLAGS):
         if not fv.source:
             raise FlagError("--model import needs --source: the path of vgg_face.mat (MatConvNet) or "
                             "vgg_face_dag.pth")
-        if not os.path.isfile(fv.source):
+        if not os.path.lexists(fv.source):
             raise FlagError(f"--source={fv.source}: no such file")
         return None
     if fv.image_size < 32 or fv.image_size % 32:
@@ -337,7 +346,8 @@ def run_caae(fv, weights):
             use_trained_model=fv.use_trained_model, use_init_model=fv.use_init_model, init_checkpoint=init,
             init_checkpoint_explicit=fv["init_checkpoint"].present > 0, pretrain_epochs=fv.pretrain_epochs,
             num_synthetic=fv.num_synthetic, save_every_epochs=fv.save_every_epochs,
-            checkpoint_minutes=fv.checkpoint_minutes, summary_every=fv.summary_every, config=config_from_flags(fv)))
+            checkpoint_minutes=fv.checkpoint_minutes, summary_every=fv.summary_every,
+            on_bad_checkpoint=fv.on_bad_checkpoint, config=config_from_flags(fv)))
     else:
         print("\n\tTesting Mode")
         from face_aging.caae.infer import TestOptions, run_test
@@ -370,7 +380,7 @@ def run_pagan(fv, weights):
         savedir=fv.savedir, prepared_dir=fv.prepared_dir, iterations=fv.iterations, batch_size=fv.batch_size,
         age_classifier=fv.age_classifier, identity=fv.identity, use_trained_model=fv.use_trained_model,
         sample_every=fv.sample_every, save_every=fv.save_every, checkpoint_minutes=fv.checkpoint_minutes,
-        summary_every=fv.summary_every, config=config))
+        summary_every=fv.summary_every, on_bad_checkpoint=fv.on_bad_checkpoint, config=config))
 
 
 def run_age(fv, weights):
@@ -383,7 +393,7 @@ def run_age(fv, weights):
         init=fv.identity if fv.identity != "random" else "", epochs=fv.epoch, batch_size=fv.batch_size,
         learning_rate=fv.learning_rate, image_size=fv.image_size, width=fv.vgg_width, fc_units=fv.fc_units,
         val_limit=fv.val_limit, checkpoint_minutes=fv.checkpoint_minutes, summary_every=fv.summary_every,
-        seed=fv.seed))
+        seed=fv.seed, on_bad_checkpoint=fv.on_bad_checkpoint))
 
 
 def run_prepare(fv, weights):

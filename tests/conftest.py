@@ -27,10 +27,11 @@ def tiny_config():
 
 @pytest.fixture(scope="session")
 def face_folder(tmp_path_factory):
-    """120 synthetic UTKFace-named JPEG faces at 48x48 (resized to 32 by the pipeline)."""
+    """120 synthetic UTKFace-named JPEG faces at 48x48 (resized to 32 by the pipeline), all distinct (seed 7 would
+    render two identical faces, and training skips a duplicate file)."""
     from face_aging.data.synthetic import write_utkface_folder
     folder = tmp_path_factory.mktemp("faces")
-    write_utkface_folder(str(folder), 120, 48, seed=7)
+    write_utkface_folder(str(folder), 120, 48, seed=11)
     return str(folder)
 
 

@@ -61,7 +61,6 @@ def test_caae_figures_follow_the_judges(lively_run, labelled_faces, tiny_config)
     answers = [np.array(true_ages, float) + 1.0] + [np.full(4, 3.0 + 8 * g) for g in range(10)]
     answers[10][0] = np.nan
     age_judge = ScriptedAgeJudge(answers)
-    rng = np.random.RandomState(0)
     inputs = np.eye(4)                                  # four persons, pairwise orthogonal: impostors score 0
     outputs = []
     for g in range(10):                                 # output of face i at group g: similarity cos(theta_g)

@@ -80,7 +80,8 @@ BAD_CONTENT = {ZERO_BYTES: "", TEXT: "", TRUNCATED_JPEG: "truncated", TRUNCATED_
 def messy(tmp_path_factory):
     """A folder of good JPEGs and PNGs, unusual-but-usable images and every kind of bad entry."""
     folder = str(tmp_path_factory.mktemp("messy"))
-    good = write_utkface_folder(folder, 8, 40, seed=11, ext="jpg") + write_utkface_folder(folder, 4, 40, seed=12,
+    # (Seeds whose synthetic faces are all distinct: byte-identical files would be skipped as duplicates.)
+    good = write_utkface_folder(folder, 8, 40, seed=11, ext="jpg") + write_utkface_folder(folder, 4, 40, seed=13,
                                                                                             ext="png")
     face = noise((40, 40, 3), 0)
     write(os.path.join(folder, GREY_JPEG), encode(noise((40, 40), 1), "JPEG"))
@@ -101,7 +102,7 @@ def messy(tmp_path_factory):
     Image.fromarray(face).save(os.path.join(folder, GIF), format="GIF")
     # Ignored: not image-named, or in a subfolder (the scan does not descend).
     write(os.path.join(folder, "README.txt"), b"faces\n")
-    write_utkface_folder(os.path.join(folder, "more"), 2, 40, seed=13, ext="jpg")
+    write_utkface_folder(os.path.join(folder, "more"), 2, 40, seed=14, ext="jpg")
     # The fixture is only meaningful if the truncated files still have headers Pillow reads.
     with Image.open(os.path.join(folder, TRUNCATED_JPEG)) as image:
         assert image.size == (40, 40)

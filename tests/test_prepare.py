@@ -93,8 +93,8 @@ FGNET_EMPTY = "003A20.JPG"
 
 def make_fgnet(folder):
     for i, name in enumerate(FGNET):
-        write(os.path.join(folder, name), jpeg_bytes(100 + i))
-    write(os.path.join(folder, FGNET_BAD_NAME), jpeg_bytes(99))
+        write(os.path.join(folder, name), jpeg_bytes(1100 + i))  # not CACD's jpeg_bytes(0..143): no duplicates
+    write(os.path.join(folder, FGNET_BAD_NAME), jpeg_bytes(1099))
     write(os.path.join(folder, FGNET_EMPTY), b"")
 
 
@@ -125,9 +125,9 @@ UTKFACE = {  # name -> (age, gender)
 UTKFACE_BAD_NAME = "39_1_20170116174525125.jpg.chip.jpg"  # a real malformed UTKFace name (no race)
 
 
-def make_utkface(folder, faces=UTKFACE, bad=True):
+def make_utkface(folder, faces=UTKFACE, bad=True, first_seed=300):
     for i, name in enumerate(faces):
-        write(os.path.join(folder, name), jpeg_bytes(300 + i))
+        write(os.path.join(folder, name), jpeg_bytes(first_seed + i))
     if bad:
         write(os.path.join(folder, UTKFACE_BAD_NAME), jpeg_bytes(399))
 
@@ -442,7 +442,7 @@ def test_no_fgnet_gives_an_empty_test_split_and_a_warning_for_a_missing_cluster(
     make_utkface(str(tmp_path / "young"), {f"{20 + k}_0_0_2017010100000000{k}.jpg": None for k in range(6)},
                  bad=False)
     make_utkface(str(tmp_path / "young"), {f"{60 + k}_1_0_2017010100000001{k}.jpg": None for k in range(3)},
-                 bad=False)
+                 bad=False, first_seed=400)
     out = str(tmp_path / "out")
     with caplog.at_level(logging.WARNING):
         summary = prepare([str(tmp_path / "young")], out)

@@ -17,7 +17,7 @@ from face_aging import images as imio
 from face_aging.caae import tf1_checkpoint
 from face_aging.caae.model import AgingModel, CAAEConfig, checkpoint_value, gender_labels
 from face_aging.data import labels as L
-from face_aging.data.pipeline import check_image, decode_and_resize, list_image_files, warn_skipped
+from face_aging.data.pipeline import check_image, decode_and_resize, list_image_files, printable, warn_skipped
 from face_aging.errors import FaceAgingError
 from face_aging.rundir import RunDir
 
@@ -39,17 +39,24 @@ class TestModeError(FaceAgingError, RuntimeError):
 
 
 def load_test_images(testdir, image_size):
-    """(images in [-1, 1] [N, S, S, 3], file paths) of every readable JPEG/PNG in `testdir` (or the one file)."""
+    """(images in [-1, 1] [N, S, S, 3], file paths) of every readable JPEG/PNG in `testdir` (or the one file).
+
+    Any file name is taken (labels are not needed here), duplicates included: each file asked for gets its output.
+    Unusable files are skipped with one warning naming each and why; TestModeError when none is left.
+    """
     if os.path.isfile(testdir):
         candidates = [testdir]
     else:
         try:
             candidates = list_image_files(testdir)
         except (FileNotFoundError, NotADirectoryError):
-            raise TestModeError(f"--testdir {testdir!r} does not exist") from None
+            raise TestModeError(f"--testdir {printable(testdir)!r} does not exist") from None
+        except OSError as error:
+            raise TestModeError(f"--testdir {printable(testdir)!r} cannot be listed "
+                                f"({error.strerror or error})") from None
     faces, paths, skipped = [], [], []
     for path in candidates:
-        reason = "is a directory" if os.path.isdir(path) else check_image(path)
+        reason = check_image(path)
         if reason is None:
             try:
                 with open(path, "rb") as f:
@@ -61,8 +68,10 @@ def load_test_images(testdir, image_size):
         skipped.append((path, reason))
     warn_skipped(skipped, testdir)
     if not faces:
-        raise TestModeError(f"--testdir {testdir!r} holds no readable JPEG or PNG image "
-                            f"({len(candidates)} candidate file(s))")
+        found = (f"{len(candidates)} candidate file(s), none usable (each is named above with the reason)"
+                 if candidates else "no .jpg/.jpeg/.png files")
+        raise TestModeError(f"--testdir {printable(testdir)!r} holds no readable JPEG or PNG image ({found}); "
+                            f"nothing is left to age")
     return np.stack(faces), paths
 
 

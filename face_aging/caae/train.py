@@ -11,9 +11,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from face_aging import checkpointing
 from face_aging import images as imio
 from face_aging.caae import losses, synthetic_check, tf1_checkpoint
-from face_aging.caae.model import CAAE, CAAEConfig, checkpoint_value
+from face_aging.caae.model import CAAE, CAAEConfig
 from face_aging.data import labels as L
 from face_aging.data.pipeline import FaceDataset, load_faces
 from face_aging.errors import FaceAgingError
@@ -45,6 +46,7 @@ class TrainOptions:
     summary_every: int = 1
     max_to_keep: int = 3
     data_root: str = "data"
+    on_bad_checkpoint: str = "error"  # or "fallback": continue from the newest checkpoint that restores
     config: CAAEConfig = dataclasses.field(default_factory=CAAEConfig)
 
 
@@ -52,25 +54,33 @@ class TrainingError(FaceAgingError, RuntimeError):
     """Training cannot start or continue; the message says why and what to do."""
 
 
-def restore_or_initialise(model, run, options, manager):
+class BadCheckpointError(TrainingError, checkpointing.BadCheckpointError):
+    """The run's checkpoint cannot be restored: damaged, or written by another model or size."""
+
+
+def describe_model(config):
+    return (f" ({config.image_size}x{config.image_size}, z_dim {config.z_dim}, enc_channels {config.enc_channels}, "
+            f"gen_channels {config.gen_channels})")
+
+
+def checkpoint_variables(model):
+    """Every variable a CAAE checkpoint holds that can go non-finite."""
+    variables = [v for net in (model.encoder, model.generator, model.d_z, model.d_img) for v in net.weights]
+    return variables + [v for optimizer in model.optimizers.values() for v in optimizer.variables]
+
+
+def restore_or_initialise(model, run, options):
     """Continue the run in `run` if it has a checkpoint, else start one (optionally from an original TF1 model).
 
     Returns a sentence saying what was done.
     """
-    latest = manager.latest_checkpoint
+    latest = checkpointing.restore(model.checkpoint, run.checkpoint, "CAAE", options.on_bad_checkpoint,
+                                   describe_model(options.config), error=BadCheckpointError)
     if latest:
-        if not options.use_trained_model:
-            planned = checkpoint_value(latest, "pretrain_epochs")
-            if planned != options.pretrain_epochs:
-                raise TrainingError(
-                    f"--use_trained_model=False trains from scratch, but {run.checkpoint} already holds a checkpoint "
-                    f"({os.path.basename(latest)}) of another run. Use another --savedir, or remove that folder.")
-        try:
-            model.checkpoint.restore(latest).assert_existing_objects_matched()
-        except (ValueError, AssertionError, tf.errors.OpError) as error:
-            raise TrainingError(f"Checkpoint {latest} does not fit this model ({options.config.image_size}x"
-                                f"{options.config.image_size}, z_dim {options.config.z_dim}): "
-                                f"{str(error).splitlines()[0]}") from None
+        if not options.use_trained_model and int(model.pretrain_epochs) != options.pretrain_epochs:
+            raise TrainingError(
+                f"--use_trained_model=False trains from scratch, but {run.checkpoint} already holds a checkpoint "
+                f"({os.path.basename(latest)}) of another run. Use another --savedir, or remove that folder.")
         return f"Resumed from {latest} (step {int(model.step)})"
     if not options.use_trained_model:
         model.pretrain_epochs.assign(options.pretrain_epochs)
@@ -131,6 +141,7 @@ def train(options):
     """Train CAAE as `options` say; returns the model (for callers such as tests and evaluations)."""
     run = RunDir(options.savedir).make()
     options = adopt_tf1_checkpoint_in_savedir(run, options)
+    checkpointing.clean_stale_files(run.checkpoint, (run.root, run.samples, run.test))
     config = options.config
     faces = load_faces(options.dataset, config.image_size, config.seed, options.num_synthetic, options.data_root)
     if faces.skipped:
@@ -141,9 +152,8 @@ def train(options):
 
     keras.utils.set_random_seed(config.seed)  # the initial weights too, so the same command makes the same run
     model = CAAE(config, data.steps_per_epoch)
-    manager = tf.train.CheckpointManager(model.checkpoint, run.checkpoint, max_to_keep=options.max_to_keep,
-                                         checkpoint_name="model")
-    print("\t" + restore_or_initialise(model, run, options, manager))
+    print("\t" + restore_or_initialise(model, run, options))
+    manager = checkpointing.make_manager(model.checkpoint, run.checkpoint, options.max_to_keep)
     run.write_options(options_record(options, faces))
 
     pretrain = int(model.pretrain_epochs)
@@ -164,42 +174,49 @@ def train(options):
     no_weights = tf.zeros([3], tf.float32)
     progress = Progress(total_steps, step, options.batch_size)
     last_save = time.time()
+    variables = checkpoint_variables(model)
 
     def save(reason):
-        path = manager.save(checkpoint_number=int(model.step))
-        logging.info("Saved %s (%s)", path, reason)
-        return path
+        return checkpointing.save(manager, int(model.step), reason, variables)
 
-    with StopRequest() as stop:
-        for epoch in range(step // spe, total_epochs):
-            weights = no_weights if epoch < pretrain else main_weights
-            phase = "pre-train " if epoch < pretrain else ""
-            epoch_text = (f"[{phase}epoch {epoch + 1 if epoch < pretrain else epoch - pretrain + 1}/"
-                          f"{pretrain if epoch < pretrain else options.epoch}]")
-            first_batch = step - epoch * spe
-            for batch, (images, ages, genders) in enumerate(data.epoch(epoch, first_batch), start=first_batch + 1):
-                terms, histograms = model.train_step(images, ages, genders, weights)
-                step += 1
-                if step % options.summary_every == 0 or step == total_steps:
-                    write_step_summaries(writer, step, terms, histograms, model.learning_rate)
-                progress.update(step, epoch_text, batch, spe, {k: float(terms[t]) for k, t in SHOWN})
+    try:
+        with StopRequest() as stop:
+            for epoch in range(step // spe, total_epochs):
+                weights = no_weights if epoch < pretrain else main_weights
+                phase = "pre-train " if epoch < pretrain else ""
+                epoch_text = (f"[{phase}epoch {epoch + 1 if epoch < pretrain else epoch - pretrain + 1}/"
+                              f"{pretrain if epoch < pretrain else options.epoch}]")
+                first_batch = step - epoch * spe
+                for batch, (images, ages, genders) in enumerate(data.epoch(epoch, first_batch),
+                                                                start=first_batch + 1):
+                    terms, histograms = model.train_step(images, ages, genders, weights)
+                    step += 1
+                    # Every loss term, every step: a NaN stops the run here, before anything can save it.
+                    values = {name: float(value) for name, value in terms.items()}
+                    checkpointing.check_finite(values, step, manager.latest_checkpoint)
+                    if step % options.summary_every == 0 or step == total_steps:
+                        write_step_summaries(writer, step, terms, histograms, model.learning_rate)
+                    progress.update(step, epoch_text, batch, spe, {k: values[t] for k, t in SHOWN})
+                    if stop.signal:
+                        break
+                    if time.time() - last_save > options.checkpoint_minutes * 60:
+                        save(f"every {options.checkpoint_minutes:g} minutes")
+                        last_save = time.time()
+                progress.newline()
                 if stop.signal:
-                    break
-                if time.time() - last_save > options.checkpoint_minutes * 60:
-                    save(f"every {options.checkpoint_minutes:g} minutes")
+                    save(f"stopped by {stop.signal}")
+                    raise SystemExit(f"Stopped by {stop.signal} at step {step}; the checkpoint is saved and the same "
+                                     f"command resumes the run.")
+                write_epoch_images(model, run, vis, epoch_image_name(epoch, pretrain), writer, step)
+                if (epoch + 1) % options.save_every_epochs == 0 and epoch + 1 < total_epochs:
+                    save(f"epoch {epoch + 1}")
                     last_save = time.time()
-            progress.newline()
-            if stop.signal:
-                save(f"stopped by {stop.signal}")
-                writer.close()
-                raise SystemExit(f"Stopped by {stop.signal} at step {step}; the checkpoint is saved and the same "
-                                 f"command resumes the run.")
-            write_epoch_images(model, run, vis, epoch_image_name(epoch, pretrain), writer, step)
-            if (epoch + 1) % options.save_every_epochs == 0 and epoch + 1 < total_epochs:
-                save(f"epoch {epoch + 1}")
-                last_save = time.time()
-    save("end of training")
-    writer.close()
+        save("end of training")
+    except BaseException:
+        progress.newline()  # the error starts on its own line
+        raise
+    finally:
+        writer.close()
     if options.dataset == "synthetic":
         report = synthetic_check.aging_check(model, config.image_size, config.seed)
         synthetic_check.write_report(report, run.path("synthetic_aging.json"))

@@ -7,8 +7,11 @@ mid-epoch skips exactly the batches it already trained on.
 """
 
 import dataclasses
+import errno
+import hashlib
 import logging
 import os
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -27,26 +30,83 @@ class DatasetError(FaceAgingError, ValueError):
     """No usable training data: the message says where we looked and how to get data."""
 
 
-def check_image(path):
-    """None if `path` looks like a complete JPEG or PNG, else the reason it will be skipped.
+# Smallest image side used: a face needs some pixels (a 1x1 "image" upscaled is a flat colour, not a face).
+MIN_SIDE = 16
 
-    Reads the header with Pillow and the file's tail, which catches empty, non-image, unreadable and truncated
-    files without decoding every image before training starts.
-    """
+
+def max_pixels():
+    """Largest image (width x height) read: Pillow's decompression-bomb limit. TensorFlow's decoders have none of
+    their own, so this is what keeps a tiny file that claims to be 50000x50000 from taking gigabytes."""
+    return Image.MAX_IMAGE_PIXELS
+
+
+def printable(path):
+    """`path` as text that can always be printed and written as UTF-8: bytes of a file name that are not UTF-8
+    (os.listdir gives them as surrogate escapes) are shown as \\xNN, as `ls -b` does."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _link_problem(path):
+    """The reason a symbolic link cannot be followed (a loop, or a missing target), else None."""
+    if not os.path.islink(path):
+        return None
     try:
-        with Image.open(path) as image:
-            fmt = image.format
-            width, height = image.size
+        os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "symbolic link loop (too many levels of symbolic links)"
+        if error.errno == errno.ENOENT:
+            try:
+                target = os.readlink(path)
+            except OSError:
+                target = "?"
+            return f"broken symbolic link (its target {printable(target)!r} does not exist)"
+        return f"cannot be read ({error.strerror or error})"
+    return None
+
+
+def check_image(path):
+    """None if `path` looks like a complete JPEG or PNG of a usable size, else the reason it will be skipped.
+
+    Reads the header with Pillow and the file's tail, which catches directories, broken symbolic links, empty,
+    non-image, unreadable, truncated, tiny and oversized files without decoding every image before training starts.
+    """
+    reason = _link_problem(path)
+    if reason:
+        return reason
+    if os.path.isdir(path):
+        return "is a directory"
+    try:
+        if os.path.getsize(path) == 0:
+            return "empty file (0 bytes)"
+        with warnings.catch_warnings():
+            # Pillow warns above MAX_IMAGE_PIXELS (and refuses above twice that); the size is checked below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                fmt = image.format
+                width, height = image.size
     except UnidentifiedImageError:
         return "not an image Pillow can identify"
+    except Image.DecompressionBombError as error:
+        return f"too large ({error})"
     except OSError as error:
+        if error.errno is None:  # Pillow's own complaint about the contents, e.g. "Truncated File Read"
+            return f"damaged or truncated image header ({error})"
         return f"cannot be read ({error.strerror or error})"
+    except Exception as error:  # a damaged header can make a Pillow plugin raise anything
+        return f"damaged image header ({type(error).__name__}: {error})"
     if fmt == "MPO":  # multi-picture JPEGs from phones: TensorFlow decodes the first picture
         fmt = "JPEG"
     if fmt not in ("JPEG", "PNG"):
         return f"{fmt} image; only JPEG and PNG are read"
     if width < 1 or height < 1:
         return f"empty image ({width}x{height})"
+    if min(width, height) < MIN_SIDE:
+        return f"too small ({width}x{height}; a face needs at least {MIN_SIDE} pixels a side)"
+    limit = max_pixels()
+    if limit and width * height > limit:
+        return (f"too large ({width}x{height} = {width * height / 1e6:.0f} megapixels; the limit is Pillow's "
+                f"decompression-bomb limit of {limit / 1e6:.0f} megapixels, PIL.Image.MAX_IMAGE_PIXELS)")
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
@@ -61,8 +121,46 @@ def check_image(path):
     return None
 
 
+class DuplicateIndex:
+    """Finds files whose bytes equal those of a file seen before: sizes first, a hash only for equal sizes."""
+
+    def __init__(self):
+        self._by_size = {}      # size -> [paths seen with that size]
+        self._digests = {}      # path -> sha256 of its contents
+
+    def _digest(self, path):
+        if path not in self._digests:
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            self._digests[path] = digest.digest()
+        return self._digests[path]
+
+    def first_copy(self, path):
+        """The earlier path with the same contents as `path`, else None (and `path` is remembered)."""
+        try:
+            size = os.path.getsize(path)
+            same_size = self._by_size.setdefault(size, [])
+            for earlier in same_size:
+                if self._digest(earlier) == self._digest(path):
+                    return earlier
+        except OSError:
+            return None  # unreadable now: check_image has said, or will say, why
+        same_size.append(path)
+        return None
+
+
+def duplicate_reason(path, first):
+    """The skip reason of a duplicate: the first copy by name, or by path when it is in another folder."""
+    shown = os.path.basename(first) if os.path.dirname(first) == os.path.dirname(path) else first
+    return f"duplicate of {printable(shown)} (same bytes)"
+
+
 def list_image_files(folder):
-    """Sorted image-like entries of `folder` (by extension, not descending into subfolders)."""
+    """Sorted image-like entries of `folder` (by extension, not descending into subfolders).
+
+    FileNotFoundError / NotADirectoryError / PermissionError if it cannot be listed."""
     if not os.path.exists(folder):
         raise FileNotFoundError(folder)
     if not os.path.isdir(folder):
@@ -71,14 +169,17 @@ def list_image_files(folder):
     return [os.path.join(folder, n) for n in names]
 
 
-def warn_skipped(skipped, where, limit=20):
-    """One warning naming every skipped file (the first `limit` in the log) and why."""
+def warn_skipped(skipped, where, limit=20, full_list=None):
+    """One warning naming every skipped file and why: the first `limit` (None: all) when `full_list` says where the
+    others are listed (a file the run writes), else all of them."""
     if not skipped:
         return
-    lines = [f"  {os.path.basename(p)}: {why}" for p, why in skipped[:limit]]
-    if len(skipped) > limit:
-        lines.append(f"  ... and {len(skipped) - limit} more")
-    logging.warning("Skipped %d file(s) in %s:\n%s", len(skipped), where, "\n".join(lines))
+    if full_list is None:
+        limit = None
+    lines = [f"  {printable(os.path.basename(p))}: {why}" for p, why in skipped[:limit]]
+    if limit is not None and len(skipped) > limit:
+        lines.append(f"  ... and {len(skipped) - limit} more, all listed in {full_list}")
+    logging.warning("Skipped %d file(s) in %s:\n%s", len(skipped), printable(where), "\n".join(lines))
 
 
 @dataclasses.dataclass
@@ -89,7 +190,7 @@ class LabelledFaces:
     paths: list = None                    # for a folder
     images: np.ndarray = None             # for in-memory faces, uint8 [N, S, S, 3]
     person_ids: np.ndarray = None         # where identities are known
-    skipped: list = dataclasses.field(default_factory=list)   # (path, reason)
+    skipped: list = dataclasses.field(default_factory=list)   # (printable path, reason)
     source: str = ""
 
     def __len__(self):
@@ -97,35 +198,46 @@ class LabelledFaces:
 
 
 def scan_labelled_folder(folder):
-    """Every usable UTKFace-named face in `folder`; malformed names and unreadable files are skipped and listed."""
+    """Every usable UTKFace-named face in `folder`; malformed names, unreadable files and duplicates (same bytes as
+    a face earlier in sorted order) are skipped and listed. Skipped paths are `printable`."""
     try:
         candidates = list_image_files(folder)
     except (FileNotFoundError, NotADirectoryError):
-        raise DatasetError(f"Dataset folder {folder!r} does not exist or is not a folder. {UTKFACE_HELP}") from None
+        raise DatasetError(f"Dataset folder {printable(folder)!r} does not exist or is not a folder. "
+                           f"{UTKFACE_HELP}") from None
+    except OSError as error:
+        raise DatasetError(f"Dataset folder {printable(folder)!r} cannot be listed ({error.strerror or error})."
+                           ) from None
     paths, ages, genders, skipped = [], [], [], []
+    duplicates = DuplicateIndex()
     for path in candidates:
         name = os.path.basename(path)
         if os.path.isdir(path):
-            skipped.append((path, "is a directory"))
+            skipped.append((printable(path), "is a directory"))
             continue
         try:
             age, gender, _ = L.parse_utkface_name(name)
         except L.LabelError as error:
-            skipped.append((path, f"malformed name: {error}"))
+            skipped.append((printable(path), f"malformed name: {error}"))
             continue
         reason = check_image(path)
+        if not reason:
+            first = duplicates.first_copy(path)
+            reason = first and duplicate_reason(path, first)
         if reason:
-            skipped.append((path, reason))
+            skipped.append((printable(path), reason))
             continue
         paths.append(path)
         ages.append(age)
         genders.append(gender)
-    warn_skipped(skipped, folder)
+    warn_skipped(skipped, folder, full_list="skipped_files.txt in the run directory (--savedir)")
     if not paths:
-        found = f"{len(candidates)} image file(s), none usable" if candidates else "no .jpg/.jpeg/.png files"
-        raise DatasetError(f"Dataset folder {folder!r} holds {found}. {UTKFACE_HELP}")
+        found = (f"{len(candidates)} image file(s), none usable (each is named above with the reason)" if candidates
+                 else "no .jpg/.jpeg/.png files")
+        raise DatasetError(f"Dataset folder {printable(folder)!r} holds {found}; nothing is left to train on. "
+                           f"{UTKFACE_HELP}")
     return LabelledFaces(ages=np.array(ages, np.int32), genders=np.array(genders, np.int32), paths=paths,
-                         skipped=skipped, source=os.path.abspath(folder))
+                         skipped=skipped, source=printable(os.path.abspath(folder)))
 
 
 def resolve_dataset(dataset, data_root="data"):
@@ -148,13 +260,35 @@ def load_faces(dataset, image_size, seed=2017, num_synthetic=6000, data_root="da
     return scan_labelled_folder(resolve_dataset(dataset, data_root))
 
 
+def decode_rgb(contents, min_side=None):
+    """Encoded JPEG/PNG bytes -> uint8 [H, W, 3]. Grey, grey+alpha, RGBA, palette, 16-bit and CMYK images come
+    out as 8-bit RGB (alpha dropped, 16-bit scaled by 255/65535).
+
+    With `min_side`, a JPEG at least twice that size (in its smaller side) is decoded at 1/2, 1/4 or 1/8 scale
+    by libjpeg's DCT scaling, the smallest that keeps `min_side` pixels: a 8000x8000 photo is then decoded as
+    1000x1000 (3 MB) instead of 192 MB, and in a fraction of the time.
+    """
+    def any_format():
+        return tf.io.decode_image(contents, channels=3, expand_animations=False, dtype=tf.uint8)
+    if min_side is None:
+        return any_format()
+
+    def scaled_jpeg():
+        shape = tf.io.extract_jpeg_shape(contents)
+        side = tf.minimum(shape[0], shape[1])
+        index = tf.add_n([tf.cast(side // r >= min_side, tf.int32) for r in (2, 4, 8)])
+        return tf.switch_case(index, [lambda r=r: tf.io.decode_jpeg(contents, channels=3, ratio=r)
+                                      for r in (1, 2, 4, 8)])
+    return tf.cond(tf.io.is_jpeg(contents), scaled_jpeg, any_format)
+
+
 def decode_and_resize(contents, image_size):
     """Encoded JPEG/PNG bytes -> float32 [S, S, 3] in [-1, 1].
 
-    Grey, RGBA and palette images come out as RGB. Non-square images are centre-cropped rather than squashed, so
-    faces keep their proportions.
+    Grey, RGBA, palette, 16-bit and CMYK images come out as RGB (see decode_rgb). Non-square images are
+    centre-cropped rather than squashed, so faces keep their proportions.
     """
-    image = tf.io.decode_image(contents, channels=3, expand_animations=False, dtype=tf.uint8)
+    image = decode_rgb(contents, image_size)
     shape = tf.shape(image)
     side = tf.minimum(shape[0], shape[1])
     image = tf.image.crop_to_bounding_box(image, (shape[0] - side) // 2, (shape[1] - side) // 2, side, side)
@@ -195,7 +329,8 @@ class FaceDataset:
         age_labels = tf.constant(self.age_labels)
         gender_labels = tf.constant(self.gender_labels)
         if self.faces.paths is not None:
-            paths = tf.constant(self.faces.paths)
+            # Bytes, not str: a file name that is not UTF-8 (a surrogate-escaped str) cannot become a tf.string.
+            paths = tf.constant([os.fsencode(p) for p in self.faces.paths])
 
             def image_at(i):
                 return decode_and_resize(tf.io.read_file(tf.gather(paths, i)), size)

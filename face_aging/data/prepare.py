@@ -40,7 +40,8 @@ import re
 import numpy as np
 
 from face_aging.data import labels as L
-from face_aging.data.pipeline import IMAGE_EXTENSIONS, check_image, list_image_files, warn_skipped
+from face_aging.data.pipeline import (IMAGE_EXTENSIONS, DuplicateIndex, check_image, duplicate_reason,
+                                      list_image_files, printable, warn_skipped)
 from face_aging.errors import FaceAgingError
 from face_aging.fileio import atomic_write
 
@@ -171,7 +172,7 @@ def _name_kind(names):
 def _resolve(path):
     """(kind, the path to read) of a source; PrepareError naming the path and what was looked for if none fits."""
     if not os.path.exists(path):
-        raise PrepareError(f"Dataset source {path!r} does not exist. {SOURCES_HELP}")
+        raise PrepareError(f"Dataset source {printable(path)!r} does not exist. {SOURCES_HELP}")
     if os.path.isfile(path):
         ext = os.path.splitext(path)[1].lower()
         if ext == ".mat":
@@ -180,12 +181,16 @@ def _resolve(path):
             return "morph", path
         raise PrepareError(f"Dataset source {path!r} is a file but neither a .mat (CACD's {CACD_META}) nor a .csv "
                            f"(MORPH). {SOURCES_HELP}")
-    entries = os.listdir(path)
+    try:
+        entries = os.listdir(path)
+        names = None if CACD_META in entries else _image_names(path)
+    except OSError as error:
+        raise PrepareError(f"Dataset source {printable(path)!r} cannot be listed ({error.strerror or error})."
+                           ) from None
     if CACD_META in entries:
         return "cacd", os.path.join(path, CACD_META)
     if any(os.path.isdir(os.path.join(path, name)) for name in SEED_FOLDERS):
         return "seed", path
-    names = _image_names(path)
     kind = _name_kind(names)
     if kind:
         return kind, path
@@ -224,14 +229,33 @@ def detect_source(path):
 
 def _checked(path, skipped):
     """True if `path` is a usable image; otherwise records why not."""
-    if os.path.isdir(path):
-        skipped.append((path, "is a directory"))
-        return False
     reason = check_image(path)
+    if not reason:
+        try:
+            os.path.abspath(path).encode("utf-8")
+        except UnicodeEncodeError:
+            reason = ("file name is not UTF-8, and the prepared manifests are UTF-8 text; rename the file (or its "
+                      "folder)")
     if reason:
         skipped.append((path, reason))
         return False
     return True
+
+
+def _drop_duplicates(faces, skipped, index):
+    """Remove from `faces` (a _Collector) every face whose file has the bytes of one seen before by `index` (this
+    source or an earlier one), recording it as skipped: a duplicate could sit on both sides of the split."""
+    keep = []
+    for i, path in enumerate(faces.paths):
+        first = index.first_copy(path)
+        if first:
+            skipped.append((path, duplicate_reason(path, first)))
+        else:
+            keep.append(i)
+    if len(keep) < len(faces.paths):
+        for field in ("paths", "ages", "clusters", "persons", "genders", "splits"):
+            values = getattr(faces, field)
+            setattr(faces, field, [values[i] for i in keep])
 
 
 def _valid_age(value):
@@ -464,16 +488,19 @@ _READERS = {"cacd": _read_cacd, "fgnet": _read_fgnet, "morph": _read_morph, "utk
             "seed": _read_seed}
 
 
-def _read(path):
-    """(kind, resolved path, collector, skipped, details) of one source."""
+def _read(path, duplicates=None):
+    """(kind, resolved path, collector, skipped, details) of one source; duplicates (same bytes as a face read
+    before, here or by the DuplicateIndex `duplicates` of earlier sources) are skipped."""
     kind, resolved = _resolve(path)
     faces, skipped, details = _READERS[kind](resolved)
+    _drop_duplicates(faces, skipped, DuplicateIndex() if duplicates is None else duplicates)
     return kind, resolved, faces, skipped, details
 
 
 def read_source(path):
     """(Manifest, skipped) of the dataset at `path`, its kind auto-detected; skipped lists (path, reason) of every
-    file or row left out. Every face's file is checked with pipeline.check_image."""
+    file or row left out. Every face's file is checked with pipeline.check_image; of files with the same bytes only
+    the first (in reading order: sorted for folders) is kept."""
     _, _, faces, skipped, _ = _read(path)
     return faces.manifest(), skipped
 
@@ -573,16 +600,17 @@ def prepare(sources, out_dir, val_fraction=0.1, seed=2018, test_ages=(14, 30)):
     pooled, fixed = [], {split: [] for split in SPLITS}
     source_info, all_skipped, notes = [], [], []
     fgnet_excluded = collections.Counter()
+    duplicates = DuplicateIndex()  # across sources too: one file in two datasets must not straddle the split
     for source in sources:
-        kind, resolved, faces, skipped, details = _read(source)
-        warn_skipped(skipped, resolved)
-        all_skipped += [{"source": source, "path": p, "reason": why} for p, why in skipped]
+        kind, resolved, faces, skipped, details = _read(source, duplicates)
+        warn_skipped(skipped, resolved, full_list=os.path.join(out_dir, SUMMARY_FILE))
+        all_skipped += [{"source": printable(source), "path": printable(p), "reason": why} for p, why in skipped]
         manifest = faces.manifest()
         if not len(manifest):
-            shown = "; ".join(f"{os.path.basename(p)}: {why}" for p, why in skipped[:3])
-            raise PrepareError(f"Dataset source {source!r} ({kind}) gives no usable face: "
-                               f"{len(skipped)} file(s) skipped{' (' + shown + ')' if shown else ''}. "
-                               f"Check the path, or leave the source out.")
+            shown = "; ".join(f"{printable(os.path.basename(p))}: {why}" for p, why in skipped[:3])
+            raise PrepareError(f"Dataset source {printable(source)!r} ({kind}) gives no usable face: "
+                               f"{len(skipped)} file(s) skipped{' (' + shown + ')' if shown else ''}; nothing is "
+                               f"left to prepare from it. Check the path, or leave the source out.")
         info = {"path": os.path.abspath(source), "kind": kind, "read": os.path.abspath(resolved),
                 "faces": len(manifest), "skipped": len(skipped)}
         info.update(details)

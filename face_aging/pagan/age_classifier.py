@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from face_aging import checkpointing
 from face_aging.data import prepare
 from face_aging.data.labels import AGE_CLUSTER_NAMES, NUM_AGE_CLUSTERS
 from face_aging.data.pipeline import decode_and_resize
@@ -44,10 +45,15 @@ class AgeOptions:
     checkpoint_minutes: float = 10.0
     summary_every: int = 10
     seed: int = 2018
+    on_bad_checkpoint: str = "error"     # or "fallback": continue from the newest checkpoint that restores
 
 
 class AgeTrainingError(FaceAgingError, RuntimeError):
     """The age classifier cannot be trained as asked; the message says why."""
+
+
+class BadCheckpointError(AgeTrainingError, checkpointing.BadCheckpointError):
+    """The run's checkpoint cannot be restored: damaged, or written by another model or size."""
 
 
 def class_weights(clusters):
@@ -141,6 +147,7 @@ def validation_subset(manifest, limit, seed):
 def train_age_classifier(options):
     """Train phi_age on the prepared train split; returns the final validation figures."""
     run = RunDir(options.savedir).make()
+    checkpointing.clean_stale_files(run.checkpoint, (run.root,))
     train_split = prepare.read_split(options.prepared_dir, "train")
     val_split = prepare.read_split(options.prepared_dir, "val")
     if len(val_split) == 0:
@@ -160,18 +167,19 @@ def train_age_classifier(options):
     previous = run.read_options()
     has_vgg_face = bool(options.init) and os.path.exists(os.path.join(options.init, "vgg_face.json"))
     # A resumed run keeps the input scaling it started with, whether or not VGG-Face has appeared since.
-    resuming = tf.train.latest_checkpoint(run.checkpoint) is not None
+    resuming = checkpointing.has_checkpoint(run.checkpoint)
     from_vgg_face = previous.get("from_vgg_face", has_vgg_face) if resuming else has_vgg_face
     trainer = AgeClassifierTrainer(options, weights, from_vgg_face)
-    manager = tf.train.CheckpointManager(trainer.checkpoint, run.checkpoint, max_to_keep=2, checkpoint_name="model")
-    if manager.latest_checkpoint:
-        try:
-            trainer.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as error:
-            raise AgeTrainingError(f"Checkpoint {manager.latest_checkpoint} does not fit this classifier "
-                                   f"({options.image_size}px, width {options.width}): "
-                                   f"{str(error).splitlines()[0]}") from None
-        print(f"\tResumed from {manager.latest_checkpoint} (step {int(trainer.step)})")
+    latest = checkpointing.restore(
+        trainer.checkpoint, run.checkpoint, "age", options.on_bad_checkpoint,
+        f" ({options.image_size}px, --vgg_width {options.width:g}, --fc_units {options.fc_units})",
+        error=BadCheckpointError)
+    manager = checkpointing.make_manager(trainer.checkpoint, run.checkpoint, max_to_keep=2)
+    if latest:
+        # Adam's learning rate is a variable the checkpoint restored; --learning_rate applies to the rest of the run
+        # (as in CAAE and PAGAN, whose schedules are not checkpointed), e.g. a lower one after a divergence.
+        trainer.optimizer.learning_rate.assign(options.learning_rate)
+        print(f"\tResumed from {latest} (step {int(trainer.step)})")
     elif from_vgg_face:
         copied = initialise_from(trainer.model, options.init)
         print(f"\tInitialised {len(copied)} layers from VGG-Face ({options.init}): {', '.join(copied) or 'none'}")
@@ -190,34 +198,45 @@ def train_age_classifier(options):
     writer = tf.summary.create_file_writer(run.summary)
     progress = Progress(total, step, options.batch_size)
     last_save, figures = time.time(), None
+    variables = trainer.model.weights + trainer.optimizer.variables
     stream = labelled_stream(train_split, options.image_size, options.batch_size, options.seed, step, total)
-    with StopRequest() as stop:
-        for images, labels in stream:
-            loss, accuracy = trainer.train_step(images, labels)
-            step += 1
-            epoch = (step - 1) // spe
-            if step % options.summary_every == 0:
-                with writer.as_default(step=step):
-                    tf.summary.scalar("loss", loss)
-                    tf.summary.scalar("train_accuracy", accuracy)
-                    tf.summary.scalar("learning_rate", float(trainer.optimizer.learning_rate))
-            progress.update(step, f"[epoch {epoch + 1}/{options.epochs}]", step - epoch * spe, spe,
-                            {"loss": float(loss), "acc": float(accuracy)})
-            if stop.signal:
-                progress.newline()
-                manager.save(checkpoint_number=step)
-                writer.close()
-                raise SystemExit(f"Stopped by {stop.signal} at step {step}; the checkpoint is saved and the same "
-                                 f"command resumes the run.")
-            if step % spe == 0:
-                progress.newline()
-                figures = end_of_epoch(trainer, val_split, options, writer, step, epoch)
-                manager.save(checkpoint_number=step)
-                last_save = time.time()
-            elif time.time() - last_save > options.checkpoint_minutes * 60:
-                manager.save(checkpoint_number=step)
-                last_save = time.time()
-    writer.close()
+
+    def save(reason):
+        checkpointing.save(manager, step, reason, variables)
+
+    try:
+        with StopRequest() as stop:
+            for images, labels in stream:
+                loss, accuracy = trainer.train_step(images, labels)
+                step += 1
+                epoch = (step - 1) // spe
+                values = {"loss": float(loss), "train_accuracy": float(accuracy)}
+                checkpointing.check_finite(values, step, manager.latest_checkpoint)
+                if step % options.summary_every == 0:
+                    with writer.as_default(step=step):
+                        tf.summary.scalar("loss", loss)
+                        tf.summary.scalar("train_accuracy", accuracy)
+                        tf.summary.scalar("learning_rate", float(trainer.optimizer.learning_rate))
+                progress.update(step, f"[epoch {epoch + 1}/{options.epochs}]", step - epoch * spe, spe,
+                                {"loss": values["loss"], "acc": values["train_accuracy"]})
+                if stop.signal:
+                    progress.newline()
+                    save(f"stopped by {stop.signal}")
+                    raise SystemExit(f"Stopped by {stop.signal} at step {step}; the checkpoint is saved and the same "
+                                     f"command resumes the run.")
+                if step % spe == 0:
+                    progress.newline()
+                    figures = end_of_epoch(trainer, val_split, options, writer, step, epoch)
+                    save(f"epoch {epoch + 1}")
+                    last_save = time.time()
+                elif time.time() - last_save > options.checkpoint_minutes * 60:
+                    save(f"every {options.checkpoint_minutes:g} minutes")
+                    last_save = time.time()
+    except BaseException:
+        progress.newline()  # the error starts on its own line
+        raise
+    finally:
+        writer.close()
     print(f"\tDone: best balanced validation accuracy {float(trainer.best):.3f}; phi_age is in {options.out_dir}")
     return figures
 

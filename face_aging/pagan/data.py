@@ -6,11 +6,13 @@ permutation(seed, p // n)[p % n]. A run restarted at step s therefore continues 
 seen, without replaying anything.
 """
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
 from face_aging.data.labels import AGE_CLUSTER_NAMES
-from face_aging.data.pipeline import decode_and_resize
+from face_aging.data.pipeline import check_image, decode_and_resize, printable
 from face_aging.errors import FaceAgingError
 
 
@@ -30,8 +32,24 @@ def stream_indices(n, batch_size, seed, start_step, end_step):
 
 
 def load_images(paths, image_size):
-    """Decode a list of image files into [N, S, S, 3] in [-1, 1] (for fixed visualisation sets)."""
-    return np.stack([decode_and_resize(tf.io.read_file(p), image_size).numpy() for p in paths])
+    """Decode a list of image files into [N, S, S, 3] in [-1, 1] (for fixed visualisation sets and evaluation).
+
+    The files were checked when the data was prepared; one that has since gone or changed is a PAGANDataError
+    naming it (the result must stay aligned with `paths`, so it is not skipped)."""
+    images = []
+    for path in paths:
+        reason = check_image(path)
+        if reason is None:
+            try:
+                with open(path, "rb") as f:
+                    images.append(decode_and_resize(tf.constant(f.read()), image_size).numpy())
+                continue
+            except (tf.errors.OpError, OSError) as error:
+                reason = f"cannot be decoded ({str(error).splitlines()[0]})"
+        raise PAGANDataError(f"{printable(path)}: {reason}. It is listed in the prepared data; it was usable when "
+                             f"the data was prepared, so it has changed since: restore it, or prepare the data again "
+                             f"(python main.py --model prepare ...), which leaves out unusable files.")
+    return np.stack(images)
 
 
 def cluster_paths(manifest, cluster, split_name):
@@ -46,7 +64,7 @@ def cluster_paths(manifest, cluster, split_name):
 def face_stream(paths, image_size, batch_size, seed, start_step, end_step):
     """tf.data batches [batch, S, S, 3] of the faces in `paths`, steps start_step .. end_step - 1."""
     indices = stream_indices(len(paths), batch_size, seed, start_step, end_step).reshape(-1)
-    table = tf.constant(paths)
+    table = tf.constant([os.fsencode(p) for p in paths])  # bytes: any file name becomes a tf.string
     return (tf.data.Dataset.from_tensor_slices(indices)
             .map(lambda i: decode_and_resize(tf.io.read_file(tf.gather(table, i)), image_size),
                  num_parallel_calls=tf.data.AUTOTUNE)

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from face_aging import checkpointing
 from face_aging import images as imio
 from face_aging.data import prepare
 from face_aging.data.labels import AGE_CLUSTER_NAMES
@@ -42,11 +43,16 @@ class PAGANTrainOptions:
     checkpoint_minutes: float = 10.0
     summary_every: int = 10
     max_to_keep: int = 3
+    on_bad_checkpoint: str = "error"  # or "fallback": continue from the newest checkpoint that restores
     config: PAGANConfig = dataclasses.field(default_factory=PAGANConfig)
 
 
 class PAGANTrainingError(FaceAgingError, RuntimeError):
     """Training cannot start or continue; the message says why and what to do."""
+
+
+class BadCheckpointError(PAGANTrainingError, checkpointing.BadCheckpointError):
+    """The run's checkpoint cannot be restored: damaged, or written by another model or width."""
 
 
 def cluster_run(savedir, cluster):
@@ -63,19 +69,23 @@ def visualisation_faces(train, val, image_size, seed):
     raise pdata.PAGANDataError("No young faces (cluster 0) in the prepared data")
 
 
-def restore(model, manager, options, run):
-    latest = manager.latest_checkpoint
-    if latest and options.use_trained_model:
-        try:
-            model.checkpoint.restore(latest).assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as error:
-            raise PAGANTrainingError(f"Checkpoint {latest} does not fit this model ({options.config.image_size}x"
-                                     f"{options.config.image_size}, generator width {options.config.gen_channels}): "
-                                     f"{str(error).splitlines()[0]}") from None
-        return f"Resumed from {latest} (iteration {int(model.step)})"
-    if latest:
+def checkpoint_variables(model):
+    """Every variable a PAGAN checkpoint holds that can go non-finite."""
+    variables = [v for net in (model.generator, model.discriminator) for v in net.weights]
+    return variables + [v for optimizer in model.optimizers.values() for v in optimizer.variables]
+
+
+def restore(model, options, run):
+    if not options.use_trained_model and checkpointing.has_checkpoint(run.checkpoint):
         raise PAGANTrainingError(f"--use_trained_model=False trains from scratch, but {run.checkpoint} already "
                                  f"holds a checkpoint; use another --savedir or remove that folder")
+    c = options.config
+    latest = checkpointing.restore(
+        model.checkpoint, run.checkpoint, "PAGAN", options.on_bad_checkpoint,
+        f" (generator width {c.gen_channels}, {c.res_blocks} residual blocks, head width {c.head_width:g}, "
+        f"phi_age {model.phi_age.image_size}px)", error=BadCheckpointError, unit="iteration")
+    if latest:
+        return f"Resumed from {latest} (iteration {int(model.step)})"
     return "Training from random initialisation"
 
 
@@ -94,6 +104,7 @@ def train(options):
     config = options.config
     k = config.target_cluster
     run = cluster_run(options.savedir, k).make()
+    checkpointing.clean_stale_files(run.checkpoint, (run.root, run.samples, run.test))
     train_split = prepare.read_split(options.prepared_dir, "train")
     val_split = prepare.read_split(options.prepared_dir, "val")
     young_n = int(np.sum(train_split.clusters == 0))
@@ -111,9 +122,8 @@ def train(options):
 
     keras.utils.set_random_seed(config.seed)
     model = PAGAN(config, phi_age, phi_id)
-    manager = tf.train.CheckpointManager(model.checkpoint, run.checkpoint, max_to_keep=options.max_to_keep,
-                                         checkpoint_name="model")
-    print("\t" + restore(model, manager, options, run))
+    print("\t" + restore(model, options, run))
+    manager = checkpointing.make_manager(model.checkpoint, run.checkpoint, options.max_to_keep)
     run.write_options(options_record(options, young_n, old_n, identity_text))
     step = int(model.step)
     if step >= options.iterations:
@@ -127,39 +137,46 @@ def train(options):
     writer = tf.summary.create_file_writer(run.summary)
     progress = Progress(options.iterations, step, options.batch_size)
     last_save = time.time()
+    variables = checkpoint_variables(model)
 
     def save(reason):
-        path = manager.save(checkpoint_number=int(model.step))
-        logging.info("Saved %s (%s)", path, reason)
+        checkpointing.save(manager, int(model.step), reason, variables, unit="iteration")
 
-    with StopRequest() as stop:
-        for young, old in stream:
-            terms, generated = model.train_step(young, old)
-            step += 1
-            if step % options.summary_every == 0 or step == options.iterations:
-                with writer.as_default(step=step):
-                    for name in SCALARS:
-                        tf.summary.scalar(name, terms[name])
-                    tf.summary.scalar("learning_rate", model.learning_rate)
-            progress.update(step, f"[cluster {k}]", step, options.iterations,
-                            {label: float(terms[name]) for label, name in SHOWN})
-            if step % options.sample_every == 0 or step == options.iterations:
-                write_images(model, run, f"{step:06d}.png", young.numpy(), generated.numpy(), vis, writer, step)
-            if stop.signal:
-                progress.newline()
-                save(f"stopped by {stop.signal}")
-                writer.close()
-                raise SystemExit(f"Stopped by {stop.signal} at iteration {step}; the checkpoint is saved and the same "
-                                 f"command resumes the run.")
-            if step % options.save_every == 0 and step < options.iterations:
-                save(f"iteration {step}")
-                last_save = time.time()
-            elif time.time() - last_save > options.checkpoint_minutes * 60:
-                save(f"every {options.checkpoint_minutes:g} minutes")
-                last_save = time.time()
-    progress.newline()
-    save("end of training")
-    writer.close()
+    try:
+        with StopRequest() as stop:
+            for young, old in stream:
+                terms, generated = model.train_step(young, old)
+                step += 1
+                # Every loss term, every iteration: a NaN stops the run here, before anything can save it.
+                values = {name: float(value) for name, value in terms.items()}
+                checkpointing.check_finite(values, step, manager.latest_checkpoint, unit="iteration")
+                if step % options.summary_every == 0 or step == options.iterations:
+                    with writer.as_default(step=step):
+                        for name in SCALARS:
+                            tf.summary.scalar(name, terms[name])
+                        tf.summary.scalar("learning_rate", model.learning_rate)
+                progress.update(step, f"[cluster {k}]", step, options.iterations,
+                                {label: values[name] for label, name in SHOWN})
+                if step % options.sample_every == 0 or step == options.iterations:
+                    write_images(model, run, f"{step:06d}.png", young.numpy(), generated.numpy(), vis, writer, step)
+                if stop.signal:
+                    progress.newline()
+                    save(f"stopped by {stop.signal}")
+                    raise SystemExit(f"Stopped by {stop.signal} at iteration {step}; the checkpoint is saved and the "
+                                     f"same command resumes the run.")
+                if step % options.save_every == 0 and step < options.iterations:
+                    save(f"iteration {step}")
+                    last_save = time.time()
+                elif time.time() - last_save > options.checkpoint_minutes * 60:
+                    save(f"every {options.checkpoint_minutes:g} minutes")
+                    last_save = time.time()
+        progress.newline()
+        save("end of training")
+    except BaseException:
+        progress.newline()  # the error starts on its own line
+        raise
+    finally:
+        writer.close()
     print(f"\tDone: cluster {k}, iteration {step}. Outputs in {run.root}/{{summary,samples,test,checkpoint}}")
     return model
 

@@ -23,6 +23,7 @@ The architecture (widths, fc units, classes, image size) is read from the array 
 the same format converts as the real one does.
 """
 
+import errno
 import glob
 import json
 import os
@@ -204,6 +205,31 @@ def _class_names(classes):
     return [t for t in (_text(v) for v in _elements(description)) if t is not None]
 
 
+def _check_source(path):
+    """FileNotFoundError for a missing file; WeightsError naming the file and the reason for one that is not a
+    readable, non-empty regular file (a directory, a symbolic link loop, no read permission, 0 bytes)."""
+    if os.path.islink(path):
+        try:
+            os.stat(path)
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise WeightsError(f"{path} is a symbolic link loop (too many levels of symbolic links); point "
+                                   f"--source at the weights file itself") from None
+            raise FileNotFoundError(f"no VGG-Face weights file at {path} (a symbolic link to "
+                                    f"{os.readlink(path)!r}, which does not exist)") from None
+    if os.path.isdir(path):
+        raise WeightsError(f"{path} is a directory, not a weights file; pass the .mat (or .pth) file in it")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no VGG-Face weights file at {path}")
+    try:
+        with open(path, "rb") as f:
+            empty = not f.read(1)
+    except OSError as error:
+        raise WeightsError(f"{path} cannot be read ({error.strerror or error})") from None
+    if empty:
+        raise WeightsError(f"{path} is empty (0 bytes): an interrupted download or copy? Get vgg_face.mat again")
+
+
 def _loadmat(path):
     import scipy.io  # scipy only when a .mat is converted
 
@@ -214,8 +240,9 @@ def _loadmat(path):
                            f"older format from MATLAB or Octave (`net = load('{os.path.basename(path)}'); "
                            f"save('vgg_face_v7.mat', '-struct', 'net', '-v7')`), or use vgg_face_dag.pth") from error
     except Exception as error:  # scipy raises ValueError, TypeError, struct.error... on foreign files
-        raise WeightsError(f"{path} is not a readable MATLAB .mat file ({type(error).__name__}: {error}); "
-                           f"expected MatConvNet's vgg_face.mat or vgg-face.mat") from error
+        raise WeightsError(f"{path} is not a readable MATLAB .mat file ({type(error).__name__}: {error}): it is "
+                           f"damaged, truncated (an interrupted download?) or not a .mat file at all; expected "
+                           f"MatConvNet's vgg_face.mat or vgg-face.mat") from error
 
 
 def read_matconvnet(path):
@@ -226,8 +253,7 @@ def read_matconvnet(path):
     "layout": "simplenn" | "simplenn-old" | "dagnn", "mean_from_file": bool}.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no VGG-Face weights file at {path}")
+    _check_source(path)
     root = _loadmat(path)
     container = _unwrap(root["net"]) if "net" in root else root
     if _field(container, "layers") is None:
@@ -325,8 +351,7 @@ def read_pytorch(path):
     hard-codes) and image_size comes from fc6's input width.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no VGG-Face weights file at {path}")
+    _check_source(path)
     try:
         import torch
     except ImportError as error:
