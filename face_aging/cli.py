@@ -12,7 +12,6 @@ from absl import flags
 from face_aging.errors import USER_ERRORS
 
 MODELS = ("caae", "pagan", "age", "prepare", "import")
-PLANNED_MODELS = ()
 # Flags whose default depends on --model (applied when the flag is not given): the paper's settings of each.
 MODEL_DEFAULTS = {
     "pagan": {"image_size": 224, "batch_size": 8, "learning_rate": 1e-4, "gen_channels": 32,
