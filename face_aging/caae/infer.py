@@ -17,7 +17,7 @@ from face_aging import images as imio
 from face_aging.caae import tf1_checkpoint
 from face_aging.caae.model import AgingModel, CAAEConfig, checkpoint_value, gender_labels
 from face_aging.data import labels as L
-from face_aging.data.pipeline import check_image, decode_and_resize, list_image_files, printable, warn_skipped
+from face_aging.data.pipeline import list_image_files, printable, read_face, warn_skipped
 from face_aging.errors import FaceAgingError
 from face_aging.rundir import RunDir
 
@@ -56,16 +56,12 @@ def load_test_images(testdir, image_size):
                                 f"({error.strerror or error})") from None
     faces, paths, skipped = [], [], []
     for path in candidates:
-        reason = check_image(path)
-        if reason is None:
-            try:
-                with open(path, "rb") as f:
-                    faces.append(decode_and_resize(tf.constant(f.read()), image_size).numpy())
-                paths.append(path)
-                continue
-            except (tf.errors.OpError, OSError) as error:
-                reason = f"cannot be decoded ({str(error).splitlines()[0]})"
-        skipped.append((path, reason))
+        face, reason = read_face(path, image_size)
+        if face is None:
+            skipped.append((path, reason))
+        else:
+            faces.append(face)
+            paths.append(path)
     warn_skipped(skipped, testdir)
     if not faces:
         found = (f"{len(candidates)} candidate file(s), none usable (each is named above with the reason)"

@@ -295,6 +295,18 @@ def decode_and_resize(contents, image_size):
     return scale_to_unit(tf.image.resize(image, [image_size, image_size], antialias=True))
 
 
+def read_face(path, image_size):
+    """(image [S, S, 3] in [-1, 1], None) for a usable image file, else (None, the reason it is not usable)."""
+    reason = check_image(path)
+    if reason is not None:
+        return None, reason
+    try:
+        with open(path, "rb") as f:
+            return decode_and_resize(tf.constant(f.read()), image_size).numpy(), None
+    except (tf.errors.OpError, OSError) as error:
+        return None, f"cannot be decoded ({str(error).splitlines()[0]})"
+
+
 def scale_to_unit(image):
     """[0, 255] -> [-1, 1], the original's x * 2 / 255 - 1."""
     return tf.cast(image, tf.float32) / 127.5 - 1.0

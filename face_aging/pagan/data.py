@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from face_aging.data.labels import AGE_CLUSTER_NAMES
-from face_aging.data.pipeline import check_image, decode_and_resize, printable
+from face_aging.data.pipeline import decode_and_resize, printable, read_face
 from face_aging.errors import FaceAgingError
 
 
@@ -38,14 +38,10 @@ def load_images(paths, image_size):
     naming it (the result must stay aligned with `paths`, so it is not skipped)."""
     images = []
     for path in paths:
-        reason = check_image(path)
-        if reason is None:
-            try:
-                with open(path, "rb") as f:
-                    images.append(decode_and_resize(tf.constant(f.read()), image_size).numpy())
-                continue
-            except (tf.errors.OpError, OSError) as error:
-                reason = f"cannot be decoded ({str(error).splitlines()[0]})"
+        image, reason = read_face(path, image_size)
+        if image is not None:
+            images.append(image)
+            continue
         raise PAGANDataError(f"{printable(path)}: {reason}. It is listed in the prepared data; it was usable when "
                              f"the data was prepared, so it has changed since: restore it, or prepare the data again "
                              f"(python main.py --model prepare ...), which leaves out unusable files.")
