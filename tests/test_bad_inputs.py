@@ -326,8 +326,9 @@ def test_train_uses_the_usable_faces_and_names_every_skipped_file(corpus, traine
 def test_test_mode_ages_every_readable_image_and_names_the_rest(corpus, trained):
     folder, expected = corpus
     savedir, _ = trained
+    # --align off: the corpus's non-square image is noise, which --align auto would report as a photo without a face.
     result = run_main("--model", "caae", "--is_train", "False", f"--testdir={folder}", f"--savedir={savedir}",
-                      "--target_age", "65")
+                      "--target_age", "65", "--align", "off")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     good = used(expected, UNLABELLED)

@@ -1,8 +1,18 @@
 """PAGAN test mode: every face in --testdir beside its progression to every cluster whose generator exists.
 
-Writes SAVEDIR/test/NAME_progression.png per input (input, then clusters 1, 2, 3 left to right) and
-SAVEDIR/test/overview.png (one such row per input; pages of 20 rows for many inputs). Each generator is rebuilt from
-its run's options.json, so no architecture flag needs repeating.
+Inputs as in CAAE's test mode (face_aging.caae.infer): face crops are used as they are, and with --align auto|on
+every face in an ordinary photo is detected and aligned to PAGAN's eye-aligned crop (224x224 at the paper's size);
+photos without a face are listed and skipped.
+
+Writes to SAVEDIR/test/ (NAME = the file's stem, plus _faceK when a photo holds several faces):
+- NAME_progression.png per face (input, then clusters 1, 2, 3 left to right) and overview.png (one such row per
+  face; pages of 20 rows for many faces); aligned/NAME.png, the crop the generators saw, for every aligned face.
+- --target_age N: NAME_age{N}.png, the face in the cluster holding N (30 or under: the input itself).
+- --ages 35,45,60: NAME_ages.png, the input then the face at each age's cluster.
+- --gif: NAME.gif, the input then each trained cluster (400 ms a frame, looping).
+- --paste_back (with --target_age or --ages): PHOTO_age{N}_photo.jpg/.png, the photo with its faces aged.
+Each generator is rebuilt from its run's options.json, so no architecture flag needs repeating. An age whose cluster
+has no trained generator is an error naming the run to train.
 """
 
 import logging
@@ -12,8 +22,8 @@ import numpy as np
 import tensorflow as tf
 
 from face_aging import images as imio
-from face_aging.caae.infer import load_test_images
-from face_aging.data.labels import AGE_CLUSTER_NAMES, NUM_AGE_CLUSTERS
+from face_aging.caae.infer import collect_test_faces, paste_back_photos, requested_ages, save_gif
+from face_aging.data.labels import AGE_CLUSTER_NAMES, NUM_AGE_CLUSTERS, age_to_cluster
 from face_aging.errors import FaceAgingError
 from face_aging.pagan.model import PAGANConfig, build_generator
 from face_aging.pagan.train import cluster_run
@@ -53,9 +63,23 @@ def load_generators(savedir):
     return found
 
 
-def run_test(testdir, savedir):
+def _check_clusters(ages, generators, savedir):
+    """Every age's cluster must be the input's (0) or have a generator; PAGANTestError naming the run otherwise."""
+    for age in ages:
+        k = int(age_to_cluster(age))
+        if k and k not in generators:
+            raise PAGANTestError(f"Age {age} is in cluster {k} ({AGE_CLUSTER_NAMES[k]}), which has no generator: "
+                                 f"{cluster_run(savedir, k).checkpoint} holds no checkpoint. Train it (python main.py "
+                                 f"--model pagan --is_train --target_cluster {k} --savedir {savedir}) or ask for "
+                                 f"ages of the trained cluster(s) "
+                                 f"{', '.join(AGE_CLUSTER_NAMES[c] for c in sorted(generators))}.")
+
+
+def run_test(testdir, savedir, target_age=None, ages=(), gif=False, paste_back=False, align="auto"):
     """Age every face in `testdir` with every trained generator; returns the paths written."""
     generators = load_generators(savedir)
+    ages = list(ages or ())
+    _check_clusters(requested_ages(target_age, ages), generators, savedir)
     size = max(config.image_size for _, config, _ in generators.values())
     for k, (_, config, path) in sorted(generators.items()):
         print(f"\tCluster {k} ({AGE_CLUSTER_NAMES[k]}): {path} ({config.image_size}px)")
@@ -63,8 +87,10 @@ def run_test(testdir, savedir):
     if missing:
         logging.warning("No generator for cluster(s) %s under %s; their columns are left out",
                         ", ".join(map(str, missing)), savedir)
-    faces, paths = load_test_images(testdir, size)
-    columns = [faces]
+    test_dir = os.path.join(savedir, "test")
+    found = collect_test_faces(testdir, "pagan", size, align, test_dir)
+    faces, names, crops = found.images, found.names, found.crops
+    columns, by_cluster = [faces], {0: faces}
     for k, (generator, config, _) in sorted(generators.items()):
         inputs = tf.image.resize(faces, [config.image_size] * 2, antialias=True) if config.image_size != size else faces
         out = np.concatenate([generator(inputs[i:i + 16], training=False).numpy()
@@ -72,12 +98,11 @@ def run_test(testdir, savedir):
         if config.image_size != size:
             out = tf.image.resize(out, [size, size]).numpy()
         columns.append(out)
+        by_cluster[k] = out
     rows = np.stack(columns, axis=1)            # [N, 1 + clusters, S, S, 3]
-    test_dir = os.path.join(savedir, "test")
     written = []
-    for path, row in zip(paths, rows):
-        stem = os.path.basename(path).split(".")[0]
-        out = os.path.join(test_dir, f"{stem}_progression.png")
+    for name, row in zip(names, rows):
+        out = os.path.join(test_dir, f"{name}_progression.png")
         imio.save_grid(row, out, rows=1)
         written.append(out)
     for page, start in enumerate(range(0, len(rows), ROWS_PER_PAGE)):
@@ -85,6 +110,29 @@ def run_test(testdir, savedir):
         out = os.path.join(test_dir, "overview.png" if page == 0 else f"overview_p{page + 1:02d}.png")
         imio.save_grid(chunk.reshape((-1,) + chunk.shape[2:]), out, rows=len(chunk))
         written.append(out)
+
+    def at(age, i):
+        return by_cluster[int(age_to_cluster(age))][i]
+
+    pasted = requested_ages(target_age, ages) if paste_back else []
+    aged = [dict() for _ in crops]
+    for i, name in enumerate(names):
+        if target_age is not None:
+            out = os.path.join(test_dir, f"{name}_age{target_age}.png")
+            imio.save_image(imio.to_uint8(at(target_age, i)), out)
+            written.append(out)
+        if ages:
+            out = os.path.join(test_dir, f"{name}_ages.png")
+            imio.save_grid(np.stack([faces[i]] + [at(a, i) for a in ages]), out, rows=1)
+            written.append(out)
+        if gif:
+            out = os.path.join(test_dir, f"{name}.gif")
+            save_gif(imio.to_uint8(rows[i]), out)
+            written.append(out)
+        for age in pasted:
+            aged[i][age] = imio.to_uint8(at(age, i))
+    if pasted:
+        written += paste_back_photos(crops, aged, pasted, test_dir, size)
     clusters = ", ".join(AGE_CLUSTER_NAMES[k] for k in sorted(generators))
     print(f"\tDone! {len(faces)} face(s) aged to {clusters}; results in {test_dir}/ (NAME_progression.png, "
           f"overview.png: input, then one column per cluster)")

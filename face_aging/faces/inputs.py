@@ -1,0 +1,141 @@
+"""Photos -> face crops for test mode: every face found, aligned to the model's template, or the image as it is when
+it already is a face crop (`--align auto|on|off`, see docs/alignment.md)."""
+
+import dataclasses
+import logging
+import os
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from face_aging.data.pipeline import check_image, decode_rgb, printable, read_face
+from face_aging.faces import align as A
+from face_aging.faces import detect
+from face_aging.images import to_uint8
+
+ALIGN_MODES = ("auto", "on", "off")
+
+# An image this close to square where no face is found is taken for a face crop the detector cannot see (tiny,
+# synthetic or unusual faces); a wider or taller one is a photo without a face.
+SQUARE_ASPECT = 0.1
+
+EXIF_ORIENTATION = 0x0112
+
+
+def _orientation(path):
+    """The EXIF orientation tag (1 = upright) of an image file; 1 when it has none or it cannot be read."""
+    try:
+        with Image.open(path) as image:
+            return int(image.getexif().get(EXIF_ORIENTATION, 1))
+    except Exception:  # a damaged EXIF block must not lose the photo: it is shown as stored
+        return 1
+
+
+def upright(image, orientation):
+    """`image` turned as its EXIF orientation says (as PIL.ImageOps.exif_transpose): phones store portrait photos
+    sideways with a tag, and MTCNN does not find faces lying on their side."""
+    turns = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+             5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
+             7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1], 8: lambda a: np.rot90(a, 1)}
+    turn = turns.get(orientation)
+    return np.ascontiguousarray(turn(image)) if turn else image
+
+
+def load_photo(path):
+    """A photo as uint8 RGB [H, W, 3] at full resolution, upright: the array faces are detected in and pasted into.
+    Raises OSError or tf.errors.OpError when it cannot be read or decoded."""
+    with open(path, "rb") as f:
+        contents = f.read()
+    return upright(decode_rgb(tf.constant(contents)).numpy(), _orientation(path))
+
+
+@dataclasses.dataclass
+class FaceCrop:
+    source: str                  # the photo's path
+    index: int                   # 0-based face number in that photo (left to right)
+    count: int                   # faces found in that photo
+    crop: np.ndarray             # uint8 [size, size, 3]
+    matrix: np.ndarray = None    # photo -> crop coordinates [2, 3]; None when the image was used as it is
+
+    @property
+    def name(self):
+        """The file name up to its first "." (UTKFace's AGE_GENDER_RACE_DATE.jpg.chip.jpg -> AGE_GENDER_RACE_DATE),
+        plus _faceN when the photo holds several faces."""
+        base = os.path.basename(self.source)
+        stem = base.split(".")[0] or os.path.splitext(base)[0]
+        return f"{stem}_face{self.index + 1}" if self.count > 1 else stem
+
+    def photo(self):
+        """The original photo (re-read, so that a folder of photos is never all in memory), in the coordinates of
+        `matrix`."""
+        return load_photo(self.source)
+
+
+def _as_is(path, size):
+    """(uint8 crop, None) of the image resized as test mode has always read it (pipeline.read_face), or (None,
+    the reason it cannot be read)."""
+    face, reason = read_face(path, size)
+    return (None, reason) if reason else (to_uint8(face), None)
+
+
+def _square(shape):
+    height, width = shape[:2]
+    return abs(width / height - 1.0) <= SQUARE_ASPECT
+
+
+def collect_faces(paths, model, size, align="auto"):
+    """(crops, no_face_paths, skipped) for the image files `paths`: FaceCrops in file order (faces left to right),
+    the photos where no face was found, and (path, reason) of files that cannot be read.
+
+    align "off": every image as it is; "on": every face MTCNN finds, aligned (DetectorUnavailable without mtcnn);
+    "auto": an image that already is an aligned crop as it is, otherwise every face aligned; as "off" (with one
+    warning) when mtcnn is not installed."""
+    if align not in ALIGN_MODES:
+        raise ValueError(f"align must be one of {ALIGN_MODES}, got {align!r}")
+    template = A.template_for(model)
+    if align != "off" and not detect.detector_available():
+        if align == "on":
+            detect.require_detector()
+        logging.warning("Face detection is not available (mtcnn is not installed): images are used as they are, "
+                        "which suits face crops only. For photos: pip install -r requirements-photos.txt "
+                        "(or pip install mtcnn).")
+        align = "off"
+    crops, no_face, skipped, taken_as_is = [], [], [], []
+
+    def add_as_is(path):
+        crop, reason = _as_is(path, size)
+        if reason:
+            skipped.append((path, reason))
+        else:
+            crops.append(FaceCrop(path, 0, 1, crop, None))
+
+    for path in paths:
+        if align == "off":
+            add_as_is(path)
+            continue
+        reason = check_image(path)
+        if reason:
+            skipped.append((path, reason))
+            continue
+        try:
+            photo = load_photo(path)
+        except (tf.errors.OpError, OSError) as error:
+            skipped.append((path, f"cannot be decoded ({str(error).splitlines()[0]})"))
+            continue
+        faces = detect.detect_faces(photo)
+        if align == "auto" and len(faces) == 1 and A.looks_like_chip(photo.shape, faces[0], template):
+            add_as_is(path)
+        elif faces:
+            for index, face in enumerate(faces):
+                matrix = A.crop_matrix(face.landmarks, template, size)
+                crops.append(FaceCrop(path, index, len(faces), A.warp_face(photo, matrix, size), matrix))
+        elif align == "auto" and _square(photo.shape):
+            taken_as_is.append(path)
+            add_as_is(path)
+        else:
+            no_face.append(path)
+    if taken_as_is:
+        logging.warning("No face detected in %d square image(s); used as they are, as already cropped faces: %s",
+                        len(taken_as_is), ", ".join(printable(os.path.basename(p)) for p in taken_as_is))
+    return crops, no_face, skipped

@@ -1,0 +1,270 @@
+"""Test mode on photos: --target_age, --ages, --gif, --paste_back, --align, the no-face message, and their flag
+errors, for CAAE (the tiny lively run of conftest) and PAGAN (tiny random generators).
+
+MTCNN does not see the synthetic faces, so the alignment wiring is tested in-process with face detection replaced
+by given landmarks (tests/test_faces.py tests real detection)."""
+
+import logging
+import os
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image, ImageSequence
+
+from conftest import run_main
+from face_aging import cli
+from test_cli import parsed
+
+PAGAN_ARCH = {"image_size": 32, "gen_channels": 4, "res_blocks": 1, "padding": "zero"}
+
+
+def write_pagan_run(savedir, clusters, seed=5):
+    """SAVEDIR/clusterK/{checkpoint, options.json} for each K: tiny generators with random weights."""
+    import keras
+    import tensorflow as tf
+    from face_aging.pagan.model import PAGANConfig, build_generator
+    from face_aging.rundir import RunDir
+    generators = {}
+    for k in clusters:
+        keras.utils.set_random_seed(seed + k)
+        generator = build_generator(PAGANConfig(target_cluster=k, **PAGAN_ARCH))
+        run = RunDir(os.path.join(savedir, f"cluster{k}")).make()
+        tf.train.CheckpointManager(tf.train.Checkpoint(generator=generator), run.checkpoint, max_to_keep=1,
+                                   checkpoint_name="model").save(1)
+        run.write_options(dict(PAGAN_ARCH, target_cluster=k))
+        generators[k] = generator
+    return generators
+
+
+@pytest.fixture
+def caae_run(lively_run, tmp_path):
+    return str(shutil.copytree(lively_run[0], tmp_path / "run"))
+
+
+@pytest.fixture
+def chips(face_folder, tmp_path):
+    """Two UTKFace chips (48x48, square: used as they are)."""
+    folder = tmp_path / "chips"
+    folder.mkdir()
+    for name in sorted(os.listdir(face_folder))[:2]:
+        shutil.copy(os.path.join(face_folder, name), folder)
+    return folder
+
+
+def stem(name):
+    return name.split(".")[0]
+
+
+def gif_frames(path):
+    with Image.open(path) as gif:
+        return [np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(gif)]
+
+
+def test_caae_target_age_ages_and_gif(caae_run, chips):
+    result = run_main("--model", "caae", "--is_train", "False", "--testdir", str(chips), "--savedir", caae_run,
+                      "--target_age", "65", "--ages", "10,30,50,70", "--gif", "--align", "off")
+    assert result.returncode == 0, result.stderr
+    test = os.path.join(caae_run, "test")
+    for name in sorted(os.listdir(chips)):
+        aged = np.asarray(Image.open(os.path.join(test, f"{stem(name)}_age65.png")))
+        strip = np.asarray(Image.open(os.path.join(test, f"{stem(name)}_ages.png")))
+        assert aged.shape == (32, 32, 3) and strip.shape == (32, 5 * 32, 3)
+        assert np.array_equal(strip[:, 4 * 32:], aged)            # 70 and 65 are both in group 61-70
+        assert not np.array_equal(strip[:, 32:64], aged)          # 10 is another group
+        frames = gif_frames(os.path.join(test, f"{stem(name)}.gif"))
+        assert len(frames) == 10 and all(f.shape == (32, 32, 3) for f in frames)
+        assert np.abs(frames[8].astype(int) - aged).mean() < 8    # group 61-70, up to the GIF's 256 colours
+    assert Image.open(os.path.join(test, "test_as_male.png")).size == (2 * 32, 10 * 32)
+    assert not os.path.exists(os.path.join(test, "aligned"))      # nothing was aligned
+
+
+def test_paste_back_of_an_image_used_as_it_is(caae_run, tmp_path):
+    """--align off on a landscape PNG: the aged face goes back over the centre square; the sides stay as they were."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    photo = np.random.RandomState(3).randint(0, 255, (40, 64, 3), np.uint8)
+    Image.fromarray(photo).save(photos / "wide.png")
+    Image.fromarray(photo[:, :40]).save(photos / "me.jpg", quality=95)
+    result = run_main("--model", "caae", "--is_train", "False", "--testdir", str(photos), "--savedir", caae_run,
+                      "--ages", "20,70", "--paste_back", "--align", "off", "--gender", "female")
+    assert result.returncode == 0, result.stderr
+    test = os.path.join(caae_run, "test")
+    for age in (20, 70):
+        out = np.asarray(Image.open(os.path.join(test, f"wide_age{age}_photo.png")))
+        assert out.shape == photo.shape
+        assert np.array_equal(out[:, :12], photo[:, :12]) and np.array_equal(out[:, -12:], photo[:, -12:])
+        assert not np.array_equal(out[:, 12:52], photo[:, 12:52])
+        with Image.open(os.path.join(test, f"me_age{age}_photo.jpg")) as jpeg:
+            assert jpeg.format == "JPEG" and jpeg.size == (40, 40)
+
+
+@pytest.mark.skipif("not __import__('face_aging.faces.detect').faces.detect.detector_available()",
+                    reason="needs mtcnn (requirements-photos.txt)")
+def test_photos_without_a_face_are_listed_and_the_rest_is_aged(caae_run, chips, tmp_path):
+    noise = np.random.RandomState(1).randint(0, 255, (60, 100, 3), np.uint8)
+    Image.fromarray(noise).save(chips / "landscape.png")
+    Image.fromarray(np.full((90, 50, 3), 200, np.uint8)).save(chips / "blank.jpg")
+    result = run_main("--model", "caae", "--is_train", "False", "--testdir", str(chips), "--savedir", caae_run,
+                      "--target_age", "40")
+    assert result.returncode == 0, result.stderr
+    assert "No face found in 2 photo(s): blank.jpg, landscape.png" in result.stderr
+    assert "--align off" in result.stderr
+    aged = sorted(f for f in os.listdir(os.path.join(caae_run, "test")) if f.endswith("_age40.png"))
+    assert [stem(f) for f in aged] == [f"{stem(n)}_age40" for n in sorted(os.listdir(chips)) if "_" in n]
+
+    only_photos = tmp_path / "no_faces"
+    only_photos.mkdir()
+    shutil.copy(chips / "landscape.png", only_photos)
+    result = run_main("--model", "caae", "--is_train", "False", "--testdir", str(only_photos), "--savedir", caae_run)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "No face found in any image" in result.stderr and "landscape.png" in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--paste_back",), "--paste_back needs --target_age N or --ages"),
+    (("--ages=10,abc",), "'abc' is not a whole number"),
+    (("--ages=10,130",), "130 is not an age in years, 0-120"),
+    (("--ages=",), "--ages is empty"),
+    (("--ages=10,,30",), "'' is not a whole number"),
+    (("--model=pagan", "--target_age=200"), "--target_age=200"),
+])
+def test_photo_flag_errors(args, message, tmp_path):
+    fv = parsed("--is_train=false", f"--testdir={tmp_path}", *args)
+    cli.apply_model_defaults(fv)
+    with pytest.raises(cli.FlagError, match=message.replace("(", r"\(")):
+        cli.validate(fv)
+
+
+def test_photo_flags_outside_test_mode_are_refused(tmp_path):
+    fv = parsed("--gif")
+    with pytest.raises(cli.FlagError, match="--gif is for test mode"):
+        cli.validate(fv)
+    result = run_main("--is_train=false", f"--testdir={tmp_path}", f"--savedir={tmp_path / 'run'}", "--paste_back",
+                      timeout=60)
+    assert result.returncode == 2 and "--paste_back needs --target_age" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+# --- Alignment wiring, detection replaced ----------------------------------------------------------------------------
+
+PHOTO_SHAPE = (100, 160, 3)
+FACE_BOXES = ((20, 25, 40), (100, 30, 44))            # (x, y, side) of the faces in the landscape photo
+
+
+def landmarks_in(box, template):
+    x, y, side = box
+    return (np.asarray(template.points) * side + [x, y]).astype(np.float32)
+
+
+@pytest.fixture
+def fake_detection(monkeypatch):
+    """detect_faces: the two FACE_BOXES in a 160x100 photo, nothing in any other image."""
+    from face_aging.faces import detect
+
+    def detect_faces(image, *args, **kwargs):
+        if image.shape != PHOTO_SHAPE:
+            return []
+        return [detect.Face(box=(x, y, side, side), confidence=0.99, landmarks=landmarks_in((x, y, side), template))
+                for x, y, side in FACE_BOXES]
+
+    template = None
+
+    def use(model):
+        nonlocal template
+        from face_aging.faces.align import template_for
+        template = template_for(model)
+
+    monkeypatch.setattr(detect, "detect_faces", detect_faces)
+    monkeypatch.setattr(detect, "detector_available", lambda: True)
+    return use
+
+
+@pytest.fixture
+def photo_folder(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    ys, xs = np.mgrid[0:PHOTO_SHAPE[0], 0:PHOTO_SHAPE[1]]
+    photo = np.stack([xs * 1.5, ys * 2.0, np.full_like(xs, 90)], axis=-1).astype(np.uint8)
+    Image.fromarray(photo).save(folder / "party.png")
+    Image.fromarray(np.full((50, 80, 3), 128, np.uint8)).save(folder / "wall.png")
+    return folder, photo
+
+
+def check_pasted(out, photo):
+    assert out.shape == photo.shape
+    assert np.array_equal(out[:, :15], photo[:, :15]) and np.array_equal(out[:, -10:], photo[:, -10:])
+    assert np.array_equal(out[:20], photo[:20]) and np.array_equal(out[-18:], photo[-18:])
+    for x, y, side in FACE_BOXES:
+        centre = (slice(y + side // 3, y + 2 * side // 3), slice(x + side // 3, x + 2 * side // 3))
+        assert np.abs(out[centre].astype(int) - photo[centre]).mean() > 2
+
+
+def test_caae_aligns_every_face_and_pastes_it_back(caae_run, photo_folder, fake_detection, tiny_config, caplog):
+    from face_aging.caae.infer import TestOptions, run_test
+    fake_detection("caae")
+    folder, photo = photo_folder
+    with caplog.at_level(logging.WARNING):
+        written = run_test(TestOptions(testdir=str(folder), savedir=caae_run, target_age=60, ages=(20, 60),
+                                       gif=True, paste_back=True, align="on", config=tiny_config))
+    assert "No face found in 1 photo(s): wall.png" in caplog.text
+    test = os.path.join(caae_run, "test")
+    for k in (1, 2):
+        assert Image.open(os.path.join(test, "aligned", f"party_face{k}.png")).size == (32, 32)
+        assert Image.open(os.path.join(test, f"party_face{k}_age60.png")).size == (32, 32)
+        assert Image.open(os.path.join(test, f"party_face{k}_ages.png")).size == (3 * 32, 32)
+        assert len(gif_frames(os.path.join(test, f"party_face{k}.gif"))) == 10
+    assert Image.open(os.path.join(test, "test_as_female.png")).size == (2 * 32, 10 * 32)
+    photos = sorted(os.path.basename(p) for p in written if p.endswith("_photo.png"))
+    assert photos == ["party_age20_photo.png", "party_age60_photo.png"]
+    check_pasted(np.asarray(Image.open(os.path.join(test, "party_age60_photo.png"))), photo)
+
+
+def test_pagan_ages_gif_and_paste_back(photo_folder, fake_detection, tmp_path, caplog):
+    from face_aging.pagan.infer import PAGANTestError, run_test
+    fake_detection("pagan")
+    savedir = str(tmp_path / "pagan")
+    write_pagan_run(savedir, (1, 3))
+    folder, photo = photo_folder
+    with pytest.raises(PAGANTestError, match=r"cluster 2 \(41-50\).*cluster2.*--target_cluster 2"):
+        run_test(str(folder), savedir, target_age=45)
+    run_test(str(folder), savedir, target_age=25, ages=(20, 35, 60), gif=True, paste_back=True, align="on")
+    test = os.path.join(savedir, "test")
+    for k in (1, 2):
+        name = f"party_face{k}"
+        crop = np.asarray(Image.open(os.path.join(test, "aligned", f"{name}.png")))
+        assert crop.shape == (32, 32, 3)
+        assert np.abs(np.asarray(Image.open(os.path.join(test, f"{name}_age25.png"))).astype(int) - crop).max() <= 1
+        strip = np.asarray(Image.open(os.path.join(test, f"{name}_ages.png")))
+        progression = np.asarray(Image.open(os.path.join(test, f"{name}_progression.png")))
+        assert strip.shape == (32, 4 * 32, 3) and progression.shape == (32, 3 * 32, 3)   # input, clusters 1 and 3
+        assert np.array_equal(strip[:, 64:96], progression[:, 32:64])                      # 35: cluster 1
+        assert np.array_equal(strip[:, 96:], progression[:, 64:])                          # 60: cluster 3
+        frames = gif_frames(os.path.join(test, f"{name}.gif"))
+        assert len(frames) == 3 and frames[0].shape == (32, 32, 3)
+    assert Image.open(os.path.join(test, "overview.png")).size == (3 * 32, 2 * 32)
+    for age in (20, 25, 35, 60):
+        check = np.asarray(Image.open(os.path.join(test, f"party_age{age}_photo.png")))
+        assert check.shape == photo.shape
+    check_pasted(np.asarray(Image.open(os.path.join(test, "party_age60_photo.png"))), photo)
+
+
+def test_pagan_target_age_through_main(tmp_path):
+    savedir = tmp_path / "pagan"
+    write_pagan_run(str(savedir), (2,))
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for i in range(2):
+        Image.fromarray(np.random.RandomState(i).randint(0, 255, (40, 40, 3), np.uint8)).save(faces / f"me{i}.png")
+    result = run_main("--model", "pagan", "--is_train", "False", "--testdir", str(faces), "--savedir", str(savedir),
+                      "--target_age", "44", "--ages", "20,45", "--gif", "--align", "off")
+    assert result.returncode == 0, result.stderr
+    for i in range(2):
+        aged = np.asarray(Image.open(savedir / "test" / f"me{i}_age44.png"))
+        strip = np.asarray(Image.open(savedir / "test" / f"me{i}_ages.png"))
+        assert aged.shape == (32, 32, 3) and strip.shape == (32, 3 * 32, 3)
+        assert np.array_equal(strip[:, 64:], aged)
+        assert len(gif_frames(savedir / "test" / f"me{i}.gif")) == 2
+    result = run_main("--model", "pagan", "--is_train", "False", "--testdir", str(faces), "--savedir", str(savedir),
+                      "--target_age", "70", "--align", "off")
+    assert result.returncode == 1 and "cluster 3 (51+)" in result.stderr and "--target_cluster 3" in result.stderr
