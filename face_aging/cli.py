@@ -50,8 +50,24 @@ def define_flags(fv=flags.FLAGS):
     flags.DEFINE_integer("image_size", 128, "Image size. CAAE: a power of two >= 32 (32, 64, 128, ...). PAGAN and "
                          "age: a multiple of 32, 224 unless given.", **d)
     flags.DEFINE_integer("batch_size", 100, "Batch size (PAGAN: 8, age: 32 unless given).", **d)
-    flags.DEFINE_integer("target_age", None, "Test mode: also write one image per input aged to this many years.", **d)
-    flags.DEFINE_enum("gender", "auto", ["auto", "male", "female"], "Test mode with --target_age: the gender label; "
+    flags.DEFINE_integer("target_age", None, "Test mode: also write NAME_age{N}.png, each face aged to this many "
+                         "years (CAAE: its age group; PAGAN: its cluster, 30 or under = the input).", **d)
+    flags.DEFINE_list("ages", [], "Test mode: comma-separated ages in years (0-120), e.g. 10,30,50,70: also write "
+                      "NAME_ages.png, the input then the face at each age, left to right.", **d)
+    flags.DEFINE_boolean("gif", False, "Test mode: also write NAME.gif, the face through every age group (CAAE) or "
+                         "the input and every trained cluster (PAGAN).", **d)
+    flags.DEFINE_boolean("paste_back", False, "Test mode with --target_age or --ages: also write "
+                         "PHOTO_age{N}_photo.jpg/.png, each whole photo with its faces replaced by the aged ones.", **d)
+    flags.DEFINE_enum("align", "auto", ["auto", "on", "off"], "Test mode: face detection and alignment of the "
+                      "--testdir images. auto: images that already are face crops (UTKFace-style chips) are used as "
+                      "they are, in any other photo every face is found and aligned to the model's training crop; "
+                      "on: always detect (needs mtcnn, requirements-photos.txt); off: use every image as it is "
+                      "(centre square, resized).", **d)
+    flags.DEFINE_string("export", None, "caae/pagan: instead of training or testing, write the run in --savedir as a "
+                        "TensorFlow SavedModel to this folder (PAGAN: one per trained cluster, DIR/clusterK), with "
+                        "a serving signature taking uint8 face crops; loadable without this package.", **d)
+    flags.DEFINE_enum("gender", "auto", ["auto", "male", "female"], "Test mode, CAAE's per-face outputs (--target_age, "
+                      "--ages, --gif, --paste_back): the gender label; "
                       "auto reads it from UTKFace-style names (AGE_GENDER_RACE_*).", **d)
     flags.DEFINE_list("weights", ["1e-4", "0", "0"], "CAAE: loss weights w0,w1,w2 of G's adversarial term, E's "
                       "adversarial term and total variation (the original's 1e-4,0,0). PAGAN: lambda_pixel,lambda_adv,"
@@ -118,6 +134,15 @@ def define_flags(fv=flags.FLAGS):
                         "without VGG-Face only). age: VGG-Face to initialise from, when present.", **d)
     flags.DEFINE_integer("sample_every", 500, "PAGAN: write samples/ and test/ grids every this many iterations.", **d)
     flags.DEFINE_integer("save_every", 2000, "PAGAN: save a checkpoint every this many iterations.", **d)
+    flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"], "Training (caae, "
+                      "pagan): the layers' compute dtype (Keras mixed precision; weights, optimiser state and losses "
+                      "stay float32; float16 adds dynamic loss scaling). bfloat16 needs AVX512-BF16/AMX on a CPU or an "
+                      "Ampere+ GPU to be faster.", **d)
+    flags.DEFINE_boolean("xla", False, "Training (caae, pagan): compile the training step with XLA (slower on this "
+                         "project's CPU benchmarks; try it on GPUs).", **d)
+    flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multiworker"], "CAAE training: tf.distribute "
+                      "strategy. mirrored: every local GPU; multiworker: the machines in TF_CONFIG (README). "
+                      "--batch_size is the global batch, split across replicas.", **d)
     flags.DEFINE_integer("val_limit", 2000, "age: validation faces evaluated after every epoch (a fixed subset).", **d)
 
 
@@ -188,6 +213,14 @@ def validate(fv=flags.FLAGS):
                                                                                 or fv.model in ("prepare", "import")):
         raise FlagError(f"--on_bad_checkpoint={fv.on_bad_checkpoint}: only training (--is_train with --model caae, "
                         f"pagan or age) restores checkpoints this way")
+    _validate_test_outputs(fv)
+    training = fv.is_train and not fv.eval and not fv.export
+    if fv["strategy"].present and fv.strategy != "default" and not (fv.model == "caae" and training):
+        raise FlagError(f"--strategy={fv.strategy}: only CAAE training (--model caae --is_train) is distributed")
+    if (fv["precision"].present and fv.precision != "float32" or fv.xla) and not (
+            fv.model in ("caae", "pagan") and training):
+        raise FlagError("--precision and --xla apply to training (--model caae or pagan with --is_train); test mode, "
+                        "--eval and --export always run float32")
     if fv.model == "caae":
         return _validate_caae(fv)
     if fv.model == "prepare":
@@ -229,6 +262,49 @@ def validate(fv=flags.FLAGS):
     return _parse_weights(fv, "lambda_pixel,lambda_adv,lambda_identity", "0.20,750,0.005")
 
 
+def parse_ages(fv=flags.FLAGS):
+    """--ages as a list of ints (validated by _validate_test_outputs)."""
+    return [int(a) for a in fv.ages]
+
+
+def _validate_test_outputs(fv):
+    """--export, and test mode's --ages, --gif, --paste_back, --align (and PAGAN's --target_age)."""
+    test_only = [name for name in ("ages", "gif", "paste_back", "align") if fv[name].present]
+    if fv.export is not None:
+        if fv.model not in ("caae", "pagan"):
+            raise FlagError(f"--export: only --model caae or pagan exports a SavedModel, not --model {fv.model}")
+        if not fv.export:
+            raise FlagError("--export is empty: give the folder to write the SavedModel to")
+        if fv.eval:
+            raise FlagError("--export and --eval: choose one (--export writes a SavedModel and does nothing else)")
+        if test_only:
+            raise FlagError(f"--{test_only[0]} is for test mode (--is_train False), not --export")
+        from face_aging.export import destination_problem
+        problem = destination_problem(fv.export)
+        if problem:
+            raise FlagError(f"--export={fv.export}: {problem}")
+        return
+    if test_only and fv.model in ("caae", "pagan") and (fv.is_train or fv.eval):
+        raise FlagError(f"--{test_only[0]} is for test mode (--is_train False --testdir DIR)"
+                        + (", not --eval" if fv.eval else ""))
+    if fv.target_age is not None and not 0 <= fv.target_age <= 120:
+        raise FlagError(f"--target_age={fv.target_age}: must be an age in years, 0-120")
+    if fv["ages"].present:
+        shown = ",".join(fv.ages)
+        if not fv.ages:
+            raise FlagError("--ages is empty: give comma-separated ages in years, e.g. --ages 10,30,50,70")
+        for age in fv.ages:
+            try:
+                value = int(age.strip())
+            except ValueError:
+                raise FlagError(f"--ages={shown}: {age!r} is not a whole number of years; give comma-separated "
+                                f"ages 0-120, e.g. 10,30,50,70") from None
+            if not 0 <= value <= 120:
+                raise FlagError(f"--ages={shown}: {value} is not an age in years, 0-120")
+    if fv.paste_back and fv.target_age is None and not fv.ages:
+        raise FlagError("--paste_back needs --target_age N or --ages A,B,...: the age(s) to paste back into the photos")
+
+
 def _parse_weights(fv, names, example):
     try:
         weights = tuple(float(w) for w in fv.weights)
@@ -240,6 +316,8 @@ def _parse_weights(fv, names, example):
 
 
 def _validate_testdir(fv):
+    if fv.export is not None and not fv.eval:
+        return  # --export reads no faces
     if fv.testdir in ("", "None"):
         raise FlagError("--testdir is required in test mode (--is_train False) and with --eval: a folder of face "
                         "images")
@@ -299,7 +377,7 @@ def config_from_flags(fv=flags.FLAGS):
     from face_aging.caae.model import CAAEConfig
     return CAAEConfig(image_size=fv.image_size, z_dim=fv.z_dim, enc_channels=fv.enc_channels,
                       gen_channels=fv.gen_channels, learning_rate=fv.learning_rate, beta1=fv.beta1,
-                      decay_rate=fv.decay_rate, seed=fv.seed)
+                      decay_rate=fv.decay_rate, seed=fv.seed, precision=fv.precision, xla=fv.xla)
 
 
 def _no_tensorflow_info(record):
@@ -314,7 +392,7 @@ def run(fv=flags.FLAGS):
     if fv.model not in MODELS:
         raise FlagError(f"--model={fv.model}: allowed values are {', '.join(MODELS)}")
     apply_model_defaults(fv)
-    if fv.model == "caae" and (not fv.is_train or fv.eval):
+    if fv.model == "caae" and (not fv.is_train or fv.eval or fv.export is not None):
         architecture_from_run(fv)
     weights = validate(fv)
     {"caae": run_caae, "pagan": run_pagan, "age": run_age, "prepare": run_prepare, "import": run_import}[fv.model](
@@ -333,11 +411,42 @@ def run_eval(fv):
                          caae_config=config_from_flags(fv) if fv.model == "caae" else None))
 
 
+def _test_init_checkpoint(fv):
+    """Test mode and --export: the original TF1 checkpoint to use when --savedir has none ('' for none)."""
+    explicit_init = fv.init_checkpoint if fv["init_checkpoint"].present else ""
+    if not explicit_init and os.path.exists(fv.init_checkpoint + ".index"):
+        explicit_init = fv.init_checkpoint
+    return explicit_init
+
+
+def run_export(fv):
+    from face_aging import export
+    print(f"\n\tExport ({fv.model} -> SavedModel)")
+    if fv.model == "caae":
+        from face_aging.caae.infer import restore_aging_model
+        model, source = restore_aging_model(config_from_flags(fv), fv.savedir, _test_init_checkpoint(fv))
+        print(f"\tLoaded {source}")
+        path = export.export_caae(model, fv.export, source)
+        print(f"\tWrote {path}: signatures serving_default (image, age_group, gender -> aged) and progression "
+              f"(image, gender -> aged at every age group); see {os.path.join(path, 'README.txt')}")
+    else:
+        from face_aging.pagan.infer import load_generators
+        generators = load_generators(fv.savedir)
+        path = export.export_pagan(generators, fv.export)
+        print(f"\tWrote {', '.join(os.path.join(path, f'cluster{k}') for k in sorted(generators))}: signature "
+              f"serving_default (image -> aged); see {os.path.join(path, 'README.txt')}")
+
+
 def run_caae(fv, weights):
     if fv.eval:
         return run_eval(fv)
+    if fv.export is not None:
+        return run_export(fv)
     if fv.is_train:
         print("\n\tTraining Mode")
+        from face_aging import distribute
+        # First: a multi-worker strategy must configure its collective ops before any other TensorFlow work.
+        strategy = distribute.make_strategy(fv.strategy) if fv.strategy != "default" else None
         from face_aging.caae.train import TrainOptions, train
         init = fv.init_checkpoint if fv.use_init_model else ""
         train(TrainOptions(
@@ -346,24 +455,25 @@ def run_caae(fv, weights):
             init_checkpoint_explicit=fv["init_checkpoint"].present > 0, pretrain_epochs=fv.pretrain_epochs,
             num_synthetic=fv.num_synthetic, save_every_epochs=fv.save_every_epochs,
             checkpoint_minutes=fv.checkpoint_minutes, summary_every=fv.summary_every,
-            on_bad_checkpoint=fv.on_bad_checkpoint, config=config_from_flags(fv)))
+            on_bad_checkpoint=fv.on_bad_checkpoint, config=config_from_flags(fv)), strategy)
     else:
         print("\n\tTesting Mode")
         from face_aging.caae.infer import TestOptions, run_test
-        explicit_init = fv.init_checkpoint if fv["init_checkpoint"].present else ""
-        if not explicit_init and os.path.exists(fv.init_checkpoint + ".index"):
-            explicit_init = fv.init_checkpoint
         run_test(TestOptions(testdir=fv.testdir, savedir=fv.savedir, target_age=fv.target_age, gender=fv.gender,
-                             init_checkpoint=explicit_init, config=config_from_flags(fv)))
+                             init_checkpoint=_test_init_checkpoint(fv), ages=tuple(parse_ages(fv)), gif=fv.gif,
+                             paste_back=fv.paste_back, align=fv.align, config=config_from_flags(fv)))
 
 
 def run_pagan(fv, weights):
     if fv.eval:
         return run_eval(fv)
+    if fv.export is not None:
+        return run_export(fv)
     if not fv.is_train:
         print("\n\tTesting Mode (PAGAN)")
         from face_aging.pagan.infer import run_test
-        run_test(fv.testdir, fv.savedir)
+        run_test(fv.testdir, fv.savedir, target_age=fv.target_age, ages=parse_ages(fv), gif=fv.gif,
+                 paste_back=fv.paste_back, align=fv.align)
         return
     print(f"\n\tTraining Mode (PAGAN, target cluster {fv.target_cluster})")
     from face_aging.pagan.losses import LossWeights

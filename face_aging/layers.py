@@ -12,39 +12,47 @@ faster there. Measured with `python benchmarks/deconv_layers.py` (see BENCHMARKS
 import keras
 import tensorflow as tf
 
-SMALL_MAP = 4  # use the GEMM form when the smaller of the input and output maps is at most this wide
+SMALL_MAP = 4  # float32: use the GEMM form when the smaller of the input and output maps is at most this wide
+
+
+def _on_cpu_only():
+    return not tf.config.list_logical_devices("GPU")
 
 
 def _gemm_applies(layer, small_side):
-    return (layer.padding == "same" and tuple(layer.strides) == (2, 2) and tuple(layer.dilation_rate) == (1, 1)
+    if not (layer.padding == "same" and tuple(layer.strides) == (2, 2) and tuple(layer.dilation_rate) == (1, 1)
             and layer.data_format == "channels_last" and layer.kernel_size[0] == layer.kernel_size[1]
-            and layer.kernel_size[0] % 2 == 1 and small_side is not None and small_side <= SMALL_MAP)
+            and layer.kernel_size[0] % 2 == 1 and small_side is not None):
+        return False
+    # TensorFlow's CPU kernels for the data and filter gradients of bfloat16/float16 convolutions run at ~3 GFLOP/s
+    # (float32: 60-200), so in mixed precision on a CPU every stride-2 layer takes the matmul form.
+    return small_side <= SMALL_MAP or (layer.compute_dtype != "float32" and _on_cpu_only())
 
 
-def conv2d_same_stride2_gemm(x, kernel):
-    """tf.nn.conv2d(x, kernel, 2, 'SAME') as im2col + matmul. kernel [k, k, in, out], odd k, even input sides."""
-    batch, height, width, cin = x.shape
-    k, cout = kernel.shape[0], kernel.shape[3]
+def _stock_in_float32(layer):
+    """Mixed precision on a CPU: the layers without a matmul form run their stock kernels in float32 (see above)."""
+    return layer.compute_dtype != "float32" and _on_cpu_only()
+
+
+def im2col_stride2(x, k):
+    """The patches of tf.nn.conv2d(x, [k, k, ...], 2, 'SAME'): [B, H, W, C] -> [B, H/2, W/2, k*k, C] (even sides)."""
+    _, height, width, _ = x.shape
     ho, wo = -(-height // 2), -(-width // 2)
     pad_h, pad_w = max((ho - 1) * 2 + k - height, 0), max((wo - 1) * 2 + k - width, 0)
     x = tf.pad(x, [[0, 0], [pad_h // 2, pad_h - pad_h // 2], [pad_w // 2, pad_w - pad_w // 2], [0, 0]])
-    patches = tf.stack([x[:, ky:ky + 2 * ho:2, kx:kx + 2 * wo:2, :] for ky in range(k) for kx in range(k)], axis=3)
-    out = tf.matmul(tf.reshape(patches, [-1, k * k * cin]), tf.reshape(kernel, [k * k * cin, cout]))
-    return tf.reshape(out, [-1, ho, wo, cout])
+    return tf.stack([x[:, ky:ky + 2 * ho:2, kx:kx + 2 * wo:2, :] for ky in range(k) for kx in range(k)], axis=3)
 
 
-def conv2d_transpose_same_stride2_gemm(x, kernel):
-    """tf.nn.conv2d_transpose(x, kernel, [b, 2h, 2w, out], 2, 'SAME') as matmul + overlap-add. kernel [k, k, out, in].
+def overlap_add_stride2(taps, k):
+    """The adjoint of im2col_stride2: [B, h, w, k*k, C] -> [B, 2h, 2w, C], each tap added where its patch came from.
 
     Input pixel i reaches output row 2i + ky - pad_top. Grouping the taps by the parity of ky gives the two output
     phases, each a sum of shifted tap maps; depth_to_space interleaves the phases.
     """
-    _, height, width, cin = x.shape
-    k, cout = kernel.shape[0], kernel.shape[2]
+    _, height, width, _, _ = taps.shape
     half = (k + 1) // 2
-    taps = tf.matmul(tf.reshape(x, [-1, cin]), tf.reshape(tf.transpose(kernel, [3, 0, 1, 2]), [cin, k * k * cout]))
     # unstack, not strided slices: the gradient of an unstack is one stack, of 25 slices 25 full-size zero tensors.
-    taps = tf.unstack(tf.reshape(taps, [-1, height, width, k * k, cout]), axis=3)
+    taps = tf.unstack(taps, axis=3)
     phases = []
     for r in (0, 1):
         for s in (0, 1):
@@ -57,6 +65,56 @@ def conv2d_transpose_same_stride2_gemm(x, kernel):
     return full[:, top:top + 2 * height, top:top + 2 * width, :]
 
 
+# Both layers below have hand-written gradients: each is again a matmul plus im2col or overlap-add, the adjoint pair
+# above. Left to autodiff, the 25 strided slices of im2col differentiate into 25 full-size scatter-and-add tensors.
+
+@tf.custom_gradient
+def _conv_gemm(x, kernel):
+    k, _, cin, cout = kernel.shape
+    _, height, width, _ = x.shape
+    ho, wo = height // 2, width // 2
+    patches = tf.reshape(im2col_stride2(x, k), [-1, k * k * cin])
+    matrix = tf.reshape(kernel, [k * k * cin, cout])
+    y = tf.reshape(tf.matmul(patches, matrix), [-1, ho, wo, cout])
+
+    def grad(dy):
+        dy = tf.reshape(dy, [-1, cout])
+        d_kernel = tf.reshape(tf.matmul(patches, dy, transpose_a=True), kernel.shape)
+        d_patches = tf.reshape(tf.matmul(dy, matrix, transpose_b=True), [-1, ho, wo, k * k, cin])
+        return overlap_add_stride2(d_patches, k), d_kernel
+    return y, grad
+
+
+@tf.custom_gradient
+def _conv_transpose_gemm(x, kernel):
+    k, _, cout, cin = kernel.shape
+    _, height, width, _ = x.shape
+    matrix = tf.reshape(tf.transpose(kernel, [3, 0, 1, 2]), [cin, k * k * cout])
+    rows = tf.reshape(x, [-1, cin])
+    y = overlap_add_stride2(tf.reshape(tf.matmul(rows, matrix), [-1, height, width, k * k, cout]), k)
+
+    def grad(dy):
+        d_taps = tf.reshape(im2col_stride2(dy, k), [-1, k * k * cout])
+        d_x = tf.reshape(tf.matmul(d_taps, matrix, transpose_b=True), [-1, height, width, cin])
+        d_matrix = tf.matmul(rows, d_taps, transpose_a=True)
+        return d_x, tf.transpose(tf.reshape(d_matrix, [cin, k, k, cout]), [1, 2, 3, 0])
+    return y, grad
+
+
+# Autograph would rewrite the decorated functions' returned gradient closures; there is no Python control flow here.
+@tf.autograph.experimental.do_not_convert
+def conv2d_same_stride2_gemm(x, kernel):
+    """tf.nn.conv2d(x, kernel, 2, 'SAME') as im2col + matmul. kernel [k, k, in, out], odd k, even input sides."""
+    return _conv_gemm(tf.convert_to_tensor(x), tf.convert_to_tensor(kernel))
+
+
+@tf.autograph.experimental.do_not_convert
+def conv2d_transpose_same_stride2_gemm(x, kernel):
+    """tf.nn.conv2d_transpose(x, kernel, [b, 2h, 2w, out], 2, 'SAME') as matmul + overlap-add. kernel [k, k, out,
+    in]."""
+    return _conv_transpose_gemm(tf.convert_to_tensor(x), tf.convert_to_tensor(kernel))
+
+
 class Conv2D(keras.layers.Conv2D):
     """keras.layers.Conv2D, run as im2col + GEMM when its output map is tiny (see the module's docstring)."""
 
@@ -64,6 +122,9 @@ class Conv2D(keras.layers.Conv2D):
         out_side = None if inputs.shape[1] is None else -(-inputs.shape[1] // 2)
         if _gemm_applies(self, out_side):
             return conv2d_same_stride2_gemm(inputs, kernel)
+        if _stock_in_float32(self):
+            return tf.cast(super().convolution_op(tf.cast(inputs, tf.float32), tf.cast(kernel, tf.float32)),
+                           inputs.dtype)
         return super().convolution_op(inputs, kernel)
 
 
@@ -72,6 +133,17 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
 
     def call(self, inputs):
         if not _gemm_applies(self, inputs.shape[1]) or tuple(self.output_padding or (None, None)) != (None, None):
+            if _stock_in_float32(self):
+                kernel = tf.cast(self.kernel, tf.float32)
+                outputs = tf.nn.conv2d_transpose(
+                    tf.cast(inputs, tf.float32), kernel,
+                    tf.stack([tf.shape(inputs)[0], inputs.shape[1] * self.strides[0],
+                              inputs.shape[2] * self.strides[1], self.filters]),
+                    self.strides, self.padding.upper())
+                outputs = tf.cast(outputs, self.compute_dtype)
+                if self.use_bias:
+                    outputs = outputs + self.bias
+                return self.activation(outputs) if self.activation is not None else outputs
             return super().call(inputs)
         outputs = conv2d_transpose_same_stride2_gemm(inputs, self.kernel)
         if self.use_bias:

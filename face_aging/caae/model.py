@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from face_aging import distribute, precision
 from face_aging.caae import losses
 from face_aging.caae.networks import NUM_AGE_GROUPS, NUM_GENDERS, build_encoder_generator, build_networks
 from face_aging.data.labels import plus_minus_one_hot
@@ -23,6 +24,8 @@ class CAAEConfig:
     decay_rate: float = 1.0       # staircase decay every `decay_epochs`; 1.0 (constant) in the original
     decay_epochs: int = 2
     seed: int = 2017
+    precision: str = "float32"    # training only: float32 | mixed_bfloat16 | mixed_float16
+    xla: bool = False             # compile the training step with XLA
 
     ARCHITECTURE = ("image_size", "z_dim", "enc_channels", "gen_channels")
 
@@ -65,27 +68,40 @@ class AgingModel:
 
 
 class CAAE(AgingModel):
-    """E, G, D_z, D_img, one Adam optimiser per player and a tf.train.Checkpoint of all of them."""
+    """E, G, D_z, D_img, one Adam optimiser per player and a tf.train.Checkpoint of all of them.
 
-    def __init__(self, config=CAAEConfig(), steps_per_epoch=1):
+    `strategy` (a tf.distribute strategy, None for one device) holds the variables and runs the step on its
+    replicas; config.precision sets the layers' compute dtype.
+    """
+
+    def __init__(self, config=CAAEConfig(), steps_per_epoch=1, strategy=None):
         self.config = config
-        self.encoder, self.generator, self.d_z, self.d_img = build_networks(
-            config.image_size, config.z_dim, config.enc_channels, config.gen_channels)
-        self.eg_variables = self.encoder.trainable_variables + self.generator.trainable_variables
-        self.optimizers = {}
-        for name, variables in (("EG", self.eg_variables), ("D_z", self.d_z.trainable_variables),
-                                ("D_img", self.d_img.trainable_variables)):
-            schedule = keras.optimizers.schedules.ExponentialDecay(
-                config.learning_rate, decay_steps=max(1, config.decay_epochs * steps_per_epoch),
-                decay_rate=config.decay_rate, staircase=True)
-            # TF1's AdamOptimizer epsilon; Keras defaults to 1e-7.
-            optimizer = keras.optimizers.Adam(schedule, beta_1=config.beta1, epsilon=1e-8, name=f"adam_{name}")
-            optimizer.build(variables)  # slots exist before a restore, so nothing is restored lazily
-            self.optimizers[name] = optimizer
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        # Epochs of plain-autoencoder pre-training this run does before the main training (0: none).
-        self.pretrain_epochs = tf.Variable(0, dtype=tf.int64, trainable=False, name="pretrain_epochs")
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.replicas = self.strategy.num_replicas_in_sync
+        with self.strategy.scope(), precision.policy(config.precision):
+            self.encoder, self.generator, self.d_z, self.d_img = build_networks(
+                config.image_size, config.z_dim, config.enc_channels, config.gen_channels,
+                synchronized=self.replicas > 1)
+            self.eg_variables = self.encoder.trainable_variables + self.generator.trainable_variables
+            self.optimizers, self.appliers = {}, {}
+            for name, variables in (("EG", self.eg_variables), ("D_z", self.d_z.trainable_variables),
+                                    ("D_img", self.d_img.trainable_variables)):
+                schedule = keras.optimizers.schedules.ExponentialDecay(
+                    config.learning_rate, decay_steps=max(1, config.decay_epochs * steps_per_epoch),
+                    decay_rate=config.decay_rate, staircase=True)
+                # TF1's AdamOptimizer epsilon; Keras defaults to 1e-7.
+                optimizer = keras.optimizers.Adam(schedule, beta_1=config.beta1, epsilon=1e-8, name=f"adam_{name}")
+                optimizer.build(variables)  # slots exist before a restore, so nothing is restored lazily
+                self.optimizers[name] = optimizer
+                self.appliers[name] = precision.loss_scaled(optimizer, config.precision)
+                if self.appliers[name] is not optimizer:
+                    self.appliers[name].build(variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+            # Epochs of plain-autoencoder pre-training this run does before the main training (0: none).
+            self.pretrain_epochs = tf.Variable(0, dtype=tf.int64, trainable=False, name="pretrain_epochs")
+        # Outside the strategy: one stream drawn for the whole global batch, whatever the number of replicas.
         self.rng = tf.random.Generator.from_seed(config.seed)
+        self.train_step = tf.function(self._train_step, jit_compile=config.xla or None)
         self.checkpoint = tf.train.Checkpoint(
             encoder=self.encoder, generator=self.generator, d_z=self.d_z, d_img=self.d_img,
             opt_eg=self.optimizers["EG"], opt_dz=self.optimizers["D_z"], opt_di=self.optimizers["D_img"],
@@ -101,13 +117,25 @@ class CAAE(AgingModel):
         for optimizer in self.optimizers.values():
             optimizer.iterations.assign(step)
 
-    @tf.function
-    def train_step(self, images, ages, genders, weights):
+    def _train_step(self, images, ages, genders, weights):
         """One iteration: E+G, D_z and D_img all step on the same batch, each from the same pre-update weights.
 
         `weights` is a tensor (w0, w1, w2), so switching from pre-training (all 0) to training does not retrace.
+        Images and labels are the global batch; each replica takes its share.
         """
         z_prior = self.rng.uniform([tf.shape(images)[0], self.config.z_dim], -1.0, 1.0)
+        if self.replicas == 1:
+            terms, histograms = self._replica_step(images, ages, genders, z_prior, weights)
+        else:
+            results = self.strategy.run(self._replica_step, args=(images, ages, genders, z_prior, weights))
+            terms = {name: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+                     for name, value in results[0].items()}
+            histograms = {name: self.strategy.gather(value, axis=0) for name, value in results[1].items()}
+        self.step.assign_add(1)
+        return terms, histograms
+
+    def _replica_step(self, images, ages, genders, z_prior, weights):
+        images, ages, genders, z_prior = distribute.replica_share(images, ages, genders, z_prior)
         with tf.GradientTape(persistent=True) as tape:
             z = self.encoder(images, training=True)
             x_rec = self.generator(z, ages, genders, training=True)
@@ -117,13 +145,14 @@ class CAAE(AgingModel):
             d_g_logits = self.d_img(x_rec, ages, genders, training=True)
             terms = losses.caae_losses(images, x_rec, d_z_logits, d_z_prior_logits, d_input_logits, d_g_logits,
                                        weights)
-        for name, loss, variables in (("EG", terms["loss_EG"], self.eg_variables),
-                                      ("D_z", terms["loss_Dz"], self.d_z.trainable_variables),
-                                      ("D_img", terms["loss_Di"], self.d_img.trainable_variables)):
-            grads = tape.gradient(loss, variables)
-            self.optimizers[name].apply_gradients(zip(grads, variables))
+            # Replicas' gradients are summed: each contributes its mean over its share, over the replica count.
+            scaled = {name: self.appliers[name].scale_loss(terms[key] / self.replicas)
+                      for name, key in (("EG", "loss_EG"), ("D_z", "loss_Dz"), ("D_img", "loss_Di"))}
+        for name, variables in (("EG", self.eg_variables), ("D_z", self.d_z.trainable_variables),
+                                ("D_img", self.d_img.trainable_variables)):
+            grads = tape.gradient(scaled[name], variables)
+            self.appliers[name].apply_gradients(zip(grads, variables))
         del tape
-        self.step.assign_add(1)
         histograms = {"z": z, "z_prior": z_prior, "D_z_logits": d_z_logits, "D_z_prior_logits": d_z_prior_logits,
                       "D_G_logits": d_g_logits, "D_input_logits": d_input_logits}
         return terms, histograms

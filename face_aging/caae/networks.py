@@ -76,7 +76,8 @@ class Encoder(keras.Model):
         x = images
         for conv in self.convs:
             x = tf.nn.relu(conv(x))
-        return tf.tanh(self.fc(self.flatten(x)))
+        # float32 out in mixed precision too: z meets the uniform prior and the losses in float32.
+        return tf.cast(tf.tanh(self.fc(self.flatten(x))), tf.float32)
 
 
 class Generator(keras.Model):
@@ -116,22 +117,24 @@ class Generator(keras.Model):
         x = tf.nn.relu(tf.reshape(x, [-1, self.mini, self.mini, self.channels]))
         for deconv in self.deconvs:
             x = tf.nn.relu(deconv(x))
-        return tf.tanh(self.to_rgb(x))
+        return tf.cast(tf.tanh(self.to_rgb(x)), tf.float32)
 
 
-def _batch_norm(name):
+def _batch_norm(name, synchronized=False):
     # tf.contrib.layers.batch_norm defaults as the original used them: no gamma, decay 0.999, epsilon 1e-3.
-    return keras.layers.BatchNormalization(momentum=0.999, epsilon=1e-3, scale=False, name=name)
+    # Synchronized across replicas under tf.distribute, so the statistics are those of the whole global batch.
+    return keras.layers.BatchNormalization(momentum=0.999, epsilon=1e-3, scale=False, synchronized=synchronized,
+                                           name=name)
 
 
 class DiscriminatorZ(keras.Model):
     """D_z: z -> logit of "drawn from the uniform prior". Dense 64, 32, 16 with BN + ReLU, dense 1."""
 
-    def __init__(self, hidden=(64, 32, 16), **kwargs):
+    def __init__(self, hidden=(64, 32, 16), synchronized=False, **kwargs):
         super().__init__(**kwargs)
         self.fcs = [keras.layers.Dense(c, kernel_initializer=_dense_init(), name=f"D_z_fc{i}")
                     for i, c in enumerate(hidden)]
-        self.bns = [_batch_norm(f"D_z_bn{i}") for i in range(len(hidden))]
+        self.bns = [_batch_norm(f"D_z_bn{i}", synchronized) for i in range(len(hidden))]
         self.out = keras.layers.Dense(1, kernel_initializer=_dense_init(), name=f"D_z_fc{len(hidden)}")
         layers.track_layers(self, self.fcs + self.bns)
 
@@ -149,11 +152,11 @@ class DiscriminatorImg(keras.Model):
     (16 + 10 + 10 channels); convs 32, 64, 128 stride 2 with BN + ReLU; dense 1024 with leaky ReLU 0.2; dense 1.
     """
 
-    def __init__(self, hidden=(16, 32, 64, 128), **kwargs):
+    def __init__(self, hidden=(16, 32, 64, 128), synchronized=False, **kwargs):
         super().__init__(**kwargs)
         self.convs = [layers.Conv2D(c, KERNEL_SIZE, strides=2, padding="same", kernel_initializer=_conv_init(),
                                     name=f"D_img_conv{i}") for i, c in enumerate(hidden)]
-        self.bns = [_batch_norm(f"D_img_bn{i}") for i in range(len(hidden))]
+        self.bns = [_batch_norm(f"D_img_bn{i}", synchronized) for i in range(len(hidden))]
         layers.track_layers(self, self.convs + self.bns)
         self.flatten = keras.layers.Flatten()
         self.fc1 = keras.layers.Dense(1024, kernel_initializer=_dense_init(), name="D_img_fc1")
@@ -179,11 +182,11 @@ def build_encoder_generator(image_size=128, z_dim=50, enc_channels=64, gen_chann
     return encoder, generator
 
 
-def build_networks(image_size=128, z_dim=50, enc_channels=64, gen_channels=1024):
+def build_networks(image_size=128, z_dim=50, enc_channels=64, gen_channels=1024, synchronized=False):
     """The four networks, built (weights created) for the given image size."""
     encoder, generator = build_encoder_generator(image_size, z_dim, enc_channels, gen_channels)
-    d_z = DiscriminatorZ(name="discriminator_z")
-    d_img = DiscriminatorImg(name="discriminator_img")
+    d_z = DiscriminatorZ(synchronized=synchronized, name="discriminator_z")
+    d_img = DiscriminatorImg(synchronized=synchronized, name="discriminator_img")
     d_z(tf.zeros([1, z_dim]), training=False)
     d_img(tf.zeros([1, image_size, image_size, 3]), tf.zeros([1, NUM_AGE_GROUPS]), tf.zeros([1, NUM_GENDERS]),
           training=False)

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from face_aging import checkpointing
+from face_aging import checkpointing, distribute
 from face_aging import images as imio
 from face_aging.caae import losses, synthetic_check, tf1_checkpoint
 from face_aging.caae.model import CAAE, CAAEConfig
@@ -77,11 +77,11 @@ def restore_or_initialise(model, run, options):
     latest = checkpointing.restore(model.checkpoint, run.checkpoint, "CAAE", options.on_bad_checkpoint,
                                    describe_model(options.config), error=BadCheckpointError)
     if latest:
-        if not options.use_trained_model and int(model.pretrain_epochs) != options.pretrain_epochs:
+        if not options.use_trained_model and int(model.pretrain_epochs.numpy()) != options.pretrain_epochs:
             raise TrainingError(
                 f"--use_trained_model=False trains from scratch, but {run.checkpoint} already holds a checkpoint "
                 f"({os.path.basename(latest)}) of another run. Use another --savedir, or remove that folder.")
-        return f"Resumed from {latest} (step {int(model.step)})"
+        return f"Resumed from {latest} (step {int(model.step.numpy())})"
     if not options.use_trained_model:
         model.pretrain_epochs.assign(options.pretrain_epochs)
         return f"Training from scratch, starting with {options.pretrain_epochs} epochs of pre-training"
@@ -137,8 +137,17 @@ def write_epoch_images(model, run, vis, name, writer, step):
         tf.summary.image("test", test_grid[None], description="Rows: age groups 0-5 ... 71+, young at the top")
 
 
-def train(options):
-    """Train CAAE as `options` say; returns the model (for callers such as tests and evaluations)."""
+def train(options, strategy=None):
+    """Train CAAE as `options` say; returns the model (for callers such as tests and evaluations).
+
+    `strategy`: a tf.distribute strategy from distribute.make_strategy (None: one device).
+    """
+    distribute.check_batch(strategy, options.batch_size)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and distribute.worker_index() > 0:
+        # Every worker must save (saving reads the replicated variables collectively); only worker 0's run dir is
+        # the run, the others keep theirs beside it.
+        options = dataclasses.replace(options, savedir=os.path.join(
+            options.savedir, "workers", f"worker{distribute.worker_index()}"))
     run = RunDir(options.savedir).make()
     options = adopt_tf1_checkpoint_in_savedir(run, options)
     checkpointing.clean_stale_files(run.checkpoint, (run.root, run.samples, run.test))
@@ -151,15 +160,18 @@ def train(options):
           f"an epoch; {len(data.vis_index)} held out for samples/ and test/")
 
     keras.utils.set_random_seed(config.seed)  # the initial weights too, so the same command makes the same run
-    model = CAAE(config, data.steps_per_epoch)
+    model = CAAE(config, data.steps_per_epoch, strategy)
+    if strategy is not None or config.precision != "float32" or config.xla:
+        print(f"\tPrecision {config.precision}, {model.replicas} replica(s) of {options.batch_size // model.replicas} "
+              f"faces{', XLA' if config.xla else ''}")
     print("\t" + restore_or_initialise(model, run, options))
     manager = checkpointing.make_manager(model.checkpoint, run.checkpoint, options.max_to_keep)
     run.write_options(options_record(options, faces))
 
-    pretrain = int(model.pretrain_epochs)
+    pretrain = int(model.pretrain_epochs.numpy())
     total_epochs = pretrain + options.epoch
     spe = data.steps_per_epoch
-    step = int(model.step)
+    step = int(model.step.numpy())
     total_steps = total_epochs * spe
     if step >= total_steps:
         print(f"\tThis run already trained {step // spe} epochs (step {step}); nothing to do. "
@@ -177,7 +189,7 @@ def train(options):
     variables = checkpoint_variables(model)
 
     def save(reason):
-        return checkpointing.save(manager, int(model.step), reason, variables)
+        return checkpointing.save(manager, int(model.step.numpy()), reason, variables)
 
     try:
         with StopRequest() as stop:

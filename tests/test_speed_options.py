@@ -1,0 +1,170 @@
+"""--precision, --xla and --strategy: the same training, computed differently (correctness only; speed is in
+benchmarks/)."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import REPO, TINY_FLAGS, run_main
+from face_aging import layers
+from face_aging.caae.model import CAAE, CAAEConfig
+
+TINY = dict(image_size=32, enc_channels=8, gen_channels=64)
+
+
+def _batches(n, size=32, batch=8, seed=0):
+    rs = np.random.RandomState(seed)
+    for _ in range(n):
+        yield (tf.constant(rs.uniform(-1, 1, [batch, size, size, 3]).astype("float32")),
+               tf.constant(np.eye(10, dtype="float32")[rs.randint(0, 10, batch)] * 2 - 1),
+               tf.constant(np.eye(2, dtype="float32")[rs.randint(0, 2, batch)] * 2 - 1))
+
+
+def _train(steps, **config):
+    keras.utils.set_random_seed(3)
+    model = CAAE(CAAEConfig(**TINY, **config), steps_per_epoch=100)
+    weights = tf.constant([1e-4, 0.0, 0.0])
+    history = [{k: float(v) for k, v in model.train_step(*batch, weights)[0].items()}
+               for batch in _batches(steps)]
+    return model, history
+
+
+@pytest.fixture(scope="module")
+def float32_run():
+    return _train(12)
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_losses_track_float32(float32_run, precision):
+    reference, expected = float32_run
+    model, history = _train(12, precision=precision)
+    # Weights, optimiser state and losses stay float32; only the layers compute in 16 bits.
+    for variable in model.encoder.weights + model.generator.weights + model.optimizers["EG"].variables:
+        assert variable.dtype in ("float32", "int64"), variable.path
+    assert model.generator.layers[-1].compute_dtype == precision.split("_")[1]
+    curve = {name: (np.array([h[name] for h in history]), np.array([h[name] for h in expected]))
+             for name in ("EG_loss", "D_img_loss_input", "D_img_loss_G", "D_z_loss_prior")}
+    # 16-bit layers keep 8 (bfloat16) or 11 (float16) bits of mantissa. The reconstruction loss follows the float32
+    # run to 3% step by step; the discriminators' losses, which feed back through the game, to 0.1 (mean 0.03).
+    np.testing.assert_allclose(*curve.pop("EG_loss"), rtol=0.03)
+    for name, (got, want) in curve.items():
+        assert np.abs(got - want).max() < 0.1 and np.abs(got - want).mean() < 0.03, (name, got, want)
+    assert history[-1]["EG_loss"] < history[0]["EG_loss"]
+    # Outputs written as images have the float32 model's range and dtype.
+    images = next(_batches(1))[0]
+    out = model.reconstruct(images, *next(_batches(1))[1:])
+    assert out.dtype == tf.float32 and float(tf.reduce_max(tf.abs(out))) <= 1.0
+
+
+def test_float16_uses_dynamic_loss_scaling():
+    model, _ = _train(2, precision="mixed_float16")
+    applier = model.appliers["EG"]
+    assert isinstance(applier, keras.optimizers.LossScaleOptimizer)
+    assert applier.inner_optimizer is model.optimizers["EG"]   # the checkpoint holds the inner optimiser
+    assert int(model.optimizers["EG"].iterations) == 2
+
+
+def test_xla_step_matches_the_plain_step():
+    _, plain = _train(2)
+    model, compiled = _train(2, xla=True)
+    assert model.train_step._jit_compile
+    for a, b in zip(plain, compiled):
+        for name in ("EG_loss", "D_img_loss_G", "D_z_loss_z"):
+            assert a[name] == pytest.approx(b[name], rel=1e-4, abs=1e-6)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_gemm_layers_in_bfloat16_match_float32(transposed):
+    """On a CPU, mixed precision sends every stride-2 layer through the matmul form (stock bfloat16 gradients are
+    very slow there); results equal the float32 layer's to bfloat16 rounding, gradients included."""
+    cls = layers.Conv2DTranspose if transposed else layers.Conv2D
+    x = tf.random.normal([4, 8, 8, 6])
+    reference = cls(5, 5, strides=2, padding="same")
+    reference(x)
+    mixed = cls(5, 5, strides=2, padding="same", dtype="mixed_bfloat16")
+    mixed(x)
+    mixed.set_weights(reference.get_weights())
+    assert layers._gemm_applies(mixed, 8) and not layers._gemm_applies(reference, 8)
+    results = []
+    for layer in (reference, mixed):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.cast(layer(x), tf.float32)
+            loss = tf.reduce_sum(y * y)
+        results.append([y] + tape.gradient(loss, [x, layer.kernel]))
+    for want, got in zip(*results):
+        scale = float(tf.reduce_max(tf.abs(want)))
+        assert float(tf.reduce_max(tf.abs(tf.cast(got, tf.float32) - want))) < 0.03 * scale
+
+
+_TWO_DEVICES = textwrap.dedent("""
+    import sys
+    import numpy as np, tensorflow as tf, keras
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    sys.path.insert(0, sys.argv[1])
+    from face_aging.caae.model import CAAE, CAAEConfig
+    rs = np.random.RandomState(0)
+    x = tf.constant(rs.uniform(-1, 1, [8, 32, 32, 3]).astype("float32"))
+    a = tf.constant(np.eye(10, dtype="float32")[rs.randint(0, 10, 8)] * 2 - 1)
+    g = tf.constant(np.eye(2, dtype="float32")[rs.randint(0, 2, 8)] * 2 - 1)
+    def step(strategy):
+        keras.utils.set_random_seed(5)
+        m = CAAE(CAAEConfig(image_size=32, enc_channels=8, gen_channels=64), 10, strategy)
+        terms, _ = m.train_step(x, a, g, tf.constant([1e-4, 0.5, 0.1]))
+        moments = [v.numpy() for o in m.optimizers.values() for v in o.variables if "momentum" in v.path]
+        weights = [v.numpy() for n in (m.encoder, m.generator, m.d_z, m.d_img) for v in n.weights]
+        return m.replicas, {k: float(v) for k, v in terms.items()}, moments, weights
+    out = {"single": step(None), "mirrored": step(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))}
+    np.save(sys.argv[2], np.array(out, dtype=object), allow_pickle=True)
+""")
+
+
+def test_mirrored_step_on_two_devices_equals_one_device_step(tmp_path):
+    """One step, global batch 8: two replicas of 4 faces (synchronised batch norm, losses over the replica count)
+    update E, G, D_z and D_img as one device does with all 8."""
+    out = tmp_path / "steps.npy"
+    done = subprocess.run([sys.executable, "-c", _TWO_DEVICES, REPO, str(out)], capture_output=True, text=True,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = np.load(out, allow_pickle=True).item()
+    (n1, terms1, moments1, weights1), (n2, terms2, moments2, weights2) = result["single"], result["mirrored"]
+    assert (n1, n2) == (1, 2)
+    for name, value in terms1.items():
+        assert terms2[name] == pytest.approx(value, rel=1e-5, abs=1e-7), name
+    # Adam's first moment after one step is (1 - beta1) * gradient: the all-reduced gradients equal one device's.
+    for a, b in zip(moments1, moments2):
+        np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-5)
+    # The first Adam step moves each weight by about +-lr; a gradient within rounding of 0 may flip its sign.
+    diff = np.concatenate([np.abs(a - b).ravel() for a, b in zip(weights1, weights2)])
+    assert diff.max() <= 2 * 2e-4 + 1e-6 and (diff > 1e-6).mean() < 1e-3
+
+
+def test_multiworker_strategy_trains_through_main(tmp_path):
+    """--strategy multiworker without TF_CONFIG: one worker; a tiny run completes and writes its outputs."""
+    from face_aging.data.synthetic import write_utkface_folder
+    data = tmp_path / "faces"
+    write_utkface_folder(str(data), 40, 32, seed=21)
+    savedir = tmp_path / "run"
+    done = run_main("--model=caae", f"--dataset={data}", f"--savedir={savedir}", *TINY_FLAGS, "--epoch=1",
+                    "--pretrain_epochs=0", "--strategy=multiworker", "--precision=mixed_bfloat16")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Precision mixed_bfloat16, 1 replica(s) of 16 faces" in done.stdout
+    assert (savedir / "samples" / "01.png").exists() and list((savedir / "checkpoint").glob("model-*.index"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--is_train=False", "--testdir=.", "--strategy=mirrored"], "only CAAE training"),
+    (["--is_train=False", "--testdir=.", "--precision=mixed_bfloat16"], "apply to training"),
+    (["--model=age", "--xla"], "apply to training"),
+    (["--precision=float64"], "--precision"),
+])
+def test_speed_flags_rejected_where_they_do_not_apply(args, message):
+    done = run_main(*args)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
