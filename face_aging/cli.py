@@ -484,7 +484,7 @@ def run_pagan(fv, weights):
         res_blocks=fv.res_blocks, padding=fv.padding, head_width=fv.head_width, tap=fv.tap,
         identity_layer=fv.identity_layer, learning_rate=fv.learning_rate, beta1=fv.beta1,
         weights=LossWeights(pixel=weights[0], adversarial=weights[1], identity=weights[2],
-                            pixel_every=fv.pixel_every), seed=fv.seed)
+                            pixel_every=fv.pixel_every), seed=fv.seed, precision=fv.precision, xla=fv.xla)
     train(PAGANTrainOptions(
         savedir=fv.savedir, prepared_dir=fv.prepared_dir, iterations=fv.iterations, batch_size=fv.batch_size,
         age_classifier=fv.age_classifier, identity=fv.identity, use_trained_model=fv.use_trained_model,

@@ -7,12 +7,17 @@ its forward pass) at about 12-20 GFLOP/s, against ~100 for the same work as a GE
 half of a 128x128 training step. Writing the layer as patches x kernel (im2col) or input x kernel then overlap-add
 (col2im) keeps every heavy operation a matmul, forward and backward. Larger maps keep the stock kernels, which are
 faster there. Measured with `python benchmarks/deconv_layers.py` (see BENCHMARKS.md).
+
+Mixed precision on a CPU (--precision mixed_bfloat16/mixed_float16): TensorFlow's 16-bit convolution gradients run
+at about 3 GFLOP/s there, so maps up to 8x8 take the matmul form in 16 bits and the other layers run their stock
+kernels in float32.
 """
 
 import keras
 import tensorflow as tf
 
 SMALL_MAP = 4  # float32: use the GEMM form when the smaller of the input and output maps is at most this wide
+SMALL_MAP_16BIT = 8  # 16-bit on a CPU: the GEMM form up to this side; larger maps run the stock kernels in float32
 
 
 def _on_cpu_only():
@@ -25,12 +30,16 @@ def _gemm_applies(layer, small_side):
             and layer.kernel_size[0] % 2 == 1 and small_side is not None):
         return False
     # TensorFlow's CPU kernels for the data and filter gradients of bfloat16/float16 convolutions run at ~3 GFLOP/s
-    # (float32: 60-200), so in mixed precision on a CPU every stride-2 layer takes the matmul form.
-    return small_side <= SMALL_MAP or (layer.compute_dtype != "float32" and _on_cpu_only())
+    # (float32: 60-200). In mixed precision on a CPU the small maps, where the work is in big matmuls, take the
+    # matmul form in 16 bits; at 16x16 and above im2col's memory traffic makes it slower than float32's stock kernels
+    # (benchmarks/run.py: 3.1 against 7.3 images/s at 128x128 with every layer in the matmul form).
+    if layer.compute_dtype != "float32" and _on_cpu_only():
+        return small_side <= SMALL_MAP_16BIT
+    return small_side <= SMALL_MAP
 
 
 def _stock_in_float32(layer):
-    """Mixed precision on a CPU: the layers without a matmul form run their stock kernels in float32 (see above)."""
+    """Mixed precision on a CPU: the layers not in the matmul form run their stock kernels in float32 (see above)."""
     return layer.compute_dtype != "float32" and _on_cpu_only()
 
 
@@ -89,6 +98,8 @@ def _conv_gemm(x, kernel):
 def _conv_transpose_gemm(x, kernel):
     k, _, cout, cin = kernel.shape
     _, height, width, _ = x.shape
+    # An explicit transposed copy of the kernel: oneDNN's matmul with transpose_b=True on it was slower still
+    # (G_deconv0 at batch 10: 124 against 95 ms).
     matrix = tf.reshape(tf.transpose(kernel, [3, 0, 1, 2]), [cin, k * k * cout])
     rows = tf.reshape(x, [-1, cin])
     y = overlap_add_stride2(tf.reshape(tf.matmul(rows, matrix), [-1, height, width, k * k, cout]), k)

@@ -128,6 +128,16 @@ def test_paste_back_changes_only_the_face_region():
     assert changed.sum() > inside.sum()      # feathered beyond the inner region, not a hard edge
 
 
+def test_paste_back_into_a_black_and_white_photo_stays_grey():
+    photo = np.repeat(np.random.RandomState(1).randint(0, 256, (200, 200, 1)), 3, axis=-1).astype(np.uint8)
+    matrix = A.crop_matrix(A.CAAE_TEMPLATE.points * 200, A.CAAE_TEMPLATE, 64)
+    result = A.paste_back(photo, np.full((64, 64, 3), (200, 150, 120), np.uint8), matrix, 64)
+    assert (result != photo).any() and np.ptp(result.astype(int), axis=-1).max() <= 1
+    colour = photo.copy()
+    colour[..., 0] //= 2
+    assert np.ptp(A.paste_back(colour, np.full((64, 64, 3), (200, 150, 120), np.uint8), matrix, 64)[100, 100]) > 40
+
+
 def test_upright_matches_pillow_exif_transpose(tmp_path):
     image = np.random.RandomState(1).randint(0, 256, (20, 30, 3)).astype(np.uint8)
     for orientation in range(1, 9):

@@ -155,6 +155,7 @@ def test_a_few_steps_lower_the_generator_loss():
     model = PAGAN(PAGANConfig(**TINY, learning_rate=1e-3), phi_age, phi_id)
     model.optimizers["D"] = keras.optimizers.Adam(0.0)
     model.optimizers["D"].build(model.discriminator.trainable_variables)
+    model.appliers["D"] = model.optimizers["D"]   # the optimiser the step applies gradients with
     young, old = _faces(4, 3), _faces(4, 4)
     first = None
     for _ in range(20):

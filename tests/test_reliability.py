@@ -49,19 +49,23 @@ if spec["kind"] == "step":  # the Nth training step of this process: killed whil
     import importlib
     module, name = spec["target"].split(":")
     cls = getattr(importlib.import_module(module), name)
-    original = cls.train_step
+    original_init = cls.__init__
     calls = [0]
 
-    def train_step(self, *args):
-        calls[0] += 1
-        bound = original.__get__(self, type(self))
-        if calls[0] != spec["at"]:
-            return bound(*args)
-        threading.Timer(0.005, die).start()
-        bound(*args)
-        die()
+    def __init__(self, *args, **kwargs):  # the compiled step is an attribute each model makes for itself
+        original_init(self, *args, **kwargs)
+        compiled = self.train_step
 
-    cls.train_step = train_step
+        def train_step(*args):
+            calls[0] += 1
+            if calls[0] != spec["at"]:
+                return compiled(*args)
+            threading.Timer(0.005, die).start()
+            compiled(*args)
+            die()
+        self.train_step = train_step
+
+    cls.__init__ = __init__
 elif spec["kind"] == "state":  # the checkpoint's files are written; the state file is not yet updated
     from tensorflow.python.checkpoint import checkpoint_management
     original = checkpoint_management.update_checkpoint_state_internal

@@ -91,6 +91,7 @@ def test_gemm_layers_in_bfloat16_match_float32(transposed):
     mixed(x)
     mixed.set_weights(reference.get_weights())
     assert layers._gemm_applies(mixed, 8) and not layers._gemm_applies(reference, 8)
+    assert not layers._gemm_applies(mixed, 16) and layers._stock_in_float32(mixed)
     results = []
     for layer in (reference, mixed):
         with tf.GradientTape() as tape:

@@ -155,6 +155,9 @@ def paste_back(photo, face, matrix, size=None):
     crop_xy = np.stack([xs, ys], axis=-1) @ forward[:2, :2].T + forward[:2, 2]
     mask = _paste_mask(crop_xy, side)[..., None]
     region = result[y0:y1, x0:x1].astype(np.float32)
+    if np.ptp(region, axis=-1).max() <= 2:
+        # A black-and-white photo: the models only make colour faces, and a skin-toned oval would stand out.
+        warped = np.repeat(warped @ np.array([[0.299], [0.587], [0.114]], np.float32), 3, axis=-1)
     blended = np.clip(np.rint(region * (1.0 - mask) + warped * mask), 0, 255).astype(np.uint8)
     result[y0:y1, x0:x1] = np.where(mask > 0, blended, result[y0:y1, x0:x1])
     return result

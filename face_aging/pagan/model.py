@@ -9,6 +9,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
+from face_aging import precision
 from face_aging.pagan import losses
 from face_aging.pagan.networks import GEN_CHANNELS, PAGANGenerator, PyramidDiscriminator
 from face_aging.pagan.vgg import TAPS
@@ -32,6 +33,8 @@ class PAGANConfig:
     decay_rate: float = 0.5
     weights: losses.LossWeights = dataclasses.field(default_factory=losses.LossWeights)
     seed: int = 2018
+    precision: str = "float32"     # training only: G and D compute in it; the frozen judges stay float32
+    xla: bool = False
 
     ARCHITECTURE = ("image_size", "gen_channels", "res_blocks", "padding", "head_width", "tap", "identity_layer")
 
@@ -62,13 +65,16 @@ class PAGAN:
         self.phi_age, self.phi_id = phi_age, phi_id
         for judge in (phi_age, phi_id):
             judge.trainable = False
-        self.generator = build_generator(config)
         judge_size = phi_age.image_size
         tap_channels = phi_age.channels[:len(TAPS)]
-        self.discriminator = PyramidDiscriminator(judge_size, tap_channels, TAPS, config.head_width)
-        self.discriminator(self.phi_age.taps(tf.zeros([1, judge_size, judge_size, 3]),
-                                             after_relu=config.tap == "relu"))
-        self.optimizers = {}
+        # The judges stay float32: G's gradient runs through them, and stock 16-bit data gradients of their
+        # convolutions are very slow on CPUs (see face_aging/layers.py).
+        with precision.policy(config.precision):
+            self.generator = build_generator(config)
+            self.discriminator = PyramidDiscriminator(judge_size, tap_channels, TAPS, config.head_width)
+            self.discriminator(self.phi_age.taps(tf.zeros([1, judge_size, judge_size, 3]),
+                                                 after_relu=config.tap == "relu"))
+        self.optimizers, self.appliers = {}, {}
         for name, variables in (("G", self.generator.trainable_variables),
                                 ("D", self.discriminator.trainable_variables)):
             # One optimiser per player for the whole run: Adam's moments are part of the checkpoint (the PyTorch
@@ -76,7 +82,11 @@ class PAGAN:
             optimizer = keras.optimizers.Adam(learning_rate_schedule(config), beta_1=config.beta1, name=f"adam_{name}")
             optimizer.build(variables)
             self.optimizers[name] = optimizer
+            self.appliers[name] = precision.loss_scaled(optimizer, config.precision)
+            if self.appliers[name] is not optimizer:
+                self.appliers[name].build(variables)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self.train_step = tf.function(self._train_step, jit_compile=config.xla or None)
         self.checkpoint = tf.train.Checkpoint(generator=self.generator, discriminator=self.discriminator,
                                               opt_g=self.optimizers["G"], opt_d=self.optimizers["D"], step=self.step)
         self._pixel_every = tf.constant(config.weights.pixel_every, tf.int64)
@@ -91,22 +101,23 @@ class PAGAN:
     def _identity(self, images):
         return self.phi_id.descriptor(_to_size(images, self.phi_id.image_size), layer=self.config.identity_layer)
 
-    @tf.function
-    def train_step(self, young, old):
+    def _train_step(self, young, old):
         """One iteration: D and G both step, from the same forward pass; the pixel term is on every 5th G step."""
         use_pixel = losses.pixel_step(self.step, self._pixel_every)
         n = tf.shape(young)[0]
         with tf.GradientTape(persistent=True) as tape:
-            generated = self.generator(young, training=True)
+            generated = tf.cast(self.generator(young, training=True), tf.float32)
             # One pass of phi_age and D over [old; generated; young]: the three batches share D's batch statistics.
-            d_all = self.discriminator(self._age_features(tf.concat([old, generated, young], axis=0)), training=True)
+            d_all = tf.cast(self.discriminator(self._age_features(tf.concat([old, generated, young], axis=0)),
+                                               training=True), tf.float32)
             d_old, d_generated, d_young = d_all[:tf.shape(old)[0]], d_all[-2 * n:-n], d_all[-n:]
             ids = self._identity(tf.concat([young, generated], axis=0))
             terms = losses.pagan_losses(d_old, d_generated, d_young, ids[:n], ids[n:], young, generated, use_pixel,
                                         self.config.weights)
-        for name, loss, variables in (("D", terms["L_D"], self.discriminator.trainable_variables),
-                                      ("G", terms["L_G"], self.generator.trainable_variables)):
-            self.optimizers[name].apply_gradients(zip(tape.gradient(loss, variables), variables))
+            scaled = {"D": self.appliers["D"].scale_loss(terms["L_D"]), "G": self.appliers["G"].scale_loss(terms["L_G"])}
+        for name, variables in (("D", self.discriminator.trainable_variables),
+                                ("G", self.generator.trainable_variables)):
+            self.appliers[name].apply_gradients(zip(tape.gradient(scaled[name], variables), variables))
         del tape
         self.step.assign_add(1)
         terms["pixel_on"] = use_pixel
@@ -114,7 +125,7 @@ class PAGAN:
 
     @tf.function(reduce_retracing=True)
     def generate(self, young):
-        return self.generator(young, training=False)
+        return tf.cast(self.generator(young, training=False), tf.float32)
 
     def set_step(self, step):
         self.step.assign(step)

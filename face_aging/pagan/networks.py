@@ -7,6 +7,7 @@ identity descriptor) are in `vgg.py`.
 import keras
 import tensorflow as tf
 
+from face_aging import layers as fa_layers  # 16-bit runs fall back to float32 kernels on CPUs
 from face_aging.layers import track_layers
 from face_aging.pagan.vgg import TAPS
 
@@ -52,7 +53,7 @@ class ConvINReLU(keras.layers.Layer):
     def __init__(self, filters, kernel, stride=1, padding="zero", relu=True, **kwargs):
         super().__init__(**kwargs)
         self.pad = Pad(kernel // 2, padding)
-        self.conv = keras.layers.Conv2D(filters, kernel, stride, padding="valid", name="conv")
+        self.conv = fa_layers.Conv2D(filters, kernel, stride, padding="valid", name="conv")
         self.norm = InstanceNorm(name="norm")
         self.relu = relu
 
@@ -78,7 +79,7 @@ class UpINReLU(keras.layers.Layer):
 
     def __init__(self, filters, **kwargs):
         super().__init__(**kwargs)
-        self.deconv = keras.layers.Conv2DTranspose(filters, 3, 2, padding="same", name="deconv")
+        self.deconv = fa_layers.Conv2DTranspose(filters, 3, 2, padding="same", name="deconv")
         self.norm = InstanceNorm(name="norm")
 
     def call(self, x):
@@ -104,7 +105,7 @@ class PAGANGenerator(keras.Model):
         self.up = [UpINReLU(2 * c, name="deconv1"), UpINReLU(c, name="deconv2")]
         track_layers(self, self.down + self.blocks + self.up)
         self.out_pad = Pad(4, padding)
-        self.out_conv = keras.layers.Conv2D(3, 9, padding="valid", name="conv_out")
+        self.out_conv = fa_layers.Conv2D(3, 9, padding="valid", name="conv_out")
 
     def call(self, x, training=False):
         for layer in self.down + self.blocks + self.up:
@@ -135,10 +136,10 @@ class DiscriminatorHead(keras.layers.Layer):
     def __init__(self, plan, **kwargs):
         super().__init__(**kwargs)
         self.plan = plan
-        self.convs = [keras.layers.Conv2D(c, 4, 2, padding="valid", name=f"conv{i + 1}") for i, c in enumerate(plan)]
+        self.convs = [fa_layers.Conv2D(c, 4, 2, padding="valid", name=f"conv{i + 1}") for i, c in enumerate(plan)]
         self.norms = [keras.layers.BatchNormalization(name=f"bn{i + 1}") for i in range(len(plan))]
         track_layers(self, self.convs + self.norms)
-        self.out = keras.layers.Conv2D(1, 4, 2, padding="valid", name="conv_out")
+        self.out = fa_layers.Conv2D(1, 4, 2, padding="valid", name="conv_out")
 
     def call(self, x, training=False):
         for conv, norm in zip(self.convs, self.norms):

@@ -1,0 +1,330 @@
+"""The speed benchmarks, one command: one line per figure (images/s, GFLOP/s, fraction of the same-run matmul
+ceiling, peak RSS).
+
+    python benchmarks/run.py                       # everything, on a JPEG folder it makes itself
+    python benchmarks/run.py --data ../shared/data/utkface --only pipeline,caae_train
+    python benchmarks/run.py --quick               # fewer steps (a smoke run, figures noisier)
+
+Figures:
+  ceiling         TensorFlow matmul, float32 and bfloat16: 4096x4096 (the speed issue's reference) and the best of
+                  1024/2048/4096 (on some CPUs oneDNN is slower at 4096 than at 2048). Measured first and last; the
+                  ratios use the mean of the two runs, against the best size (the stricter ceiling).
+  caae_train      CAAE training step, 128x128, batch 100, for each --precisions (plus float32 with XLA).
+  caae_infer      one face to all 10 age groups at 128x128, after warm-up (median of 20).
+  pipeline        the training input pipeline (decode, resize, batch) on a JPEG folder, 128x128, batch 100.
+  pagan_train     PAGAN training step, 224x224, batch 8, both VGG-16 judges at full width (random weights), for
+                  each precision.
+
+GFLOP per image counts every convolution and matmul of the forward passes (TensorFlow's own FLOP statistics), times 3
+for layers that are trained (forward, data gradient, weight gradient) and times 2 for the frozen judges on the path
+of G's gradient. Each benchmark runs in its own process, so peak RSS is that benchmark's.
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def _setup():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.path.insert(0, REPO)
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(fn, repeats, warmup=1):
+    """Seconds per call of fn() (each call must block until its result is ready)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def forward_flops(fn, *specs):
+    """FLOPs of one call of fn on inputs of `specs`, from TensorFlow's per-op statistics of the traced graph."""
+    import tensorflow as tf
+    from tensorflow.python.framework import ops as tf_ops
+    graph = tf.function(fn).get_concrete_function(*specs).graph
+    total = 0
+    for op in graph.get_operations():
+        try:
+            total += tf_ops.get_stats_for_node_def(graph, op.node_def, "flops").value or 0
+        except (ValueError, KeyError, TypeError):
+            pass
+    return total
+
+
+# ----------------------------------------------------------------------------------------------------------- children
+
+def bench_ceiling(args):
+    import tensorflow as tf
+    out = {}
+    for dtype in ("float32", "bfloat16"):
+        best = 0.0
+        for n in (1024, 2048, 4096):
+            a = tf.cast(tf.random.normal([n, n]), dtype)
+            matmul = tf.function(lambda a: tf.matmul(a, a))
+            t = min(timed(lambda: matmul(a).numpy(), 3 if n == 4096 else 5))
+            gflops = 2 * n ** 3 / t / 1e9
+            best = max(best, gflops)
+            if n == 4096:
+                out[f"{dtype}_4096"] = gflops
+        out[f"{dtype}_best"] = best
+    return out
+
+
+def _caae_batch(batch, size):
+    import numpy as np
+    import tensorflow as tf
+    rs = np.random.RandomState(0)
+    return (tf.constant(rs.uniform(-1, 1, [batch, size, size, 3]).astype("float32")),
+            tf.constant(np.eye(10, dtype="float32")[rs.randint(0, 10, batch)] * 2 - 1),
+            tf.constant(np.eye(2, dtype="float32")[rs.randint(0, 2, batch)] * 2 - 1))
+
+
+def caae_flops_per_image(model, size):
+    import tensorflow as tf
+    z_dim = model.config.z_dim
+    img, age, gender, z = (tf.TensorSpec([1, size, size, 3]), tf.TensorSpec([1, 10]), tf.TensorSpec([1, 2]),
+                           tf.TensorSpec([1, z_dim]))
+    forward = (forward_flops(lambda x: model.encoder(x), img)
+               + forward_flops(lambda z, a, g: model.generator(z, a, g), z, age, gender)
+               + 2 * forward_flops(lambda x, a, g: model.d_img(x, a, g, training=False), img, age, gender)
+               + 2 * forward_flops(lambda z: model.d_z(z, training=False), z))
+    return 3 * forward
+
+
+def bench_caae_train(args):
+    import tensorflow as tf
+    from face_aging.caae.model import CAAE, CAAEConfig
+    model = CAAE(CAAEConfig(image_size=args.image_size, precision=args.precision, xla=args.xla))
+    images, ages, genders = _caae_batch(args.batch_size, args.image_size)
+    weights = tf.constant([1e-4, 0.0, 0.0])
+    times = timed(lambda: float(model.train_step(images, ages, genders, weights)[0]["EG_loss"]), args.steps)
+    seconds = statistics.median(times)
+    flops = caae_flops_per_image(model, args.image_size)
+    return {"seconds_per_step": seconds, "images_per_s": args.batch_size / seconds,
+            "gflops": flops * args.batch_size / seconds / 1e9, "gflop_per_image": flops / 1e9}
+
+
+def bench_caae_infer(args):
+    import numpy as np
+    from face_aging.caae.model import AgingModel, CAAEConfig, gender_labels
+    model = AgingModel(CAAEConfig(image_size=args.image_size))
+    face = _caae_batch(1, args.image_size)[0].numpy()
+    genders = gender_labels(0, 1)
+    times = timed(lambda: model.age_progression(face, genders), 20, warmup=3)
+    import tensorflow as tf
+    z = tf.TensorSpec([1, model.config.z_dim])
+    flops = (forward_flops(lambda x: model.encoder(x), tf.TensorSpec([1, args.image_size, args.image_size, 3]))
+             + 10 * forward_flops(lambda z, a, g: model.generator(z, a, g), z, tf.TensorSpec([1, 10]),
+                                  tf.TensorSpec([1, 2])))
+    seconds = statistics.median(times)
+    return {"seconds_per_face": seconds, "best_seconds": min(times), "gflops": flops / seconds / 1e9,
+            "images_per_s": 10 / seconds, "shape": list(np.shape(face))}
+
+
+def bench_pipeline(args):
+    from face_aging.data.pipeline import FaceDataset, scan_labelled_folder
+    faces = scan_labelled_folder(args.folder)
+    data = FaceDataset(faces, args.image_size, args.batch_size, num_vis=1)
+    batches = min(data.steps_per_epoch, args.pipeline_batches)
+    count = 0
+    # The first batch pays for building the pipeline and starting its threads; it is not timed.
+    iterator = iter(data.epoch(0))
+    next(iterator)
+    start = time.perf_counter()
+    for _ in range(batches - 1):
+        images, _, _ = next(iterator)
+        count += int(images.shape[0])
+    seconds = time.perf_counter() - start
+    return {"images_per_s": count / seconds, "images": count, "folder_faces": len(faces)}
+
+
+def bench_pagan_train(args):
+    import numpy as np
+    import tensorflow as tf
+    from face_aging import precision as mp
+    from face_aging.pagan.model import PAGAN, PAGANConfig
+    from face_aging.pagan.vgg import VGG16
+    size, batch = args.pagan_size, args.pagan_batch
+    phi_age = VGG16(4, image_size=size, name="phi_age")
+    phi_id = VGG16(2622, image_size=size, name="vgg_face")
+    for net in (phi_age, phi_id):
+        net(tf.zeros([1, size, size, 3]))
+    config = PAGANConfig(image_size=size, precision=args.precision, xla=args.xla)
+    model = PAGAN(config, phi_age, phi_id)
+    rs = np.random.RandomState(0)
+    young, old = (tf.constant(rs.uniform(-1, 1, [batch, size, size, 3]).astype("float32")) for _ in range(2))
+    times = timed(lambda: float(model.train_step(young, old)[0]["L_G"]), args.pagan_steps)
+    seconds = statistics.median(times)
+    img = tf.TensorSpec([1, size, size, 3])
+    with mp.policy("float32"):
+        g = forward_flops(lambda x: model.generator(x, training=False), img)
+        d = forward_flops(lambda x: model.discriminator(phi_age.taps(x), training=False), img) - forward_flops(
+            lambda x: phi_age.taps(x), img)
+        age = forward_flops(lambda x: phi_age.taps(x), img)
+        ident = forward_flops(lambda x: phi_id.descriptor(x, layer=config.identity_layer), img)
+    # Per young face: G (trained, x3); D on old, generated, young (x3); phi_age on the three (x1) plus its data
+    # gradient on the generated batch (x1); VGG-Face on young and generated (x1) plus its data gradient (x1).
+    flops = 3 * g + 3 * 3 * d + 4 * age + 3 * ident
+    return {"seconds_per_step": seconds, "images_per_s": batch / seconds, "gflops": flops * batch / seconds / 1e9,
+            "gflop_per_image": flops / 1e9}
+
+
+CHILDREN = {"ceiling": bench_ceiling, "caae_train": bench_caae_train, "caae_infer": bench_caae_infer,
+            "pipeline": bench_pipeline, "pagan_train": bench_pagan_train}
+
+
+def child_main(args):
+    _setup()
+    result = CHILDREN[args.child](args)
+    result["peak_rss_mb"] = peak_rss_mb()
+    print("RESULT " + json.dumps(result))
+
+
+# ------------------------------------------------------------------------------------------------------------ parent
+
+def run_child(name, args, **extra):
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", name, "--image_size", str(args.image_size),
+           "--batch_size", str(args.batch_size), "--steps", str(args.steps), "--folder", args.folder or "",
+           "--pagan_size", str(args.pagan_size), "--pagan_batch", str(args.pagan_batch),
+           "--pagan_steps", str(args.pagan_steps), "--pipeline_batches", str(args.pipeline_batches)]
+    for key, value in extra.items():
+        if value is True:
+            cmd.append(f"--{key}")
+        elif value not in (None, False):
+            cmd += [f"--{key}", str(value)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    raise RuntimeError(f"benchmark {name} {extra} failed:\n{done.stderr[-3000:]}")
+
+
+def make_jpeg_folder(n, folder):
+    _setup()
+    from face_aging.data.synthetic import write_utkface_folder
+    write_utkface_folder(folder, n, 200, seed=5)   # UTKFace's 200x200 chips
+    return folder
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+            f.seek(0)
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        flags = []
+    simd = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
+    return f"{model}, {os.cpu_count()} CPUs, {' '.join(simd) or 'no AVX2'}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", default="ceiling,caae_train,caae_infer,pipeline,pagan_train")
+    parser.add_argument("--precisions", default=",".join(PRECISIONS))
+    parser.add_argument("--data", default="", help="a folder of JPEG faces for the pipeline (default: make 2,000)")
+    parser.add_argument("--quick", action="store_true", help="fewer timed steps")
+    parser.add_argument("--no_xla", action="store_true", help="skip the XLA variant of CAAE training")
+    # child-process arguments
+    parser.add_argument("--child", default="")
+    parser.add_argument("--precision", default="float32")
+    parser.add_argument("--xla", action="store_true")
+    parser.add_argument("--image_size", type=int, default=128)
+    parser.add_argument("--batch_size", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=0)
+    parser.add_argument("--folder", default="")
+    parser.add_argument("--pagan_size", type=int, default=224)
+    parser.add_argument("--pagan_batch", type=int, default=8)
+    parser.add_argument("--pagan_steps", type=int, default=0)
+    parser.add_argument("--pipeline_batches", type=int, default=20)
+    args = parser.parse_args()
+    args.steps = args.steps or (2 if args.quick else 4)
+    args.pagan_steps = args.pagan_steps or (2 if args.quick else 4)
+    if args.child:
+        return child_main(args)
+
+    only = args.only.split(",")
+    precisions = args.precisions.split(",")
+    print(f"# {machine()}; {time.strftime('%Y-%m-%d %H:%M')}")
+    ceilings = []
+
+    def ceiling():
+        c = run_child("ceiling", args)
+        ceilings.append(c)
+        print(f"ceiling matmul float32: {c['float32_4096']:.0f} GFLOP/s at 4096, best {c['float32_best']:.0f}; "
+              f"bfloat16: {c['bfloat16_4096']:.0f} at 4096, best {c['bfloat16_best']:.0f}; "
+              f"peak RSS {c['peak_rss_mb']:.0f} MB", flush=True)
+
+    def ratio(gflops, dtype):
+        if not ceilings:
+            return ""
+        best = statistics.mean(c[f"{dtype}_best"] for c in ceilings)
+        at4096 = statistics.mean(c[f"{dtype}_4096"] for c in ceilings)
+        return f", {gflops / best:.2f} of the {dtype} ceiling ({gflops / at4096:.2f} of its 4096 matmul)"
+
+    def dtype_of(precision):
+        return "bfloat16" if precision == "mixed_bfloat16" else "float32"
+
+    if "ceiling" in only:
+        ceiling()
+    train_rate = {}
+    if "caae_train" in only:
+        variants = [(p, False) for p in precisions] + ([] if args.no_xla else [("float32", True)])
+        for precision, xla in variants:
+            r = run_child("caae_train", args, precision=precision, xla=xla)
+            train_rate[(precision, xla)] = r["images_per_s"]
+            print(f"caae_train {precision}{' xla' if xla else ''} {args.image_size}x{args.image_size} batch "
+                  f"{args.batch_size}: {r['images_per_s']:.1f} images/s ({r['seconds_per_step']:.2f} s/step), "
+                  f"{r['gflops']:.0f} GFLOP/s at {r['gflop_per_image']:.1f} GFLOP/image"
+                  f"{ratio(r['gflops'], dtype_of(precision))}, peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+    if "caae_infer" in only:
+        r = run_child("caae_infer", args)
+        print(f"caae_infer {args.image_size}x{args.image_size}, one face to 10 age groups: {r['seconds_per_face']:.3f} s "
+              f"(best {r['best_seconds']:.3f}), {r['gflops']:.0f} GFLOP/s{ratio(r['gflops'], 'float32')}, "
+              f"peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+    if "pipeline" in only:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = args.data or make_jpeg_folder(2000, os.path.join(tmp, "faces"))
+            args.folder = folder
+            r = run_child("pipeline", args)
+        fastest = max(train_rate.values()) if train_rate else None
+        versus = f", {r['images_per_s'] / fastest:.1f}x the fastest training above" if fastest else ""
+        print(f"pipeline {args.image_size}x{args.image_size} batch {args.batch_size} on "
+              f"{'--data ' + args.data if args.data else '2,000 synthetic 200x200 JPEGs'} "
+              f"({r['folder_faces']} faces): {r['images_per_s']:.0f} images/s{versus}, "
+              f"peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+    if "pagan_train" in only:
+        for precision in precisions:
+            r = run_child("pagan_train", args, precision=precision)
+            print(f"pagan_train {precision} {args.pagan_size}x{args.pagan_size} batch {args.pagan_batch}: "
+                  f"{r['images_per_s']:.2f} images/s ({r['seconds_per_step']:.2f} s/step), {r['gflops']:.0f} GFLOP/s "
+                  f"at {r['gflop_per_image']:.1f} GFLOP/image{ratio(r['gflops'], dtype_of(precision))}, "
+                  f"peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+    if "ceiling" in only:
+        ceiling()
+
+
+if __name__ == "__main__":
+    main()
