@@ -139,24 +139,70 @@ class Conv2D(keras.layers.Conv2D):
         return super().convolution_op(inputs, kernel)
 
 
-class Conv2DTranspose(keras.layers.Conv2DTranspose):
-    """keras.layers.Conv2DTranspose, run as GEMM + overlap-add when its input map is tiny."""
+def subpixel_kernel(kernel):
+    """A SAME stride-2 transposed convolution's kernel [k, k, out, in] as one stride-1 convolution's kernel
+    [T, T, in, 4 out] over the input map, whose output channels are the four output phases (depth_to_space order).
 
-    def call(self, inputs):
-        if not _gemm_applies(self, inputs.shape[1]) or tuple(self.output_padding or (None, None)) != (None, None):
-            if _stock_in_float32(self):
-                kernel = tf.cast(self.kernel, tf.float32)
-                outputs = tf.nn.conv2d_transpose(
-                    tf.cast(inputs, tf.float32), kernel,
-                    tf.stack([tf.shape(inputs)[0], inputs.shape[1] * self.strides[0],
-                              inputs.shape[2] * self.strides[1], self.filters]),
-                    self.strides, self.padding.upper())
-                outputs = tf.cast(outputs, self.compute_dtype)
-                if self.use_bias:
-                    outputs = outputs + self.bias
-                return self.activation(outputs) if self.activation is not None else outputs
-            return super().call(inputs)
-        outputs = conv2d_transpose_same_stride2_gemm(inputs, self.kernel)
+    Output row 2m + r receives input row m - t through tap ky = r + pad_top - 2t; each phase keeps its own taps and
+    zeros elsewhere. Returns (kernel, padding before, padding after) for a VALID convolution.
+    """
+    k = kernel.shape[0]
+    pad = (k - 2) // 2
+    offsets = [(r + pad - ky) // 2 for r in (0, 1) for ky in range(k) if (r + pad - ky) % 2 == 0]
+    low, high = min(offsets), max(offsets)
+    zero = tf.zeros_like(kernel[0, 0])
+
+    def tap(r, t):
+        ky = r + pad - 2 * t
+        return ky if 0 <= ky < k else None
+
+    rows = []
+    for ty in range(low, high + 1):
+        cols = []
+        for tx in range(low, high + 1):
+            phases = [zero if tap(r, ty) is None or tap(s, tx) is None else kernel[tap(r, ty), tap(s, tx)]
+                      for r in (0, 1) for s in (0, 1)]
+            cols.append(tf.transpose(tf.concat(phases, axis=0)))
+        rows.append(tf.stack(cols))
+    return tf.stack(rows), -low, high
+
+
+def _inference_form(layer, inputs):
+    """Forward-only forms, where oneDNN's forward convolution beats its transposed one (benchmarks/run.py's
+    caae_infer; BENCHMARKS.md): a stride-1 transposed conv is a conv with the kernel flipped; a stride-2 one on an
+    8x8 map is one conv producing the four output phases. None where neither applies."""
+    if (layer.padding != "same" or layer.data_format != "channels_last" or tuple(layer.dilation_rate) != (1, 1)
+            or tuple(layer.output_padding or (None, None)) != (None, None) or layer.compute_dtype != "float32"
+            or layer.kernel_size[0] != layer.kernel_size[1] or layer.kernel_size[0] % 2 == 0):
+        return None
+    kernel = tf.convert_to_tensor(layer.kernel)
+    if tuple(layer.strides) == (1, 1) and layer.filters >= 8:  # to RGB (3 outputs) is faster as it is
+        return tf.nn.conv2d(inputs, tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]), 1, "SAME")
+    if tuple(layer.strides) == (2, 2) and SMALL_MAP < inputs.shape[1] <= 8 and inputs.shape[1] == inputs.shape[2]:
+        phases, before, after = subpixel_kernel(kernel)
+        padded = tf.pad(inputs, [[0, 0], [before, after], [before, after], [0, 0]])
+        return tf.nn.depth_to_space(tf.nn.conv2d(padded, phases, 1, "VALID"), 2)
+    return None
+
+
+class Conv2DTranspose(keras.layers.Conv2DTranspose):
+    """keras.layers.Conv2DTranspose, run as GEMM + overlap-add when its input map is tiny, and in inference as the
+    forward convolutions above."""
+
+    def call(self, inputs, training=None):
+        outputs = None if training else _inference_form(self, inputs)
+        if outputs is not None:
+            pass
+        elif not _gemm_applies(self, inputs.shape[1]) or tuple(self.output_padding or (None, None)) != (None, None):
+            if not _stock_in_float32(self):
+                return super().call(inputs)
+            outputs = tf.cast(tf.nn.conv2d_transpose(
+                tf.cast(inputs, tf.float32), tf.cast(self.kernel, tf.float32),
+                tf.stack([tf.shape(inputs)[0], inputs.shape[1] * self.strides[0], inputs.shape[2] * self.strides[1],
+                          self.filters]),
+                self.strides, self.padding.upper()), self.compute_dtype)
+        else:
+            outputs = conv2d_transpose_same_stride2_gemm(inputs, self.kernel)
         if self.use_bias:
             outputs = outputs + self.bias
         return self.activation(outputs) if self.activation is not None else outputs

@@ -47,3 +47,20 @@ def test_layers_take_the_gemm_path_only_for_small_maps(monkeypatch):
         y = layer(x)
         assert y.shape == (2, 2 * side, 2 * side, 4)
     assert calls == [4]
+
+
+@pytest.mark.parametrize("side,k,strides,filters", [(8, 5, 2, 6), (8, 3, 2, 6), (6, 5, 2, 4), (8, 5, 1, 8),
+                                                    (5, 3, 1, 9)])
+def test_inference_forms_equal_the_training_forms(side, k, strides, filters):
+    """Inference runs stride-1 transposed convs as flipped-kernel convs and stride-2 ones on 8x8 maps as one
+    phase-producing conv; both must give the stock layer's output."""
+    layer = layers.Conv2DTranspose(filters, k, strides=strides, padding="same", bias_initializer="random_normal")
+    x = tf.random.normal([3, side, side, 5])
+    trained = layer(x, training=True)
+    inferred = layer(x, training=False)
+    form = layers._inference_form(layer, x)
+    assert (form is not None) == (side <= 8 and side > layers.SMALL_MAP or strides == 1)
+    reference = tf.nn.conv2d_transpose(x, layer.kernel, [3, side * strides, side * strides, filters], strides,
+                                       "SAME") + layer.bias
+    np.testing.assert_allclose(inferred, reference, atol=1e-4)
+    np.testing.assert_allclose(trained, reference, atol=1e-4)
