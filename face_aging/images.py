@@ -30,11 +30,12 @@ def make_grid(images, rows=None, cols=None):
     return frame
 
 
-def save_image(array, path):
-    """Write a uint8 image atomically; JPEG or PNG by the file name."""
-    fmt = "JPEG" if path.lower().endswith((".jpg", ".jpeg")) else "PNG"
+def save_image(array, path, jpeg_quality=75):
+    """Write a uint8 image atomically; JPEG (at `jpeg_quality`) or PNG by the file name."""
+    options = {"format": "JPEG", "quality": jpeg_quality} if path.lower().endswith((".jpg", ".jpeg")) else {
+        "format": "PNG"}
     with atomic_write(path) as f:
-        Image.fromarray(np.asarray(array)).save(f, format=fmt)
+        Image.fromarray(np.asarray(array)).save(f, **options)
 
 
 def save_grid(images, path, rows=None, cols=None):

@@ -191,9 +191,10 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
 
     def call(self, inputs, training=None):
         outputs = None if training else _inference_form(self, inputs)
-        if outputs is not None:
-            pass
-        elif not _gemm_applies(self, inputs.shape[1]) or tuple(self.output_padding or (None, None)) != (None, None):
+        if outputs is None and _gemm_applies(self, inputs.shape[1]) and tuple(
+                self.output_padding or (None, None)) == (None, None):
+            outputs = conv2d_transpose_same_stride2_gemm(inputs, self.kernel)
+        if outputs is None:
             if not _stock_in_float32(self):
                 return super().call(inputs)
             outputs = tf.cast(tf.nn.conv2d_transpose(
@@ -201,8 +202,6 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
                 tf.stack([tf.shape(inputs)[0], inputs.shape[1] * self.strides[0], inputs.shape[2] * self.strides[1],
                           self.filters]),
                 self.strides, self.padding.upper()), self.compute_dtype)
-        else:
-            outputs = conv2d_transpose_same_stride2_gemm(inputs, self.kernel)
         if self.use_bias:
             outputs = outputs + self.bias
         return self.activation(outputs) if self.activation is not None else outputs

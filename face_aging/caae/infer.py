@@ -132,29 +132,14 @@ def _unique_names(crops):
 
 
 def _model_input(crop, size):
-    """A crop in [-1, 1]. An image used as it is is read exactly as --eval and --align off read it (no rounding to
-    uint8 between the resize and the model); an aligned crop is the uint8 crop scaled."""
-    if crop.matrix is None:
-        face, _ = read_face(crop.source, size)
-        if face is not None and face.shape[0] == size:
-            return face
+    """A crop in [-1, 1]: an image used as it is exactly as --eval and --align off read it (no rounding to uint8
+    between the resize and the model); an aligned crop is the uint8 crop scaled."""
+    if crop.image is not None and crop.image.shape[0] == size:
+        return crop.image
     image = np.asarray(crop.crop)
     if image.shape[:2] != (size, size):
         image = tf.image.resize(image, [size, size], antialias=True).numpy()
     return scale_to_unit(image).numpy()
-
-
-def is_chip_name(path):
-    """True for UTKFace's name of an aligned & cropped face, AGE_GENDER_RACE_DATE.jpg.chip.jpg (or .png): with
-    --align auto such a file is used as it is, without detection (UTKFace's in-the-wild photos lack the .chip)."""
-    name = os.path.basename(path)
-    if ".chip." not in name.lower():
-        return False
-    try:
-        L.parse_utkface_name(name)
-    except L.LabelError:
-        return False
-    return True
 
 
 def collect_test_faces(testdir, model, size, align="auto", test_dir=None):
@@ -165,18 +150,7 @@ def collect_test_faces(testdir, model, size, align="auto", test_dir=None):
     """
     from face_aging.faces.inputs import collect_faces
     candidates = list_test_files(testdir)
-    crops, no_face, skipped = [], [], []
-    chips = {p for p in candidates if align == "auto" and is_chip_name(p)}
-    others = [p for p in candidates if p not in chips]
-    for paths, mode in ((sorted(chips, key=candidates.index), "off"), (others, align)):
-        if paths:
-            found = collect_faces(paths, model, size, mode)
-            for total, part in zip((crops, no_face, skipped), found):
-                total.extend(part)
-    order = {path: i for i, path in enumerate(candidates)}
-    crops.sort(key=lambda crop: (order[crop.source], crop.index))
-    no_face.sort(key=order.get)
-    skipped.sort(key=lambda item: order[item[0]])
+    crops, no_face, skipped = collect_faces(candidates, model, size, align)
     warn_skipped(skipped, testdir)
     if no_face:
         logging.warning("%s", no_face_message(no_face, align))
@@ -248,11 +222,7 @@ def paste_back_photos(crops, aged, ages, test_dir, size):
                 else:
                     photo = paste_back(photo, face, crops[i].matrix, size)
             path = os.path.join(test_dir, f"{stem}_age{age}_photo{extension}")
-            with atomic_write(path) as f:
-                if extension == ".jpg":
-                    Image.fromarray(np.asarray(photo, np.uint8)).save(f, format="JPEG", quality=95)
-                else:
-                    Image.fromarray(np.asarray(photo, np.uint8)).save(f, format="PNG")
+            imio.save_image(np.asarray(photo, np.uint8), path, jpeg_quality=95)
             written.append(path)
     return written
 

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from face_aging.data.labels import LabelError, parse_utkface_name
 from face_aging.data.pipeline import check_image, decode_rgb, printable, read_face
 from face_aging.faces import align as A
 from face_aging.faces import detect
@@ -57,6 +58,7 @@ class FaceCrop:
     count: int                   # faces found in that photo
     crop: np.ndarray             # uint8 [size, size, 3]
     matrix: np.ndarray = None    # photo -> crop coordinates [2, 3]; None when the image was used as it is
+    image: np.ndarray = None     # used as it is: float32 [size, size, 3] in [-1, 1], exactly as read (no uint8 step)
 
     @property
     def name(self):
@@ -72,11 +74,17 @@ class FaceCrop:
         return load_photo(self.source)
 
 
-def _as_is(path, size):
-    """(uint8 crop, None) of the image resized as test mode has always read it (pipeline.read_face), or (None,
-    the reason it cannot be read)."""
-    face, reason = read_face(path, size)
-    return (None, reason) if reason else (to_uint8(face), None)
+def is_chip_name(path):
+    """True for UTKFace's name of an aligned & cropped face, AGE_GENDER_RACE_DATE.jpg.chip.jpg (or .png): with
+    --align auto such a file is used as it is, without detection (UTKFace's in-the-wild photos lack the .chip)."""
+    name = os.path.basename(path)
+    if ".chip." not in name.lower():
+        return False
+    try:
+        parse_utkface_name(name)
+    except LabelError:
+        return False
+    return True
 
 
 def _square(shape):
@@ -89,12 +97,13 @@ def collect_faces(paths, model, size, align="auto"):
     the photos where no face was found, and (path, reason) of files that cannot be read.
 
     align "off": every image as it is; "on": every face MTCNN finds, aligned (DetectorUnavailable without mtcnn);
-    "auto": an image that already is an aligned crop as it is, otherwise every face aligned; as "off" (with one
-    warning) when mtcnn is not installed."""
+    "auto": an image that already is an aligned crop (a UTKFace chip name, or one face where the template puts it)
+    as it is, otherwise every face aligned; as "off" (with one warning) when mtcnn is not installed."""
     if align not in ALIGN_MODES:
         raise ValueError(f"align must be one of {ALIGN_MODES}, got {align!r}")
     template = A.template_for(model)
-    if align != "off" and not detect.detector_available():
+    needs_detector = align == "on" or align == "auto" and not all(map(is_chip_name, paths))
+    if needs_detector and not detect.detector_available():
         if align == "on":
             detect.require_detector()
         logging.warning("Face detection is not available (mtcnn is not installed): images are used as they are, "
@@ -104,14 +113,15 @@ def collect_faces(paths, model, size, align="auto"):
     crops, no_face, skipped, taken_as_is = [], [], [], []
 
     def add_as_is(path):
-        crop, reason = _as_is(path, size)
+        # Read as test mode has always read it (pipeline.read_face); the float image is what the model gets.
+        face, reason = read_face(path, size)
         if reason:
             skipped.append((path, reason))
         else:
-            crops.append(FaceCrop(path, 0, 1, crop, None))
+            crops.append(FaceCrop(path, 0, 1, to_uint8(face), None, face))
 
     for path in paths:
-        if align == "off":
+        if align == "off" or align == "auto" and is_chip_name(path):
             add_as_is(path)
             continue
         reason = check_image(path)
