@@ -140,9 +140,9 @@ def define_flags(fv=flags.FLAGS):
                       "Ampere+ GPU to be faster.", **d)
     flags.DEFINE_boolean("xla", False, "Training (caae, pagan): compile the training step with XLA (slower on this "
                          "project's CPU benchmarks; try it on GPUs).", **d)
-    flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multiworker"], "CAAE training: tf.distribute "
-                      "strategy. mirrored: every local GPU; multiworker: the machines in TF_CONFIG (README). "
-                      "--batch_size is the global batch, split across replicas.", **d)
+    flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multiworker"], "Training (caae, pagan): "
+                      "tf.distribute strategy. mirrored: every local GPU; multiworker: the machines in TF_CONFIG "
+                      "(README). --batch_size is the global batch, split across replicas.", **d)
     flags.DEFINE_integer("val_limit", 2000, "age: validation faces evaluated after every epoch (a fixed subset).", **d)
 
 
@@ -215,8 +215,9 @@ def validate(fv=flags.FLAGS):
                         f"pagan or age) restores checkpoints this way")
     _validate_test_outputs(fv)
     training = fv.is_train and not fv.eval and not fv.export
-    if fv["strategy"].present and fv.strategy != "default" and not (fv.model == "caae" and training):
-        raise FlagError(f"--strategy={fv.strategy}: only CAAE training (--model caae --is_train) is distributed")
+    if fv["strategy"].present and fv.strategy != "default" and not (fv.model in ("caae", "pagan") and training):
+        raise FlagError(f"--strategy={fv.strategy}: only CAAE and PAGAN training (--model caae|pagan --is_train) are "
+                        f"distributed")
     if (fv["precision"].present and fv.precision != "float32" or fv.xla) and not (
             fv.model in ("caae", "pagan") and training):
         raise FlagError("--precision and --xla apply to training (--model caae or pagan with --is_train); test mode, "
@@ -476,6 +477,8 @@ def run_pagan(fv, weights):
                  paste_back=fv.paste_back, align=fv.align)
         return
     print(f"\n\tTraining Mode (PAGAN, target cluster {fv.target_cluster})")
+    from face_aging import distribute
+    strategy = distribute.make_strategy(fv.strategy) if fv.strategy != "default" else None  # first, as for CAAE
     from face_aging.pagan.losses import LossWeights
     from face_aging.pagan.model import PAGANConfig
     from face_aging.pagan.train import PAGANTrainOptions, train
@@ -489,7 +492,7 @@ def run_pagan(fv, weights):
         savedir=fv.savedir, prepared_dir=fv.prepared_dir, iterations=fv.iterations, batch_size=fv.batch_size,
         age_classifier=fv.age_classifier, identity=fv.identity, use_trained_model=fv.use_trained_model,
         sample_every=fv.sample_every, save_every=fv.save_every, checkpoint_minutes=fv.checkpoint_minutes,
-        summary_every=fv.summary_every, on_bad_checkpoint=fv.on_bad_checkpoint, config=config))
+        summary_every=fv.summary_every, on_bad_checkpoint=fv.on_bad_checkpoint, config=config), strategy)
 
 
 def run_age(fv, weights):

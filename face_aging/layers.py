@@ -74,6 +74,14 @@ def overlap_add_stride2(taps, k):
     return full[:, top:top + 2 * height, top:top + 2 * width, :]
 
 
+def _matmul_by_transposed(rows, matrix):
+    """rows [n, c] x matrix [m, c]^T for a large matrix. oneDNN's matmul with transpose_b=True on a large right operand
+    is slow, and so is an explicit transposed copy of it (~60 ms for CAAE's 52 MB G_deconv0 kernel); computing
+    (matrix x rows^T)^T transposes only the small operand and the result. G_deconv0 at batch 10: 33 against 107 ms
+    (copy) and 131 ms (transpose_b); at batch 100, 363 against 398 and 413 ms."""
+    return tf.transpose(tf.matmul(matrix, rows, transpose_b=True))
+
+
 # Both layers below have hand-written gradients: each is again a matmul plus im2col or overlap-add, the adjoint pair
 # above. Left to autodiff, the 25 strided slices of im2col differentiate into 25 full-size scatter-and-add tensors.
 
@@ -89,7 +97,7 @@ def _conv_gemm(x, kernel):
     def grad(dy):
         dy = tf.reshape(dy, [-1, cout])
         d_kernel = tf.reshape(tf.matmul(patches, dy, transpose_a=True), kernel.shape)
-        d_patches = tf.reshape(tf.matmul(dy, matrix, transpose_b=True), [-1, ho, wo, k * k, cin])
+        d_patches = tf.reshape(_matmul_by_transposed(dy, matrix), [-1, ho, wo, k * k, cin])
         return overlap_add_stride2(d_patches, k), d_kernel
     return y, grad
 
@@ -98,17 +106,16 @@ def _conv_gemm(x, kernel):
 def _conv_transpose_gemm(x, kernel):
     k, _, cout, cin = kernel.shape
     _, height, width, _ = x.shape
-    # An explicit transposed copy of the kernel: oneDNN's matmul with transpose_b=True on it was slower still
-    # (G_deconv0 at batch 10: 124 against 95 ms).
-    matrix = tf.reshape(tf.transpose(kernel, [3, 0, 1, 2]), [cin, k * k * cout])
+    # The kernel [k, k, out, in] is already the matrix [k*k*out, in]; it is never transposed (see above).
+    matrix = tf.reshape(kernel, [k * k * cout, cin])
     rows = tf.reshape(x, [-1, cin])
-    y = overlap_add_stride2(tf.reshape(tf.matmul(rows, matrix), [-1, height, width, k * k, cout]), k)
+    y = overlap_add_stride2(tf.reshape(_matmul_by_transposed(rows, matrix), [-1, height, width, k * k, cout]), k)
 
     def grad(dy):
         d_taps = tf.reshape(im2col_stride2(dy, k), [-1, k * k * cout])
-        d_x = tf.reshape(tf.matmul(d_taps, matrix, transpose_b=True), [-1, height, width, cin])
-        d_matrix = tf.matmul(rows, d_taps, transpose_a=True)
-        return d_x, tf.transpose(tf.reshape(d_matrix, [cin, k, k, cout]), [1, 2, 3, 0])
+        d_x = tf.reshape(tf.matmul(d_taps, matrix), [-1, height, width, cin])
+        d_kernel = tf.reshape(tf.matmul(d_taps, rows, transpose_a=True), kernel.shape)
+        return d_x, d_kernel
     return y, grad
 
 
@@ -167,10 +174,15 @@ def subpixel_kernel(kernel):
     return tf.stack(rows), -low, high
 
 
+INFERENCE_GEMM_MAP = 8  # inference: stride-2 transposed convs on maps up to this side as matmul + overlap-add
+INFERENCE_PHASE_MAP = 16  # and up to this side as one convolution producing the four output phases
+
+
 def _inference_form(layer, inputs):
-    """Forward-only forms, where oneDNN's forward convolution beats its transposed one (benchmarks/run.py's
-    caae_infer; BENCHMARKS.md): a stride-1 transposed conv is a conv with the kernel flipped; a stride-2 one on an
-    8x8 map is one conv producing the four output phases. None where neither applies."""
+    """Forward-only forms, where oneDNN's forward convolution or matmul beats its transposed convolution
+    (benchmarks/run.py's caae_infer; BENCHMARKS.md). CAAE's G at batch 10: 4x4 and 8x8 maps as matmul + overlap-add
+    (34 against 267 and 64 ms stock), 16x16 as a phase convolution (41 against 62 ms); a stride-1 transposed conv is a
+    conv with the kernel flipped. None where none applies (32x32 and up: the stock kernel is fastest)."""
     if (layer.padding != "same" or layer.data_format != "channels_last" or tuple(layer.dilation_rate) != (1, 1)
             or tuple(layer.output_padding or (None, None)) != (None, None) or layer.compute_dtype != "float32"
             or layer.kernel_size[0] != layer.kernel_size[1] or layer.kernel_size[0] % 2 == 0):
@@ -178,7 +190,12 @@ def _inference_form(layer, inputs):
     kernel = tf.convert_to_tensor(layer.kernel)
     if tuple(layer.strides) == (1, 1) and layer.filters >= 8:  # to RGB (3 outputs) is faster as it is
         return tf.nn.conv2d(inputs, tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]), 1, "SAME")
-    if tuple(layer.strides) == (2, 2) and SMALL_MAP < inputs.shape[1] <= 8 and inputs.shape[1] == inputs.shape[2]:
+    side = inputs.shape[1]
+    if tuple(layer.strides) != (2, 2) or side is None or side != inputs.shape[2]:
+        return None
+    if side <= INFERENCE_GEMM_MAP:
+        return conv2d_transpose_same_stride2_gemm(inputs, kernel)
+    if side <= INFERENCE_PHASE_MAP:
         phases, before, after = subpixel_kernel(kernel)
         padded = tf.pad(inputs, [[0, 0], [before, after], [before, after], [0, 0]])
         return tf.nn.depth_to_space(tf.nn.conv2d(padded, phases, 1, "VALID"), 2)

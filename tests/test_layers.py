@@ -44,22 +44,23 @@ def test_layers_take_the_gemm_path_only_for_small_maps(monkeypatch):
     layer = layers.Conv2DTranspose(4, 5, strides=2, padding="same")
     for side in (4, 8):
         x = tf.random.normal([2, side, side, 3])
-        y = layer(x)
+        y = layer(x, training=True)  # inference has its own forms, tested below
         assert y.shape == (2, 2 * side, 2 * side, 4)
     assert calls == [4]
 
 
-@pytest.mark.parametrize("side,k,strides,filters", [(8, 5, 2, 6), (8, 3, 2, 6), (6, 5, 2, 4), (8, 5, 1, 8),
+@pytest.mark.parametrize("side,k,strides,filters", [(4, 5, 2, 6), (8, 5, 2, 6), (8, 3, 2, 6), (6, 5, 2, 4),
+                                                    (7, 5, 2, 4), (16, 5, 2, 4), (32, 3, 2, 3), (8, 5, 1, 8),
                                                     (5, 3, 1, 9)])
 def test_inference_forms_equal_the_training_forms(side, k, strides, filters):
-    """Inference runs stride-1 transposed convs as flipped-kernel convs and stride-2 ones on 8x8 maps as one
-    phase-producing conv; both must give the stock layer's output."""
+    """Inference runs stride-1 transposed convs as flipped-kernel convs, stride-2 ones on maps up to 8x8 as matmul +
+    overlap-add and up to 16x16 as one phase-producing conv; each must give the stock layer's output."""
     layer = layers.Conv2DTranspose(filters, k, strides=strides, padding="same", bias_initializer="random_normal")
     x = tf.random.normal([3, side, side, 5])
     trained = layer(x, training=True)
     inferred = layer(x, training=False)
     form = layers._inference_form(layer, x)
-    assert (form is not None) == (side <= 8 and side > layers.SMALL_MAP or strides == 1)
+    assert (form is not None) == (side <= layers.INFERENCE_PHASE_MAP if strides == 2 else filters >= 8)
     reference = tf.nn.conv2d_transpose(x, layer.kernel, [3, side * strides, side * strides, filters], strides,
                                        "SAME") + layer.bias
     np.testing.assert_allclose(inferred, reference, atol=1e-4)

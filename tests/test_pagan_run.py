@@ -87,8 +87,10 @@ def test_pagan_train_resume_and_test_mode(prepared, age_classifier, tmp_path):
             tags.update(v.tag for v in event.summary.value)
     assert {"L_D", "L_G", "L_G_age", "L_ide", "L_pix", "learning_rate", "samples", "test"} <= tags
 
-    result = run_main(*common, "--is_train", "--target_cluster", "2", "--iterations", "8")
+    # Resumed under tf.distribute (one replica here): a one-device checkpoint restores into mirrored variables.
+    result = run_main(*common, "--is_train", "--target_cluster", "2", "--iterations", "8", "--strategy", "mirrored")
     assert result.returncode == 0, result.stderr
+    assert "Precision float32, 1 replica(s) of 4 pairs" in result.stdout
     assert f"Resumed from {run}/checkpoint/model-6 (iteration 6)" in result.stdout
     assert tf.train.latest_checkpoint(str(run / "checkpoint")).endswith("model-8")
 

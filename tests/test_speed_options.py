@@ -147,6 +147,56 @@ def test_mirrored_step_on_two_devices_equals_one_device_step(tmp_path):
     assert diff.max() <= 2 * 2e-4 + 1e-6 and (diff > 1e-6).mean() < 1e-3
 
 
+_TWO_DEVICES_PAGAN = textwrap.dedent("""
+    import sys
+    import numpy as np, tensorflow as tf, keras
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    sys.path.insert(0, sys.argv[1])
+    from face_aging.pagan.model import PAGAN, PAGANConfig
+    from face_aging.pagan.vgg import VGG16, scaled_channels
+    rs = np.random.RandomState(0)
+    young = tf.constant(rs.uniform(-1, 1, [4, 32, 32, 3]).astype("float32"))
+    old = tf.constant(rs.uniform(-1, 1, [4, 32, 32, 3]).astype("float32"))
+    def step(strategy):
+        keras.utils.set_random_seed(5)
+        with (strategy or tf.distribute.get_strategy()).scope():
+            phi_age = VGG16(4, 32, scaled_channels(1 / 16), fc_units=8, name="phi_age")
+            phi_id = VGG16(5, 32, scaled_channels(1 / 16), fc_units=8, name="phi_id")
+        m = PAGAN(PAGANConfig(image_size=32, gen_channels=4, res_blocks=1, head_width=1 / 16), phi_age, phi_id,
+                  strategy)
+        terms, generated = m.train_step(young, old)
+        moments = [v.numpy() for o in m.optimizers.values() for v in o.variables if "momentum" in v.path]
+        weights = [v.numpy() for n in (m.generator, m.discriminator) for v in n.weights]
+        return m.replicas, {k: float(v) for k, v in terms.items()}, moments, weights, generated.numpy()
+    out = {"single": step(None), "mirrored": step(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))}
+    np.save(sys.argv[2], np.array(out, dtype=object), allow_pickle=True)
+""")
+
+
+def test_pagan_mirrored_step_on_two_devices_equals_one_device_step(tmp_path):
+    """PAGAN, one step on 4 young and 4 old faces: two replicas of 2 + 2 (D's batch norm synchronised, judges on
+    each replica) update G and D as one device does with all of them, and return the whole batch's G(x)."""
+    out = tmp_path / "steps.npy"
+    done = subprocess.run([sys.executable, "-c", _TWO_DEVICES_PAGAN, REPO, str(out)], capture_output=True,
+                          text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = np.load(out, allow_pickle=True).item()
+    (n1, terms1, moments1, weights1, gen1), (n2, terms2, moments2, weights2, gen2) = (result["single"],
+                                                                                      result["mirrored"])
+    assert (n1, n2) == (1, 2)
+    np.testing.assert_allclose(gen2, gen1, atol=1e-5)
+    for name, value in terms1.items():
+        assert terms2[name] == pytest.approx(value, rel=1e-4, abs=1e-6), name
+    # Adam's first moments (the all-reduced gradients), to float rounding of the largest: the conv biases before
+    # G's instance norms have zero gradient in exact arithmetic, so theirs are rounding noise on both sides.
+    scale = max(np.abs(a).max() for a in moments1)
+    for a, b in zip(moments1, moments2):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5 * scale)
+    diff = np.concatenate([np.abs(a - b).ravel() for a, b in zip(weights1, weights2)])
+    assert diff.max() <= 2 * 1e-4 + 1e-6 and (diff > 1e-6).mean() < 1e-2
+
+
 def test_multiworker_strategy_trains_through_main(tmp_path):
     """--strategy multiworker without TF_CONFIG: one worker; a tiny run completes and writes its outputs."""
     from face_aging.data.synthetic import write_utkface_folder
@@ -161,7 +211,7 @@ def test_multiworker_strategy_trains_through_main(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--is_train=False", "--testdir=.", "--strategy=mirrored"], "only CAAE training"),
+    (["--is_train=False", "--testdir=.", "--strategy=mirrored"], "only CAAE and PAGAN training"),
     (["--is_train=False", "--testdir=.", "--precision=mixed_bfloat16"], "apply to training"),
     (["--model=age", "--xla"], "apply to training"),
     (["--precision=float64"], "--precision"),

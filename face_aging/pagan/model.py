@@ -9,7 +9,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from face_aging import precision
+from face_aging import distribute, precision
 from face_aging.pagan import losses
 from face_aging.pagan.networks import GEN_CHANNELS, PAGANGenerator, PyramidDiscriminator
 from face_aging.pagan.vgg import TAPS
@@ -58,10 +58,16 @@ def _to_size(images, size):
 
 
 class PAGAN:
-    """G and D for `config.target_cluster`, judged by the frozen `phi_age` and `phi_id`."""
+    """G and D for `config.target_cluster`, judged by the frozen `phi_age` and `phi_id`.
 
-    def __init__(self, config, phi_age, phi_id):
+    `strategy` (a tf.distribute strategy, None for one device) holds the variables and runs the step on its replicas;
+    load the judges inside its scope too, so that every replica has its own copy.
+    """
+
+    def __init__(self, config, phi_age, phi_id, strategy=None):
         self.config = config
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.replicas = self.strategy.num_replicas_in_sync
         self.phi_age, self.phi_id = phi_age, phi_id
         for judge in (phi_age, phi_id):
             judge.trainable = False
@@ -69,23 +75,26 @@ class PAGAN:
         tap_channels = phi_age.channels[:len(TAPS)]
         # The judges stay float32: G's gradient runs through them, and stock 16-bit data gradients of their
         # convolutions are very slow on CPUs (see face_aging/layers.py).
-        with precision.policy(config.precision):
+        with self.strategy.scope(), precision.policy(config.precision):
             self.generator = build_generator(config)
-            self.discriminator = PyramidDiscriminator(judge_size, tap_channels, TAPS, config.head_width)
+            self.discriminator = PyramidDiscriminator(judge_size, tap_channels, TAPS, config.head_width,
+                                                      synchronized=self.replicas > 1)
             self.discriminator(self.phi_age.taps(tf.zeros([1, judge_size, judge_size, 3]),
                                                  after_relu=config.tap == "relu"))
-        self.optimizers, self.appliers = {}, {}
-        for name, variables in (("G", self.generator.trainable_variables),
-                                ("D", self.discriminator.trainable_variables)):
-            # One optimiser per player for the whole run: Adam's moments are part of the checkpoint (the PyTorch
-            # reproduction rebuilt its optimisers every step, losing them).
-            optimizer = keras.optimizers.Adam(learning_rate_schedule(config), beta_1=config.beta1, name=f"adam_{name}")
-            optimizer.build(variables)
-            self.optimizers[name] = optimizer
-            self.appliers[name] = precision.loss_scaled(optimizer, config.precision)
-            if self.appliers[name] is not optimizer:
-                self.appliers[name].build(variables)
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        with self.strategy.scope():
+            self.optimizers, self.appliers = {}, {}
+            for name, variables in (("G", self.generator.trainable_variables),
+                                    ("D", self.discriminator.trainable_variables)):
+                # One optimiser per player for the whole run: Adam's moments are part of the checkpoint (the
+                # PyTorch reproduction rebuilt its optimisers every step, losing them).
+                optimizer = keras.optimizers.Adam(learning_rate_schedule(config), beta_1=config.beta1,
+                                                  name=f"adam_{name}")
+                optimizer.build(variables)
+                self.optimizers[name] = optimizer
+                self.appliers[name] = precision.loss_scaled(optimizer, config.precision)
+                if self.appliers[name] is not optimizer:
+                    self.appliers[name].build(variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.train_step = tf.function(self._train_step, jit_compile=config.xla or None)
         self.checkpoint = tf.train.Checkpoint(generator=self.generator, discriminator=self.discriminator,
                                               opt_g=self.optimizers["G"], opt_d=self.optimizers["D"], step=self.step)
@@ -102,25 +111,40 @@ class PAGAN:
         return self.phi_id.descriptor(_to_size(images, self.phi_id.image_size), layer=self.config.identity_layer)
 
     def _train_step(self, young, old):
-        """One iteration: D and G both step, from the same forward pass; the pixel term is on every 5th G step."""
+        """One iteration: D and G both step, from the same forward pass; the pixel term is on every 5th G step.
+        `young` and `old` are the global batch; each replica takes its share."""
         use_pixel = losses.pixel_step(self.step, self._pixel_every)
+        if self.replicas == 1:
+            terms, generated = self._replica_step(young, old, use_pixel)
+        else:
+            results = self.strategy.run(self._replica_step, args=(young, old, use_pixel))
+            terms = {name: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+                     for name, value in results[0].items()}
+            generated = self.strategy.gather(results[1], axis=0)
+        self.step.assign_add(1)
+        terms["pixel_on"] = use_pixel
+        return terms, generated
+
+    def _replica_step(self, young, old, use_pixel):
+        (young,), (old,) = distribute.replica_share(young), distribute.replica_share(old)
         n = tf.shape(young)[0]
         with tf.GradientTape(persistent=True) as tape:
             generated = tf.cast(self.generator(young, training=True), tf.float32)
-            # One pass of phi_age and D over [old; generated; young]: the three batches share D's batch statistics.
+            # One pass of phi_age and D over [old; generated; young]: the three batches share D's batch statistics
+            # (over every replica's share when synchronised).
             d_all = tf.cast(self.discriminator(self._age_features(tf.concat([old, generated, young], axis=0)),
                                                training=True), tf.float32)
             d_old, d_generated, d_young = d_all[:tf.shape(old)[0]], d_all[-2 * n:-n], d_all[-n:]
             ids = self._identity(tf.concat([young, generated], axis=0))
             terms = losses.pagan_losses(d_old, d_generated, d_young, ids[:n], ids[n:], young, generated, use_pixel,
                                         self.config.weights)
-            scaled = {"D": self.appliers["D"].scale_loss(terms["L_D"]), "G": self.appliers["G"].scale_loss(terms["L_G"])}
+            # Replicas' gradients are summed: each contributes its mean over its share, over the replica count.
+            scaled = {name: self.appliers[name].scale_loss(terms[key] / self.replicas)
+                      for name, key in (("D", "L_D"), ("G", "L_G"))}
         for name, variables in (("D", self.discriminator.trainable_variables),
                                 ("G", self.generator.trainable_variables)):
             self.appliers[name].apply_gradients(zip(tape.gradient(scaled[name], variables), variables))
         del tape
-        self.step.assign_add(1)
-        terms["pixel_on"] = use_pixel
         return terms, generated
 
     @tf.function(reduce_retracing=True)

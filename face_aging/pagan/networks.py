@@ -133,11 +133,12 @@ class DiscriminatorHead(keras.layers.Layer):
     """Conv 4x4 stride 2 pad 1 + BN + LeakyReLU(0.2), repeated down to 512 x 7 x 7, then conv 4x4 stride 2 pad 1 to
     a 1 x 3 x 3 map (at 224). No sigmoid: least-squares GAN."""
 
-    def __init__(self, plan, **kwargs):
+    def __init__(self, plan, synchronized=False, **kwargs):
         super().__init__(**kwargs)
         self.plan = plan
         self.convs = [fa_layers.Conv2D(c, 4, 2, padding="valid", name=f"conv{i + 1}") for i, c in enumerate(plan)]
-        self.norms = [keras.layers.BatchNormalization(name=f"bn{i + 1}") for i in range(len(plan))]
+        self.norms = [keras.layers.BatchNormalization(synchronized=synchronized, name=f"bn{i + 1}")
+                      for i in range(len(plan))]
         track_layers(self, self.convs + self.norms)
         self.out = fa_layers.Conv2D(1, 4, 2, padding="valid", name="conv_out")
 
@@ -155,13 +156,15 @@ class PyramidDiscriminator(keras.Model):
     """D(phi_age(x)): one head per tapped phi_age layer; their 3x3 maps stacked into one 12x3 map (at 224).
 
     `tap_channels` are the channels of the taps (64, 128, 256, 512 for the real VGG-16); tap i is at 1/2^i of the
-    image size. The heads' widths follow `width` (1.0 = the paper's)."""
+    image size. The heads' widths follow `width` (1.0 = the paper's). `synchronized`: batch statistics over every
+    replica's share (tf.distribute), as one device has them over the whole batch."""
 
-    def __init__(self, image_size=224, tap_channels=(64, 128, 256, 512), taps=TAPS, width=1.0,
+    def __init__(self, image_size=224, tap_channels=(64, 128, 256, 512), taps=TAPS, width=1.0, synchronized=False,
                  name="discriminator", **kwargs):
         super().__init__(name=name, **kwargs)
         self.image_size, self.tap_channels, self.taps, self.width = image_size, tuple(tap_channels), tuple(taps), width
-        self.heads = [DiscriminatorHead(head_plan(c, image_size // 2 ** i, image_size, width), name=f"head_{tap}")
+        self.heads = [DiscriminatorHead(head_plan(c, image_size // 2 ** i, image_size, width), synchronized,
+                                        name=f"head_{tap}")
                       for i, (tap, c) in enumerate(zip(self.taps, self.tap_channels))]
         track_layers(self, self.heads)
 

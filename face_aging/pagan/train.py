@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from face_aging import checkpointing
+from face_aging import checkpointing, distribute
 from face_aging import images as imio
 from face_aging.data import prepare
 from face_aging.data.labels import AGE_CLUSTER_NAMES
@@ -85,7 +85,7 @@ def restore(model, options, run):
         f" (generator width {c.gen_channels}, {c.res_blocks} residual blocks, head width {c.head_width:g}, "
         f"phi_age {model.phi_age.image_size}px)", error=BadCheckpointError, unit="iteration")
     if latest:
-        return f"Resumed from {latest} (iteration {int(model.step)})"
+        return f"Resumed from {latest} (iteration {int(model.step.numpy())})"
     return "Training from random initialisation"
 
 
@@ -99,8 +99,16 @@ def write_images(model, run, name, young, generated, vis, writer, step):
         tf.summary.image("test", test_grid[None], description="Top: fixed validation faces; bottom: G(x)")
 
 
-def train(options):
-    """Train the generator of options.config.target_cluster; returns the PAGAN model."""
+def train(options, strategy=None):
+    """Train the generator of options.config.target_cluster; returns the PAGAN model.
+
+    `strategy`: a tf.distribute strategy from distribute.make_strategy (None: one device).
+    """
+    distribute.check_batch(strategy, options.batch_size)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and distribute.worker_index() > 0:
+        # As for CAAE: every worker saves (collectively); only worker 0's run dir is the run.
+        options = dataclasses.replace(options, savedir=os.path.join(
+            options.savedir, "workers", f"worker{distribute.worker_index()}"))
     config = options.config
     k = config.target_cluster
     run = cluster_run(options.savedir, k).make()
@@ -112,8 +120,9 @@ def train(options):
     print(f"\tData: {young_n} young faces (cluster 0) and {old_n} faces of cluster {k} ({AGE_CLUSTER_NAMES[k]}) "
           f"from {options.prepared_dir}")
 
-    phi_age = judges.load_age_classifier(options.age_classifier)
-    phi_id = judges.load_identity_network(options.identity, config.image_size, config.seed)
+    with (strategy or tf.distribute.get_strategy()).scope():  # every replica holds the judges
+        phi_age = judges.load_age_classifier(options.age_classifier)
+        phi_id = judges.load_identity_network(options.identity, config.image_size, config.seed)
     identity_text = phi_id.info.get("source", options.identity)
     if options.identity == judges.RANDOM_IDENTITY:
         logging.warning("Identity loss on a small RANDOMLY INITIALISED network, not VGG-Face: identity preservation "
@@ -121,11 +130,14 @@ def train(options):
     print(f"\tJudges: phi_age from {options.age_classifier} ({phi_age.image_size}px), identity from {identity_text}")
 
     keras.utils.set_random_seed(config.seed)
-    model = PAGAN(config, phi_age, phi_id)
+    model = PAGAN(config, phi_age, phi_id, strategy)
+    if strategy is not None or config.precision != "float32" or config.xla:
+        print(f"\tPrecision {config.precision}, {model.replicas} replica(s) of {options.batch_size // model.replicas} "
+              f"pairs{', XLA' if config.xla else ''}")
     print("\t" + restore(model, options, run))
     manager = checkpointing.make_manager(model.checkpoint, run.checkpoint, options.max_to_keep)
     run.write_options(options_record(options, young_n, old_n, identity_text))
-    step = int(model.step)
+    step = int(model.step.numpy())
     if step >= options.iterations:
         print(f"\tThis run already trained {step} iterations; nothing to do. Pass a larger --iterations to go on.")
         return model
@@ -140,7 +152,7 @@ def train(options):
     variables = checkpoint_variables(model)
 
     def save(reason):
-        checkpointing.save(manager, int(model.step), reason, variables, unit="iteration")
+        checkpointing.save(manager, int(model.step.numpy()), reason, variables, unit="iteration")
 
     try:
         with StopRequest() as stop:
