@@ -9,6 +9,7 @@ divided by the number of replicas, so the all-reduced (summed) gradients equal t
 batch.
 """
 
+import dataclasses
 import json
 import logging
 import os
@@ -64,6 +65,17 @@ def check_batch(strategy, batch_size):
     if batch_size % n:
         raise StrategyError(f"--batch_size={batch_size} does not split evenly across {n} replicas; use a multiple "
                             f"of {n}")
+
+
+def worker_options(strategy, options):
+    """Training options (with `batch_size` and `savedir`) for this worker: the batch checked against the replicas;
+    a multi-worker run's non-chief workers save under SAVEDIR/workers/workerN. Every worker must save (saving reads
+    the replicated variables collectively); only worker 0's run directory is the run."""
+    check_batch(strategy, options.batch_size)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and worker_index() > 0:
+        return dataclasses.replace(options, savedir=os.path.join(options.savedir, "workers",
+                                                                 f"worker{worker_index()}"))
+    return options
 
 
 def replica_share(*tensors):

@@ -104,12 +104,16 @@ def test_gemm_layers_in_bfloat16_match_float32(transposed):
         assert float(tf.reduce_max(tf.abs(tf.cast(got, tf.float32) - want))) < 0.03 * scale
 
 
-_TWO_DEVICES = textwrap.dedent("""
+# Two logical CPU devices must be configured before TensorFlow starts: each comparison runs in its own process.
+_TWO_CPUS = textwrap.dedent("""
     import sys
     import numpy as np, tensorflow as tf, keras
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     sys.path.insert(0, sys.argv[1])
+""")
+
+_TWO_DEVICES = _TWO_CPUS + textwrap.dedent("""
     from face_aging.caae.model import CAAE, CAAEConfig
     rs = np.random.RandomState(0)
     x = tf.constant(rs.uniform(-1, 1, [8, 32, 32, 3]).astype("float32"))
@@ -147,12 +151,7 @@ def test_mirrored_step_on_two_devices_equals_one_device_step(tmp_path):
     assert diff.max() <= 2 * 2e-4 + 1e-6 and (diff > 1e-6).mean() < 1e-3
 
 
-_TWO_DEVICES_PAGAN = textwrap.dedent("""
-    import sys
-    import numpy as np, tensorflow as tf, keras
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    sys.path.insert(0, sys.argv[1])
+_TWO_DEVICES_PAGAN = _TWO_CPUS + textwrap.dedent("""
     from face_aging.pagan.model import PAGAN, PAGANConfig
     from face_aging.pagan.vgg import VGG16, scaled_channels
     rs = np.random.RandomState(0)

@@ -142,12 +142,7 @@ def train(options, strategy=None):
 
     `strategy`: a tf.distribute strategy from distribute.make_strategy (None: one device).
     """
-    distribute.check_batch(strategy, options.batch_size)
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and distribute.worker_index() > 0:
-        # Every worker must save (saving reads the replicated variables collectively); only worker 0's run dir is
-        # the run, the others keep theirs beside it.
-        options = dataclasses.replace(options, savedir=os.path.join(
-            options.savedir, "workers", f"worker{distribute.worker_index()}"))
+    options = distribute.worker_options(strategy, options)
     run = RunDir(options.savedir).make()
     options = adopt_tf1_checkpoint_in_savedir(run, options)
     checkpointing.clean_stale_files(run.checkpoint, (run.root, run.samples, run.test))

@@ -104,11 +104,7 @@ def train(options, strategy=None):
 
     `strategy`: a tf.distribute strategy from distribute.make_strategy (None: one device).
     """
-    distribute.check_batch(strategy, options.batch_size)
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and distribute.worker_index() > 0:
-        # As for CAAE: every worker saves (collectively); only worker 0's run dir is the run.
-        options = dataclasses.replace(options, savedir=os.path.join(
-            options.savedir, "workers", f"worker{distribute.worker_index()}"))
+    options = distribute.worker_options(strategy, options)
     config = options.config
     k = config.target_cluster
     run = cluster_run(options.savedir, k).make()
