@@ -97,15 +97,24 @@ def _caae_batch(batch, size):
             tf.constant(np.eye(2, dtype="float32")[rs.randint(0, 2, batch)] * 2 - 1))
 
 
-def caae_flops_per_image(model, size):
+def _caae_specs(model, size):
+    """Input specs of one face: image, age labels, gender labels, code z."""
     import tensorflow as tf
-    z_dim = model.config.z_dim
-    img, age, gender, z = (tf.TensorSpec([1, size, size, 3]), tf.TensorSpec([1, 10]), tf.TensorSpec([1, 2]),
-                           tf.TensorSpec([1, z_dim]))
-    # training=True: the layers' training forms, whose FLOPs are the convolutions' own (inference's phase
-    # convolution multiplies zero taps too; that work is not counted as useful).
-    forward = (forward_flops(lambda x: model.encoder(x, training=True), img)
-               + forward_flops(lambda z, a, g: model.generator(z, a, g, training=True), z, age, gender)
+    return (tf.TensorSpec([1, size, size, 3]), tf.TensorSpec([1, 10]), tf.TensorSpec([1, 2]),
+            tf.TensorSpec([1, model.config.z_dim]))
+
+
+def caae_eg_flops(model, size):
+    """FLOPs of E on one face and of G on one code, counted on the layers' training forms: the convolutions' own
+    work (inference's phase convolution also multiplies zero taps, which is not useful work)."""
+    img, age, gender, z = _caae_specs(model, size)
+    return (forward_flops(lambda x: model.encoder(x, training=True), img),
+            forward_flops(lambda z, a, g: model.generator(z, a, g, training=True), z, age, gender))
+
+
+def caae_flops_per_image(model, size):
+    img, age, gender, z = _caae_specs(model, size)
+    forward = (sum(caae_eg_flops(model, size))
                + 2 * forward_flops(lambda x, a, g: model.d_img(x, a, g, training=False), img, age, gender)
                + 2 * forward_flops(lambda z: model.d_z(z, training=False), z))
     return 3 * forward
@@ -131,13 +140,8 @@ def bench_caae_infer(args):
     face = _caae_batch(1, args.image_size)[0].numpy()
     genders = gender_labels(0, 1)
     times = timed(lambda: model.age_progression(face, genders), 20, warmup=3)
-    import tensorflow as tf
-    z = tf.TensorSpec([1, model.config.z_dim])
-    # Counted on the training forms (see caae_flops_per_image): the useful work, not the zero taps inference adds.
-    flops = (forward_flops(lambda x: model.encoder(x, training=True),
-                           tf.TensorSpec([1, args.image_size, args.image_size, 3]))
-             + 10 * forward_flops(lambda z, a, g: model.generator(z, a, g, training=True), z, tf.TensorSpec([1, 10]),
-                                  tf.TensorSpec([1, 2])))
+    encoder, generator = caae_eg_flops(model, args.image_size)
+    flops = encoder + 10 * generator
     seconds = statistics.median(times)
     return {"seconds_per_face": seconds, "best_seconds": min(times), "gflops": flops / seconds / 1e9,
             "images_per_s": 10 / seconds, "shape": list(np.shape(face))}
@@ -179,7 +183,7 @@ def bench_pagan_train(args):
     seconds = statistics.median(times)
     img = tf.TensorSpec([1, size, size, 3])
     with mp.policy("float32"):
-        g = forward_flops(lambda x: model.generator(x, training=False), img)
+        g = forward_flops(lambda x: model.generator(x, training=True), img)  # training forms, as for CAAE
         d = forward_flops(lambda x: model.discriminator(phi_age.taps(x), training=False), img) - forward_flops(
             lambda x: phi_age.taps(x), img)
         age = forward_flops(lambda x: phi_age.taps(x), img)
