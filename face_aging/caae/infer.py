@@ -30,8 +30,9 @@ import tensorflow as tf
 from PIL import Image
 
 from face_aging import images as imio
-from face_aging.caae import tf1_checkpoint
+from face_aging.caae import bundled, tf1_checkpoint
 from face_aging.caae.model import AgingModel, CAAEConfig, checkpoint_value, gender_labels
+from face_aging.data import holdout
 from face_aging.data import labels as L
 from face_aging.data.pipeline import list_image_files, printable, read_face, scale_to_unit, warn_skipped
 from face_aging.errors import FaceAgingError
@@ -81,14 +82,17 @@ def _nothing_readable(testdir, candidates):
                          f"nothing is left to age")
 
 
-def load_test_images(testdir, image_size):
+def load_test_images(testdir, image_size, held_out="none"):
     """(images in [-1, 1] [N, S, S, 3], file paths) of every readable JPEG/PNG in `testdir` (or the one file), each
     used as it is (centre square, resized): the chips of --eval, and test mode's --align off.
 
     Any file name is taken (labels are not needed here), duplicates included: each file asked for gets its output.
     Unusable files are skipped with one warning naming each and why; TestModeError when none is left.
+    `held_out` (test | val) keeps only the files of that held-out set (face_aging.data.holdout).
     """
-    candidates = list_test_files(testdir)
+    candidates = holdout.select(list_test_files(testdir), held_out)
+    if held_out != "none":
+        print(f"\tThe {held_out} set of {printable(testdir)}: {len(candidates)} faces (docs/caae_recipe.md)")
     faces, paths, skipped = [], [], []
     for path in candidates:
         face, reason = read_face(path, image_size)
@@ -239,7 +243,8 @@ def requested_ages(target_age, ages):
 # --- CAAE -----------------------------------------------------------------------------------------------------------
 
 def restore_aging_model(config, savedir, init_checkpoint=""):
-    """E and G from the run's latest checkpoint, else from an original TF1 checkpoint; (model, description)."""
+    """E and G from the run's latest checkpoint, else from an original TF1 checkpoint, else the bundled model
+    (face_aging.caae.bundled); (model, description)."""
     model = AgingModel(config)
     run = RunDir(savedir)
     latest = tf.train.latest_checkpoint(run.checkpoint) if os.path.isdir(run.checkpoint) else None
@@ -255,6 +260,15 @@ def restore_aging_model(config, savedir, init_checkpoint=""):
     if source:
         tf1_checkpoint.load_tf1_checkpoint(source, model.encoder, model.generator)
         return model, f"original TF1 checkpoint {source}"
+    if bundled.available():
+        try:
+            model.weights_checkpoint().restore(bundled.PREFIX).expect_partial().assert_existing_objects_matched()
+        except (ValueError, AssertionError, tf.errors.OpError) as error:
+            shape = ", ".join(f"--{k} {v}" for k, v in bundled.architecture().items())
+            raise TestModeError(f"No checkpoint in {run.checkpoint}, and the bundled model ({shape}) does not fit "
+                                f"the model asked for ({str(error).splitlines()[0]}): drop the architecture flags "
+                                f"to use it, or train first") from None
+        return model, bundled.describe()
     raise TestModeError(f"No checkpoint in {run.checkpoint}: train first (python main.py --model caae --is_train "
                         f"--savedir {savedir}) or pass --init_checkpoint with an original CAAE checkpoint")
 

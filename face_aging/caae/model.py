@@ -8,7 +8,8 @@ import tensorflow as tf
 
 from face_aging import distribute, precision
 from face_aging.caae import losses
-from face_aging.caae.networks import NUM_AGE_GROUPS, NUM_GENDERS, build_encoder_generator, build_networks
+from face_aging.caae.networks import (NUM_AGE_GROUPS, NUM_GENDERS, DiscriminatorAge, build_encoder_generator,
+                                      build_networks)
 from face_aging.data.labels import plus_minus_one_hot
 
 
@@ -26,6 +27,10 @@ class CAAEConfig:
     seed: int = 2017
     precision: str = "float32"    # training only: float32 | mixed_bfloat16 | mixed_float16
     xla: bool = False             # compile the training step with XLA
+    # The aging recipe (losses.py, docs/caae_recipe.md); 0 = off, the original's objective.
+    age_loss: float = 0.0         # lambda_age: a frozen age classifier's cross-entropy on faces aged to random groups
+    id_loss: float = 0.0          # lambda_id: |E(aged face) - E(x)|
+    z_age_loss: float = 0.0       # lambda_zage: E leaves D_age unable to tell the age group from z
 
     ARCHITECTURE = ("image_size", "z_dim", "enc_channels", "gen_channels")
 
@@ -83,9 +88,15 @@ class CAAE(AgingModel):
                 config.image_size, config.z_dim, config.enc_channels, config.gen_channels,
                 synchronized=self.replicas > 1)
             self.eg_variables = self.encoder.trainable_variables + self.generator.trainable_variables
+            self.players = [("EG", self.eg_variables, "loss_EG"), ("D_z", self.d_z.trainable_variables, "loss_Dz"),
+                            ("D_img", self.d_img.trainable_variables, "loss_Di")]
+            self.d_age = None
+            if config.z_age_loss > 0:  # the recipe's age-blind code: a fourth player (not in the original)
+                self.d_age = DiscriminatorAge(name="discriminator_age")
+                self.d_age(tf.zeros([1, config.z_dim]))
+                self.players.append(("D_age", self.d_age.trainable_variables, "D_age_loss"))
             self.optimizers, self.appliers = {}, {}
-            for name, variables in (("EG", self.eg_variables), ("D_z", self.d_z.trainable_variables),
-                                    ("D_img", self.d_img.trainable_variables)):
+            for name, variables, _ in self.players:
                 schedule = keras.optimizers.schedules.ExponentialDecay(
                     config.learning_rate, decay_steps=max(1, config.decay_epochs * steps_per_epoch),
                     decay_rate=config.decay_rate, staircase=True)
@@ -99,6 +110,8 @@ class CAAE(AgingModel):
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
             # Epochs of plain-autoencoder pre-training this run does before the main training (0: none).
             self.pretrain_epochs = tf.Variable(0, dtype=tf.int64, trainable=False, name="pretrain_epochs")
+        # The frozen age classifier of the recipe's G_age_loss (face_aging.caae.age_classifier); set by training.
+        self.age_classifier = None
         # Outside the strategy: one stream drawn for the whole global batch, whatever the number of replicas.
         self.rng = tf.random.Generator.from_seed(config.seed)
         self.train_step = tf.function(self._train_step, jit_compile=config.xla or None)
@@ -106,6 +119,9 @@ class CAAE(AgingModel):
             encoder=self.encoder, generator=self.generator, d_z=self.d_z, d_img=self.d_img,
             opt_eg=self.optimizers["EG"], opt_dz=self.optimizers["D_z"], opt_di=self.optimizers["D_img"],
             step=self.step, pretrain_epochs=self.pretrain_epochs, rng=self.rng)
+        if self.d_age is not None:
+            self.checkpoint.d_age = self.d_age
+            self.checkpoint.opt_dage = self.optimizers["D_age"]
 
     @property
     def learning_rate(self):
@@ -117,25 +133,37 @@ class CAAE(AgingModel):
         for optimizer in self.optimizers.values():
             optimizer.iterations.assign(step)
 
-    def _train_step(self, images, ages, genders, weights):
+    @property
+    def ages_faces(self):
+        """Whether the step also ages each face to a random group (the recipe's terms are on)."""
+        return self.config.age_loss > 0 or self.config.id_loss > 0
+
+    def _train_step(self, images, ages, genders, weights, aging=True):
         """One iteration: E+G, D_z and D_img all step on the same batch, each from the same pre-update weights.
 
-        `weights` is a tensor (w0, w1, w2), so switching from pre-training (all 0) to training does not retrace.
-        Images and labels are the global batch; each replica takes its share.
+        `weights` is a tensor (w0, w1, w2, lambda_age, lambda_id, lambda_zage), so switching from pre-training (all 0) to training
+        does not retrace. `aging` (a Python bool: one trace each) False skips the recipe's pass over aged faces,
+        whose weights are 0 while pre-training anyway. Images and labels are the global batch; each replica takes
+        its share.
         """
-        z_prior = self.rng.uniform([tf.shape(images)[0], self.config.z_dim], -1.0, 1.0)
+        n = tf.shape(images)[0]
+        z_prior = self.rng.uniform([n, self.config.z_dim], -1.0, 1.0)
+        # Drawn after the prior, and only with the recipe on: the original's random stream stays as it was.
+        aging = aging and self.ages_faces
+        targets = self.rng.uniform([n], 0, NUM_AGE_GROUPS, dtype=tf.int32) if aging else tf.zeros([n], tf.int32)
         if self.replicas == 1:
-            terms, histograms = self._replica_step(images, ages, genders, z_prior, weights)
+            terms, histograms = self._replica_step(images, ages, genders, z_prior, weights, targets, aging)
         else:
-            results = self.strategy.run(self._replica_step, args=(images, ages, genders, z_prior, weights))
+            results = self.strategy.run(self._replica_step,
+                                        args=(images, ages, genders, z_prior, weights, targets, aging))
             terms = {name: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
                      for name, value in results[0].items()}
             histograms = {name: self.strategy.gather(value, axis=0) for name, value in results[1].items()}
         self.step.assign_add(1)
         return terms, histograms
 
-    def _replica_step(self, images, ages, genders, z_prior, weights):
-        images, ages, genders, z_prior = distribute.replica_share(images, ages, genders, z_prior)
+    def _replica_step(self, images, ages, genders, z_prior, weights, targets, aging):
+        images, ages, genders, z_prior, targets = distribute.replica_share(images, ages, genders, z_prior, targets)
         with tf.GradientTape(persistent=True) as tape:
             z = self.encoder(images, training=True)
             x_rec = self.generator(z, ages, genders, training=True)
@@ -144,12 +172,20 @@ class CAAE(AgingModel):
             d_input_logits = self.d_img(images, ages, genders, training=True)
             d_g_logits = self.d_img(x_rec, ages, genders, training=True)
             terms = losses.caae_losses(images, x_rec, d_z_logits, d_z_prior_logits, d_input_logits, d_g_logits,
-                                       weights)
+                                       weights[:3])
+            if aging:
+                x_aged = self.generator(z, tf.cast(tf.one_hot(targets, NUM_AGE_GROUPS) * 2 - 1, tf.float32), genders,
+                                        training=True)
+                aged_logits = (self.age_classifier(x_aged, training=False) if self.config.age_loss > 0 else None)
+                z_aged = self.encoder(x_aged, training=True) if self.config.id_loss > 0 else None
+                terms = losses.recipe_losses(terms, aged_logits, targets, z_aged, z, weights[3], weights[4])
+            if self.d_age is not None:
+                terms = losses.age_blind_losses(terms, self.d_age(z), tf.argmax(ages, -1, output_type=tf.int32),
+                                                weights[5])
             # Replicas' gradients are summed: each contributes its mean over its share, over the replica count.
             scaled = {name: self.appliers[name].scale_loss(terms[key] / self.replicas)
-                      for name, key in (("EG", "loss_EG"), ("D_z", "loss_Dz"), ("D_img", "loss_Di"))}
-        for name, variables in (("EG", self.eg_variables), ("D_z", self.d_z.trainable_variables),
-                                ("D_img", self.d_img.trainable_variables)):
+                      for name, _, key in self.players}
+        for name, variables, _ in self.players:
             grads = tape.gradient(scaled[name], variables)
             self.appliers[name].apply_gradients(zip(grads, variables))
         del tape

@@ -120,6 +120,23 @@ class Generator(keras.Model):
         return tf.cast(tf.tanh(self.to_rgb(x)), tf.float32)
 
 
+class DiscriminatorAge(keras.Model):
+    """D_age of the recipe's age-blind code (losses.py): z -> logits of the ten age groups. Dense 64, 32 with ReLU,
+    dense 10. Not in the original."""
+
+    def __init__(self, hidden=(64, 32), **kwargs):
+        super().__init__(**kwargs)
+        self.fcs = [keras.layers.Dense(c, activation="relu", name=f"D_age_fc{i}") for i, c in enumerate(hidden)]
+        self.out = keras.layers.Dense(NUM_AGE_GROUPS, name=f"D_age_fc{len(hidden)}")
+        layers.track_layers(self, self.fcs)
+
+    def call(self, z):
+        x = z
+        for fc in self.fcs:
+            x = fc(x)
+        return tf.cast(self.out(x), tf.float32)
+
+
 def _batch_norm(name, synchronized=False):
     # tf.contrib.layers.batch_norm defaults as the original used them: no gamma, decay 0.999, epsilon 1e-3.
     # Synchronized across replicas under tf.distribute, so the statistics are those of the whole global batch.

@@ -3,6 +3,7 @@ end, TensorBoard every step) made resumable: checkpoints also every few minutes,
 latest step, mid-epoch included."""
 
 import dataclasses
+import json
 import logging
 import os
 import time
@@ -13,8 +14,9 @@ import tensorflow as tf
 
 from face_aging import checkpointing, distribute
 from face_aging import images as imio
-from face_aging.caae import losses, synthetic_check, tf1_checkpoint
+from face_aging.caae import age_classifier, losses, synthetic_check, tf1_checkpoint
 from face_aging.caae.model import CAAE, CAAEConfig
+from face_aging.data import holdout
 from face_aging.data import labels as L
 from face_aging.data.pipeline import FaceDataset, load_faces
 from face_aging.errors import FaceAgingError
@@ -25,6 +27,9 @@ from face_aging.signals import StopRequest
 SCALARS = ("EG_loss", "E_z_loss", "D_z_loss_z", "D_z_loss_prior", "D_img_loss_input", "D_img_loss_G", "G_img_loss",
            "tv_loss")
 SHOWN = (("EG", "EG_loss"), ("Dz", "loss_Dz"), ("Di", "loss_Di"), ("Gi", "G_img_loss"))
+# The aging recipe's terms, where its options are on (losses.recipe_losses).
+RECIPE_SCALARS = ("G_age_loss", "G_age_accuracy", "id_loss", "E_z_age_loss", "D_age_loss")
+RECIPE_SHOWN = (("Age", "G_age_loss"), ("AgeAcc", "G_age_accuracy"), ("Id", "id_loss"), ("Dage", "D_age_loss"))
 
 
 @dataclasses.dataclass
@@ -47,6 +52,10 @@ class TrainOptions:
     max_to_keep: int = 3
     data_root: str = "data"
     on_bad_checkpoint: str = "error"  # or "fallback": continue from the newest checkpoint that restores
+    holdout: bool = False              # leave out the held-out faces (data/holdout.py: test and val sets)
+    flip: bool = False                 # mirror each training face with probability 1/2 (the recipe's augmentation)
+    age_classifier_epochs: int = 5     # training of the recipe's age classifier C (with config.age_loss > 0)
+    recipe: str = "none"               # --recipe: the named flag set this run started from (cli.RECIPES)
     config: CAAEConfig = dataclasses.field(default_factory=CAAEConfig)
 
 
@@ -65,7 +74,8 @@ def describe_model(config):
 
 def checkpoint_variables(model):
     """Every variable a CAAE checkpoint holds that can go non-finite."""
-    variables = [v for net in (model.encoder, model.generator, model.d_z, model.d_img) for v in net.weights]
+    variables = [v for net in (model.encoder, model.generator, model.d_z, model.d_img, model.d_age) if net is not None
+                 for v in net.weights]
     return variables + [v for optimizer in model.optimizers.values() for v in optimizer.variables]
 
 
@@ -148,9 +158,15 @@ def train(options, strategy=None):
     checkpointing.clean_stale_files(run.checkpoint, (run.root, run.samples, run.test))
     config = options.config
     faces = load_faces(options.dataset, config.image_size, config.seed, options.num_synthetic, options.data_root)
+    num_held_out = 0
+    if options.holdout:
+        keep = holdout.training_mask(faces)
+        num_held_out = int((~keep).sum())
+        faces = faces.subset(keep)
+        print(f"\tHeld out {num_held_out} faces (the test and val sets of docs/caae_recipe.md); never trained on")
     if faces.skipped:
         write_text_atomic(run.path("skipped_files.txt"), "".join(f"{p}\t{why}\n" for p, why in faces.skipped))
-    data = FaceDataset(faces, config.image_size, options.batch_size, config.seed, options.num_vis)
+    data = FaceDataset(faces, config.image_size, options.batch_size, config.seed, options.num_vis, options.flip)
     print(f"\tData: {len(faces)} faces from {faces.source}; {data.steps_per_epoch} batches of {options.batch_size} "
           f"an epoch; {len(data.vis_index)} held out for samples/ and test/")
 
@@ -161,7 +177,8 @@ def train(options, strategy=None):
               f"faces{', XLA' if config.xla else ''}")
     print("\t" + restore_or_initialise(model, run, options))
     manager = checkpointing.make_manager(model.checkpoint, run.checkpoint, options.max_to_keep)
-    run.write_options(options_record(options, faces))
+    record = options_record(options, faces, num_held_out)
+    run.write_options(record)
 
     pretrain = int(model.pretrain_epochs.numpy())
     total_epochs = pretrain + options.epoch
@@ -177,8 +194,16 @@ def train(options, strategy=None):
     imio.save_grid(np.tile(vis[0][:L.NUM_AGE_GROUPS], (L.NUM_AGE_GROUPS, 1, 1, 1)), os.path.join(run.test, "input.png"),
                    rows=L.NUM_AGE_GROUPS)
     writer = tf.summary.create_file_writer(run.summary)
-    main_weights = tf.constant(options.weights, tf.float32)
-    no_weights = tf.zeros([3], tf.float32)
+    with writer.as_default(step=step):
+        # How the run was made, recipe options included, beside its curves.
+        tf.summary.text("options", "    " + json.dumps(record, indent=1, sort_keys=True).replace("\n", "\n    "))
+    if config.age_loss > 0:
+        model.age_classifier, said = age_classifier.train_or_restore(
+            run.path("age_classifier"), data, options.age_classifier_epochs, writer, config.seed)
+        print("\t" + said)
+    main_weights = tf.constant(tuple(options.weights) + (config.age_loss, config.id_loss, config.z_age_loss),
+                               tf.float32)
+    no_weights = tf.zeros([6], tf.float32)
     progress = Progress(total_steps, step, options.batch_size)
     last_save = time.time()
     variables = checkpoint_variables(model)
@@ -196,14 +221,15 @@ def train(options, strategy=None):
                 first_batch = step - epoch * spe
                 for batch, (images, ages, genders) in enumerate(data.epoch(epoch, first_batch),
                                                                 start=first_batch + 1):
-                    terms, histograms = model.train_step(images, ages, genders, weights)
+                    terms, histograms = model.train_step(images, ages, genders, weights, epoch >= pretrain)
                     step += 1
                     # Every loss term, every step: a NaN stops the run here, before anything can save it.
                     values = {name: float(value) for name, value in terms.items()}
                     checkpointing.check_finite(values, step, manager.latest_checkpoint)
                     if step % options.summary_every == 0 or step == total_steps:
                         write_step_summaries(writer, step, terms, histograms, model.learning_rate)
-                    progress.update(step, epoch_text, batch, spe, {k: values[t] for k, t in SHOWN})
+                    progress.update(step, epoch_text, batch, spe,
+                                    {k: values[t] for k, t in SHOWN + RECIPE_SHOWN if t in values})
                     if stop.signal:
                         break
                     if time.time() - last_save > options.checkpoint_minutes * 60:
@@ -235,14 +261,14 @@ def train(options, strategy=None):
 
 def write_step_summaries(writer, step, terms, histograms, learning_rate):
     with writer.as_default(step=step):
-        for name in SCALARS:
+        for name in SCALARS + tuple(n for n in RECIPE_SCALARS if n in terms):
             tf.summary.scalar(name, terms[name])
         tf.summary.scalar("EG_learning_rate", learning_rate)
         for name, values in histograms.items():
             tf.summary.histogram(name, values)
 
 
-def options_record(options, faces):
+def options_record(options, faces, num_held_out=0):
     record = dataclasses.asdict(options)
     config = record.pop("config")
     record.update(config)
@@ -250,5 +276,6 @@ def options_record(options, faces):
     record["model"] = "caae"
     record["num_faces"] = len(faces)
     record["num_skipped"] = len(faces.skipped)
+    record["num_held_out"] = num_held_out
     record["data_source"] = faces.source
     return record

@@ -196,6 +196,14 @@ class LabelledFaces:
     def __len__(self):
         return len(self.ages)
 
+    def subset(self, mask):
+        """The faces where `mask` is True (the skipped list and source stay)."""
+        index = np.flatnonzero(mask)
+        pick = (lambda a: None if a is None else a[index])
+        return dataclasses.replace(
+            self, ages=self.ages[index], genders=self.genders[index], images=pick(self.images),
+            person_ids=pick(self.person_ids), paths=None if self.paths is None else [self.paths[i] for i in index])
+
 
 def scan_labelled_folder(folder):
     """Every usable UTKFace-named face in `folder`; malformed names, unreadable files and duplicates (same bytes as
@@ -315,8 +323,9 @@ def scale_to_unit(image):
 class FaceDataset:
     """Shuffled, batched training epochs and the fixed visualisation set of a LabelledFaces."""
 
-    def __init__(self, faces, image_size, batch_size, seed=2017, num_vis=100):
+    def __init__(self, faces, image_size, batch_size, seed=2017, num_vis=100, flip=False):
         self.faces = faces
+        self.flip = flip
         self.image_size = image_size
         self.batch_size = batch_size
         self.seed = seed
@@ -362,8 +371,15 @@ class FaceDataset:
         """Batches of (images, age labels, gender labels) for epoch `epoch`, from batch `skip_batches` on."""
         order = np.random.RandomState([self.seed, epoch]).permutation(self.train_index)
         order = order[skip_batches * self.batch_size:self.steps_per_epoch * self.batch_size]
+        load = self._load
+        if self.flip:
+            # Mirrored with probability 1/2, decided by (seed, epoch, face): a resumed epoch flips as the first did.
+            def load(i, seed=self.seed, epoch=epoch):
+                image, age, gender = self._load(i)
+                key = tf.stack([tf.constant(seed * 1000 + epoch, tf.int64), i])
+                return tf.image.stateless_random_flip_left_right(image, key), age, gender
         return (tf.data.Dataset.from_tensor_slices(order.astype(np.int64))
-                .map(self._load, num_parallel_calls=tf.data.AUTOTUNE)
+                .map(load, num_parallel_calls=tf.data.AUTOTUNE)
                 .batch(self.batch_size, drop_remainder=True)
                 .prefetch(tf.data.AUTOTUNE))
 

@@ -36,6 +36,7 @@ class EvalOptions:
     seed: int = 2017
     init_checkpoint: str = ""            # CAAE: an original TF1 checkpoint when SAVEDIR has none
     caae_config: object = None
+    holdout: str = "none"                # only the faces of this held-out set (data/holdout.py)
 
 
 def face_labels(paths):
@@ -125,7 +126,7 @@ def pagan_outputs(generators, faces):
 def judge_figures(inputs, outputs, target_bounds, real_ages, persons, age_judge, identity_judge, options):
     """The per-target figures, the thresholds and the impostor description from the judges' verdicts."""
     per_target = [{} for _ in outputs]
-    gen_matrix = None
+    gen_matrix = genuine_matrix = None
     if age_judge is not None:
         real_estimates = age_judge.estimate(inputs)
         columns = []
@@ -154,12 +155,15 @@ def judge_figures(inputs, outputs, target_bounds, real_ages, persons, age_judge,
         impostors = {"description": description, "n_pairs": int(len(pairs))}
         thresholds = [metrics.threshold_at_far(impostor_scores, far, identity_judge.higher_means_same)
                       for far in REPORT_FARS]
+        columns = []
         for t, (entry, out) in enumerate(zip(per_target, outputs)):
             _say(f"identity judge ({identity_judge.name}): target {t + 1}/{len(outputs)}")
             genuine = identity_judge.scores(embedded, identity_judge.embed(out))
+            columns.append(np.asarray(genuine, dtype=np.float64))
             entry["identity"] = metrics.identity_figures(genuine)
             entry["verification"] = [metrics.verification_figures(genuine, t) for t in thresholds]
-    return per_target, thresholds, impostors, gen_matrix
+        genuine_matrix = np.stack(columns, axis=1)
+    return per_target, thresholds, impostors, gen_matrix, genuine_matrix
 
 
 def _say(text):
@@ -178,7 +182,7 @@ def evaluate(options, age_judge=None, identity_judge=None):
     if os.path.isfile(os.path.join(options.testdir, "prepare.json")):
         faces, paths, real_ages, genders, persons = prepared_faces(options.testdir, options.model, size)
     else:
-        faces, paths = load_test_images(options.testdir, size)
+        faces, paths = load_test_images(options.testdir, size, options.holdout)
         real_ages, genders, persons = face_labels(paths)
     judges = {}
     for role, given, choose, choice, where in (
@@ -190,20 +194,25 @@ def evaluate(options, age_judge=None, identity_judge=None):
             logging.warning("No %s judge: %s", role, why)
         judges[role + "_record"] = J.describe(judge) if judge is not None else {"missing": why}
 
-    reconstruction = correlation = None
+    reconstruction = correlation = near_age = None
     if options.model == "caae":
         outputs, reconstruction, source = caae_outputs(options, faces, real_ages, genders)
         targets, target_bounds = list(L.AGE_GROUP_NAMES), [list(b) for b in metrics.group_bounds("caae")]
     else:
         targets, target_bounds, outputs, source = pagan_outputs(generators, faces)
     inputs = imio.to_uint8(faces)
-    per_target, thresholds, impostors, gen_matrix = judge_figures(
+    per_target, thresholds, impostors, gen_matrix, genuine_matrix = judge_figures(
         inputs, outputs, target_bounds, real_ages, persons, judges["age"], judges["identity"], options)
     if options.model == "caae" and gen_matrix is not None:
         centres = [L.group_centre_age(g) for g in range(L.NUM_AGE_GROUPS)]
         correlation = metrics.per_face_rank_correlation(gen_matrix, centres)
         correlation["rhos"] = [None if not np.isfinite(r) else float(r) for r in correlation["rhos"]]
         correlation["pooled"] = metrics.rank_correlation(np.tile(centres, len(gen_matrix)), gen_matrix.reshape(-1))
+    known = np.isfinite(real_ages)
+    threshold = getattr(judges["identity"], "usual_threshold", None)
+    if options.model == "caae" and genuine_matrix is not None and threshold is not None and known.any():
+        near_age = metrics.near_age_verification(genuine_matrix[known], L.age_to_group(real_ages[known].astype(int)),
+                                                 threshold, judges["identity"].higher_means_same)
     return {
         "model": options.model, "checkpoint": source,
         "data": f"{os.path.abspath(options.testdir)} ({int(np.isfinite(real_ages).sum())} with UTKFace age labels)",
@@ -211,6 +220,7 @@ def evaluate(options, age_judge=None, identity_judge=None):
         "judges": {"age": judges["age_record"], "identity": judges["identity_record"]},
         "face_box": J.FACE_BOX, "impostors": impostors, "thresholds": thresholds, "per_target": per_target,
         "rank_correlation": correlation, "reconstruction_error": reconstruction,
+        "near_age_verification": near_age,
     }
 
 

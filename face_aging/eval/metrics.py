@@ -147,6 +147,23 @@ def identity_figures(scores):
     return dict(mean=float(values.mean()), std=float(values.std()), n=int(values.size), failed=failed)
 
 
+def near_age_verification(genuine, own_groups, threshold, higher_means_same, within=2):
+    """CAAE: of the outputs whose target is within `within` groups of the input's own group, the share the judge's
+    usual rule calls the same person as the input (dlib: distance below 0.6). Far targets are left out: a face aged
+    by 60 years is not expected to pass a verifier that was never trained across such gaps.
+
+    `genuine` [faces, groups] input-output scores, `own_groups` [faces] each input's group. Returns dict(share, n,
+    threshold, within) or None when no score is defined."""
+    genuine = np.asarray(genuine, dtype=np.float64)
+    own_groups = np.asarray(own_groups).reshape(-1, 1)
+    near = np.abs(np.arange(genuine.shape[1])[None, :] - own_groups) <= within
+    values, _ = _valid(genuine[near])
+    if values.size == 0:
+        return None
+    accepted = values >= threshold if higher_means_same else values < threshold
+    return dict(share=float(accepted.mean()), n=int(values.size), threshold=float(threshold), within=within)
+
+
 def _unknown_person(person):
     return person is None or (isinstance(person, float) and math.isnan(person)) or str(person) == ""
 

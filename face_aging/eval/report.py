@@ -217,6 +217,10 @@ def extra_lines(results):
                                                          if rank.get("undefined") else ""))
             lines.append(f"Rank correlation (Spearman) of estimated age with target group: {per_face}; "
                          f"all outputs pooled {_fmt(rank.get('pooled'), 3)}")
+    near = results.get("near_age_verification")
+    if near:
+        lines.append(f"Same person by the judge's usual rule (below {near['threshold']:g}) for targets within "
+                     f"{near['within']} groups of the input's own: {100 * near['share']:.1f}% of {near['n']:,} outputs")
     if results.get("model") == "caae" or results.get("reconstruction_error") is not None:
         lines.append(f"Reconstruction error (mean absolute, [0, 1] pixel units): "
                      f"{_fmt(results.get('reconstruction_error'), 4)}")

@@ -1,0 +1,61 @@
+"""The CAAE this package ships: E and G trained here with the aging recipe on UTKFace (face_aging/pretrained/).
+
+Test mode, --eval and --export use it when the run directory has no checkpoint of its own and no original TF1
+checkpoint is given or present, so a fresh clone ages photos without training. Its MODEL_CARD.md says how it was
+made, what it was measured to do and where it fails.
+"""
+
+import json
+import os
+
+NAME = "caae_utkface64"
+DIRECTORY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained", NAME)
+PREFIX = os.path.join(DIRECTORY, "model")
+OPTIONS = os.path.join(DIRECTORY, "options.json")
+CARD = os.path.join(DIRECTORY, "MODEL_CARD.md")
+ARCHITECTURE = ("image_size", "z_dim", "enc_channels", "gen_channels")
+
+
+def available():
+    return os.path.exists(PREFIX + ".index") and os.path.exists(OPTIONS)
+
+
+def architecture():
+    """{image_size, z_dim, enc_channels, gen_channels} of the bundled model."""
+    with open(OPTIONS) as f:
+        recorded = json.load(f)
+    return {name: recorded[name] for name in ARCHITECTURE}
+
+
+def describe():
+    a = architecture()
+    return (f"the bundled model {NAME} ({a['image_size']}x{a['image_size']}, trained on UTKFace with the aging "
+            f"recipe; see {os.path.relpath(CARD)})")
+
+
+def write(savedir, directory=DIRECTORY):
+    """Make a run's latest checkpoint the bundled model: E and G only (no discriminators, no optimiser state) as
+    DIRECTORY/model.*, and the run's options.json beside them. For maintainers: `python -m face_aging.caae.bundled
+    SAVEDIR`. Returns the prefix written."""
+    import tensorflow as tf
+    from face_aging.caae.model import AgingModel, CAAEConfig
+    from face_aging.rundir import RunDir
+    run = RunDir(savedir)
+    recorded = run.read_options()
+    latest = tf.train.latest_checkpoint(run.checkpoint)
+    if not latest or not recorded:
+        raise FileNotFoundError(f"{savedir} has no checkpoint or no options.json")
+    model = AgingModel(CAAEConfig(**{name: recorded[name] for name in ARCHITECTURE}))
+    model.weights_checkpoint().restore(latest).expect_partial().assert_existing_objects_matched()
+    os.makedirs(directory, exist_ok=True)
+    prefix = model.weights_checkpoint().write(os.path.join(directory, "model"))
+    recorded["_bundled_from"] = f"{latest} (step {int(tf.train.load_checkpoint(latest).get_tensor('step/.ATTRIBUTES/VARIABLE_VALUE'))})"
+    with open(os.path.join(directory, "options.json"), "w") as f:
+        json.dump(recorded, f, indent=2, sort_keys=True)
+        f.write("\n")
+    return prefix
+
+
+if __name__ == "__main__":
+    import sys
+    print(write(sys.argv[1]))
