@@ -509,7 +509,8 @@ def run_caae(fv, weights):
         from face_aging.caae.infer import TestOptions, run_test
         run_test(TestOptions(testdir=fv.testdir, savedir=fv.savedir, target_age=fv.target_age, gender=fv.gender,
                              init_checkpoint=_test_init_checkpoint(fv), ages=tuple(parse_ages(fv)), gif=fv.gif,
-                             paste_back=fv.paste_back, align=fv.align, config=config_from_flags(fv)))
+                             paste_back=fv.paste_back, align=fv.align, holdout=fv.holdout,
+                             config=config_from_flags(fv)))
 
 
 def run_pagan(fv, weights):

@@ -62,6 +62,10 @@ def test_test_mode_eval_and_export_use_the_bundled_model_without_a_run(tmp_path)
     aged = Image.open(savedir / "test" / "face0_age70.png")
     assert aged.size == (size, size)
     assert Image.open(savedir / "test" / "face1.gif").n_frames == 10
+    result = run_main("--eval", f"--testdir={photos}", f"--savedir={savedir}", "--age_judge=none",
+                      "--identity_judge=none")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.load(open(savedir / "eval" / "eval.json"))["checkpoint"].startswith("the bundled model")
     exported = tmp_path / "exported"
     result = run_main(f"--export={exported}", f"--savedir={savedir}")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -77,6 +77,14 @@ def test_training_never_sees_held_out_faces_and_eval_selects_them(tmp_path, face
     assert test_name in [os.path.basename(p) for p in paths] and val_name not in [os.path.basename(p) for p in paths]
     _, paths = load_test_images(folder, 32, "val")
     assert val_name in [os.path.basename(p) for p in paths] and test_name not in [os.path.basename(p) for p in paths]
+    # Test mode too: only the held-out set's faces get outputs.
+    result = run_main("--is_train=false", f"--testdir={folder}", f"--savedir={savedir}", "--holdout=test",
+                      "--target_age=60")
+    assert result.returncode == 0, result.stderr[-2000:]
+    written = sorted(n for n in os.listdir(os.path.join(savedir, "test")) if n.endswith("_age60.png"))
+    expected = sorted(os.path.basename(p).split(".")[0] + "_age60.png" for p in holdout.select(
+        [os.path.join(folder, n) for n in os.listdir(folder)], "test"))
+    assert written == expected and test_name.split(".")[0] + "_age60.png" in written
 
 
 # --- the recipe's losses ----------------------------------------------------------------------------------------

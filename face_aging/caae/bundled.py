@@ -48,8 +48,11 @@ def write(savedir, directory=DIRECTORY):
     model = AgingModel(CAAEConfig(**{name: recorded[name] for name in ARCHITECTURE}))
     model.weights_checkpoint().restore(latest).expect_partial().assert_existing_objects_matched()
     os.makedirs(directory, exist_ok=True)
-    prefix = model.weights_checkpoint().write(os.path.join(directory, "model"))
-    recorded["_bundled_from"] = f"{latest} (step {int(tf.train.load_checkpoint(latest).get_tensor('step/.ATTRIBUTES/VARIABLE_VALUE'))})"
+    checkpoint = model.weights_checkpoint()
+    checkpoint.save_counter  # created, so that test mode's restore of E and G alone matches every object it holds
+    prefix = checkpoint.write(os.path.join(directory, "model"))
+    from face_aging.caae.model import checkpoint_value
+    recorded["_bundled_from"] = f"{os.path.basename(latest)} of {savedir} (step {checkpoint_value(latest, 'step')})"
     with open(os.path.join(directory, "options.json"), "w") as f:
         json.dump(recorded, f, indent=2, sort_keys=True)
         f.write("\n")

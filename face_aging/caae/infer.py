@@ -55,6 +55,7 @@ class TestOptions:
     gif: bool = False             # --gif: NAME.gif
     paste_back: bool = False      # --paste_back: the aged faces back in the photos (needs target_age or ages)
     align: str = "auto"           # auto | on | off (see the module docstring)
+    holdout: str = "none"         # only the faces of this held-out set (face_aging.data.holdout)
     config: CAAEConfig = dataclasses.field(default_factory=CAAEConfig)
 
 
@@ -146,14 +147,15 @@ def _model_input(crop, size):
     return scale_to_unit(image).numpy()
 
 
-def collect_test_faces(testdir, model, size, align="auto", test_dir=None):
+def collect_test_faces(testdir, model, size, align="auto", test_dir=None, held_out="none"):
     """The faces of every image in `testdir` for `model` ("caae" | "pagan") at `size`, per --align.
 
     Skipped files are named in one warning, photos without a face in another; TestModeError only when no face is
     left at all. With `test_dir`, each aligned crop is saved as test_dir/aligned/NAME.png (what the model sees).
+    `held_out` (test | val) keeps only the files of that held-out set (face_aging.data.holdout).
     """
     from face_aging.faces.inputs import collect_faces
-    candidates = list_test_files(testdir)
+    candidates = holdout.select(list_test_files(testdir), held_out)
     crops, no_face, skipped = collect_faces(candidates, model, size, align)
     warn_skipped(skipped, testdir)
     if no_face:
@@ -292,7 +294,7 @@ def run_test(options):
     model, source = restore_aging_model(config, options.savedir, options.init_checkpoint)
     print(f"\tLoaded {source}")
     test_dir = RunDir(options.savedir).test
-    found = collect_test_faces(options.testdir, "caae", size, options.align, test_dir)
+    found = collect_test_faces(options.testdir, "caae", size, options.align, test_dir, options.holdout)
     faces, names, crops = found.images, found.names, found.crops
     ages = list(options.ages or ())
     pasted = requested_ages(options.target_age, ages) if options.paste_back else []

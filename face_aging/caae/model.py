@@ -141,10 +141,10 @@ class CAAE(AgingModel):
     def _train_step(self, images, ages, genders, weights, aging=True):
         """One iteration: E+G, D_z and D_img all step on the same batch, each from the same pre-update weights.
 
-        `weights` is a tensor (w0, w1, w2, lambda_age, lambda_id, lambda_zage), so switching from pre-training (all 0) to training
-        does not retrace. `aging` (a Python bool: one trace each) False skips the recipe's pass over aged faces,
-        whose weights are 0 while pre-training anyway. Images and labels are the global batch; each replica takes
-        its share.
+        `weights` is a tensor (w0, w1, w2, lambda_age, lambda_id, lambda_zage), so switching from pre-training (all
+        0) to training does not retrace. `aging` (a Python bool: one trace each) False skips the recipe's pass over
+        aged faces, whose weights are 0 while pre-training anyway. Images and labels are the global batch; each
+        replica takes its share.
         """
         n = tf.shape(images)[0]
         z_prior = self.rng.uniform([n, self.config.z_dim], -1.0, 1.0)
