@@ -249,27 +249,29 @@ def restore_aging_model(config, savedir, init_checkpoint=""):
     (face_aging.caae.bundled); (model, description)."""
     model = AgingModel(config)
     run = RunDir(savedir)
+
+    def restore(prefix, misfit):
+        """E and G from a checkpoint of this package; TestModeError(misfit(first line of the reason)) if they do not
+        fit the model asked for."""
+        try:
+            model.weights_checkpoint().restore(prefix).expect_partial().assert_existing_objects_matched()
+        except (ValueError, AssertionError, tf.errors.OpError) as error:
+            raise TestModeError(misfit(str(error).splitlines()[0])) from None
+
     latest = tf.train.latest_checkpoint(run.checkpoint) if os.path.isdir(run.checkpoint) else None
     if latest and not tf1_checkpoint.is_tf1_checkpoint(latest):
-        try:
-            model.weights_checkpoint().restore(latest).expect_partial().assert_existing_objects_matched()
-        except (ValueError, AssertionError, tf.errors.OpError) as error:
-            raise TestModeError(f"Checkpoint {latest} does not fit a {config.image_size}x{config.image_size} model "
-                                f"(z_dim {config.z_dim}): {str(error).splitlines()[0]}. Pass the --image_size it was "
-                                f"trained with.") from None
+        restore(latest, lambda why: f"Checkpoint {latest} does not fit a {config.image_size}x{config.image_size} "
+                                    f"model (z_dim {config.z_dim}): {why}. Pass the --image_size it was trained with.")
         return model, f"{latest} (step {checkpoint_value(latest, 'step')})"
     source = latest or init_checkpoint
     if source:
         tf1_checkpoint.load_tf1_checkpoint(source, model.encoder, model.generator)
         return model, f"original TF1 checkpoint {source}"
     if bundled.available():
-        try:
-            model.weights_checkpoint().restore(bundled.PREFIX).expect_partial().assert_existing_objects_matched()
-        except (ValueError, AssertionError, tf.errors.OpError) as error:
-            shape = ", ".join(f"--{k} {v}" for k, v in bundled.architecture().items())
-            raise TestModeError(f"No checkpoint in {run.checkpoint}, and the bundled model ({shape}) does not fit "
-                                f"the model asked for ({str(error).splitlines()[0]}): drop the architecture flags "
-                                f"to use it, or train first") from None
+        shape = ", ".join(f"--{k} {v}" for k, v in bundled.architecture().items())
+        restore(bundled.PREFIX, lambda why: f"No checkpoint in {run.checkpoint}, and the bundled model ({shape}) does "
+                                            f"not fit the model asked for ({why}): drop the architecture flags to use "
+                                            f"it, or train first")
         return model, bundled.describe()
     raise TestModeError(f"No checkpoint in {run.checkpoint}: train first (python main.py --model caae --is_train "
                         f"--savedir {savedir}) or pass --init_checkpoint with an original CAAE checkpoint")
