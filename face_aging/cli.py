@@ -73,6 +73,15 @@ def define_flags(fv=flags.FLAGS):
     flags.DEFINE_string("export", None, "caae/pagan: instead of training or testing, write the run in --savedir as a "
                         "TensorFlow SavedModel to this folder (PAGAN: one per trained cluster, DIR/clusterK), with "
                         "a serving signature taking uint8 face crops; loadable without this package.", **d)
+    flags.DEFINE_string("residual", "auto", "CAAE test mode, --eval and --export: residual aging, the input face plus "
+                        "K times G's change from the face's own age group, instead of G's face (keeps the identity "
+                        "detail G's code cannot carry; docs/caae_recipe.md). A strength K >= 0 (0 = G's face, as in "
+                        "the original), or auto: the strength the bundled model's card gives when the bundled model "
+                        "is used, else 0.", **d)
+    flags.DEFINE_string("input_age", "auto", "CAAE test mode and --eval with residual aging: the input faces' own "
+                        "age, whose group the change is measured from. auto: from a UTKFace-style name "
+                        "(AGE_GENDER_RACE_*) where there is one, else estimated (the group whose reconstruction is "
+                        "closest to the face); estimate: always estimated; or an age in years for every face.", **d)
     flags.DEFINE_enum("gender", "auto", ["auto", "male", "female"], "Test mode, CAAE's per-face outputs (--target_age, "
                       "--ages, --gif, --paste_back): the gender label; "
                       "auto reads it from UTKFace-style names (AGE_GENDER_RACE_*).", **d)
@@ -248,6 +257,7 @@ def validate(fv=flags.FLAGS):
         raise FlagError(f"--on_bad_checkpoint={fv.on_bad_checkpoint}: only training (--is_train with --model caae, "
                         f"pagan or age) restores checkpoints this way")
     _validate_test_outputs(fv)
+    _validate_residual(fv)
     training = fv.is_train and not fv.eval and not fv.export
     if fv["strategy"].present and fv.strategy != "default" and not (fv.model in ("caae", "pagan") and training):
         raise FlagError(f"--strategy={fv.strategy}: only CAAE and PAGAN training (--model caae|pagan --is_train) are "
@@ -338,6 +348,48 @@ def _validate_test_outputs(fv):
                 raise FlagError(f"--ages={shown}: {value} is not an age in years, 0-120")
     if fv.paste_back and fv.target_age is None and not fv.ages:
         raise FlagError("--paste_back needs --target_age N or --ages A,B,...: the age(s) to paste back into the photos")
+
+
+def parse_residual(fv=flags.FLAGS):
+    """--residual as a strength >= 0, or None for auto (the model decides: caae.infer.residual_strength)."""
+    if fv.residual == "auto":
+        return None
+    try:
+        value = float(fv.residual)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):
+        raise FlagError(f"--residual={fv.residual}: must be auto or a strength >= 0 (0 = G's own face, 1 = G's change "
+                        f"of age as it is, 2 = twice that)")
+    return value
+
+
+def parse_input_age(fv=flags.FLAGS):
+    """--input_age: "auto", "estimate" or an age in years (int)."""
+    if fv.input_age in ("auto", "estimate"):
+        return fv.input_age
+    try:
+        age = int(fv.input_age)
+    except ValueError:
+        age = -1
+    if not 0 <= age <= 120:
+        raise FlagError(f"--input_age={fv.input_age}: must be auto, estimate or an age in years, 0-120")
+    return age
+
+
+def _validate_residual(fv):
+    if fv["input_age"].present:
+        parse_input_age(fv)
+        if fv.model != "caae" or (fv.is_train and not fv.eval):
+            raise FlagError("--input_age is for CAAE's test mode (--is_train False) and --eval, with residual aging")
+    if not fv["residual"].present:
+        return
+    parse_residual(fv)
+    if fv.model != "caae":
+        raise FlagError(f"--residual is CAAE's (--model caae), not --model {fv.model}'s")
+    if fv.is_train and not fv.eval and fv.export is None:
+        raise FlagError("--residual is for test mode (--is_train False), --eval and --export: it changes how a trained "
+                        "model's outputs are made, not training")
 
 
 def _parse_weights(fv, names, example):
@@ -454,6 +506,8 @@ def run_eval(fv):
                          identity_judge=fv.identity_judge, age_classifier=fv.age_classifier,
                          vgg_face=fv.identity if fv.identity != "random" else "", max_impostor_pairs=fv.eval_pairs,
                          seed=fv.seed, init_checkpoint=explicit_init, holdout=fv.holdout,
+                         residual=parse_residual(fv) if fv.model == "caae" else None,
+                         input_age=parse_input_age(fv) if fv.model == "caae" else "auto",
                          caae_config=config_from_flags(fv) if fv.model == "caae" else None))
 
 
@@ -469,12 +523,13 @@ def run_export(fv):
     from face_aging import export
     print(f"\n\tExport ({fv.model} -> SavedModel)")
     if fv.model == "caae":
-        from face_aging.caae.infer import restore_aging_model
+        from face_aging.caae.infer import residual_strength, restore_aging_model
         model, source = restore_aging_model(config_from_flags(fv), fv.savedir, _test_init_checkpoint(fv))
         print(f"\tLoaded {source}")
-        path = export.export_caae(model, fv.export, source)
-        print(f"\tWrote {path}: signatures serving_default (image, age_group, gender -> aged) and progression "
-              f"(image, gender -> aged at every age group); see {os.path.join(path, 'README.txt')}")
+        path = export.export_caae(model, fv.export, source, residual_strength(parse_residual(fv), model))
+        print(f"\tWrote {path}: signatures serving_default (image, age_group, gender -> aged), progression "
+              f"(image, gender -> aged at every age group) and residual_progression (image, gender, strength -> "
+              f"the same, residual aging); see {os.path.join(path, 'README.txt')}")
     else:
         from face_aging.pagan.infer import load_generators
         generators = load_generators(fv.savedir)
@@ -510,6 +565,7 @@ def run_caae(fv, weights):
         run_test(TestOptions(testdir=fv.testdir, savedir=fv.savedir, target_age=fv.target_age, gender=fv.gender,
                              init_checkpoint=_test_init_checkpoint(fv), ages=tuple(parse_ages(fv)), gif=fv.gif,
                              paste_back=fv.paste_back, align=fv.align, holdout=fv.holdout,
+                             residual=parse_residual(fv), input_age=parse_input_age(fv),
                              config=config_from_flags(fv)))
 
 

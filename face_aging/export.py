@@ -7,6 +7,8 @@
     out["aged"]                    # uint8 [N, S, S, 3]: each face at its age group (0-9: 0-5 ... 71+),
                                    #   with its gender label (0 male, 1 female)
     m.signatures["progression"](image=..., gender=...)["aged"]    # uint8 [N, 10, S, S, 3]: every age group
+    m.signatures["residual_progression"](image=..., gender=..., strength=float32 scalar)["aged"]
+                                   # the same with residual aging (face_aging/caae/residual.py)
 
 `python main.py --model pagan --export DIR` writes DIR/clusterK/ (a SavedModel) for every trained generator:
 
@@ -31,6 +33,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from face_aging.caae.residual import residual_progression
 from face_aging.data import labels as L
 from face_aging.errors import FaceAgingError
 
@@ -116,18 +119,29 @@ class CAAEServing(tf.Module):
                             _labels(gender, genders, n, "gender"), training=False)
             return {"aged": postprocess(out)}
 
-        @tf.function(input_signature=[_IMAGE, _LABEL("gender")])
-        def progression(image, gender):
-            x = preprocess(image, image_size)
+        def every_group(x, gender):
+            """G(E(x), g) for every group g: [10, N, S, S, 3] in [-1, 1]."""
             n = tf.shape(x)[0]
             z = encoder(x, training=False)
             labels = _labels(gender, genders, n, "gender")
             # Face-major: row i * 10 + g is face i at group g.
             ages = tf.tile(tf.constant(L.plus_minus_one_hot(np.arange(groups), groups)), [n, 1])
             out = generator(tf.repeat(z, groups, axis=0), ages, tf.repeat(labels, groups, axis=0), training=False)
-            return {"aged": tf.reshape(postprocess(out), [n, groups, image_size, image_size, 3])}
+            return tf.transpose(tf.reshape(out, [n, groups, image_size, image_size, 3]), [1, 0, 2, 3, 4])
 
-        self.serve, self.progression = serve, progression
+        def face_major(groups_first):
+            return tf.transpose(postprocess(groups_first), [1, 0, 2, 3, 4])
+
+        @tf.function(input_signature=[_IMAGE, _LABEL("gender")])
+        def progression(image, gender):
+            return {"aged": face_major(every_group(preprocess(image, image_size), gender))}
+
+        @tf.function(input_signature=[_IMAGE, _LABEL("gender"), tf.TensorSpec([], tf.float32, name="strength")])
+        def residual(image, gender, strength):
+            x = preprocess(image, image_size)
+            return {"aged": face_major(residual_progression(x, every_group(x, gender), strength))}
+
+        self.serve, self.progression, self.residual = serve, progression, residual
 
 
 class PAGANServing(tf.Module):
@@ -170,7 +184,11 @@ CAAE_USAGE = """\
     # uint8 [N, {size}, {size}, 3]
     # age_group 0-9 = {groups}; gender 0 male, 1 female; a length-1 label applies to every image.
     every_group = model.signatures["progression"](image=images, gender=tf.constant([0], tf.int32))["aged"]
-    # uint8 [N, 10, {size}, {size}, 3]"""
+    # uint8 [N, 10, {size}, {size}, 3]
+    residual = model.signatures["residual_progression"](image=images, gender=tf.constant([0], tf.int32),
+                                                        strength=tf.constant({residual}))["aged"]
+    # the same, residual aging: the input plus strength x G's change from its own age group (keeps the identity
+    # detail G's code loses; {residual} is what this model's maker recommends, 0 = progression's faces)"""
 
 PAGAN_USAGE = """\
     model = tf.saved_model.load("{path}/clusterK")    # K = {clusters}
@@ -222,14 +240,16 @@ def _write(path, build):
     return path
 
 
-def export_caae(model, path, source=""):
-    """Write `model` (an AgingModel: E and G) as a SavedModel at `path`; returns the path."""
+def export_caae(model, path, source="", residual=0.0):
+    """Write `model` (an AgingModel: E and G) as a SavedModel at `path`; returns the path. `residual` is the
+    residual aging strength the README and export.json recommend (the signature takes any)."""
     size = model.config.image_size
 
     def build(tmp):
         module = CAAEServing(model.encoder, model.generator, size)
-        _save(module, tmp, {"serving_default": module.serve, "progression": module.progression})
-        usage = CAAE_USAGE.format(path=path, size=size, groups=", ".join(L.AGE_GROUP_NAMES))
+        _save(module, tmp, {"serving_default": module.serve, "progression": module.progression,
+                            "residual_progression": module.residual})
+        usage = CAAE_USAGE.format(path=path, size=size, groups=", ".join(L.AGE_GROUP_NAMES), residual=residual)
         with open(os.path.join(tmp, "README.txt"), "w") as f:
             f.write(README.format(model="CAAE", usage=usage, size=f"{size}x{size}"))
         return {"model": "caae", "image_size": size, "source_checkpoint": source,
@@ -240,7 +260,13 @@ def export_caae(model, path, source=""):
                                                    "gender": "int32 [N] (0 male, 1 female)"},
                                         "outputs": {"aged": f"uint8 [N, {size}, {size}, 3]"}},
                     "progression": {"inputs": {"image": "uint8 [N, H, W, 3]", "gender": "int32 [N]"},
-                                    "outputs": {"aged": f"uint8 [N, 10, {size}, {size}, 3] (age groups in order)"}}}}
+                                    "outputs": {"aged": f"uint8 [N, 10, {size}, {size}, 3] (age groups in order)"}},
+                    "residual_progression": {
+                        "inputs": {"image": "uint8 [N, H, W, 3]", "gender": "int32 [N]",
+                                   "strength": "float32 scalar (0: progression's faces)"},
+                        "outputs": {"aged": f"uint8 [N, 10, {size}, {size}, 3]: the input plus strength x G's "
+                                            f"change from its own group (face_aging/caae/residual.py)"}}},
+                "recommended_residual_strength": residual}
     return _write(path, build)
 
 

@@ -49,6 +49,12 @@ def test_the_bundled_model_ages_a_face():
     assert progression.shape == (10, 4, size, size, 3)
     assert np.abs(progression[4] - faces).mean() < 0.35                     # 21-30: the same face, roughly
     assert np.abs(progression[9] - progression[0]).mean() > 0.05            # 71+ is not the child
+    # Residual aging at the card's strength: the input itself at its own group, and G's aging added elsewhere.
+    assert bundled.residual() == model.residual > 0
+    residual = model.age_progression(faces, gender_labels(0, 4), model.residual)
+    distance = np.abs(residual - faces[None]).mean(axis=(2, 3, 4))         # [10, 4]
+    assert (distance.min(axis=0) < 1e-6).all()
+    assert (distance[9] > 0.03).all() or (distance[0] > 0.03).all()
 
 
 def test_test_mode_eval_and_export_use_the_bundled_model_without_a_run(tmp_path):
@@ -58,6 +64,7 @@ def test_test_mode_eval_and_export_use_the_bundled_model_without_a_run(tmp_path)
                       "--target_age=70", "--gif")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "bundled model" in result.stdout
+    assert f"residual aging, strength {bundled.residual():g}" in result.stdout     # the card's strength, by default
     size = bundled.architecture()["image_size"]
     aged = Image.open(savedir / "test" / "face0_age70.png")
     assert aged.size == (size, size)

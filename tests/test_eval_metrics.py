@@ -173,6 +173,22 @@ def test_verification_rate_at_a_threshold():
     assert figures == dict(far=1e-5, rate=0.5, enough=False, n=2, failed=1)
 
 
+def test_near_age_verification_counts_targets_near_the_own_group():
+    distances = np.full((2, 10), 0.9)                        # dlib-like: below 0.6 is the same person
+    distances[0, 3:6] = [0.5, 0.0, 0.55]                     # face 0, own group 4: verified at 3, 4 and 5
+    distances[0, 2] = NAN                                    # undefined: left out
+    distances[1, 0:2] = 0.1                                  # face 1, own group 0: verified at 0 and 1
+    figures = metrics.near_age_verification(distances, [4, 0], 0.6, higher_means_same=False)
+    # Near (within 2): face 0 groups 3-6 (2 is undefined), face 1 groups 0-2: 7 outputs, 5 verified.
+    assert figures["n"] == 7 and figures["share"] == pytest.approx(5 / 7)
+    # Without the own group: face 0 groups 3, 5, 6 and face 1 groups 1, 2: 5 outputs, 3 verified.
+    assert figures["n_aged"] == 5 and figures["share_aged"] == pytest.approx(3 / 5)
+    similarities = 1 - distances                             # the same verdicts as similarities above 0.4
+    same = metrics.near_age_verification(similarities, [4, 0], 0.4, higher_means_same=True, within=1)
+    assert same["n"] == 5 and same["share"] == pytest.approx(5 / 5) and same["share_aged"] == pytest.approx(3 / 3)
+    assert metrics.near_age_verification(np.full((1, 10), NAN), [3], 0.6, False) is None
+
+
 def test_cosine_similarity_and_reconstruction_error():
     sims = metrics.cosine_similarity([[1, 0], [1, 1], [0, 0], [1, 0]], [[0, 1], [2, 2], [1, 0], [-3, 0]])
     np.testing.assert_allclose(sims, [0.0, 1.0, NAN, -1.0])
@@ -272,10 +288,17 @@ def test_build_table_says_why_a_judge_is_missing():
 def test_caae_extra_figures_and_console_table():
     results = _results()
     results.update(model="caae", rank_correlation=dict(mean=0.9312, median=0.95, n=99, undefined=1, pooled=0.88),
-                   reconstruction_error=0.07123)
+                   reconstruction_error=0.07123, residual=dict(strength=2.0, input_age="estimate"),
+                   near_age_verification=dict(share=0.85, n=1000, threshold=0.6, within=2, share_aged=0.8,
+                                              n_aged=800))
     table = report.build_table(results)
     assert ("per face mean 0.931, median 0.950 over 99 faces (1 undefined); all outputs pooled 0.880") in table
-    assert "Reconstruction error (mean absolute, [0, 1] pixel units): 0.0712" in table
+    assert "Reconstruction error of G at the input's own group (mean absolute, [0, 1] pixel units): 0.0712" in table
+    assert "Outputs: residual aging, strength 2: the input plus 2 x G's change from the input's own age group; own " \
+           "group: estimated" in table
+    assert "85.0% of 1,000 outputs (80.0% of the 800 at targets 1-2 groups away)" in table
+    results["residual"] = dict(strength=0.0, input_age=None)
+    assert "Outputs: G's own faces (residual aging off)" in report.build_table(results)
     assert "real faces of the group" in table
     results["judges"]["age"] = {"missing": "no age model"}
     assert "Rank correlation of estimated age with target group: — (judge missing: no age model)" in \

@@ -27,16 +27,23 @@ def architecture():
     return {name: recorded[name] for name in ARCHITECTURE}
 
 
+def residual():
+    """The residual aging strength (face_aging.caae.residual) test mode uses with the bundled model unless --residual
+    says otherwise: the one chosen on the held-out val faces, recorded as _test_residual in its options.json."""
+    with open(OPTIONS) as f:
+        return float(json.load(f).get("_test_residual", 0.0))
+
+
 def describe():
     a = architecture()
     return (f"the bundled model {NAME} ({a['image_size']}x{a['image_size']}, trained on UTKFace with the aging "
             f"recipe; see {os.path.relpath(CARD)})")
 
 
-def write(savedir, directory=DIRECTORY):
+def write(savedir, directory=DIRECTORY, test_residual=0.0):
     """Make a run's latest checkpoint the bundled model: E and G only (no discriminators, no optimiser state) as
-    DIRECTORY/model.*, and the run's options.json beside them. For maintainers: `python -m face_aging.caae.bundled
-    SAVEDIR`. Returns the prefix written."""
+    DIRECTORY/model.*, and the run's options.json beside them with `test_residual` (see residual()). For
+    maintainers: `python -m face_aging.caae.bundled SAVEDIR [STRENGTH]`. Returns the prefix written."""
     import tensorflow as tf
     from face_aging.caae.model import AgingModel, CAAEConfig
     from face_aging.rundir import RunDir
@@ -52,6 +59,7 @@ def write(savedir, directory=DIRECTORY):
     checkpoint.save_counter  # created, so that test mode's restore of E and G alone matches every object it holds
     prefix = checkpoint.write(os.path.join(directory, "model"))
     from face_aging.caae.model import checkpoint_value
+    recorded["_test_residual"] = float(test_residual)
     recorded["_bundled_from"] = f"{os.path.basename(latest)} of {savedir} (step {checkpoint_value(latest, 'step')})"
     with open(os.path.join(directory, "options.json"), "w") as f:
         json.dump(recorded, f, indent=2, sort_keys=True)
@@ -61,4 +69,4 @@ def write(savedir, directory=DIRECTORY):
 
 if __name__ == "__main__":
     import sys
-    print(write(sys.argv[1]))
+    print(write(sys.argv[1], test_residual=float(sys.argv[2]) if len(sys.argv) > 2 else 0.0))

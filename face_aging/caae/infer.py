@@ -36,6 +36,7 @@ from face_aging.data import holdout
 from face_aging.data import labels as L
 from face_aging.data.pipeline import list_image_files, printable, read_face, scale_to_unit, warn_skipped
 from face_aging.errors import FaceAgingError
+from face_aging.eval.report import describe_outputs
 from face_aging.fileio import atomic_write
 from face_aging.rundir import RunDir
 
@@ -56,6 +57,8 @@ class TestOptions:
     paste_back: bool = False      # --paste_back: the aged faces back in the photos (needs target_age or ages)
     align: str = "auto"           # auto | on | off (see the module docstring)
     holdout: str = "none"         # only the faces of this held-out set (face_aging.data.holdout)
+    residual: float = None        # residual aging strength (face_aging.caae.residual); None: the model's own
+    input_age: object = "auto"    # residual aging's own group: auto (a UTKFace-style name), estimate, or years
     config: CAAEConfig = dataclasses.field(default_factory=CAAEConfig)
 
 
@@ -272,9 +275,36 @@ def restore_aging_model(config, savedir, init_checkpoint=""):
         restore(bundled.PREFIX, lambda why: f"No checkpoint in {run.checkpoint}, and the bundled model ({shape}) does "
                                             f"not fit the model asked for ({why}): drop the architecture flags to use "
                                             f"it, or train first")
+        model.residual = bundled.residual()
         return model, bundled.describe()
     raise TestModeError(f"No checkpoint in {run.checkpoint}: train first (python main.py --model caae --is_train "
                         f"--savedir {savedir}) or pass --init_checkpoint with an original CAAE checkpoint")
+
+
+def residual_strength(option, model):
+    """The residual aging strength to use: --residual when given (not None), else the one the model came with (the
+    bundled model's card value; 0, G's own face, for any other)."""
+    return model.residual if option is None else float(option)
+
+
+def own_groups(ages, input_age):
+    """Residual aging's own group of each face (int [N], -1: to be estimated from the reconstructions) from the
+    faces' known ages (years, NaN where unknown) and --input_age (auto | estimate | years)."""
+    ages = np.asarray(ages, np.float64)
+    if input_age == "estimate":
+        return np.full(len(ages), -1, np.int32)
+    if input_age != "auto":
+        return np.full(len(ages), L.age_to_group(int(input_age)), np.int32)
+    known = np.isfinite(ages)
+    return np.where(known, L.age_to_group(np.where(known, ages, 0).astype(int)), -1).astype(np.int32)
+
+
+def name_age(path):
+    """The age a UTKFace-style name carries, else NaN."""
+    try:
+        return float(L.parse_utkface_name(os.path.basename(path))[0])
+    except L.LabelError:
+        return float("nan")
 
 
 def gender_for(path, default):
@@ -294,7 +324,8 @@ def run_test(options):
     config = options.config
     size = config.image_size
     model, source = restore_aging_model(config, options.savedir, options.init_checkpoint)
-    print(f"\tLoaded {source}")
+    residual = residual_strength(options.residual, model)
+    print(f"\tLoaded {source}\n\tOutputs: {describe_outputs(residual, options.input_age)} (--residual)")
     test_dir = RunDir(options.savedir).test
     found = collect_test_faces(options.testdir, "caae", size, options.align, test_dir, options.holdout)
     faces, names, crops = found.images, found.names, found.crops
@@ -306,13 +337,15 @@ def run_test(options):
         for crop in crops:
             if crop.source not in genders:
                 genders[crop.source] = gender_for(crop.source, options.gender)
+    own = own_groups([name_age(crop.source) for crop in crops], options.input_age)
     written, aged = [], [dict() for _ in crops]
     for page, start in enumerate(range(0, len(faces), FACES_PER_PAGE)):
         chunk = faces[start:start + FACES_PER_PAGE]
         suffix = "" if page == 0 else f"_p{page + 1:02d}"
         progressions = []                                   # per gender: [10, n, S, S, 3]
         for gender, name in enumerate(L.GENDER_NAMES):
-            progression = model.age_progression(chunk, gender_labels(gender, len(chunk)))
+            progression = model.age_progression(chunk, gender_labels(gender, len(chunk)), residual,
+                                                own[start:start + FACES_PER_PAGE])
             progressions.append(progression)
             path = os.path.join(test_dir, f"test_as_{name}{suffix}.png")
             imio.save_grid(progression.reshape((-1,) + chunk.shape[1:]), path, rows=L.NUM_AGE_GROUPS)

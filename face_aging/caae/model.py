@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from face_aging import distribute, precision
 from face_aging.caae import losses
+from face_aging.caae.residual import residual_progression
 from face_aging.caae.networks import (NUM_AGE_GROUPS, NUM_GENDERS, DiscriminatorAge, build_encoder_generator,
                                       build_networks)
 from face_aging.data.labels import plus_minus_one_hot
@@ -38,6 +39,10 @@ class CAAEConfig:
 class AgingModel:
     """E and G: everything test mode needs (no discriminators, no optimiser state)."""
 
+    # The residual aging strength test mode uses unless --residual says otherwise: 0 (G's own faces, the original's
+    # outputs) but for the bundled model, whose card gives its own.
+    residual = 0.0
+
     def __init__(self, config=CAAEConfig()):
         self.config = config
         self.encoder, self.generator = build_encoder_generator(
@@ -60,10 +65,17 @@ class AgingModel:
                                training=False)
         return tf.reshape(faces, [NUM_AGE_GROUPS, n] + faces.shape[1:].as_list())
 
-    def age_progression(self, images, genders):
-        """Every face at every age group: [10 groups, N, S, S, 3] in [-1, 1]. `genders` are -1/+1 one-hot [N, 2]."""
-        z = self.encoder(tf.convert_to_tensor(images, tf.float32), training=False)
-        return self._decode_groups(z, tf.convert_to_tensor(genders, tf.float32)).numpy()
+    def age_progression(self, images, genders, residual=0.0, own_groups=None):
+        """Every face at every age group: [10 groups, N, S, S, 3] in [-1, 1]. `genders` are -1/+1 one-hot [N, 2].
+
+        `residual` > 0: the input plus that many times G's change from the face's own group (caae.residual): from
+        `own_groups` (int [N], -1 where unknown) where known, else estimated."""
+        images = tf.convert_to_tensor(images, tf.float32)
+        z = self.encoder(images, training=False)
+        progression = self._decode_groups(z, tf.convert_to_tensor(genders, tf.float32))
+        if residual > 0:
+            progression = residual_progression(images, progression, residual, own_groups)
+        return progression.numpy()
 
     def age_to_groups(self, images, groups, genders):
         """Each face at its own target group (indices 0-9): [N, S, S, 3]."""

@@ -37,6 +37,8 @@ class EvalOptions:
     init_checkpoint: str = ""            # CAAE: an original TF1 checkpoint when SAVEDIR has none
     caae_config: object = None
     holdout: str = "none"                # only the faces of this held-out set (data/holdout.py)
+    residual: float = None               # CAAE: residual aging strength (caae/residual.py); None: the model's own
+    input_age: object = "auto"           # CAAE residual aging's own group: auto (the labels), estimate, or years
 
 
 def face_labels(paths):
@@ -88,13 +90,17 @@ def persons_with_duplicates(inputs, persons):
 
 
 def caae_outputs(options, faces, ages, genders):
-    """Every face at each of the 10 groups ([10] uint8 arrays) and the reconstruction error at its own group."""
-    from face_aging.caae.infer import restore_aging_model
+    """Every face at each of the 10 groups ([10] uint8 arrays), G's reconstruction error at its own group (labelled
+    faces), where E and G came from, and how the outputs were made (G's faces or residual aging)."""
+    from face_aging.caae.infer import own_groups, residual_strength, restore_aging_model
     model, source = restore_aging_model(options.caae_config, options.savedir, options.init_checkpoint)
+    residual = residual_strength(options.residual, model)
+    own = own_groups(ages, options.input_age)
     gender_labels = L.plus_minus_one_hot(np.where(genders < 0, 0, genders), 2)
     outputs = [[] for _ in range(L.NUM_AGE_GROUPS)]
     for start in range(0, len(faces), 50):
-        progression = model.age_progression(faces[start:start + 50], gender_labels[start:start + 50])
+        progression = model.age_progression(faces[start:start + 50], gender_labels[start:start + 50], residual,
+                                            own[start:start + 50])
         for g in range(L.NUM_AGE_GROUPS):
             outputs[g].append(imio.to_uint8(progression[g]))
     outputs = [np.concatenate(o) for o in outputs]
@@ -103,7 +109,7 @@ def caae_outputs(options, faces, ages, genders):
     if known.any():
         own = model.age_to_groups(faces[known], L.age_to_group(ages[known].astype(int)), gender_labels[known])
         error = metrics.reconstruction_error(faces[known], np.clip(own, -1, 1))
-    return outputs, error, source
+    return outputs, error, source, {"strength": residual, "input_age": options.input_age if residual > 0 else None}
 
 
 def pagan_outputs(generators, faces):
@@ -194,9 +200,9 @@ def evaluate(options, age_judge=None, identity_judge=None):
             logging.warning("No %s judge: %s", role, why)
         judges[role + "_record"] = J.describe(judge) if judge is not None else {"missing": why}
 
-    reconstruction = correlation = near_age = None
+    reconstruction = correlation = near_age = residual = None
     if options.model == "caae":
-        outputs, reconstruction, source = caae_outputs(options, faces, real_ages, genders)
+        outputs, reconstruction, source, residual = caae_outputs(options, faces, real_ages, genders)
         targets, target_bounds = list(L.AGE_GROUP_NAMES), [list(b) for b in metrics.group_bounds("caae")]
     else:
         targets, target_bounds, outputs, source = pagan_outputs(generators, faces)
@@ -214,7 +220,7 @@ def evaluate(options, age_judge=None, identity_judge=None):
         near_age = metrics.near_age_verification(genuine_matrix[known], L.age_to_group(real_ages[known].astype(int)),
                                                  threshold, judges["identity"].higher_means_same)
     return {
-        "model": options.model, "checkpoint": source,
+        "model": options.model, "checkpoint": source, "residual": residual,
         "data": f"{os.path.abspath(options.testdir)} ({int(np.isfinite(real_ages).sum())} with UTKFace age labels)",
         "num_faces": len(faces), "targets": targets, "target_bounds": target_bounds,
         "judges": {"age": judges["age_record"], "identity": judges["identity_record"]},

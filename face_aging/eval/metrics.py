@@ -153,15 +153,23 @@ def near_age_verification(genuine, own_groups, threshold, higher_means_same, wit
     by 60 years is not expected to pass a verifier that was never trained across such gaps.
 
     `genuine` [faces, groups] input-output scores, `own_groups` [faces] each input's group. Returns dict(share, n,
-    threshold, within) or None when no score is defined."""
+    threshold, within, share_aged, n_aged) or None when no score is defined; share_aged leaves out the own group's
+    outputs (which residual aging makes the input itself) and counts only those 1 to `within` groups away."""
     genuine = np.asarray(genuine, dtype=np.float64)
-    own_groups = np.asarray(own_groups).reshape(-1, 1)
-    near = np.abs(np.arange(genuine.shape[1])[None, :] - own_groups) <= within
-    values, _ = _valid(genuine[near])
-    if values.size == 0:
+    gaps = np.abs(np.arange(genuine.shape[1])[None, :] - np.asarray(own_groups).reshape(-1, 1))
+
+    def share(chosen):
+        values, _ = _valid(genuine[chosen])
+        if values.size == 0:
+            return None, 0
+        accepted = values >= threshold if higher_means_same else values < threshold
+        return float(accepted.mean()), int(values.size)
+
+    near, n = share(gaps <= within)
+    if near is None:
         return None
-    accepted = values >= threshold if higher_means_same else values < threshold
-    return dict(share=float(accepted.mean()), n=int(values.size), threshold=float(threshold), within=within)
+    aged, n_aged = share((gaps >= 1) & (gaps <= within))
+    return dict(share=near, n=n, threshold=float(threshold), within=within, share_aged=aged, n_aged=n_aged)
 
 
 def _unknown_person(person):

@@ -7,6 +7,8 @@ The evaluator hands over one `results` dict; this module only formats it. Its sc
     {
       "model": "caae" | "pagan",
       "checkpoint": str,                  # optional: where the generator came from
+      "residual": {"strength": float, "input_age": str | int | None} | None,   # CAAE: residual aging
+                                          #   (strength 0: G's own faces; caae/residual.py); --input_age
       "data": str,                        # what the input faces were, e.g. "UTKFace test split"
       "num_faces": int,                   # input faces evaluated
       "targets": [str, ...],              # target group/cluster names, one table column each
@@ -189,6 +191,7 @@ def header_lines(results):
     model = results.get("model", "?")
     lines = [f"Model: {model.upper()}" + (f" ({results['checkpoint']})" if results.get("checkpoint") else ""),
              f"Data: {results.get('data', 'not recorded')}; {results.get('num_faces', 0):,} input faces",
+             *([f"Outputs: {describe_outputs(**results['residual'])}"] if results.get("residual") else []),
              f"Age judge: {describe_judge(_judge(results, 'age'))}",
              f"Identity judge: {describe_judge(_judge(results, 'identity'))}",
              f"Face box given to the judges: {results.get('face_box', 'not recorded')}"]
@@ -201,6 +204,18 @@ def header_lines(results):
                          f"(impostors accepted: {100 * threshold['far_achieved']:.4g}% of "
                          f"{threshold['n_impostor']:,})")
     return lines
+
+
+OWN_GROUP = {"auto": "its age label where the name has one, else estimated", "estimate": "estimated"}
+
+
+def describe_outputs(strength, input_age=None):
+    """How CAAE's outputs were made (caae/residual.py); `input_age` as --input_age gives it (None: not used)."""
+    if not strength > 0:
+        return "G's own faces (residual aging off)"
+    own = "" if input_age is None else (f"; own group: {OWN_GROUP.get(input_age, f'that of {input_age} years')}")
+    return (f"residual aging, strength {strength:g}: the input plus {strength:g} x G's change from the input's own age "
+            f"group{own} (docs/caae_recipe.md)")
 
 
 def extra_lines(results):
@@ -219,10 +234,13 @@ def extra_lines(results):
                          f"all outputs pooled {_fmt(rank.get('pooled'), 3)}")
     near = results.get("near_age_verification")
     if near:
+        aged = ("" if near.get("share_aged") is None else
+                f" ({100 * near['share_aged']:.1f}% of the {near['n_aged']:,} at targets 1-{near['within']} groups away)")
         lines.append(f"Same person by the judge's usual rule (below {near['threshold']:g}) for targets within "
-                     f"{near['within']} groups of the input's own: {100 * near['share']:.1f}% of {near['n']:,} outputs")
+                     f"{near['within']} groups of the input's own: {100 * near['share']:.1f}% of {near['n']:,} "
+                     f"outputs{aged}")
     if results.get("model") == "caae" or results.get("reconstruction_error") is not None:
-        lines.append(f"Reconstruction error (mean absolute, [0, 1] pixel units): "
+        lines.append(f"Reconstruction error of G at the input's own group (mean absolute, [0, 1] pixel units): "
                      f"{_fmt(results.get('reconstruction_error'), 4)}")
     return lines
 

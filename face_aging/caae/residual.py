@@ -1,0 +1,33 @@
+"""Residual aging: the input face plus G's change of age, instead of G's own face (docs/caae_recipe.md).
+
+CAAE rebuilds every face from a code z of a few dozen numbers, which holds the face's pose, colouring and age but not
+what makes it that person: at 64x64 a reconstruction is no longer verified as the input's person. What G does change
+between two age labels is the aging itself. So, with strength k:
+
+    y_t = x + k * (G(z, t) - G(z, o))        o = argmin_g mean |G(z, g) - x|   (the input's own group)
+
+At t = o the output is the input; at other targets it is the input with G's aging added, so the identity detail the
+code cannot carry stays. The own group o is the face's age group when it is known (--input_age: a UTKFace-style name,
+or the age given), else the one whose reconstruction is closest to the input (with an age-blind code, --z_age_loss,
+mostly only the right age label rebuilds a face well). k > 1 strengthens G's change. A post-processing at test time
+only: training and the checkpoint are unchanged. Off (k = 0) by default but for the bundled model.
+"""
+
+import tensorflow as tf
+
+
+def own_groups(images, progression):
+    """The group (int32 [N]) whose reconstruction is closest to each input, from progression [G, N, S, S, 3]."""
+    errors = tf.reduce_mean(tf.abs(progression - images[tf.newaxis]), axis=[2, 3, 4])
+    return tf.argmin(errors, axis=0, output_type=tf.int32)
+
+
+def residual_progression(images, progression, strength, own=None):
+    """y_t for every group t: [G, N, S, S, 3] in [-1, 1]; `images` [N, S, S, 3] and `progression` in [-1, 1].
+    `own` (int [N], optional): each face's own group where known, -1 where it is to be estimated."""
+    images = tf.convert_to_tensor(images, tf.float32)
+    progression = tf.convert_to_tensor(progression, tf.float32)
+    estimated = own_groups(images, progression)
+    own = estimated if own is None else tf.where(tf.convert_to_tensor(own, tf.int32) >= 0, own, estimated)
+    reconstruction = tf.gather(tf.transpose(progression, [1, 0, 2, 3, 4]), own, batch_dims=1)     # G(z, o): [N, ...]
+    return tf.clip_by_value(images[tf.newaxis] + strength * (progression - reconstruction[tf.newaxis]), -1.0, 1.0)
