@@ -16,12 +16,12 @@ from face_aging import checkpointing, distribute
 from face_aging import images as imio
 from face_aging.caae import age_classifier, losses, synthetic_check, tf1_checkpoint
 from face_aging.caae.model import CAAE, CAAEConfig
-from face_aging.data import holdout
+from face_aging.data import decode_check, holdout
 from face_aging.data import labels as L
 from face_aging.data.pipeline import FaceDataset, load_faces
 from face_aging.errors import FaceAgingError
 from face_aging.progress import Progress
-from face_aging.rundir import RunDir, write_text_atomic
+from face_aging.rundir import SKIPPED_FILE, RunDir, write_text_atomic
 from face_aging.signals import StopRequest
 
 SCALARS = ("EG_loss", "E_z_loss", "D_z_loss_z", "D_z_loss_prior", "D_img_loss_input", "D_img_loss_G", "G_img_loss",
@@ -157,7 +157,8 @@ def train(options, strategy=None):
     options = adopt_tf1_checkpoint_in_savedir(run, options)
     checkpointing.clean_stale_files(run.checkpoint, (run.root, run.samples, run.test))
     config = options.config
-    faces = load_faces(options.dataset, config.image_size, config.seed, options.num_synthetic, options.data_root)
+    faces = load_faces(options.dataset, config.image_size, config.seed, options.num_synthetic, options.data_root,
+                       decode_cache=run.path(decode_check.CACHE_FILE))
     num_held_out = 0
     if options.holdout:
         keep = holdout.training_mask(faces)
@@ -165,7 +166,7 @@ def train(options, strategy=None):
         faces = faces.subset(keep)
         print(f"\tHeld out {num_held_out} faces (the test and val sets of docs/caae_recipe.md); never trained on")
     if faces.skipped:
-        write_text_atomic(run.path("skipped_files.txt"), "".join(f"{p}\t{why}\n" for p, why in faces.skipped))
+        write_text_atomic(run.path(SKIPPED_FILE), "".join(f"{p}\t{why}\n" for p, why in faces.skipped))
     data = FaceDataset(faces, config.image_size, options.batch_size, config.seed, options.num_vis, options.flip)
     print(f"\tData: {len(faces)} faces from {faces.source}; {data.steps_per_epoch} batches of {options.batch_size} "
           f"an epoch; {len(data.vis_index)} held out for samples/ and test/")

@@ -148,8 +148,9 @@ def train_age_classifier(options):
     """Train phi_age on the prepared train split; returns the final validation figures."""
     run = RunDir(options.savedir).make()
     checkpointing.clean_stale_files(run.checkpoint, (run.root,))
-    train_split = prepare.read_split(options.prepared_dir, "train")
-    val_split = prepare.read_split(options.prepared_dir, "val")
+    splits = {name: prepare.read_split(options.prepared_dir, name) for name in ("train", "val")}
+    splits = pdata.drop_undecodable(splits, options.image_size, run)
+    train_split, val_split = splits["train"], splits["val"]
     if len(val_split) == 0:
         raise AgeTrainingError(f"{options.prepared_dir}/val.csv is empty: the age classifier needs validation faces "
                                f"(prepare with a --val_fraction above 0)")

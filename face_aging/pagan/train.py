@@ -109,8 +109,9 @@ def train(options, strategy=None):
     k = config.target_cluster
     run = cluster_run(options.savedir, k).make()
     checkpointing.clean_stale_files(run.checkpoint, (run.root, run.samples, run.test))
-    train_split = prepare.read_split(options.prepared_dir, "train")
-    val_split = prepare.read_split(options.prepared_dir, "val")
+    splits = {name: prepare.read_split(options.prepared_dir, name) for name in ("train", "val")}
+    splits = pdata.drop_undecodable(splits, config.image_size, run)
+    train_split, val_split = splits["train"], splits["val"]
     young_n = int(np.sum(train_split.clusters == 0))
     old_n = int(np.sum(train_split.clusters == k))
     print(f"\tData: {young_n} young faces (cluster 0) and {old_n} faces of cluster {k} ({AGE_CLUSTER_NAMES[k]}) "
