@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from face_aging import checkpointing, distribute
+from face_aging import checkpointing, distribute, runlock
 from face_aging import images as imio
 from face_aging.caae import age_classifier, losses, synthetic_check, tf1_checkpoint
 from face_aging.caae.model import CAAE, CAAEConfig
@@ -154,6 +154,11 @@ def train(options, strategy=None):
     """
     options = distribute.worker_options(strategy, options)
     run = RunDir(options.savedir).make()
+    with runlock.training_lock(run.root):  # first: a second training here must not even clean "stale" files
+        return _train(options, strategy, run)
+
+
+def _train(options, strategy, run):
     options = adopt_tf1_checkpoint_in_savedir(run, options)
     checkpointing.clean_stale_files(run.checkpoint, (run.root, run.samples, run.test))
     config = options.config

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from face_aging import checkpointing
+from face_aging import checkpointing, runlock
 from face_aging.data import prepare
 from face_aging.data.labels import AGE_CLUSTER_NAMES, NUM_AGE_CLUSTERS
 from face_aging.data.pipeline import decode_and_resize
@@ -147,6 +147,11 @@ def validation_subset(manifest, limit, seed):
 def train_age_classifier(options):
     """Train phi_age on the prepared train split; returns the final validation figures."""
     run = RunDir(options.savedir).make()
+    with runlock.training_lock(run.root):  # first: a second training here must not even clean "stale" files
+        return _train(options, run)
+
+
+def _train(options, run):
     checkpointing.clean_stale_files(run.checkpoint, (run.root,))
     splits = {name: prepare.read_split(options.prepared_dir, name) for name in ("train", "val")}
     splits = pdata.drop_undecodable(splits, options.image_size, run)

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from face_aging import checkpointing, distribute
+from face_aging import checkpointing, distribute, runlock
 from face_aging import images as imio
 from face_aging.data import prepare
 from face_aging.data.labels import AGE_CLUSTER_NAMES
@@ -105,9 +105,14 @@ def train(options, strategy=None):
     `strategy`: a tf.distribute strategy from distribute.make_strategy (None: one device).
     """
     options = distribute.worker_options(strategy, options)
+    run = cluster_run(options.savedir, options.config.target_cluster).make()
+    with runlock.training_lock(run.root):  # first: a second training here must not even clean "stale" files
+        return _train(options, strategy, run)
+
+
+def _train(options, strategy, run):
     config = options.config
     k = config.target_cluster
-    run = cluster_run(options.savedir, k).make()
     checkpointing.clean_stale_files(run.checkpoint, (run.root, run.samples, run.test))
     splits = {name: prepare.read_split(options.prepared_dir, name) for name in ("train", "val")}
     splits = pdata.drop_undecodable(splits, config.image_size, run)
