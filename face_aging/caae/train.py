@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from face_aging import checkpointing, distribute, runlock
+from face_aging import checkpointing, distribute, runlock, summaries
 from face_aging import images as imio
 from face_aging.caae import age_classifier, losses, synthetic_check, tf1_checkpoint
 from face_aging.caae.model import CAAE, CAAEConfig
@@ -199,7 +199,8 @@ def _train(options, strategy, run):
     vis = data.visualisation_set()
     imio.save_grid(np.tile(vis[0][:L.NUM_AGE_GROUPS], (L.NUM_AGE_GROUPS, 1, 1, 1)), os.path.join(run.test, "input.png"),
                    rows=L.NUM_AGE_GROUPS)
-    writer = tf.summary.create_file_writer(run.summary)
+    # Marks where this session starts: TensorBoard drops the points a killed session wrote from there on.
+    writer = summaries.session_writer(run.summary, step + 1)
     with writer.as_default(step=step):
         # How the run was made, recipe options included, beside its curves.
         tf.summary.text("options", "    " + json.dumps(record, indent=1, sort_keys=True).replace("\n", "\n    "))

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from face_aging import checkpointing, runlock
+from face_aging import checkpointing, runlock, summaries
 from face_aging.data import prepare
 from face_aging.data.labels import AGE_CLUSTER_NAMES, NUM_AGE_CLUSTERS
 from face_aging.data.pipeline import decode_and_resize
@@ -201,7 +201,8 @@ def _train(options, run):
     if step >= total:
         print(f"\tAlready trained {step // spe} epochs; pass a larger --epoch to go on.")
         return None
-    writer = tf.summary.create_file_writer(run.summary)
+    # Marks where this session starts: TensorBoard drops the points a killed session wrote from there on.
+    writer = summaries.session_writer(run.summary, step + 1)
     progress = Progress(total, step, options.batch_size)
     last_save, figures = time.time(), None
     variables = trainer.model.weights + trainer.optimizer.variables

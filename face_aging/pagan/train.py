@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from face_aging import checkpointing, distribute, runlock
+from face_aging import checkpointing, distribute, runlock, summaries
 from face_aging import images as imio
 from face_aging.data import prepare
 from face_aging.data.labels import AGE_CLUSTER_NAMES
@@ -148,7 +148,8 @@ def _train(options, strategy, run):
     imio.save_grid(vis, os.path.join(run.test, "input.png"), rows=1)
     stream = pdata.training_pairs(train_split, k, config.image_size, options.batch_size, config.seed, step,
                                   options.iterations)
-    writer = tf.summary.create_file_writer(run.summary)
+    # Marks where this session starts: TensorBoard drops the points a killed session wrote from there on.
+    writer = summaries.session_writer(run.summary, step + 1)
     progress = Progress(options.iterations, step, options.batch_size)
     last_save = time.time()
     variables = checkpoint_variables(model)
