@@ -327,6 +327,7 @@ def test_train_uses_the_usable_faces_and_names_every_skipped_file(corpus, traine
     savedir, result = trained
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
+    assert "\r" not in result.stdout                   # stdout is a pipe here: plain progress lines
     good = used(expected, LABELLED)
     assert f"Data: {len(good)} faces" in result.stdout
     assert_reported(result.stderr, expected, LABELLED, "train (warning)", full_list="skipped_files.txt")
