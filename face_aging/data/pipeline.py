@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
+from face_aging import exif
 from face_aging.data import labels as L
 from face_aging.data.decode_check import failure_reason, undecodable
 from face_aging.errors import FaceAgingError
@@ -303,21 +304,30 @@ def decode_and_resize(contents, image_size):
     Grey, RGBA, palette, 16-bit and CMYK images come out as RGB (see decode_rgb). Non-square images are
     centre-cropped rather than squashed, so faces keep their proportions.
     """
-    image = decode_rgb(contents, image_size)
+    return square_and_resize(decode_rgb(contents, image_size), image_size)
+
+
+def square_and_resize(image, image_size):
+    """uint8 [H, W, 3] -> its centre square resized to float32 [S, S, 3] in [-1, 1]."""
     shape = tf.shape(image)
     side = tf.minimum(shape[0], shape[1])
     image = tf.image.crop_to_bounding_box(image, (shape[0] - side) // 2, (shape[1] - side) // 2, side, side)
     return scale_to_unit(tf.image.resize(image, [image_size, image_size], antialias=True))
 
 
-def read_face(path, image_size):
-    """(image [S, S, 3] in [-1, 1], None) for a usable image file, else (None, the reason it is not usable)."""
+def read_face(path, image_size, upright=False):
+    """(image [S, S, 3] in [-1, 1], None) for a usable image file, else (None, the reason it is not usable).
+    `upright`: turned as the file's EXIF orientation says first (test mode: photos as phones store them)."""
     reason = check_image(path)
     if reason is not None:
         return None, reason
     try:
         with open(path, "rb") as f:
-            return decode_and_resize(tf.constant(f.read()), image_size).numpy(), None
+            contents = tf.constant(f.read())
+        if not upright:
+            return decode_and_resize(contents, image_size).numpy(), None
+        image = exif.upright(decode_rgb(contents, image_size).numpy(), exif.orientation(path))
+        return square_and_resize(image, image_size).numpy(), None
     except tf.errors.OpError as error:
         return None, failure_reason(error)
     except OSError as error:
