@@ -79,13 +79,17 @@ def checkpoint_variables(model):
     return variables + [v for optimizer in model.optimizers.values() for v in optimizer.variables]
 
 
-def restore_or_initialise(model, run, options):
-    """Continue the run in `run` if it has a checkpoint, else start one (optionally from an original TF1 model).
+def restore_or_initialise(model, run, options, directory=None):
+    """Continue the run in `run` if it has a checkpoint (in `directory`, when not run.checkpoint: a multi-worker
+    run's other workers resume from the chief's), else start one (optionally from an original TF1 model).
 
     Returns a sentence saying what was done.
     """
-    latest = checkpointing.restore(model.checkpoint, run.checkpoint, "CAAE", options.on_bad_checkpoint,
-                                   describe_model(options.config), error=BadCheckpointError)
+    directory = directory or run.checkpoint
+    # Only the owner of a checkpoint folder may set its bad checkpoints aside.
+    on_bad = options.on_bad_checkpoint if directory == run.checkpoint else "error"
+    latest = checkpointing.restore(model.checkpoint, directory, "CAAE", on_bad, describe_model(options.config),
+                                   error=BadCheckpointError)
     if latest:
         if not options.use_trained_model and int(model.pretrain_epochs.numpy()) != options.pretrain_epochs:
             raise TrainingError(
@@ -152,13 +156,14 @@ def train(options, strategy=None):
 
     `strategy`: a tf.distribute strategy from distribute.make_strategy (None: one device).
     """
+    chief = RunDir(options.savedir)
     options = distribute.worker_options(strategy, options)
     run = RunDir(options.savedir).make()
     with runlock.training_lock(run.root):  # first: a second training here must not even clean "stale" files
-        return _train(options, strategy, run)
+        return _train(options, strategy, run, distribute.restore_dir(strategy, run.checkpoint, chief.checkpoint))
 
 
-def _train(options, strategy, run):
+def _train(options, strategy, run, restore_from):
     options = adopt_tf1_checkpoint_in_savedir(run, options)
     checkpointing.clean_stale_files(run.checkpoint, (run.root, run.samples, run.test))
     config = options.config
@@ -181,7 +186,8 @@ def _train(options, strategy, run):
     if strategy is not None or config.precision != "float32" or config.xla:
         print(f"\tPrecision {config.precision}, {model.replicas} replica(s) of {options.batch_size // model.replicas} "
               f"faces{', XLA' if config.xla else ''}")
-    print("\t" + restore_or_initialise(model, run, options))
+    print("\t" + restore_or_initialise(model, run, options, restore_from))
+    distribute.check_same_step(strategy, int(model.step.numpy()))
     manager = checkpointing.make_manager(model.checkpoint, run.checkpoint, options.max_to_keep)
     record = options_record(options, faces, num_held_out)
     run.write_options(record)
@@ -218,8 +224,11 @@ def _train(options, strategy, run):
     def save(reason):
         return checkpointing.save(manager, int(model.step.numpy()), reason, variables)
 
+    def where():
+        return f"at step {step} (its last checkpoint: {manager.latest_checkpoint or 'none yet'})"
+
     try:
-        with StopRequest() as stop:
+        with distribute.lost_workers(strategy, where), StopRequest() as stop:
             for epoch in range(step // spe, total_epochs):
                 weights = no_weights if epoch < pretrain else main_weights
                 phase = "pre-train " if epoch < pretrain else ""
@@ -251,7 +260,8 @@ def _train(options, strategy, run):
                 if (epoch + 1) % options.save_every_epochs == 0 and epoch + 1 < total_epochs:
                     save(f"epoch {epoch + 1}")
                     last_save = time.time()
-        save("end of training")
+        with distribute.lost_workers(strategy, where):
+            save("end of training")
     except BaseException:
         progress.newline()  # the error starts on its own line
         raise

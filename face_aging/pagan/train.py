@@ -75,13 +75,18 @@ def checkpoint_variables(model):
     return variables + [v for optimizer in model.optimizers.values() for v in optimizer.variables]
 
 
-def restore(model, options, run):
+def restore(model, options, run, directory=None):
+    """Resume from the checkpoint in `directory` (default run.checkpoint; a multi-worker run's other workers resume
+    from the chief's); returns a sentence saying what was done."""
+    directory = directory or run.checkpoint
     if not options.use_trained_model and checkpointing.has_checkpoint(run.checkpoint):
         raise PAGANTrainingError(f"--use_trained_model=False trains from scratch, but {run.checkpoint} already "
                                  f"holds a checkpoint; use another --savedir or remove that folder")
     c = options.config
+    # Only the owner of a checkpoint folder may set its bad checkpoints aside.
+    on_bad = options.on_bad_checkpoint if directory == run.checkpoint else "error"
     latest = checkpointing.restore(
-        model.checkpoint, run.checkpoint, "PAGAN", options.on_bad_checkpoint,
+        model.checkpoint, directory, "PAGAN", on_bad,
         f" (generator width {c.gen_channels}, {c.res_blocks} residual blocks, head width {c.head_width:g}, "
         f"phi_age {model.phi_age.image_size}px)", error=BadCheckpointError, unit="iteration")
     if latest:
@@ -104,13 +109,14 @@ def train(options, strategy=None):
 
     `strategy`: a tf.distribute strategy from distribute.make_strategy (None: one device).
     """
+    chief = cluster_run(options.savedir, options.config.target_cluster)
     options = distribute.worker_options(strategy, options)
     run = cluster_run(options.savedir, options.config.target_cluster).make()
     with runlock.training_lock(run.root):  # first: a second training here must not even clean "stale" files
-        return _train(options, strategy, run)
+        return _train(options, strategy, run, distribute.restore_dir(strategy, run.checkpoint, chief.checkpoint))
 
 
-def _train(options, strategy, run):
+def _train(options, strategy, run, restore_from):
     config = options.config
     k = config.target_cluster
     checkpointing.clean_stale_files(run.checkpoint, (run.root, run.samples, run.test))
@@ -136,7 +142,8 @@ def _train(options, strategy, run):
     if strategy is not None or config.precision != "float32" or config.xla:
         print(f"\tPrecision {config.precision}, {model.replicas} replica(s) of {options.batch_size // model.replicas} "
               f"pairs{', XLA' if config.xla else ''}")
-    print("\t" + restore(model, options, run))
+    print("\t" + restore(model, options, run, restore_from))
+    distribute.check_same_step(strategy, int(model.step.numpy()), unit="iteration")
     manager = checkpointing.make_manager(model.checkpoint, run.checkpoint, options.max_to_keep)
     run.write_options(options_record(options, young_n, old_n, identity_text))
     step = int(model.step.numpy())
@@ -157,8 +164,11 @@ def _train(options, strategy, run):
     def save(reason):
         checkpointing.save(manager, int(model.step.numpy()), reason, variables, unit="iteration")
 
+    def where():
+        return f"at iteration {step} (its last checkpoint: {manager.latest_checkpoint or 'none yet'})"
+
     try:
-        with StopRequest() as stop:
+        with distribute.lost_workers(strategy, where), StopRequest() as stop:
             for young, old in stream:
                 terms, generated = model.train_step(young, old)
                 step += 1
@@ -186,7 +196,8 @@ def _train(options, strategy, run):
                     save(f"every {options.checkpoint_minutes:g} minutes")
                     last_save = time.time()
         progress.newline()
-        save("end of training")
+        with distribute.lost_workers(strategy, where):
+            save("end of training")
     except BaseException:
         progress.newline()  # the error starts on its own line
         raise
