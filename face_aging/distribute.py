@@ -100,7 +100,7 @@ def check_same_step(strategy, step, unit="step"):
     if num_workers(strategy) <= 1:
         return
     # Only SUM and MEAN reduce across workers: the steps are all equal when the sum of their squares says so (every
-    # worker reaches the same verdict, so none goes on alone). Whole numbers below 2**26: float64 sums are exact.
+    # worker reaches the same verdict, so none goes on alone). Steps below 2**26: float64 sums of squares are exact.
     value = tf.constant([1.0, float(step), float(step) ** 2], tf.float64)
     n, total, squares = strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.identity(value)),
                                         axis=None).numpy()   # over every replica of every worker
@@ -129,11 +129,11 @@ def lost_workers(strategy, where):
     except _PEER_ERRORS as error:
         if num_workers(strategy) <= 1:
             raise
+        what = f"{type(error).__name__}: {_peer_reason(error)}"
         raise WorkerLostError(
-            f"Lost another worker of this {num_workers(strategy)}-worker run ({type(error).__name__}: "
-            f"{_peer_reason(error)}); "
-            f"worker {worker_index()} stopped {where()}. Start every worker again with the same command: the run "
-            f"resumes from the chief's last checkpoint.") from None
+            f"Lost another worker of this {num_workers(strategy)}-worker run ({what}); worker {worker_index()} stopped "
+            f"{where()}. Start every worker again with the same command: the run resumes from the chief's last "
+            f"checkpoint.") from None
 
 
 def replicas(strategy):

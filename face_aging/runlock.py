@@ -38,6 +38,7 @@ def _holder(fd):
 def training_lock(run_root, what="training"):
     """Hold the run directory `run_root` for this process while the block runs; RunDirInUseError at once (no waiting)
     if another process holds it."""
+    os.makedirs(run_root, exist_ok=True)
     path = os.path.join(run_root, LOCK_FILE)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)  # not O_TRUNC: the holder's record must survive our attempt
     try:

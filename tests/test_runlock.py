@@ -58,7 +58,7 @@ def test_a_second_training_in_a_held_run_directory_is_refused_at_once(holder, tm
     assert "another --savedir" in message
     assert time.time() - start < 60                      # refused, not queued
     assert stale.exists()                                # nothing of the live run was touched as "stale"
-    assert not (savedir / "options.json").exists() and not os.listdir(savedir / "checkpoint")
+    assert sorted(os.listdir(savedir)) == [".tmp-left-by-the-live-run.png", runlock.LOCK_FILE]   # not even a folder
     assert process.poll() is None                        # the holder goes on
 
 

@@ -158,8 +158,9 @@ def train(options, strategy=None):
     """
     chief = RunDir(options.savedir)
     options = distribute.worker_options(strategy, options)
-    run = RunDir(options.savedir).make()
+    run = RunDir(options.savedir)
     with runlock.training_lock(run.root):  # first: a second training here must not even clean "stale" files
+        run.make()
         return _train(options, strategy, run, distribute.restore_dir(strategy, run.checkpoint, chief.checkpoint))
 
 

@@ -146,8 +146,9 @@ def validation_subset(manifest, limit, seed):
 
 def train_age_classifier(options):
     """Train phi_age on the prepared train split; returns the final validation figures."""
-    run = RunDir(options.savedir).make()
+    run = RunDir(options.savedir)
     with runlock.training_lock(run.root):  # first: a second training here must not even clean "stale" files
+        run.make()
         return _train(options, run)
 
 

@@ -111,8 +111,9 @@ def train(options, strategy=None):
     """
     chief = cluster_run(options.savedir, options.config.target_cluster)
     options = distribute.worker_options(strategy, options)
-    run = cluster_run(options.savedir, options.config.target_cluster).make()
+    run = cluster_run(options.savedir, options.config.target_cluster)
     with runlock.training_lock(run.root):  # first: a second training here must not even clean "stale" files
+        run.make()
         return _train(options, strategy, run, distribute.restore_dir(strategy, run.checkpoint, chief.checkpoint))
 
 
