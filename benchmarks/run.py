@@ -15,6 +15,9 @@ Figures:
                   time for one face to all 10 groups (median over the faces, after warm-up), and the whole of
                   test mode (read, age, write the grids, a GIF and a --target_age face each) per face, model loaded.
   pipeline        the training input pipeline (decode, resize, batch) on a JPEG folder, 128x128, batch 100.
+  scan            the checks of a training folder before the run starts, on a JPEG folder: header and tail of every
+                  file (pipeline.check_image), the full decode of every file (decode_check, 128x128) without its
+                  cache, and again with the cache the first one wrote (a resumed run).
   pagan_train     PAGAN training step, 224x224, batch 8, both VGG-16 judges at full width (random weights), for
                   each precision.
 
@@ -201,6 +204,25 @@ def bench_pipeline(args):
     return {"images_per_s": count / seconds, "images": count, "folder_faces": len(faces)}
 
 
+def bench_scan(args):
+    from face_aging.data.decode_check import undecodable
+    from face_aging.data.pipeline import check_image, list_image_files
+    paths = list_image_files(args.folder)
+    start = time.perf_counter()
+    for path in paths:
+        check_image(path)
+    header = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = os.path.join(tmp, "decoded_files.json")
+        start = time.perf_counter()
+        failed = undecodable(paths, args.image_size, cache)
+        cold = time.perf_counter() - start
+        start = time.perf_counter()
+        undecodable(paths, args.image_size, cache)
+        warm = time.perf_counter() - start
+    return {"files": len(paths), "header_s": header, "decode_s": cold, "cached_s": warm, "failed": len(failed)}
+
+
 def bench_pagan_train(args):
     import numpy as np
     import tensorflow as tf
@@ -233,7 +255,8 @@ def bench_pagan_train(args):
 
 
 CHILDREN = {"ceiling": bench_ceiling, "caae_train": bench_caae_train, "caae_infer": bench_caae_infer,
-            "bundled_test": bench_bundled_test, "pipeline": bench_pipeline, "pagan_train": bench_pagan_train}
+            "bundled_test": bench_bundled_test, "pipeline": bench_pipeline, "pagan_train": bench_pagan_train,
+            "scan": bench_scan}
 
 
 def child_main(args):
@@ -287,7 +310,7 @@ def machine():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", default="ceiling,caae_train,caae_infer,bundled_test,pipeline,pagan_train")
+    parser.add_argument("--only", default="ceiling,caae_train,caae_infer,bundled_test,pipeline,scan,pagan_train")
     parser.add_argument("--precisions", default=",".join(PRECISIONS))
     parser.add_argument("--data", default="", help="a folder of JPEG faces for the pipeline (default: make 2,000)")
     parser.add_argument("--quick", action="store_true", help="fewer timed steps")
@@ -366,6 +389,15 @@ def main():
               f"{'--data ' + args.data if args.data else '2,000 synthetic 200x200 JPEGs'} "
               f"({r['folder_faces']} faces): {r['images_per_s']:.0f} images/s{versus}, "
               f"peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+    if "scan" in only:
+        with tempfile.TemporaryDirectory() as tmp:
+            args.folder = args.data or make_jpeg_folder(2000, os.path.join(tmp, "faces"))
+            r = run_child("scan", args)
+        n = r["files"]
+        print(f"scan of {'--data ' + args.data if args.data else '2,000 synthetic 200x200 JPEGs'} ({n} files): "
+              f"header and tail {r['header_s']:.1f} s ({1e3 * r['header_s'] / n:.2f} ms/file); full decode "
+              f"{r['decode_s']:.1f} s ({1e3 * r['decode_s'] / n:.2f} ms/file, {r['failed']} failed); cached "
+              f"{r['cached_s']:.2f} s; peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
     if "pagan_train" in only:
         for precision in precisions:
             r = run_child("pagan_train", args, precision=precision)

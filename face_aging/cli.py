@@ -177,6 +177,9 @@ def define_flags(fv=flags.FLAGS):
     flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multiworker"], "Training (caae, pagan): "
                       "tf.distribute strategy. mirrored: every local GPU; multiworker: the machines in TF_CONFIG "
                       "(README). --batch_size is the global batch, split across replicas.", **d)
+    flags.DEFINE_float("worker_timeout", 300.0, "Training with --strategy multiworker: seconds a worker waits for the "
+                       "others in a collective op before it stops with an error (a worker that dies outright is "
+                       "noticed at once).", **d)
     flags.DEFINE_integer("val_limit", 2000, "age: validation faces evaluated after every epoch (a fixed subset).", **d)
 
 
@@ -547,7 +550,7 @@ def run_caae(fv, weights):
         print("\n\tTraining Mode")
         from face_aging import distribute
         # First: a multi-worker strategy must configure its collective ops before any other TensorFlow work.
-        strategy = distribute.make_strategy(fv.strategy) if fv.strategy != "default" else None
+        strategy = distribute.make_strategy(fv.strategy, fv.worker_timeout) if fv.strategy != "default" else None
         from face_aging.caae.train import TrainOptions, train
         init = fv.init_checkpoint if fv.use_init_model else ""
         train(TrainOptions(
@@ -582,7 +585,8 @@ def run_pagan(fv, weights):
         return
     print(f"\n\tTraining Mode (PAGAN, target cluster {fv.target_cluster})")
     from face_aging import distribute
-    strategy = distribute.make_strategy(fv.strategy) if fv.strategy != "default" else None  # first, as for CAAE
+    # First, as for CAAE.
+    strategy = distribute.make_strategy(fv.strategy, fv.worker_timeout) if fv.strategy != "default" else None
     from face_aging.pagan.losses import LossWeights
     from face_aging.pagan.model import PAGANConfig
     from face_aging.pagan.train import PAGANTrainOptions, train

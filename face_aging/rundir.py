@@ -11,6 +11,7 @@ from face_aging.fileio import atomic_write
 
 SUBDIRS = ("summary", "samples", "test", "checkpoint")
 OPTIONS_FILE = "options.json"
+SKIPPED_FILE = "skipped_files.txt"   # the input files a run left out, and why
 
 
 class RunDir:

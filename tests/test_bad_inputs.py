@@ -111,6 +111,20 @@ def truncated_jpeg(keep=0.75):
     return data[:int(len(data) * keep)]
 
 
+def stray_marker(jpeg):
+    """`jpeg` (bytes) damaged in the middle of its picture data by two bytes (a marker libjpeg does not know),
+    start and end markers intact, the same size: the header and tail checks pass it, only decoding finds it."""
+    data = bytearray(jpeg)
+    middle = (data.index(b"\xff\xda") + len(data)) // 2
+    data[middle:middle + 2] = b"\xff\xba"
+    return bytes(data)
+
+
+def damaged_jpeg():
+    return stray_marker(encode(Image.fromarray(np.random.default_rng(2).integers(0, 256, (SIZE, SIZE, 3), np.uint8)),
+                               "JPEG", quality=95))
+
+
 def truncated_png():
     data = encode(Image.fromarray(np.random.default_rng(1).integers(0, 256, (SIZE, SIZE, 3), np.uint8)), "PNG")
     return data[:len(data) // 2]
@@ -160,6 +174,8 @@ CASES = [
     ("truncated JPEG", "33_0_0_20170101000000302.jpg", truncated_jpeg, "truncated JPEG", "truncated JPEG"),
     ("JPEG cut inside its header", "33_0_0_20170101000000312.jpg", lambda: truncated_jpeg(0.05),
      "damaged or truncated image header", "damaged or truncated image header"),
+    ("JPEG damaged in the middle", "33_0_0_20170101000000314.jpg", damaged_jpeg,
+     "damaged picture data: it does not decode", "damaged picture data: it does not decode"),
     ("truncated PNG", "33_0_0_20170101000000313.png", truncated_png,
      "truncated PNG", "truncated PNG"),
     ("text file named .jpg", "34_0_0_20170101000000303.jpg", lambda: b"not a picture of a face\n" * 20,
@@ -257,7 +273,7 @@ LABELLED, UNLABELLED = 1, 2
 
 def test_corpus_size(corpus):
     folder, expected = corpus
-    assert len(expected) == NUM_GOOD + len(CASES) == 57
+    assert len(expected) == NUM_GOOD + len(CASES) == 58
 
 
 @pytest.mark.parametrize("name, truth, tolerance", [
@@ -311,6 +327,7 @@ def test_train_uses_the_usable_faces_and_names_every_skipped_file(corpus, traine
     savedir, result = trained
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
+    assert "\r" not in result.stdout                   # stdout is a pipe here: plain progress lines
     good = used(expected, LABELLED)
     assert f"Data: {len(good)} faces" in result.stdout
     assert_reported(result.stderr, expected, LABELLED, "train (warning)", full_list="skipped_files.txt")
@@ -427,7 +444,7 @@ def hopeless(tmp_path_factory, corpus):
             shutil.copyfile(path, os.path.join(folder, name))
     os.mkdir(folder / "38_0_0_20170101000000307.jpg")
     os.symlink("no-such-face.jpg", folder / "42_0_0_20170101000000310.jpg")
-    assert len(os.listdir(folder)) == 10
+    assert len(os.listdir(folder)) == 11
     empty = tmp_path_factory.mktemp("empty")
     return str(folder), str(empty)
 

@@ -139,10 +139,11 @@ def test_paste_back_into_a_black_and_white_photo_stays_grey():
 
 
 def test_upright_matches_pillow_exif_transpose(tmp_path):
+    from face_aging.exif import EXIF_ORIENTATION
     image = np.random.RandomState(1).randint(0, 256, (20, 30, 3)).astype(np.uint8)
     for orientation in range(1, 9):
         exif = Image.Exif()
-        exif[inputs.EXIF_ORIENTATION] = orientation
+        exif[EXIF_ORIENTATION] = orientation
         path = tmp_path / f"o{orientation}.png"
         Image.fromarray(image).save(path, exif=exif)
         with Image.open(path) as stored:

@@ -88,7 +88,7 @@ def _nothing_readable(testdir, candidates):
 
 def load_test_images(testdir, image_size, held_out="none"):
     """(images in [-1, 1] [N, S, S, 3], file paths) of every readable JPEG/PNG in `testdir` (or the one file), each
-    used as it is (centre square, resized): the chips of --eval, and test mode's --align off.
+    used as it is (turned upright by its EXIF orientation, centre square, resized): the chips of --eval.
 
     Any file name is taken (labels are not needed here), duplicates included: each file asked for gets its output.
     Unusable files are skipped with one warning naming each and why; TestModeError when none is left.
@@ -99,7 +99,7 @@ def load_test_images(testdir, image_size, held_out="none"):
         print(f"\tThe {held_out} set of {printable(testdir)}: {len(candidates)} faces (docs/caae_recipe.md)")
     faces, paths, skipped = [], [], []
     for path in candidates:
-        face, reason = read_face(path, image_size)
+        face, reason = read_face(path, image_size, upright=True)
         if face is None:
             skipped.append((path, reason))
         else:

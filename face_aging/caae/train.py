@@ -12,16 +12,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from face_aging import checkpointing, distribute
+from face_aging import checkpointing, distribute, runlock, summaries
 from face_aging import images as imio
 from face_aging.caae import age_classifier, losses, synthetic_check, tf1_checkpoint
 from face_aging.caae.model import CAAE, CAAEConfig
-from face_aging.data import holdout
+from face_aging.data import decode_check, holdout
 from face_aging.data import labels as L
 from face_aging.data.pipeline import FaceDataset, load_faces
 from face_aging.errors import FaceAgingError
 from face_aging.progress import Progress
-from face_aging.rundir import RunDir, write_text_atomic
+from face_aging.rundir import SKIPPED_FILE, RunDir, write_text_atomic
 from face_aging.signals import StopRequest
 
 SCALARS = ("EG_loss", "E_z_loss", "D_z_loss_z", "D_z_loss_prior", "D_img_loss_input", "D_img_loss_G", "G_img_loss",
@@ -79,13 +79,17 @@ def checkpoint_variables(model):
     return variables + [v for optimizer in model.optimizers.values() for v in optimizer.variables]
 
 
-def restore_or_initialise(model, run, options):
-    """Continue the run in `run` if it has a checkpoint, else start one (optionally from an original TF1 model).
+def restore_or_initialise(model, run, options, directory=None):
+    """Continue the run in `run` if it has a checkpoint (in `directory`, when not run.checkpoint: a multi-worker
+    run's other workers resume from the chief's), else start one (optionally from an original TF1 model).
 
     Returns a sentence saying what was done.
     """
-    latest = checkpointing.restore(model.checkpoint, run.checkpoint, "CAAE", options.on_bad_checkpoint,
-                                   describe_model(options.config), error=BadCheckpointError)
+    directory = directory or run.checkpoint
+    # Only the owner of a checkpoint folder may set its bad checkpoints aside.
+    on_bad = options.on_bad_checkpoint if directory == run.checkpoint else "error"
+    latest = checkpointing.restore(model.checkpoint, directory, "CAAE", on_bad, describe_model(options.config),
+                                   error=BadCheckpointError)
     if latest:
         if not options.use_trained_model and int(model.pretrain_epochs.numpy()) != options.pretrain_epochs:
             raise TrainingError(
@@ -152,12 +156,20 @@ def train(options, strategy=None):
 
     `strategy`: a tf.distribute strategy from distribute.make_strategy (None: one device).
     """
+    chief = RunDir(options.savedir)
     options = distribute.worker_options(strategy, options)
-    run = RunDir(options.savedir).make()
+    run = RunDir(options.savedir)
+    with runlock.training_lock(run.root):  # first: a second training here must not even clean "stale" files
+        run.make()
+        return _train(options, strategy, run, distribute.restore_dir(strategy, run.checkpoint, chief.checkpoint))
+
+
+def _train(options, strategy, run, restore_from):
     options = adopt_tf1_checkpoint_in_savedir(run, options)
     checkpointing.clean_stale_files(run.checkpoint, (run.root, run.samples, run.test))
     config = options.config
-    faces = load_faces(options.dataset, config.image_size, config.seed, options.num_synthetic, options.data_root)
+    faces = load_faces(options.dataset, config.image_size, config.seed, options.num_synthetic, options.data_root,
+                       decode_cache=run.path(decode_check.CACHE_FILE))
     num_held_out = 0
     if options.holdout:
         keep = holdout.training_mask(faces)
@@ -165,7 +177,7 @@ def train(options, strategy=None):
         faces = faces.subset(keep)
         print(f"\tHeld out {num_held_out} faces (the test and val sets of docs/caae_recipe.md); never trained on")
     if faces.skipped:
-        write_text_atomic(run.path("skipped_files.txt"), "".join(f"{p}\t{why}\n" for p, why in faces.skipped))
+        write_text_atomic(run.path(SKIPPED_FILE), "".join(f"{p}\t{why}\n" for p, why in faces.skipped))
     data = FaceDataset(faces, config.image_size, options.batch_size, config.seed, options.num_vis, options.flip)
     print(f"\tData: {len(faces)} faces from {faces.source}; {data.steps_per_epoch} batches of {options.batch_size} "
           f"an epoch; {len(data.vis_index)} held out for samples/ and test/")
@@ -175,7 +187,8 @@ def train(options, strategy=None):
     if strategy is not None or config.precision != "float32" or config.xla:
         print(f"\tPrecision {config.precision}, {model.replicas} replica(s) of {options.batch_size // model.replicas} "
               f"faces{', XLA' if config.xla else ''}")
-    print("\t" + restore_or_initialise(model, run, options))
+    print("\t" + restore_or_initialise(model, run, options, restore_from))
+    distribute.check_same_step(strategy, int(model.step.numpy()))
     manager = checkpointing.make_manager(model.checkpoint, run.checkpoint, options.max_to_keep)
     record = options_record(options, faces, num_held_out)
     run.write_options(record)
@@ -193,7 +206,8 @@ def train(options, strategy=None):
     vis = data.visualisation_set()
     imio.save_grid(np.tile(vis[0][:L.NUM_AGE_GROUPS], (L.NUM_AGE_GROUPS, 1, 1, 1)), os.path.join(run.test, "input.png"),
                    rows=L.NUM_AGE_GROUPS)
-    writer = tf.summary.create_file_writer(run.summary)
+    # Marks where this session starts: TensorBoard drops the points a killed session wrote from there on.
+    writer = summaries.session_writer(run.summary, step + 1)
     with writer.as_default(step=step):
         # How the run was made, recipe options included, beside its curves.
         tf.summary.text("options", "    " + json.dumps(record, indent=1, sort_keys=True).replace("\n", "\n    "))
@@ -211,8 +225,11 @@ def train(options, strategy=None):
     def save(reason):
         return checkpointing.save(manager, int(model.step.numpy()), reason, variables)
 
+    def where():
+        return f"at step {step} (its last checkpoint: {manager.latest_checkpoint or 'none yet'})"
+
     try:
-        with StopRequest() as stop:
+        with distribute.lost_workers(strategy, where), StopRequest() as stop:
             for epoch in range(step // spe, total_epochs):
                 weights = no_weights if epoch < pretrain else main_weights
                 phase = "pre-train " if epoch < pretrain else ""
@@ -244,7 +261,8 @@ def train(options, strategy=None):
                 if (epoch + 1) % options.save_every_epochs == 0 and epoch + 1 < total_epochs:
                     save(f"epoch {epoch + 1}")
                     last_save = time.time()
-        save("end of training")
+        with distribute.lost_workers(strategy, where):
+            save("end of training")
     except BaseException:
         progress.newline()  # the error starts on its own line
         raise

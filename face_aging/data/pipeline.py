@@ -17,7 +17,9 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
+from face_aging import exif
 from face_aging.data import labels as L
+from face_aging.data.decode_check import failure_reason, undecodable
 from face_aging.errors import FaceAgingError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -205,9 +207,10 @@ class LabelledFaces:
             person_ids=pick(self.person_ids), paths=None if self.paths is None else [self.paths[i] for i in index])
 
 
-def scan_labelled_folder(folder):
-    """Every usable UTKFace-named face in `folder`; malformed names, unreadable files and duplicates (same bytes as
-    a face earlier in sorted order) are skipped and listed. Skipped paths are `printable`."""
+def scan_labelled_folder(folder, min_side=None, decode_cache=None):
+    """Every usable UTKFace-named face in `folder`; malformed names, unreadable files, files whose picture data does
+    not decode (as `decode_rgb(contents, min_side)`; cached in the JSON file `decode_cache`) and duplicates (same
+    bytes as a face earlier in sorted order) are skipped and listed. Skipped paths are `printable`."""
     try:
         candidates = list_image_files(folder)
     except (FileNotFoundError, NotADirectoryError):
@@ -216,19 +219,23 @@ def scan_labelled_folder(folder):
     except OSError as error:
         raise DatasetError(f"Dataset folder {printable(folder)!r} cannot be listed ({error.strerror or error})."
                            ) from None
+    reasons, labelled = {}, {}
+    for path in candidates:
+        if os.path.isdir(path):
+            reasons[path] = "is a directory"
+            continue
+        try:
+            labelled[path] = L.parse_utkface_name(os.path.basename(path))[:2]
+        except L.LabelError as error:
+            reasons[path] = f"malformed name: {error}"
+            continue
+        reasons[path] = check_image(path)
+    # Decoded before duplicates are looked for: of two copies, the first is then never one that cannot be used.
+    reasons.update(undecodable([p for p in labelled if not reasons[p]], min_side, decode_cache))
     paths, ages, genders, skipped = [], [], [], []
     duplicates = DuplicateIndex()
     for path in candidates:
-        name = os.path.basename(path)
-        if os.path.isdir(path):
-            skipped.append((printable(path), "is a directory"))
-            continue
-        try:
-            age, gender, _ = L.parse_utkface_name(name)
-        except L.LabelError as error:
-            skipped.append((printable(path), f"malformed name: {error}"))
-            continue
-        reason = check_image(path)
+        reason = reasons[path]
         if not reason:
             first = duplicates.first_copy(path)
             reason = first and duplicate_reason(path, first)
@@ -236,8 +243,8 @@ def scan_labelled_folder(folder):
             skipped.append((printable(path), reason))
             continue
         paths.append(path)
-        ages.append(age)
-        genders.append(gender)
+        ages.append(labelled[path][0])
+        genders.append(labelled[path][1])
     warn_skipped(skipped, folder, full_list="skipped_files.txt in the run directory (--savedir)")
     if not paths:
         found = (f"{len(candidates)} image file(s), none usable (each is named above with the reason)" if candidates
@@ -258,14 +265,15 @@ def resolve_dataset(dataset, data_root="data"):
     raise DatasetError(f"--dataset {dataset}: neither {under_root!r} nor {dataset!r} is a folder. {UTKFACE_HELP}")
 
 
-def load_faces(dataset, image_size, seed=2017, num_synthetic=6000, data_root="data"):
-    """LabelledFaces for a `--dataset` value: 'synthetic', a folder name under ./data, or a folder path."""
+def load_faces(dataset, image_size, seed=2017, num_synthetic=6000, data_root="data", decode_cache=None):
+    """LabelledFaces for a `--dataset` value: 'synthetic', a folder name under ./data, or a folder path.
+    `decode_cache`: where to remember which files decode (decode_check.undecodable)."""
     if dataset == "synthetic":
         from face_aging.data import synthetic
         data = synthetic.make_dataset(num_synthetic, image_size, seed=seed)
         return LabelledFaces(ages=data["ages"], genders=data["genders"], images=data["images"],
                              person_ids=data["person_ids"], source=f"synthetic(n={num_synthetic}, seed={seed})")
-    return scan_labelled_folder(resolve_dataset(dataset, data_root))
+    return scan_labelled_folder(resolve_dataset(dataset, data_root), image_size, decode_cache)
 
 
 def decode_rgb(contents, min_side=None):
@@ -296,23 +304,34 @@ def decode_and_resize(contents, image_size):
     Grey, RGBA, palette, 16-bit and CMYK images come out as RGB (see decode_rgb). Non-square images are
     centre-cropped rather than squashed, so faces keep their proportions.
     """
-    image = decode_rgb(contents, image_size)
+    return square_and_resize(decode_rgb(contents, image_size), image_size)
+
+
+def square_and_resize(image, image_size):
+    """uint8 [H, W, 3] -> its centre square resized to float32 [S, S, 3] in [-1, 1]."""
     shape = tf.shape(image)
     side = tf.minimum(shape[0], shape[1])
     image = tf.image.crop_to_bounding_box(image, (shape[0] - side) // 2, (shape[1] - side) // 2, side, side)
     return scale_to_unit(tf.image.resize(image, [image_size, image_size], antialias=True))
 
 
-def read_face(path, image_size):
-    """(image [S, S, 3] in [-1, 1], None) for a usable image file, else (None, the reason it is not usable)."""
+def read_face(path, image_size, upright=False):
+    """(image [S, S, 3] in [-1, 1], None) for a usable image file, else (None, the reason it is not usable).
+    `upright`: turned as the file's EXIF orientation says first (test mode: photos as phones store them)."""
     reason = check_image(path)
     if reason is not None:
         return None, reason
     try:
         with open(path, "rb") as f:
-            return decode_and_resize(tf.constant(f.read()), image_size).numpy(), None
-    except (tf.errors.OpError, OSError) as error:
-        return None, f"cannot be decoded ({str(error).splitlines()[0]})"
+            contents = tf.constant(f.read())
+        if not upright:
+            return decode_and_resize(contents, image_size).numpy(), None
+        image = exif.upright(decode_rgb(contents, image_size).numpy(), exif.orientation(path))
+        return square_and_resize(image, image_size).numpy(), None
+    except tf.errors.OpError as error:
+        return None, failure_reason(error)
+    except OSError as error:
+        return None, f"cannot be read ({error.strerror or error})"
 
 
 def scale_to_unit(image):

@@ -40,6 +40,7 @@ import re
 import numpy as np
 
 from face_aging.data import labels as L
+from face_aging.data.decode_check import undecodable
 from face_aging.data.pipeline import (IMAGE_EXTENSIONS, DuplicateIndex, check_image, duplicate_reason,
                                       list_image_files, printable, warn_skipped)
 from face_aging.errors import FaceAgingError
@@ -148,6 +149,12 @@ class _Collector:
         return Manifest(paths=self.paths, ages=self.ages, clusters=self.clusters, persons=self.persons,
                         genders=self.genders, sources=[self.kind] * len(self.paths))
 
+    def keep(self, indices):
+        """Keep only the faces at `indices` (in order)."""
+        for field in ("paths", "ages", "clusters", "persons", "genders", "splits"):
+            values = getattr(self, field)
+            setattr(self, field, [values[i] for i in indices])
+
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Detection.
@@ -253,9 +260,15 @@ def _drop_duplicates(faces, skipped, index):
         else:
             keep.append(i)
     if len(keep) < len(faces.paths):
-        for field in ("paths", "ages", "clusters", "persons", "genders", "splits"):
-            values = getattr(faces, field)
-            setattr(faces, field, [values[i] for i in keep])
+        faces.keep(keep)
+
+
+def _drop_undecodable(faces, skipped):
+    """Remove from `faces` every face whose picture data does not decode (decode_check), recording why."""
+    failed = undecodable(faces.paths)
+    skipped += [(p, failed[p]) for p in faces.paths if p in failed]
+    if failed:
+        faces.keep([i for i, p in enumerate(faces.paths) if p not in failed])
 
 
 def _valid_age(value):
@@ -493,6 +506,7 @@ def _read(path, duplicates=None):
     before, here or by the DuplicateIndex `duplicates` of earlier sources) are skipped."""
     kind, resolved = _resolve(path)
     faces, skipped, details = _READERS[kind](resolved)
+    _drop_undecodable(faces, skipped)  # first: of two copies, the one kept must be one that decodes
     _drop_duplicates(faces, skipped, DuplicateIndex() if duplicates is None else duplicates)
     return kind, resolved, faces, skipped, details
 

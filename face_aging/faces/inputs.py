@@ -7,8 +7,9 @@ import os
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image
 
+from face_aging import exif
+from face_aging.data.decode_check import failure_reason
 from face_aging.data.labels import LabelError, parse_utkface_name
 from face_aging.data.pipeline import check_image, decode_rgb, printable, read_face
 from face_aging.faces import align as A
@@ -21,34 +22,13 @@ ALIGN_MODES = ("auto", "on", "off")
 # synthetic or unusual faces); a wider or taller one is a photo without a face.
 SQUARE_ASPECT = 0.1
 
-EXIF_ORIENTATION = 0x0112
-
-
-def _orientation(path):
-    """The EXIF orientation tag (1 = upright) of an image file; 1 when it has none or it cannot be read."""
-    try:
-        with Image.open(path) as image:
-            return int(image.getexif().get(EXIF_ORIENTATION, 1))
-    except Exception:  # a damaged EXIF block must not lose the photo: it is shown as stored
-        return 1
-
-
-def upright(image, orientation):
-    """`image` turned as its EXIF orientation says (as PIL.ImageOps.exif_transpose): phones store portrait photos
-    sideways with a tag, and MTCNN does not find faces lying on their side."""
-    turns = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
-             5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
-             7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1], 8: lambda a: np.rot90(a, 1)}
-    turn = turns.get(orientation)
-    return np.ascontiguousarray(turn(image)) if turn else image
-
 
 def load_photo(path):
     """A photo as uint8 RGB [H, W, 3] at full resolution, upright: the array faces are detected in and pasted into.
     Raises OSError or tf.errors.OpError when it cannot be read or decoded."""
     with open(path, "rb") as f:
         contents = f.read()
-    return upright(decode_rgb(tf.constant(contents)).numpy(), _orientation(path))
+    return exif.upright(decode_rgb(tf.constant(contents)).numpy(), exif.orientation(path))
 
 
 @dataclasses.dataclass
@@ -114,7 +94,7 @@ def collect_faces(paths, model, size, align="auto"):
 
     def add_as_is(path):
         # Read as test mode has always read it (pipeline.read_face); the float image is what the model gets.
-        face, reason = read_face(path, size)
+        face, reason = read_face(path, size, upright=True)
         if reason:
             skipped.append((path, reason))
         else:
@@ -130,8 +110,11 @@ def collect_faces(paths, model, size, align="auto"):
             continue
         try:
             photo = load_photo(path)
-        except (tf.errors.OpError, OSError) as error:
-            skipped.append((path, f"cannot be decoded ({str(error).splitlines()[0]})"))
+        except tf.errors.OpError as error:
+            skipped.append((path, failure_reason(error)))
+            continue
+        except OSError as error:
+            skipped.append((path, f"cannot be read ({error.strerror or error})"))
             continue
         faces = detect.detect_faces(photo)
         if align == "auto" and len(faces) == 1 and A.looks_like_chip(photo.shape, faces[0], template):

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from face_aging import checkpointing
+from face_aging import checkpointing, runlock, summaries
 from face_aging.data import prepare
 from face_aging.data.labels import AGE_CLUSTER_NAMES, NUM_AGE_CLUSTERS
 from face_aging.data.pipeline import decode_and_resize
@@ -146,10 +146,17 @@ def validation_subset(manifest, limit, seed):
 
 def train_age_classifier(options):
     """Train phi_age on the prepared train split; returns the final validation figures."""
-    run = RunDir(options.savedir).make()
+    run = RunDir(options.savedir)
+    with runlock.training_lock(run.root):  # first: a second training here must not even clean "stale" files
+        run.make()
+        return _train(options, run)
+
+
+def _train(options, run):
     checkpointing.clean_stale_files(run.checkpoint, (run.root,))
-    train_split = prepare.read_split(options.prepared_dir, "train")
-    val_split = prepare.read_split(options.prepared_dir, "val")
+    splits = {name: prepare.read_split(options.prepared_dir, name) for name in ("train", "val")}
+    splits = pdata.drop_undecodable(splits, options.image_size, run)
+    train_split, val_split = splits["train"], splits["val"]
     if len(val_split) == 0:
         raise AgeTrainingError(f"{options.prepared_dir}/val.csv is empty: the age classifier needs validation faces "
                                f"(prepare with a --val_fraction above 0)")
@@ -195,7 +202,8 @@ def train_age_classifier(options):
     if step >= total:
         print(f"\tAlready trained {step // spe} epochs; pass a larger --epoch to go on.")
         return None
-    writer = tf.summary.create_file_writer(run.summary)
+    # Marks where this session starts: TensorBoard drops the points a killed session wrote from there on.
+    writer = summaries.session_writer(run.summary, step + 1)
     progress = Progress(total, step, options.batch_size)
     last_save, figures = time.time(), None
     variables = trainer.model.weights + trainer.optimizer.variables

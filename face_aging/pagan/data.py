@@ -11,9 +11,11 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from face_aging.data.decode_check import CACHE_FILE, undecodable
 from face_aging.data.labels import AGE_CLUSTER_NAMES
-from face_aging.data.pipeline import decode_and_resize, printable, read_face
+from face_aging.data.pipeline import decode_and_resize, printable, read_face, warn_skipped
 from face_aging.errors import FaceAgingError
+from face_aging.rundir import SKIPPED_FILE, write_text_atomic
 
 
 class PAGANDataError(FaceAgingError, ValueError):
@@ -46,6 +48,20 @@ def load_images(paths, image_size):
                              f"the data was prepared, so it has changed since: restore it, or prepare the data again "
                              f"(python main.py --model prepare ...), which leaves out unusable files.")
     return np.stack(images)
+
+
+def drop_undecodable(splits, image_size, run):
+    """`splits` ({name: prepared Manifest}) without the faces whose files no longer decode (changed since they were
+    prepared, which decoded every file): each is named in one warning and in RUN/skipped_files.txt, and the run goes
+    on without it. Files that decoded are cached in the run directory, so a resumed run checks only what changed."""
+    paths = sorted({p for manifest in splits.values() for p in manifest.paths})
+    failed = undecodable(paths, image_size, run.path(CACHE_FILE))
+    if not failed:
+        return splits
+    skipped = sorted(failed.items())
+    warn_skipped(skipped, "the prepared data", full_list=run.path(SKIPPED_FILE))
+    write_text_atomic(run.path(SKIPPED_FILE), "".join(f"{printable(p)}\t{why}\n" for p, why in skipped))
+    return {name: manifest.select([p not in failed for p in manifest.paths]) for name, manifest in splits.items()}
 
 
 def cluster_paths(manifest, cluster, split_name):

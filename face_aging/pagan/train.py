@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from face_aging import checkpointing, distribute
+from face_aging import checkpointing, distribute, runlock, summaries
 from face_aging import images as imio
 from face_aging.data import prepare
 from face_aging.data.labels import AGE_CLUSTER_NAMES
@@ -75,13 +75,18 @@ def checkpoint_variables(model):
     return variables + [v for optimizer in model.optimizers.values() for v in optimizer.variables]
 
 
-def restore(model, options, run):
+def restore(model, options, run, directory=None):
+    """Resume from the checkpoint in `directory` (default run.checkpoint; a multi-worker run's other workers resume
+    from the chief's); returns a sentence saying what was done."""
+    directory = directory or run.checkpoint
     if not options.use_trained_model and checkpointing.has_checkpoint(run.checkpoint):
         raise PAGANTrainingError(f"--use_trained_model=False trains from scratch, but {run.checkpoint} already "
                                  f"holds a checkpoint; use another --savedir or remove that folder")
     c = options.config
+    # Only the owner of a checkpoint folder may set its bad checkpoints aside.
+    on_bad = options.on_bad_checkpoint if directory == run.checkpoint else "error"
     latest = checkpointing.restore(
-        model.checkpoint, run.checkpoint, "PAGAN", options.on_bad_checkpoint,
+        model.checkpoint, directory, "PAGAN", on_bad,
         f" (generator width {c.gen_channels}, {c.res_blocks} residual blocks, head width {c.head_width:g}, "
         f"phi_age {model.phi_age.image_size}px)", error=BadCheckpointError, unit="iteration")
     if latest:
@@ -104,13 +109,21 @@ def train(options, strategy=None):
 
     `strategy`: a tf.distribute strategy from distribute.make_strategy (None: one device).
     """
+    chief = cluster_run(options.savedir, options.config.target_cluster)
     options = distribute.worker_options(strategy, options)
+    run = cluster_run(options.savedir, options.config.target_cluster)
+    with runlock.training_lock(run.root):  # first: a second training here must not even clean "stale" files
+        run.make()
+        return _train(options, strategy, run, distribute.restore_dir(strategy, run.checkpoint, chief.checkpoint))
+
+
+def _train(options, strategy, run, restore_from):
     config = options.config
     k = config.target_cluster
-    run = cluster_run(options.savedir, k).make()
     checkpointing.clean_stale_files(run.checkpoint, (run.root, run.samples, run.test))
-    train_split = prepare.read_split(options.prepared_dir, "train")
-    val_split = prepare.read_split(options.prepared_dir, "val")
+    splits = {name: prepare.read_split(options.prepared_dir, name) for name in ("train", "val")}
+    splits = pdata.drop_undecodable(splits, config.image_size, run)
+    train_split, val_split = splits["train"], splits["val"]
     young_n = int(np.sum(train_split.clusters == 0))
     old_n = int(np.sum(train_split.clusters == k))
     print(f"\tData: {young_n} young faces (cluster 0) and {old_n} faces of cluster {k} ({AGE_CLUSTER_NAMES[k]}) "
@@ -130,7 +143,8 @@ def train(options, strategy=None):
     if strategy is not None or config.precision != "float32" or config.xla:
         print(f"\tPrecision {config.precision}, {model.replicas} replica(s) of {options.batch_size // model.replicas} "
               f"pairs{', XLA' if config.xla else ''}")
-    print("\t" + restore(model, options, run))
+    print("\t" + restore(model, options, run, restore_from))
+    distribute.check_same_step(strategy, int(model.step.numpy()), unit="iteration")
     manager = checkpointing.make_manager(model.checkpoint, run.checkpoint, options.max_to_keep)
     run.write_options(options_record(options, young_n, old_n, identity_text))
     step = int(model.step.numpy())
@@ -142,7 +156,8 @@ def train(options, strategy=None):
     imio.save_grid(vis, os.path.join(run.test, "input.png"), rows=1)
     stream = pdata.training_pairs(train_split, k, config.image_size, options.batch_size, config.seed, step,
                                   options.iterations)
-    writer = tf.summary.create_file_writer(run.summary)
+    # Marks where this session starts: TensorBoard drops the points a killed session wrote from there on.
+    writer = summaries.session_writer(run.summary, step + 1)
     progress = Progress(options.iterations, step, options.batch_size)
     last_save = time.time()
     variables = checkpoint_variables(model)
@@ -150,8 +165,11 @@ def train(options, strategy=None):
     def save(reason):
         checkpointing.save(manager, int(model.step.numpy()), reason, variables, unit="iteration")
 
+    def where():
+        return f"at iteration {step} (its last checkpoint: {manager.latest_checkpoint or 'none yet'})"
+
     try:
-        with StopRequest() as stop:
+        with distribute.lost_workers(strategy, where), StopRequest() as stop:
             for young, old in stream:
                 terms, generated = model.train_step(young, old)
                 step += 1
@@ -179,7 +197,8 @@ def train(options, strategy=None):
                     save(f"every {options.checkpoint_minutes:g} minutes")
                     last_save = time.time()
         progress.newline()
-        save("end of training")
+        with distribute.lost_workers(strategy, where):
+            save("end of training")
     except BaseException:
         progress.newline()  # the error starts on its own line
         raise

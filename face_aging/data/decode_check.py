@@ -1,0 +1,118 @@
+"""The one check a header and a tail cannot make: that the picture data between them decodes.
+
+A JPEG whose middle bytes are damaged keeps its start and end markers, so `pipeline.check_image` passes it, and
+TensorFlow's decoder then fails on it mid-epoch with an error that names no file. Training entry points therefore
+decode every file once, with the decoder training uses, before the run starts, and skip those that fail.
+
+Cost: a full decode of each file (tens of seconds for UTKFace's 23,708 200x200 faces on 2 cores; BENCHMARKS.md).
+Files that decoded are cached in a JSON file (in the run directory) by size and modification time, so a resumed run
+only decodes what has changed. A failure is never cached: a file put right is used again.
+"""
+
+import json
+import logging
+import os
+import re
+
+import tensorflow as tf
+
+from face_aging.fileio import atomic_write
+
+CACHE_FILE = "decoded_files.json"
+_CACHE_VERSION = 1
+
+
+def failure_reason(error):
+    """The skip reason of a file TensorFlow could not decode, from its error: one line, without the op
+    decorations ("{{function_node ...}}", "[Op:DecodeJpeg]")."""
+    text = (str(error).strip() or type(error).__name__).splitlines()[0]
+    text = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", text)
+    text = re.sub(r"\s*\[Op:\w+\]( name: \S*)?\s*$", "", text)
+    return f"damaged picture data: it does not decode ({text})"
+
+
+def _stamp(path):
+    status = os.stat(path)
+    return [status.st_size, status.st_mtime_ns]
+
+
+def _read_cache(cache, min_side):
+    """{path: [size, mtime_ns]} of the files that decoded, or {} when there is no usable cache."""
+    if not cache:
+        return {}
+    try:
+        with open(cache) as f:
+            record = json.load(f)
+        if record.get("version") == _CACHE_VERSION and record.get("min_side") == min_side:
+            return dict(record["decoded"])
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        # Only a cache: a damaged one costs the time of decoding again, nothing else.
+        logging.info("Ignoring the decode cache %s (%s)", cache, error)
+    return {}
+
+
+def _write_cache(cache, min_side, decoded):
+    try:
+        with atomic_write(cache, "w") as f:
+            json.dump({"version": _CACHE_VERSION, "min_side": min_side, "decoded": decoded}, f)
+    except OSError as error:  # a full disk shows at the next write that matters; the run can go on without it
+        logging.warning("Could not write the decode cache %s (%s); the next run decodes every file again", cache,
+                        error)
+
+
+def _decodes(paths, min_side):
+    """The indices of `paths` whose files decode, decoded in parallel as training decodes them."""
+    from face_aging.data.pipeline import decode_rgb  # pipeline uses this module
+    names = tf.constant([os.fsencode(p) for p in paths])
+
+    def decode(i):
+        # The image's size is an output, so the decode must run (a control dependency alone gets pruned).
+        return i, tf.size(decode_rgb(tf.io.read_file(tf.gather(names, i)), min_side))
+    dataset = (tf.data.Dataset.range(len(paths))
+               .map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+               .ignore_errors())
+    return {int(i) for i, _ in dataset.as_numpy_iterator()}
+
+
+def undecodable(paths, min_side=None, cache=None):
+    """{path: reason} for the files in `paths` that do not decode with `pipeline.decode_rgb(contents, min_side)`.
+
+    `cache`: a JSON file remembering the files that decoded (by size and modification time), read and rewritten."""
+    from face_aging.data.pipeline import decode_rgb
+    known = _read_cache(cache, min_side)
+    decoded, pending = {}, []
+    for path in paths:
+        key = os.fsdecode(path)
+        try:
+            stamp = _stamp(path)
+        except OSError:
+            pending.append(path)  # the decode below says why
+            continue
+        if known.get(key) == stamp:
+            decoded[key] = stamp
+        else:
+            pending.append(path)
+    failed = {}
+    if pending:
+        good = _decodes(pending, min_side)
+        for i, path in enumerate(pending):
+            if i in good:
+                try:
+                    decoded[os.fsdecode(path)] = _stamp(path)
+                except OSError:
+                    pass
+                continue
+            # Few files fail: decode each again on its own for its error message.
+            try:
+                with open(path, "rb") as f:
+                    decode_rgb(tf.constant(f.read()), min_side)
+                decoded[os.fsdecode(path)] = _stamp(path)  # put right in the meantime
+            except tf.errors.OpError as error:
+                failed[path] = failure_reason(error)
+            except OSError as error:
+                failed[path] = f"cannot be read ({error.strerror or error})"
+    if cache and (pending or len(decoded) != len(known)):
+        _write_cache(cache, min_side, decoded)
+    return failed

@@ -1,0 +1,28 @@
+"""Photos as phones store them: the pixels as the camera sensor saw them, plus an EXIF orientation tag saying how to
+turn them for display. Test mode turns every image it reads upright by that tag, so faces are found, aged and
+pasted back the way the user sees the photo. (Training reads face crops through tf.data, which ignores the tag, as
+the datasets' own chips carry none.)"""
+
+import numpy as np
+from PIL import Image
+
+EXIF_ORIENTATION = 0x0112
+
+
+def orientation(path):
+    """The EXIF orientation tag (1 = upright) of an image file; 1 when it has none or it cannot be read."""
+    try:
+        with Image.open(path) as image:
+            return int(image.getexif().get(EXIF_ORIENTATION, 1))
+    except Exception:  # a damaged EXIF block must not lose the photo: it is shown as stored
+        return 1
+
+
+def upright(image, tag):
+    """`image` [H, W, C] turned as the EXIF orientation `tag` says (as PIL.ImageOps.exif_transpose); MTCNN does not
+    find faces lying on their side either."""
+    turns = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+             5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
+             7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1], 8: lambda a: np.rot90(a, 1)}
+    turn = turns.get(tag)
+    return np.ascontiguousarray(turn(image)) if turn else image
