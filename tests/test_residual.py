@@ -39,8 +39,25 @@ def test_own_group_is_the_closest_reconstruction_and_its_output_is_the_input():
     assert np.abs(out[9, 0] - faces[0]).mean() > 0.5                  # far groups do change the face
 
 
+def test_smoothing_keeps_flat_changes_and_removes_stripes():
+    from face_aging.caae.residual import smooth
+    flat = np.full((2, 3, 16, 16, 3), 0.3, np.float32)
+    np.testing.assert_allclose(smooth(flat, 1.0).numpy(), flat, atol=1e-6)           # a uniform change stays
+    stripes = np.zeros((1, 16, 16, 3), np.float32)
+    stripes[:, ::2] = 0.2                                                             # one row in two, as G's pattern
+    out = smooth(stripes, 1.0).numpy()
+    assert np.ptp(out[:, 4:12]) < 0.02 and abs(out.mean() - 0.1) < 0.01              # to its mean, nearly flat
+    impulse = np.zeros((1, 16, 16, 1), np.float32)
+    impulse[0, 8, 8] = 1.0
+    spread = smooth(impulse, 1.0).numpy()
+    assert spread.sum() == pytest.approx(1.0, abs=1e-5) and 0.1 < spread[0, 8, 8, 0] < 0.2
+    np.testing.assert_allclose(spread[0, 8, 6], spread[0, 6, 8], atol=1e-7)          # the same across and down
+    assert np.array_equal(smooth(impulse, 0).numpy(), impulse)
+
+
 def test_the_models_residual_progression_is_the_formula_over_its_own_faces(tiny_config):
     from face_aging.caae.model import AgingModel, gender_labels
+    from face_aging.caae.residual import SMOOTH_PER_64, smooth
     model = AgingModel(tiny_config)
     faces = np.random.RandomState(1).uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32)
     genders = gender_labels(1, 4)
@@ -49,7 +66,9 @@ def test_the_models_residual_progression_is_the_formula_over_its_own_faces(tiny_
     out = model.age_progression(faces, genders, 2.0)
     own = np.abs(raw - faces[None]).mean(axis=(2, 3, 4)).argmin(0)
     for i, o in enumerate(own):
-        np.testing.assert_allclose(out[:, i], np.clip(faces[i] + 2.0 * (raw[:, i] - raw[o, i]), -1, 1), atol=1e-5)
+        change = smooth(raw[:, i] - raw[o, i], SMOOTH_PER_64 * 32 / 64).numpy()    # sigma scales with the size
+        np.testing.assert_allclose(out[:, i], np.clip(faces[i] + 2.0 * change, -1, 1), atol=1e-5)
+        np.testing.assert_allclose(out[o, i], faces[i], atol=1e-6)
 
 
 @pytest.mark.parametrize("args,message", [

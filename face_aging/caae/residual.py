@@ -4,7 +4,7 @@ CAAE rebuilds every face from a code z of a few dozen numbers, which holds the f
 what makes it that person: at 64x64 a reconstruction is no longer verified as the input's person. What G does change
 between two age labels is the aging itself. So, with strength k:
 
-    y_t = x + k * (G(z, t) - G(z, o))        o = argmin_g mean |G(z, g) - x|   (the input's own group)
+    y_t = x + k * blur(G(z, t) - G(z, o))        o = argmin_g mean |G(z, g) - x|   (the input's own group)
 
 At t = o the output is the input; at other targets it is the input with G's aging added, so the identity detail the
 code cannot carry stays. The own group o is the face's age group when it is known (--input_age: a UTKFace-style name,
@@ -13,6 +13,9 @@ mostly only the right age label rebuilds a face well). k > 1 strengthens G's cha
 only: training and the checkpoint are unchanged. Off (k = 0) by default but for the bundled model.
 """
 
+import math
+
+import numpy as np
 import tensorflow as tf
 
 
@@ -22,12 +25,39 @@ def own_groups(images, progression):
     return tf.argmin(errors, axis=0, output_type=tf.int32)
 
 
-def residual_progression(images, progression, strength, own=None):
+# G's change is smoothed by a Gaussian of this many pixels per 64 of image size before it is added: G's transposed
+# convolutions leave a faint stripe pattern in its faces that the difference keeps and the strength multiplies; the
+# aging itself (shading of folds, grey hair, colour) is coarser than that.
+SMOOTH_PER_64 = 1.0
+
+
+def smooth(images, sigma):
+    """Images [..., S, S, C] blurred by a separable Gaussian of `sigma` pixels (mirrored edges); sigma 0: as they are."""
+    images = tf.convert_to_tensor(images, tf.float32)
+    if sigma <= 0:
+        return images
+    radius = int(math.ceil(3 * sigma))
+    taps = np.exp(-np.arange(-radius, radius + 1) ** 2 / (2 * sigma ** 2))
+    taps = (taps / taps.sum()).astype(np.float32)
+    shape = tf.shape(images)
+    flat = tf.reshape(images, tf.concat([[-1], shape[-3:]], 0))
+    channels = images.shape[-1]
+    for kernel, pad in ((taps.reshape(-1, 1, 1, 1), [[0, 0], [radius, radius], [0, 0], [0, 0]]),
+                        (taps.reshape(1, -1, 1, 1), [[0, 0], [0, 0], [radius, radius], [0, 0]])):
+        flat = tf.nn.depthwise_conv2d(tf.pad(flat, pad, "SYMMETRIC"), np.tile(kernel, (1, 1, channels, 1)),
+                                      [1, 1, 1, 1], "VALID")
+    return tf.reshape(flat, shape)
+
+
+def residual_progression(images, progression, strength, own=None, sigma=None):
     """y_t for every group t: [G, N, S, S, 3] in [-1, 1]; `images` [N, S, S, 3] and `progression` in [-1, 1].
-    `own` (int [N], optional): each face's own group where known, -1 where it is to be estimated."""
+    `own` (int [N], optional): each face's own group where known, -1 where it is to be estimated. `sigma`: the
+    smoothing of G's change in pixels (None: SMOOTH_PER_64 per 64 pixels of image size)."""
     images = tf.convert_to_tensor(images, tf.float32)
     progression = tf.convert_to_tensor(progression, tf.float32)
     estimated = own_groups(images, progression)
     own = estimated if own is None else tf.where(tf.convert_to_tensor(own, tf.int32) >= 0, own, estimated)
     reconstruction = tf.gather(tf.transpose(progression, [1, 0, 2, 3, 4]), own, batch_dims=1)     # G(z, o): [N, ...]
-    return tf.clip_by_value(images[tf.newaxis] + strength * (progression - reconstruction[tf.newaxis]), -1.0, 1.0)
+    sigma = SMOOTH_PER_64 * images.shape[-2] / 64 if sigma is None else sigma
+    change = smooth(progression - reconstruction[tf.newaxis], sigma)
+    return tf.clip_by_value(images[tf.newaxis] + strength * change, -1.0, 1.0)
