@@ -23,29 +23,32 @@ find_python() {
 setup_venv() {
     extras=$1
     if ! { [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "$IN_RANGE" 2>/dev/null; }; then
+        if [ -e "$VENV" ] && [ ! -f "$VENV/pyvenv.cfg" ]; then
+            echo "error: $VENV exists and is not a virtualenv; move it away" >&2
+            return 1
+        fi
+        python=$(find_python) || return 1
         if [ -e "$VENV" ]; then
-            if [ ! -f "$VENV/pyvenv.cfg" ]; then
-                echo "error: $VENV exists and is not a virtualenv; move it away" >&2
-                return 1
-            fi
             echo "$VENV has no working Python 3.10-3.12: making it again"
             rm -rf "$VENV"
         fi
-        python=$(find_python) || return 1
         echo "Making $VENV with $python ($("$python" --version 2>&1))"
         "$python" -m venv "$VENV" || {
             echo "error: '$python -m venv' failed (Debian and Ubuntu: apt install python3-venv)" >&2
             return 1
         }
     fi
-    # One stamp per extra: a copy of the pyproject.toml it was installed from.
+    # One stamp per extra: a copy of the pyproject.toml it was installed from (the test extra includes the core).
     stamp="$VENV/.face_aging-installed${extras:+-$extras}"
-    if cmp -s pyproject.toml "$stamp" || { [ -z "$extras" ] && cmp -s pyproject.toml "$VENV/.face_aging-installed-test"; }; then
+    if cmp -s pyproject.toml "$stamp"; then
+        return 0
+    fi
+    if [ -z "$extras" ] && cmp -s pyproject.toml "$VENV/.face_aging-installed-test"; then
         return 0
     fi
     target=.
     [ -n "$extras" ] && target=".[$extras]"
-    echo "Installing the package and its dependencies into $VENV (pip install -e \"$target\"; a few minutes the first time)"
+    echo "Installing the package and its dependencies into $VENV (pip install -e \"$target\"; minutes the first time)"
     "$VENV/bin/python" -m pip install --disable-pip-version-check -q -e "$target" || return 1
     cp pyproject.toml "$stamp"
 }
