@@ -32,6 +32,10 @@ _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
 
 
+USAGE = """Face aging with CAAE and PAGAN: `--model caae --is_train` trains, `--is_train False --testdir DIR` ages the
+faces in DIR (with the bundled model when no run has been trained). See README.md for every flag."""
+
+
 class FlagError(ValueError):
     """A flag has a bad value; the message names the flag and what is allowed."""
 
@@ -629,6 +633,20 @@ def run_import(fv, weights):
     out = fv.identity if fv["identity"].present else vggface_import.DEFAULT_DIR
     model = vggface_import.convert(fv.source, out)
     print(f"\tConverted {fv.source} -> {out} (VGG-Face, {model.image_size}px input, {model.num_classes} classes)")
+
+
+def console(argv=None):
+    """The command line: `python main.py`, the `face-aging` command (pyproject.toml's [project.scripts]) and
+    `python -m face_aging` all run this, so they take exactly the same flags. Exits with main's status."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter hides the run's own output
+    from absl import app
+    main_module = sys.modules.get("__main__")
+    if main_module is not None and not getattr(main_module, "__doc__", None):
+        main_module.__doc__ = USAGE  # what --help prints first; an installed command's wrapper has no docstring
+    if argv is None and os.path.basename(sys.argv[0]) == "__main__.py":
+        sys.argv[0] = "python -m face_aging"  # the program name in messages, as the user typed it
+    define_flags()
+    app.run(main, argv=argv, flags_parser=parse_flags)
 
 
 def main(argv):

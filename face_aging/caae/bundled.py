@@ -37,7 +37,17 @@ def residual():
 def describe():
     a = architecture()
     return (f"the bundled model {NAME} ({a['image_size']}x{a['image_size']}, trained on UTKFace with the aging "
-            f"recipe; see {os.path.relpath(CARD)})")
+            f"recipe; see {card_path()})")
+
+
+def card_path():
+    """MODEL_CARD.md as a user finds it: relative to the working directory in a clone run from there, else absolute
+    (an installed package lies elsewhere; on Windows it may even be on another drive, where relpath fails)."""
+    try:
+        relative = os.path.relpath(CARD)
+    except ValueError:
+        return CARD
+    return CARD if relative.startswith(os.pardir) else relative
 
 
 def write(savedir, directory=DIRECTORY, test_residual=0.0):

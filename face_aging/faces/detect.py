@@ -21,7 +21,8 @@ class DetectorUnavailable(FaceAgingError, RuntimeError):
     """Face detection was asked for but mtcnn cannot be imported."""
 
     def __init__(self, detail=""):
-        message = ("mtcnn is not installed; `pip install -r requirements-photos.txt` (or `pip install mtcnn`); "
+        message = ("mtcnn is not installed; `pip install -r requirements-photos.txt` (an installed package: "
+                   "`pip install \"face-aging[photos]\"`); "
                    "or pass --align off for images that are already face crops")
         super().__init__(f"{message} ({detail})" if detail else message)
 

@@ -88,7 +88,7 @@ def collect_faces(paths, model, size, align="auto"):
             detect.require_detector()
         logging.warning("Face detection is not available (mtcnn is not installed): images are used as they are, "
                         "which suits face crops only. For photos: pip install -r requirements-photos.txt "
-                        "(or pip install mtcnn).")
+                        "(an installed package: pip install \"face-aging[photos]\").")
         align = "off"
     crops, no_face, skipped, taken_as_is = [], [], [], []
 
