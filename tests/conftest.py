@@ -44,6 +44,31 @@ def trained_run(tmp_path_factory, face_folder, tiny_config):
     return savedir
 
 
+def first_faces(face_folder, folder, count):
+    """A new folder holding copies of the first `count` faces of face_folder (test mode's input); returns it."""
+    import shutil
+    os.makedirs(folder)
+    for name in sorted(os.listdir(face_folder))[:count]:
+        shutil.copy(os.path.join(face_folder, name), folder)
+    return folder
+
+
+def assert_same_first_step(single, distributed):
+    """A distributed CAAE step (two replicas or two workers) against one device's, each (replicas, loss terms, Adam's
+    first moments, weights) after one step on the same global batch."""
+    import numpy as np
+    (n1, terms1, moments1, weights1), (n2, terms2, moments2, weights2) = single, distributed
+    assert (n1, n2) == (1, 2)
+    for name, value in terms1.items():
+        assert terms2[name] == pytest.approx(value, rel=1e-5, abs=1e-7), name
+    # Adam's first moment after one step is (1 - beta1) * gradient: the all-reduced gradients equal one device's.
+    for a, b in zip(moments1, moments2):
+        np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-5)
+    # The first Adam step moves each weight by about +-lr; a gradient within rounding of 0 may flip its sign.
+    diff = np.concatenate([np.abs(a - b).ravel() for a, b in zip(weights1, weights2)])
+    assert diff.max() <= 2 * 2e-4 + 1e-6 and (diff > 1e-6).mean() < 1e-3
+
+
 def run_main(*args, timeout=300):
     """Run main.py as a user would; returns the CompletedProcess (text output)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)

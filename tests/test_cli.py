@@ -12,7 +12,7 @@ import pytest
 from absl import flags
 from PIL import Image
 
-from conftest import REPO, TINY_FLAGS, run_main
+from conftest import REPO, TINY_FLAGS, first_faces, run_main
 from face_aging import cli
 
 
@@ -95,10 +95,7 @@ def test_missing_dataset_says_how_to_get_utkface(tmp_path):
 
 @pytest.mark.parametrize("count", [1, 3])
 def test_test_mode_with_space_separated_false(trained_run, face_folder, tmp_path, count):
-    testdir = tmp_path / "faces"
-    testdir.mkdir()
-    for name in sorted(os.listdir(face_folder))[:count]:
-        shutil.copy(os.path.join(face_folder, name), testdir)
+    testdir = first_faces(face_folder, tmp_path / "faces", count)
     savedir = tmp_path / "run"
     shutil.copytree(trained_run, savedir)
     events_before = sorted(os.listdir(savedir / "summary"))
@@ -124,10 +121,7 @@ def test_test_mode_outputs_are_the_checkpointed_models(lively_run, face_folder, 
     from face_aging.caae.model import gender_labels
     savedir, model = lively_run
     savedir = shutil.copytree(savedir, tmp_path / "run")
-    testdir = tmp_path / "faces"
-    testdir.mkdir()
-    for name in sorted(os.listdir(face_folder))[:4]:
-        shutil.copy(os.path.join(face_folder, name), testdir)
+    testdir = first_faces(face_folder, tmp_path / "faces", 4)
     result = run_main("--is_train", "False", f"--testdir={testdir}", f"--savedir={savedir}")
     assert result.returncode == 0, result.stderr
     faces, _ = load_test_images(str(testdir), 32)

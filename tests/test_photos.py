@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from conftest import run_main
+from conftest import first_faces, run_main
 from face_aging import cli
 from test_cli import parsed
 
@@ -45,10 +45,7 @@ def caae_run(lively_run, tmp_path):
 @pytest.fixture
 def chips(face_folder, tmp_path):
     """Two UTKFace chips (48x48, square: used as they are)."""
-    folder = tmp_path / "chips"
-    folder.mkdir()
-    for name in sorted(os.listdir(face_folder))[:2]:
-        shutil.copy(os.path.join(face_folder, name), folder)
+    folder = first_faces(face_folder, tmp_path / "chips", 2)
     return folder
 
 

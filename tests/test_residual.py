@@ -2,14 +2,13 @@
 the model, test mode, --eval and the export; and --residual's flag checks."""
 
 import json
-import os
 import shutil
 
 import numpy as np
 import pytest
 from absl import flags
 
-from conftest import run_main
+from conftest import first_faces, run_main
 from face_aging import cli
 
 
@@ -110,10 +109,7 @@ def test_test_mode_eval_and_export_with_residual_aging(lively_run, face_folder, 
     from face_aging.caae.model import gender_labels
     savedir, model = lively_run
     savedir = shutil.copytree(savedir, tmp_path / "run")
-    testdir = tmp_path / "faces"
-    testdir.mkdir()
-    for name in sorted(os.listdir(face_folder))[:3]:
-        shutil.copy(os.path.join(face_folder, name), testdir)
+    testdir = first_faces(face_folder, tmp_path / "faces", 3)
     faces, paths = load_test_images(str(testdir), 32)
     own = own_groups([name_age(p) for p in paths], "auto")                    # from the UTKFace names
     assert (own >= 0).all()
