@@ -86,12 +86,12 @@ def test_bad_residual_flags_are_refused_with_the_flags_name(args, message):
 
 
 def test_own_groups_from_names_estimate_or_a_given_age():
-    from face_aging.caae.infer import name_age, own_groups
+    from face_aging.caae.infer import input_groups, name_age
     ages = [name_age("/x/25_0_1_20170116.jpg.chip.jpg"), name_age("/x/holiday.jpg"), name_age("/x/80_1_0_1.jpg")]
     assert np.isnan(ages[1]) and ages[0] == 25
-    assert list(own_groups(ages, "auto")) == [4, -1, 9]                       # 21-30, to estimate, 71+
-    assert list(own_groups(ages, "estimate")) == [-1, -1, -1]
-    assert list(own_groups(ages, 45)) == [6, 6, 6]
+    assert list(input_groups(ages, "auto")) == [4, -1, 9]                       # 21-30, to estimate, 71+
+    assert list(input_groups(ages, "estimate")) == [-1, -1, -1]
+    assert list(input_groups(ages, 45)) == [6, 6, 6]
 
 
 def test_residual_flag_values():
@@ -105,13 +105,13 @@ def test_test_mode_eval_and_export_with_residual_aging(lively_run, face_folder, 
     --eval's outputs and the export's residual_progression the model's residual progression."""
     from PIL import Image
     from face_aging import images as imio
-    from face_aging.caae.infer import load_test_images, name_age, own_groups
+    from face_aging.caae.infer import input_groups, load_test_images, name_age
     from face_aging.caae.model import gender_labels
     savedir, model = lively_run
     savedir = shutil.copytree(savedir, tmp_path / "run")
     testdir = first_faces(face_folder, tmp_path / "faces", 3)
     faces, paths = load_test_images(str(testdir), 32)
-    own = own_groups([name_age(p) for p in paths], "auto")                    # from the UTKFace names
+    own = input_groups([name_age(p) for p in paths], "auto")                    # from the UTKFace names
     assert (own >= 0).all()
 
     result = run_main("--is_train", "False", f"--testdir={testdir}", f"--savedir={savedir}", "--residual=1.5")

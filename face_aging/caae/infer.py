@@ -287,7 +287,7 @@ def residual_strength(option, model):
     return model.residual if option is None else float(option)
 
 
-def own_groups(ages, input_age):
+def input_groups(ages, input_age):
     """Residual aging's own group of each face (int [N], -1: to be estimated from the reconstructions) from the
     faces' known ages (years, NaN where unknown) and --input_age (auto | estimate | years)."""
     ages = np.asarray(ages, np.float64)
@@ -337,7 +337,7 @@ def run_test(options):
         for crop in crops:
             if crop.source not in genders:
                 genders[crop.source] = gender_for(crop.source, options.gender)
-    own = own_groups([name_age(crop.source) for crop in crops], options.input_age)
+    own = input_groups([name_age(crop.source) for crop in crops], options.input_age)
     written, aged = [], [dict() for _ in crops]
     for page, start in enumerate(range(0, len(faces), FACES_PER_PAGE)):
         chunk = faces[start:start + FACES_PER_PAGE]

@@ -31,6 +31,14 @@ def failure_reason(error):
     return f"damaged picture data: it does not decode ({text})"
 
 
+def unusable_reason(error):
+    """The skip reason of a file whose reading failed: TensorFlow could not decode it (failure_reason), or the OS
+    could not read it."""
+    if isinstance(error, tf.errors.OpError):
+        return failure_reason(error)
+    return f"cannot be read ({getattr(error, 'strerror', None) or error})"
+
+
 def _stamp(path):
     status = os.stat(path)
     return [status.st_size, status.st_mtime_ns]
@@ -109,10 +117,8 @@ def undecodable(paths, min_side=None, cache=None):
                 with open(path, "rb") as f:
                     decode_rgb(tf.constant(f.read()), min_side)
                 decoded[os.fsdecode(path)] = _stamp(path)  # put right in the meantime
-            except tf.errors.OpError as error:
-                failed[path] = failure_reason(error)
-            except OSError as error:
-                failed[path] = f"cannot be read ({error.strerror or error})"
+            except (tf.errors.OpError, OSError) as error:
+                failed[path] = unusable_reason(error)
     if cache and (pending or len(decoded) != len(known)):
         _write_cache(cache, min_side, decoded)
     return failed

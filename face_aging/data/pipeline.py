@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from face_aging import exif
 from face_aging.data import labels as L
-from face_aging.data.decode_check import failure_reason, undecodable
+from face_aging.data.decode_check import undecodable, unusable_reason
 from face_aging.errors import FaceAgingError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -328,10 +328,8 @@ def read_face(path, image_size, upright=False):
             return decode_and_resize(contents, image_size).numpy(), None
         image = exif.upright(decode_rgb(contents, image_size).numpy(), exif.orientation(path))
         return square_and_resize(image, image_size).numpy(), None
-    except tf.errors.OpError as error:
-        return None, failure_reason(error)
-    except OSError as error:
-        return None, f"cannot be read ({error.strerror or error})"
+    except (tf.errors.OpError, OSError) as error:
+        return None, unusable_reason(error)
 
 
 def scale_to_unit(image):

@@ -92,10 +92,10 @@ def persons_with_duplicates(inputs, persons):
 def caae_outputs(options, faces, ages, genders):
     """Every face at each of the 10 groups ([10] uint8 arrays), G's reconstruction error at its own group (labelled
     faces), where E and G came from, and how the outputs were made (G's faces or residual aging)."""
-    from face_aging.caae.infer import own_groups, residual_strength, restore_aging_model
+    from face_aging.caae.infer import input_groups, residual_strength, restore_aging_model
     model, source = restore_aging_model(options.caae_config, options.savedir, options.init_checkpoint)
     residual = residual_strength(options.residual, model)
-    own = own_groups(ages, options.input_age)
+    own = input_groups(ages, options.input_age)
     gender_labels = L.plus_minus_one_hot(np.where(genders < 0, 0, genders), 2)
     outputs = [[] for _ in range(L.NUM_AGE_GROUPS)]
     for start in range(0, len(faces), 50):

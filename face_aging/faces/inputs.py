@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from face_aging import exif
-from face_aging.data.decode_check import failure_reason
+from face_aging.data.decode_check import unusable_reason
 from face_aging.data.labels import LabelError, parse_utkface_name
 from face_aging.data.pipeline import check_image, decode_rgb, printable, read_face
 from face_aging.faces import align as A
@@ -110,11 +110,8 @@ def collect_faces(paths, model, size, align="auto"):
             continue
         try:
             photo = load_photo(path)
-        except tf.errors.OpError as error:
-            skipped.append((path, failure_reason(error)))
-            continue
-        except OSError as error:
-            skipped.append((path, f"cannot be read ({error.strerror or error})"))
+        except (tf.errors.OpError, OSError) as error:
+            skipped.append((path, unusable_reason(error)))
             continue
         faces = detect.detect_faces(photo)
         if align == "auto" and len(faces) == 1 and A.looks_like_chip(photo.shape, faces[0], template):
