@@ -230,7 +230,8 @@ def build_corpus(folder):
         expected[os.fsdecode(name)] = (what, labelled, unlabelled)
     # Ignored by every entry point: not image-named.
     write_file(folder, "notes.txt", b"not an image\n")
-    assert len(os.listdir(folder)) == len(expected) + 1
+    # Two cases sharing a file name would leave one of them untested without any test failing.
+    assert len(expected) == NUM_GOOD + len(CASES) and len(os.listdir(folder)) == len(expected) + 1
     return expected
 
 
@@ -269,11 +270,6 @@ LABELLED, UNLABELLED = 1, 2
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Decoding: every used image comes out as the right RGB picture.
-
-
-def test_corpus_size(corpus):
-    folder, expected = corpus
-    assert len(expected) == NUM_GOOD + len(CASES) == 58
 
 
 @pytest.mark.parametrize("name, truth, tolerance", [
