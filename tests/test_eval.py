@@ -3,50 +3,69 @@
 import json
 import os
 import sys
+from itertools import combinations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import run_main
+from face_aging.data.labels import group_centre_age, plus_minus_one_hot
 from face_aging.eval import judges as J
+from face_aging.eval import metrics
 from face_aging.eval.evaluate import EvalOptions, evaluate
+from face_aging.images import to_uint8
 
 
-class ScriptedAgeJudge:
-    """Returns the given age arrays, one per call: first the inputs, then each target's outputs in order."""
-    name, kind, source, version = "scripted", "test age judge", "test", None
+class BrightnessAgeJudge:
+    """A real judge, if a crude one: a face's age is its mean brightness, black 0 and white 100 years. Its answers
+    depend on the pixels it is given, so figures computed from the wrong images come out wrong."""
+    name, kind, source, version = "brightness", "test age judge", "test", None
 
-    def __init__(self, answers):
-        self.answers, self.calls = list(answers), []
+    def __init__(self):
+        self.calls = []
 
     def estimate(self, images):
         self.calls.append(len(images))
-        return np.asarray(self.answers.pop(0), np.float64)
+        return brightness_age(images)
 
 
-class ScriptedFaceJudge:
-    """Embeds faces as given vectors, one array per call (inputs first); scores by cosine similarity."""
-    name, kind, source, version = "scripted-face", "test face descriptor", "test", None
-    score, higher_means_same = "cosine similarity", True
+def brightness_age(images):
+    return np.asarray(images, np.float64).mean(axis=(1, 2, 3)) / 255.0 * 100.0
 
-    def __init__(self, embeddings):
-        self.embeddings = list(embeddings)
+
+class PixelFaceJudge:
+    """Identity by the distance between faces down-sampled to 4x4 (lower = same person): a face and its own
+    output are nearer than two inputs, and any other pairing gives other numbers."""
+    name, kind, source, version = "pixels-4x4", "test face descriptor", "test", None
+    score, higher_means_same = "distance", False
 
     def embed(self, images):
-        out = np.asarray(self.embeddings.pop(0), np.float64)
-        assert len(out) == len(images)
-        return out
+        return pixel_embedding(images)
 
     def scores(self, a, b):
-        return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        return np.linalg.norm(a - b, axis=1)
+
+
+def pixel_embedding(images):
+    images = np.asarray(images, np.float64)
+    n, size = images.shape[0], images.shape[1]
+    return images.reshape(n, 4, size // 4, 4, size // 4, 3).mean(axis=(2, 4)).reshape(n, -1) / 255.0
 
 
 @pytest.fixture(scope="module")
 def labelled_faces(tmp_path_factory):
     from face_aging.data.synthetic import write_utkface_folder
     folder = tmp_path_factory.mktemp("eval_faces")
-    write_utkface_folder(str(folder), 4, 32, seed=21)
+    # PNG: what the judges see is exactly what the test reads, with no JPEG decoder in between.
+    write_utkface_folder(str(folder), 4, 32, seed=21, ext="png")
     return str(folder)
+
+
+def read_faces(folder):
+    """The folder's faces in sorted order as uint8 arrays: what --eval reads (32x32 files, used as they are)."""
+    return np.stack([np.asarray(Image.open(os.path.join(folder, n)).convert("RGB"))
+                     for n in sorted(os.listdir(folder))])
 
 
 def caae_options(savedir, testdir, tiny_config, **kw):
@@ -54,44 +73,42 @@ def caae_options(savedir, testdir, tiny_config, **kw):
 
 
 def test_caae_figures_follow_the_judges(lively_run, labelled_faces, tiny_config):
-    savedir, _ = lively_run
+    """Every figure against the judges applied here to the inputs and to G's outputs made here."""
+    savedir, model = lively_run
     names = sorted(os.listdir(labelled_faces))
-    true_ages = [int(n.split("_")[0]) for n in names]
-    # Per target group g, the judge says every output is 3 + 8 g years old, except face 0 at group 9 (NaN: failed).
-    answers = [np.array(true_ages, float) + 1.0] + [np.full(4, 3.0 + 8 * g) for g in range(10)]
-    answers[10][0] = np.nan
-    age_judge = ScriptedAgeJudge(answers)
-    inputs = np.eye(4)                                  # four persons, pairwise orthogonal: impostors score 0
-    outputs = []
-    for g in range(10):                                 # output of face i at group g: similarity cos(theta_g)
-        theta = 0.1 * g
-        outputs.append(np.cos(theta) * inputs + np.sin(theta) * np.roll(inputs, 1, axis=1))
-    face_judge = ScriptedFaceJudge([inputs] + outputs)
-    results = evaluate(caae_options(savedir, labelled_faces, tiny_config), age_judge, face_judge)
-    assert age_judge.calls == [4] * 11 and not age_judge.answers and not face_judge.embeddings
+    true_ages = np.array([int(n.split("_")[0]) for n in names], float)
+    genders = np.array([int(n.split("_")[1]) for n in names])
+    inputs = read_faces(labelled_faces)
+    progression = model.age_progression(inputs / 127.5 - 1.0, plus_minus_one_hot(genders, 2))
+    outputs = [to_uint8(faces) for faces in progression]
+    age_judge = BrightnessAgeJudge()
+    results = evaluate(caae_options(savedir, labelled_faces, tiny_config), age_judge, PixelFaceJudge())
+    assert age_judge.calls == [4] * 11
     assert results["num_faces"] == 4 and results["targets"][0] == "0-5"
+    embedded = pixel_embedding(inputs)
+    gen_matrix = np.stack([brightness_age(out) for out in outputs], axis=1)
     for g, target in enumerate(results["per_target"]):
         low, high = results["target_bounds"][g]
-        expected = np.full(4, 3.0 + 8 * g)
-        if g == 9:
-            expected = expected[1:]
-        assert target["gen_age"]["mean"] == pytest.approx(expected.mean())
-        assert target["gen_age"]["inside"] == pytest.approx(np.mean((expected >= low) & (expected <= high)))
-        assert target["identity"]["mean"] == pytest.approx(np.cos(0.1 * g))
-        # Real faces of a group: the judge's estimates (true age + 1) of the inputs labelled in that group.
-        in_group = [a + 1.0 for a in true_ages if low <= a <= high]
-        if in_group:
-            assert target["real_age"]["mean"] == pytest.approx(np.mean(in_group))
+        ages = gen_matrix[:, g]
+        assert target["gen_age"]["mean"] == pytest.approx(ages.mean(), abs=1e-3)
+        assert target["gen_ages"] == pytest.approx(ages, abs=1e-3)
+        distances = np.linalg.norm(embedded - pixel_embedding(outputs[g]), axis=1)
+        assert target["identity"]["mean"] == pytest.approx(distances.mean(), abs=1e-4)
+        # Real faces of a group: the judge's estimates of the inputs labelled in that group.
+        in_group = (true_ages >= low) & (true_ages <= high)
+        if in_group.any():
+            assert target["real_age"]["mean"] == pytest.approx(brightness_age(inputs[in_group]).mean(), abs=1e-6)
         else:
             assert target["real_age"] is None
-    assert results["per_target"][9]["gen_age"]["failed"] == 1
-    # 6 impostor pairs all at similarity 0: too few for either FAR; every genuine pair (cos >= cos 0.9) is accepted.
+    # Every input is its own person: 6 impostor pairs, too few for either FAR, so the threshold is the smallest
+    # distance between two inputs.
+    impostors = [np.linalg.norm(embedded[i] - embedded[j]) for i, j in combinations(range(4), 2)]
     assert results["impostors"]["n_pairs"] == 6
     assert [t["enough"] for t in results["thresholds"]] == [False, False]
-    assert all(v["rate"] == 1.0 for t in results["per_target"] for v in t["verification"])
-    # Estimated age rises with the target group for every face: rank correlation 1.
-    assert results["rank_correlation"]["mean"] == pytest.approx(1.0)
-    assert results["rank_correlation"]["pooled"] > 0.95
+    assert results["thresholds"][0]["threshold"] == pytest.approx(min(impostors), abs=1e-6)
+    centres = [group_centre_age(g) for g in range(10)]
+    pooled = metrics.rank_correlation(np.tile(centres, 4), gen_matrix.reshape(-1))
+    assert results["rank_correlation"]["pooled"] == pytest.approx(pooled, abs=0.02)
     assert 0 < results["reconstruction_error"] < 1
 
 
@@ -130,20 +147,25 @@ def test_pagan_evaluation_covers_the_trained_clusters(labelled_faces, tmp_path):
     import tensorflow as tf
     from face_aging.pagan.model import PAGANConfig, build_generator
     from face_aging.rundir import RunDir
+    generators = {}
     for k in (1, 3):
         run = RunDir(str(tmp_path / "pagan" / f"cluster{k}")).make()
         config = PAGANConfig(image_size=32, gen_channels=4, res_blocks=1, target_cluster=k)
-        tf.train.CheckpointManager(tf.train.Checkpoint(generator=build_generator(config)), run.checkpoint, 1,
+        generators[k] = build_generator(config)
+        tf.train.CheckpointManager(tf.train.Checkpoint(generator=generators[k]), run.checkpoint, 1,
                                    checkpoint_name="model").save(1)
         run.write_options({"image_size": 32, "gen_channels": 4, "res_blocks": 1})
-    age_judge = ScriptedAgeJudge([np.full(4, 20.0), np.full(4, 35.0), np.array([55.0, 60.0, 70.0, 45.0])])
+    age_judge = BrightnessAgeJudge()
     options = EvalOptions(model="pagan", testdir=labelled_faces, savedir=str(tmp_path / "pagan"),
                           identity_judge="none")
     results = evaluate(options, age_judge=age_judge)
-    assert results["targets"] == ["31-40", "51+"]
-    assert results["per_target"][0]["gen_age"]["inside"] == 1.0
-    assert results["per_target"][1]["gen_age"]["inside"] == 0.75
-    assert results["per_target"][1]["gen_age"]["mean"] == pytest.approx(57.5)
+    assert results["targets"] == ["31-40", "51+"] and results["target_bounds"] == [[31, 40], [51, 120]]
+    inputs = read_faces(labelled_faces)
+    for k, target in zip((1, 3), results["per_target"]):
+        ages = brightness_age(to_uint8(generators[k](inputs / 127.5 - 1.0, training=False).numpy()))
+        low, high = metrics.group_bounds("pagan")[k]
+        assert target["gen_ages"] == pytest.approx(ages, abs=1e-3)
+        assert target["gen_age"]["inside"] == np.mean((np.floor(ages + 0.5) >= low) & (np.floor(ages + 0.5) <= high))
     assert results["rank_correlation"] is None and results["reconstruction_error"] is None
 
 
@@ -171,25 +193,17 @@ def test_identical_images_are_never_impostors(lively_run, labelled_faces, tiny_c
     for name in names:
         shutil.copy(os.path.join(labelled_faces, name), folder / name)
     shutil.copy(os.path.join(labelled_faces, names[0]), folder / ("9" + names[0]))     # the same image again
-    vectors = {names[0]: [1.0, 0.0], "9" + names[0]: [1.0, 0.0], names[1]: [0.0, 1.0], names[2]: [0.6, 0.8]}
-    inputs = np.array([vectors[n] for n in sorted(os.listdir(folder))])   # the judge sees the faces in sorted order
-    outputs = [inputs] * 10
     savedir, _ = lively_run
-    results = evaluate(caae_options(savedir, str(folder), tiny_config), identity_judge=ScriptedFaceJudge(
-        [inputs] + outputs), age_judge=ScriptedAgeJudge([np.zeros(4)] * 11))
+    results = evaluate(caae_options(savedir, str(folder), tiny_config), identity_judge=PixelFaceJudge(),
+                       age_judge=BrightnessAgeJudge())
     assert results["impostors"]["n_pairs"] == 5                          # 6 pairs of 4 faces, less the identical one
     assert "1 input(s) duplicated another" in results["impostors"]["description"]
-    assert results["thresholds"][0]["threshold"] == pytest.approx(0.8)  # the closest real impostors: (1,0)-(0.6,0.8)
-
-
-class ConstantAgeJudge(ScriptedAgeJudge):
-    def __init__(self, age):
-        super().__init__([])
-        self.age = age
-
-    def estimate(self, images):
-        self.calls.append(len(images))
-        return np.full(len(images), self.age)
+    # The closest real impostors, not the identical pair at distance 0.
+    embedded = pixel_embedding(read_faces(str(folder)))
+    distances = [np.linalg.norm(embedded[i] - embedded[j]) for i, j in combinations(range(4), 2)]
+    assert sorted(distances)[0] == 0.0
+    assert sorted(distances)[1] > 0
+    assert results["thresholds"][0]["threshold"] == pytest.approx(sorted(distances)[1], abs=1e-6)
 
 
 def test_a_prepared_split_is_an_input(lively_run, labelled_faces, tiny_config, tmp_path):
@@ -198,9 +212,16 @@ def test_a_prepared_split_is_an_input(lively_run, labelled_faces, tiny_config, t
     prepare.prepare([labelled_faces], str(tmp_path / "prepared"), val_fraction=0.5, seed=1)
     val = prepare.read_split(str(tmp_path / "prepared"), "val")
     savedir, _ = lively_run
-    judge = ConstantAgeJudge(33.0)
+    judge = BrightnessAgeJudge()
     results = evaluate(caae_options(savedir, str(tmp_path / "prepared"), tiny_config, identity_judge="none"),
                        age_judge=judge)
     assert results["num_faces"] == len(val) > 0
     assert judge.calls == [len(val)] * 11
-    assert results["per_target"][5]["gen_age"]["inside"] == 1.0         # 33 years is inside 31-40
+    # The real faces of each group are the val split's, by its manifest's ages.
+    faces = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in val.paths])
+    for (low, high), target in zip(results["target_bounds"], results["per_target"]):
+        in_group = (val.ages >= low) & (val.ages <= high)
+        if in_group.any():
+            assert target["real_ages"] == pytest.approx(brightness_age(faces[in_group]), abs=1e-6)
+        else:
+            assert target["real_age"] is None
