@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import TINY_FLAGS, run_main
+from helpers import TINY_FLAGS, damaged_jpeg, run_main
 from face_aging.data import pipeline
 
 
@@ -109,20 +109,6 @@ def truncated_jpeg(keep=0.75):
     data = encode(Image.fromarray(np.random.default_rng(0).integers(0, 256, (SIZE, SIZE, 3), np.uint8)), "JPEG",
                   quality=95)
     return data[:int(len(data) * keep)]
-
-
-def stray_marker(jpeg):
-    """`jpeg` (bytes) damaged in the middle of its picture data by two bytes (a marker libjpeg does not know),
-    start and end markers intact, the same size: the header and tail checks pass it, only decoding finds it."""
-    data = bytearray(jpeg)
-    middle = (data.index(b"\xff\xda") + len(data)) // 2
-    data[middle:middle + 2] = b"\xff\xba"
-    return bytes(data)
-
-
-def damaged_jpeg():
-    return stray_marker(encode(Image.fromarray(np.random.default_rng(2).integers(0, 256, (SIZE, SIZE, 3), np.uint8)),
-                               "JPEG", quality=95))
 
 
 def truncated_png():

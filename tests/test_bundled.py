@@ -6,7 +6,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from conftest import run_main
+from helpers import run_main
 from face_aging.caae import bundled
 
 

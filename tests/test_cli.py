@@ -9,18 +9,10 @@ import time
 
 import numpy as np
 import pytest
-from absl import flags
 from PIL import Image
 
-from conftest import REPO, TINY_FLAGS, first_faces, run_main
+from helpers import REPO, TINY_FLAGS, first_faces, parsed, run_main
 from face_aging import cli
-
-
-def parsed(*args):
-    fv = flags.FlagValues()
-    cli.define_flags(fv)
-    cli.parse_flags(["main.py", *args], fv)
-    return fv
 
 
 @pytest.mark.parametrize("args,expected", [
@@ -174,7 +166,7 @@ def test_killed_run_resumes_mid_epoch_and_finishes(face_folder, tmp_path):
 def test_original_tf1_checkpoint_trains_on_and_ages_faces(face_folder, tmp_path):
     """A user of the original code: test mode straight from their checkpoint, then training on from it, then
     pointing --savedir at their original run directory."""
-    from test_tf1_checkpoint import original_shapes, random_arrays, write_tf1_checkpoint
+    from helpers import original_shapes, random_arrays, write_tf1_checkpoint
     original_run = tmp_path / "original_save"
     arrays = random_arrays(original_shapes(32, enc=8, gen=64), seed=3)
     prefix = write_tf1_checkpoint(str(original_run / "checkpoint"), arrays, global_steps=(40,))[0]
@@ -204,7 +196,7 @@ def test_original_tf1_checkpoint_trains_on_and_ages_faces(face_folder, tmp_path)
 
 
 def test_mismatched_tf1_checkpoint_names_the_tensors(tmp_path):
-    from test_tf1_checkpoint import original_shapes, random_arrays, write_tf1_checkpoint
+    from helpers import original_shapes, random_arrays, write_tf1_checkpoint
     prefix = write_tf1_checkpoint(str(tmp_path / "ckpt"), random_arrays(original_shapes(64, enc=8, gen=64), 1))[0]
     result = run_main("--is_train", "False", f"--testdir={tmp_path}", f"--savedir={tmp_path / 's'}",
                       f"--init_checkpoint={prefix}", *TINY_FLAGS)

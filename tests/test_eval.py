@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_main
+from helpers import run_main
 from face_aging.data.labels import group_centre_age, plus_minus_one_hot
 from face_aging.eval import judges as J
 from face_aging.eval import metrics

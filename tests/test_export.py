@@ -12,8 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import run_main
-from test_photos import write_pagan_run
+from helpers import run_main, write_pagan_run
 
 LOADER = r"""
 import json, sys
@@ -135,7 +134,7 @@ def test_pagan_export_round_trip(tmp_path):
 ])
 def test_export_flag_errors(args, message):
     from face_aging import cli
-    from test_cli import parsed
+    from helpers import parsed
     fv = parsed(*args)
     cli.apply_model_defaults(fv)
     with pytest.raises(cli.FlagError, match=message):

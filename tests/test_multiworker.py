@@ -18,7 +18,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO, TINY_FLAGS, assert_same_first_step
+from helpers import REPO, TINY_FLAGS, assert_same_first_step
 
 STEP = textwrap.dedent("""
     import os, sys

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_main
+from helpers import run_main
 
 TINY_PAGAN = ["--image_size=32", "--gen_channels=4", "--res_blocks=1", "--head_width=0.0625", "--batch_size=4"]
 
@@ -203,7 +203,7 @@ def test_pagan_flags_are_rejected_before_any_work(args, message, tmp_path):
 
 def test_imported_vgg_face_initialises_phi_age_and_judges_identity(prepared, tmp_path):
     """The whole chain with a VGG-Face file in MatConvNet's format: import, phi_age from it, PAGAN judged by it."""
-    from test_vgg import random_network, write_matconvnet
+    from helpers import random_network, write_matconvnet
     source = write_matconvnet(str(tmp_path / "vgg_face.mat"), random_network(size=32), "simplenn-net", size=32)
     result = run_main("--model", "import", "--source", source, "--identity", str(tmp_path / "vgg_face"))
     assert result.returncode == 0, result.stderr

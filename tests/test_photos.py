@@ -12,30 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from conftest import first_faces, run_main
+from helpers import first_faces, parsed, run_main, write_pagan_run
 from face_aging import cli
-from test_cli import parsed
-
-PAGAN_ARCH = {"image_size": 32, "gen_channels": 4, "res_blocks": 1, "padding": "zero"}
-
-
-def write_pagan_run(savedir, clusters, seed=5):
-    """SAVEDIR/clusterK/{checkpoint, options.json} for each K: tiny generators with random weights."""
-    import keras
-    import tensorflow as tf
-    from face_aging.pagan.model import PAGANConfig, build_generator
-    from face_aging.rundir import RunDir
-    generators = {}
-    for k in clusters:
-        keras.utils.set_random_seed(seed + k)
-        generator = build_generator(PAGANConfig(target_cluster=k, **PAGAN_ARCH))
-        run = RunDir(os.path.join(savedir, f"cluster{k}")).make()
-        tf.train.CheckpointManager(tf.train.Checkpoint(generator=generator), run.checkpoint, max_to_keep=1,
-                                   checkpoint_name="model").save(1)
-        run.write_options(dict(PAGAN_ARCH, target_cluster=k))
-        generators[k] = generator
-    return generators
-
 
 @pytest.fixture
 def caae_run(lively_run, tmp_path):

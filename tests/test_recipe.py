@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import TINY_FLAGS, run_main
+from helpers import TINY_FLAGS, read_events, run_main
 from face_aging.caae import age_classifier, losses
 from face_aging.caae.model import CAAE
 from face_aging.caae.train import TrainOptions, train
 from face_aging.data import holdout
 from face_aging.data.pipeline import FaceDataset, load_faces
-from test_training import read_events
 
 
 def one_hot_pm(indices, depth):

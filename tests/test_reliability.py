@@ -21,7 +21,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from conftest import REPO, run_main
+from helpers import REPO, run_main
 from face_aging import checkpointing
 from face_aging.caae.model import CAAE
 from face_aging.caae.train import TrainOptions, TrainingError, train

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from absl import flags
 
-from conftest import first_faces, run_main
+from helpers import first_faces, run_main
 from face_aging import cli
 
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import REPO, TINY_FLAGS, run_main
+from helpers import REPO, TINY_FLAGS, run_main
 from face_aging import runlock
 
 HOLDER = r'''

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, TINY_FLAGS, assert_same_first_step, run_main
+from helpers import REPO, TINY_FLAGS, assert_same_first_step, run_main
 from face_aging import layers
 from face_aging.caae.model import CAAE, CAAEConfig
 

@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from helpers import original_shapes, random_arrays, write_tf1_checkpoint  # noqa: E402
 from face_aging.caae.networks import build_networks  # noqa: E402
 from face_aging.caae.tf1_checkpoint import (  # noqa: E402
     ORIGINAL_VARIABLES_128,
@@ -29,90 +30,6 @@ BN_EPSILON = 1e-3
 # Independent of the module under test: TF1 variable name -> Keras attribute.
 KERAS_ATTRIBUTE = {"w": "kernel", "b": "bias", "beta": "beta", "moving_mean": "moving_mean",
                    "moving_variance": "moving_variance"}
-
-
-def original_shapes(image_size, z_dim=50, enc=64, gen=1024):
-    """The original's variables and shapes, from the architecture in CAAE.md."""
-    n = int(np.log2(image_size)) - 2
-    mini = image_size // 2 ** n
-    shapes = {}
-
-    def layer(scope, w):
-        shapes[f"{scope}/w"] = tuple(w)
-        shapes[f"{scope}/b"] = (w[-2],) if scope.startswith("G_deconv") else (w[-1],)
-
-    def bn(scope, c):
-        for v in ("beta", "moving_mean", "moving_variance"):
-            shapes[f"{scope}/{v}"] = (c,)
-
-    c_in = 3
-    for i in range(n):
-        layer(f"E_conv{i}", (5, 5, c_in, enc * 2 ** i))
-        c_in = enc * 2 ** i
-    layer("E_fc", (mini * mini * c_in, z_dim))
-    layer("G_fc", (3 * z_dim, gen * mini * mini))
-    c_in = gen
-    for i in range(n + 1):  # n stride-2 layers, then one stride-1 layer, all halving the channels
-        layer(f"G_deconv{i}", (5, 5, c_in // 2, c_in))
-        c_in //= 2
-    layer(f"G_deconv{n + 1}", (5, 5, 3, c_in))
-    for i, (a, b) in enumerate([(z_dim, 64), (64, 32), (32, 16), (16, 1)]):
-        layer(f"D_z_fc{i}", (a, b))
-        if i < 3:
-            bn(f"D_z_bn{i}", b)
-    for i, (a, b) in enumerate([(3, 16), (16 + 10 + 10, 32), (32, 64), (64, 128)]):
-        layer(f"D_img_conv{i}", (5, 5, a, b))
-        bn(f"D_img_bn{i}", b)
-    layer("D_img_fc1", ((image_size // 16) ** 2 * 128, 1024))
-    layer("D_img_fc2", (1024, 1))
-    return shapes
-
-
-def random_arrays(shapes, seed):
-    rng = np.random.default_rng(seed)
-    arrays = {}
-    for name, shape in shapes.items():
-        kind = name.rsplit("/", 1)[1]
-        if kind == "w":
-            # He-like scale, so activations neither vanish nor saturate tanh and every weight shows in the output.
-            fan_in = np.prod(shape) / (shape[2] if name.startswith("G_deconv") else shape[-1])
-            if name.startswith("G_deconv"):
-                fan_in /= 4
-            value = rng.normal(0, np.sqrt(2 / fan_in), shape)
-        elif kind == "moving_variance":
-            value = rng.uniform(0.5, 2.0, shape)
-        else:
-            value = rng.normal(0, 0.2, shape)
-        arrays[name] = value.astype(np.float32)
-    return arrays
-
-
-def write_tf1_checkpoint(directory, arrays, global_steps=(), optimizer_extras=True):
-    """Save `arrays` as the original did; one save per global step (or one save without a step). Returns prefixes."""
-    os.makedirs(directory, exist_ok=True)
-    prefixes = []
-    with tf.Graph().as_default():
-        for name, value in arrays.items():
-            scope, var = name.rsplit("/", 1)
-            with tf.compat.v1.variable_scope(scope):
-                tf.compat.v1.get_variable(var, value.shape, initializer=tf.compat.v1.constant_initializer(value))
-                if optimizer_extras and var == "w":
-                    with tf.compat.v1.variable_scope("w"):
-                        tf.compat.v1.get_variable("Adam", value.shape, initializer=tf.compat.v1.ones_initializer())
-                        tf.compat.v1.get_variable("Adam_1", value.shape, initializer=tf.compat.v1.ones_initializer())
-        if optimizer_extras:
-            tf.compat.v1.Variable(0.5, name="beta1_power", trainable=False)
-            tf.compat.v1.Variable(0.999, name="beta2_power", trainable=False)
-        step = tf.compat.v1.Variable(0, name="global_step", trainable=False) if global_steps else None
-        with tf.compat.v1.Session() as session:
-            session.run(tf.compat.v1.global_variables_initializer())
-            saver = tf.compat.v1.train.Saver()
-            for value in global_steps:
-                session.run(step.assign(value))
-                prefixes.append(saver.save(session, os.path.join(directory, "model"), global_step=value))
-            if not global_steps:
-                prefixes.append(saver.save(session, os.path.join(directory, "model")))
-    return prefixes
 
 
 def small_models():

@@ -1,6 +1,5 @@
 """Training on tiny synthetic data: the compiled step, the save layout, summaries, resume and pre-training."""
 
-import glob
 import json
 import os
 
@@ -9,19 +8,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from helpers import read_events
 from face_aging.caae.model import CAAE
 from face_aging.caae.train import SCALARS, TrainOptions, TrainingError, train
 from face_aging.data.pipeline import FaceDataset, load_faces
-
-
-def read_events(summary_dir):
-    """{tag: [(step, value or array)]} from every event file of a run."""
-    out = {}
-    for path in sorted(glob.glob(os.path.join(summary_dir, "events.out.tfevents.*"))):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                out.setdefault(value.tag, []).append((event.step, tf.make_ndarray(value.tensor)))
-    return out
 
 
 def all_weights(model):

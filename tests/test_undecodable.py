@@ -10,7 +10,7 @@ import os
 import numpy as np
 import pytest
 
-from test_bad_inputs import damaged_jpeg, stray_marker
+from helpers import damaged_jpeg, stray_marker
 from face_aging.data import decode_check, pipeline
 
 

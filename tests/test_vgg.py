@@ -16,16 +16,16 @@ import pytest  # noqa: E402
 import scipy.io  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from helpers import (VGG_BLOCKS, VGG_CLASSES, VGG_FC_UNITS, VGG_FILE_MEAN, VGG_LAYOUTS, VGG_SIZE, VGG_WIDTH,  # noqa: E402
+                     cell, random_network, simplenn_layer, write_matconvnet)
 from face_aging.errors import FaceAgingError  # noqa: E402
 from face_aging.pagan import vggface_import as vi  # noqa: E402
 from face_aging.pagan.vgg import TAPS, VGG16, VGG_FACE_MEAN_RGB, scaled_channels  # noqa: E402
 
-SIZE = 64                 # final map 2x2: fc6's flatten order matters
-CHANNELS = scaled_channels(1 / 16)
-FC_UNITS, CLASSES = 16, 5
-BLOCKS = (2, 2, 3, 3, 3)  # VGG-16's convs per block, written out here independently of the module
-FILE_MEAN = (120.5, 101.25, 90.0)  # deliberately not VGG-Face's: the file's own mean must be the one used
-LAYOUTS = ("simplenn-toplevel", "simplenn-net", "simplenn-old", "dagnn")
+# The small network the weight files are written for (helpers.random_network's defaults).
+SIZE, FC_UNITS, CLASSES, FILE_MEAN, LAYOUTS = VGG_SIZE, VGG_FC_UNITS, VGG_CLASSES, VGG_FILE_MEAN, VGG_LAYOUTS
+BLOCKS = VGG_BLOCKS
+CHANNELS = scaled_channels(VGG_WIDTH)
 
 
 def tiny_model(**kwargs):
@@ -151,31 +151,6 @@ def test_config_round_trip():
 # MatConvNet files, written as MatConvNet wrote them
 
 
-def random_network(seed=3, size=SIZE, channels=CHANNELS, fc=FC_UNITS, classes=CLASSES):
-    """[(name, type, filters H x W x Cin x Cout or None, biases)] in running order, with He-scaled weights."""
-    rng = np.random.default_rng(seed)
-    layers, cin = [], 3
-
-    def conv(name, k, cout):
-        nonlocal cin
-        filters = rng.normal(0, np.sqrt(2 / (k * k * cin)), [k, k, cin, cout]).astype(np.float32)
-        layers.append((name, "conv", filters, rng.normal(0, 0.1, [cout]).astype(np.float32)))
-        cin = cout
-
-    for block, (width, n) in enumerate(zip(channels, BLOCKS), 1):
-        for i in range(1, n + 1):
-            conv(f"conv{block}_{i}", 3, width)
-            layers.append((f"relu{block}_{i}", "relu", None, None))
-        layers.append((f"pool{block}", "pool", None, None))
-    conv("fc6", size // 32, fc)
-    layers.append(("relu6", "relu", None, None))
-    conv("fc7", 1, fc)
-    layers.append(("relu7", "relu", None, None))
-    conv("fc8", 1, classes)
-    layers.append(("prob", "softmax", None, None))
-    return layers
-
-
 def reference_forward(layers, x, mean):
     """The network as MatConvNet runs it, from the raw arrays: {layer name: output} and the logits."""
     x = (np.asarray(x, np.float32) + 1) * 127.5 - np.asarray(mean, np.float32)
@@ -192,82 +167,6 @@ def reference_forward(layers, x, mean):
             break
         outputs[name] = x.numpy()
     return outputs, outputs["fc8"][:, 0, 0, :]
-
-
-def cell(items):
-    array = np.empty((1, len(items)), dtype=object)
-    for i, item in enumerate(items):
-        array[0, i] = item
-    return array
-
-
-def struct_array(records):
-    """A 1xN MATLAB struct array (all records have the same fields), as DagNN.saveobj writes them."""
-    fields = list(records[0])
-    array = np.empty((1, len(records)), dtype=[(f, object) for f in fields])
-    for i, record in enumerate(records):
-        for f in fields:
-            array[0, i][f] = record[f]
-    return array
-
-
-def simplenn_layer(name, kind, filters, biases, old):
-    layer = {"name": name, "type": kind}
-    if kind == "conv":
-        if old:  # MatConvNet before beta-12: separate fields, biases a row
-            layer["filters"], layer["biases"] = filters, biases[None, :]
-        else:
-            layer["weights"] = cell([filters, biases[:, None]])
-        layer["stride"] = np.array([1.0, 1.0])
-        layer["pad"] = np.zeros(4) if name.startswith("fc") else np.ones(4)
-    elif kind == "pool":
-        layer.update(method="max", pool=np.array([2.0, 2.0]), stride=np.array([2.0, 2.0]), pad=np.zeros(4))
-    return layer
-
-
-def write_matconvnet(path, layers, layout, mean=FILE_MEAN, size=SIZE, class_names=None):
-    class_names = class_names or [f"Person_{i}" for i in range(CLASSES)]
-    classes = {"name": cell(class_names), "description": cell([n.replace("_", " ") for n in class_names])}
-    if layout == "simplenn-old":
-        # An average *image*: the importer must reduce it to its per-channel mean.
-        offsets = np.array([-2.0, 2.0])[:, None, None] * np.ones([2, 3, 3])
-        normalization = {"averageImage": np.asarray(mean) + offsets, "imageSize": np.array([size, size, 3.0])}
-    else:
-        normalization = {"averageImage": np.asarray(mean, np.float32).reshape(1, 1, 3),
-                         "imageSize": np.array([size, size, 3.0])}
-    meta = {"normalization": normalization, "classes": classes}
-    if layout == "dagnn":
-        records, params = [], []
-        previous = "input"
-        for name, kind, filters, biases in layers:
-            block = {}
-            names = []
-            if kind == "conv":
-                names = [f"{name}f", f"{name}b"]
-                params += [{"name": names[0], "value": filters}, {"name": names[1], "value": biases[:, None]}]
-                block = {"size": np.array(filters.shape, float), "hasBias": True, "stride": np.array([1.0, 1.0]),
-                         "pad": np.zeros(4) if name.startswith("fc") else np.ones(4)}
-            elif kind == "pool":
-                block = {"method": "max", "poolSize": np.array([2.0, 2.0]), "stride": np.array([2.0, 2.0]),
-                         "pad": np.zeros(4)}
-            dag_type = {"conv": "dagnn.Conv", "relu": "dagnn.ReLU", "pool": "dagnn.Pooling",
-                        "softmax": "dagnn.SoftMax"}[kind]
-            records.append({"name": name, "type": dag_type, "inputs": cell([previous]), "outputs": cell([name]),
-                            "params": cell(names), "block": block})
-            previous = name
-        content = {"layers": struct_array(records), "params": struct_array(params), "meta": meta,
-                   "vars": struct_array([{"name": "input", "precious": False}])}
-    else:
-        old = layout == "simplenn-old"
-        net_layers = cell([simplenn_layer(*layer, old=old) for layer in layers])
-        if old:
-            content = {"net": {"layers": net_layers, "normalization": normalization, "classes": classes}}
-        elif layout == "simplenn-net":
-            content = {"net": {"layers": net_layers, "meta": meta}}
-        else:
-            content = {"layers": net_layers, "meta": meta}
-    scipy.io.savemat(path, content)
-    return path
 
 
 @pytest.fixture(scope="module")
