@@ -2,6 +2,7 @@
 
 import copy
 import json
+import logging
 import math
 import os
 import subprocess
@@ -314,16 +315,25 @@ def test_format_far_and_json_safety():
     assert safe == {"a": None, "b": [3, [1.5, None]], "4": True}
 
 
+def _read_png(path):
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
+
+
+def _near(image, colour, tolerance=8):
+    """Pixels within `tolerance` of an RGB colour (antialiased edges blend, the inside of a mark does not)."""
+    return np.all(np.abs(image - np.asarray(colour, np.float64)) < tolerance, axis=-1)
+
+
 def _assert_plot(path):
-    image = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
+    image = _read_png(path)
     assert image.shape == (500, 900, 3)
     assert image.var() > 100.0
-    # The generated faces' markers are drawn, not only the frame and the legend (rows above 80).
-    assert np.all(np.abs(image[80:] - report.GEN_COLOUR) < 8, axis=-1).sum() > 100
+    assert _near(image, report.GEN_COLOUR).sum() > 100    # the generated faces' markers are drawn
     return image
 
 
 def test_write_report_writes_json_markdown_and_two_plots(tmp_path):
+    pytest.importorskip("matplotlib")
     results = _results()
     results["per_target"][1]["real_age"]["std"] = NAN
     paths = report.write_report(results, str(tmp_path))
@@ -338,14 +348,68 @@ def test_write_report_writes_json_markdown_and_two_plots(tmp_path):
     assert open(paths["markdown"], encoding="utf-8").read().startswith(report.build_table(results))
     age = _assert_plot(paths["age_by_target"])
     identity = _assert_plot(paths["identity_by_target"])
-    assert np.all(np.abs(age[80:] - report.REAL_COLOUR) < 8, axis=-1).sum() > 100  # real faces drawn beside
-    assert np.all(age[80:] == report.BAND_COLOUR, axis=-1).sum() > 2000  # the target ranges shaded
-    threshold_red = np.all(np.abs(identity - report.THRESHOLD_COLOURS[0]) < 8, axis=-1)
-    assert threshold_red.sum() > 300  # the FAR 1e-5 threshold line
+    assert _near(age, report.REAL_COLOUR).sum() > 100                # real faces drawn beside
+    assert np.all(age == report.BAND_COLOUR, axis=-1).sum() > 2000   # the target ranges shaded
+    assert _near(identity, report.THRESHOLD_COLOURS[0]).sum() > 300  # the FAR 1e-5 threshold line
     assert "plots" not in results  # the caller's dict is not changed
 
 
+def _blue_rows(image, columns):
+    """Mean row of the generated faces' marks (markers, bars, dots) within a range of pixel columns."""
+    rows, _ = np.nonzero(_near(image[:, columns], report.GEN_COLOUR, 40))
+    assert rows.size > 50
+    return rows.mean()
+
+
+def test_plots_follow_their_data(tmp_path):
+    """Raising the first target's estimated ages moves its marks up and leaves the other targets' pixels alone;
+    lowering a threshold moves its line down."""
+    pytest.importorskip("matplotlib")
+    before = _results()
+    after = copy.deepcopy(before)
+    target = after["per_target"][0]
+    target["gen_age"]["mean"] += 20.0
+    target["gen_ages"] = [a + 20.0 for a in target["gen_ages"]]
+    after["thresholds"][0]["threshold"] = 0.66
+    old = report.write_report(before, str(tmp_path / "before"))
+    new = report.write_report(after, str(tmp_path / "after"))
+    age_old, age_new = _read_png(old["age_by_target"]), _read_png(new["age_by_target"])
+    first, others = slice(60, 300), slice(340, 900)   # the first target's column (of three), the other two
+    # The y axis runs 0-90 years over about 400 rows: 20 years is about 90 rows.
+    assert _blue_rows(age_old, first) - _blue_rows(age_new, first) > 50
+    np.testing.assert_array_equal(age_old[:, others], age_new[:, others])
+    red_old, red_new = (np.nonzero(_near(_read_png(p["identity_by_target"])[100:], report.THRESHOLD_COLOURS[0]))[0]
+                        for p in (old, new))
+    assert red_new.mean() - red_old.mean() > 20        # 0.71 -> 0.66 of a 0.59-0.99 axis: about 50 rows lower
+
+
+def test_without_matplotlib_the_report_is_written_and_the_plots_named_once(tmp_path, monkeypatch, caplog):
+    pytest.importorskip("matplotlib")
+    report.write_report(_results(), str(tmp_path))       # plots an earlier run left, which this run must not own
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
+        monkeypatch.setitem(sys.modules, name, None)     # as if the eval extra were not installed
+    with caplog.at_level(logging.WARNING):
+        paths = report.write_report(_results(), str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == ["eval.json", "eval.md"]
+    assert paths["age_by_target"] is None and paths["identity_by_target"] is None
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "age_by_target, identity_by_target" in warnings[0]
+    assert "pip install -r requirements-eval.txt" in warnings[0]
+    saved = json.load(open(paths["json"], encoding="utf-8"))
+    assert saved["plots"]["age_by_target"]["skipped"] == report.NO_MATPLOTLIB
+    assert f"- identity_by_target: skipped ({report.NO_MATPLOTLIB})" in open(paths["markdown"], encoding="utf-8").read()
+    # A plot that has no data gives that reason, not the missing library, and is not in the warning.
+    results = _results()
+    results["judges"]["age"] = {"missing": "no age model"}
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        paths = report.write_report(results, str(tmp_path))
+    assert json.load(open(paths["json"]))["plots"]["age_by_target"]["skipped"] == "no age judge: no age model"
+    assert [r.getMessage() for r in caplog.records] == [f"Plots not drawn (identity_by_target): {report.NO_MATPLOTLIB}"]
+
+
 def test_plots_are_skipped_when_their_data_is_missing(tmp_path):
+    pytest.importorskip("matplotlib")
     report.write_report(_results(), str(tmp_path))  # leaves plots that a later run must not appear to own
     results = _results()
     results["judges"]["age"] = {"missing": "no age model"}

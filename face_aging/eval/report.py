@@ -1,5 +1,5 @@
 """The evaluation report: the papers' age/identity table as Markdown and plain text, every figure as JSON, and two
-plots drawn with Pillow (the project has no plotting dependency and should not gain one for two charts).
+plots drawn with matplotlib where it is installed (the `eval` extra; without it the plots are skipped, saying why).
 
 The evaluator hands over one `results` dict; this module only formats it. Its schema (figures as produced by
 `face_aging.eval.metrics`; "—" in the table wherever a figure is None or NaN):
@@ -40,11 +40,11 @@ The evaluator hands over one `results` dict; this module only formats it. Its sc
 """
 
 import json
+import logging
 import math
 import os
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 
 from face_aging.fileio import atomic_write
 
@@ -53,7 +53,8 @@ DASH = "—"
 REPORT_FARS = (1e-5, 1e-3)
 # One mark per unresolved FAR, in the order the thresholds are listed.
 MARKS = ("*", "†", "‡", "§")
-PLOT_SIZE = (900, 500)
+PLOT_SIZE, PLOT_DPI = (900, 500), 100     # pixels of each PNG
+NO_MATPLOTLIB = "matplotlib is not installed (pip install -r requirements-eval.txt)"
 GEN_COLOUR = (31, 119, 180)
 REAL_COLOUR = (230, 120, 20)
 BAND_COLOUR = (222, 236, 222)
@@ -295,129 +296,59 @@ def format_console(results):
 
 # ----------------------------------------------------------------------------------------------------- plots
 
-def _font(size):
+def _plotting():
+    """(Figure, FigureCanvasAgg) from matplotlib, or None where the optional extra is not installed. Imported here,
+    not with the module, so that face_aging.eval imports without it; no pyplot, so no global backend is set."""
     try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, OSError):  # Pillow < 10.1 or no FreeType: the fixed bitmap font
-        return ImageFont.load_default()
+        import matplotlib  # noqa: F401  (first: it is what a missing extra lacks)
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    return Figure, FigureCanvasAgg
 
 
-def nice_ticks(low, high, count=6):
-    """Round tick values (1, 2 or 5 times a power of ten apart) covering [low, high] with about `count` ticks."""
-    span = max(high - low, 1e-9)
-    raw = span / max(count - 1, 1)
-    power = 10.0 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    first = math.ceil(low / step - 1e-9) * step
-    return [round(first + k * step, 10) for k in range(int(math.floor((high - first) / step + 1e-9)) + 1)]
+def _rgb(colour):
+    return tuple(c / 255.0 for c in colour)
 
 
-class _Chart:
-    """A category chart on a white canvas: x = targets, y = values; maps data to pixels and draws the frame.
+def _chart(title, categories, y_range, y_label, x_label):
+    """A figure of PLOT_SIZE pixels with one category axis (x = targets); returns (figure, axes)."""
+    plotting = _plotting()
+    if plotting is None:
+        raise ImportError(NO_MATPLOTLIB)
+    Figure, FigureCanvasAgg = plotting
+    figure = Figure(figsize=(PLOT_SIZE[0] / PLOT_DPI, PLOT_SIZE[1] / PLOT_DPI), dpi=PLOT_DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    figure.suptitle(title, fontsize=12)
+    axes.set_xlim(-0.5, len(categories) - 0.5)
+    axes.set_ylim(*y_range)
+    axes.set_xticks(range(len(categories)), categories)
+    axes.set_ylabel(y_label)
+    axes.set_xlabel(x_label)
+    axes.grid(axis="y", color=(0.91, 0.91, 0.91))
+    axes.set_axisbelow(True)
+    return figure, axes
 
-    The legend is a row (or two) between the title and the plot, never inside it, where it could hide data.
-    """
 
-    def __init__(self, title, categories, y_range, y_label, x_label, legend):
-        self.image = Image.new("RGB", PLOT_SIZE, "white")
-        self.draw = ImageDraw.Draw(self.image, "RGBA")
-        self.font, self.small, self.big = _font(13), _font(12), _font(16)
-        self.left, self.right, self.bottom = 78, PLOT_SIZE[0] - 22, PLOT_SIZE[1] - 62
-        legend_rows = self._layout_legend(legend)
-        self.top = 44 + 20 * len(legend_rows)
-        self.categories, (self.y_low, self.y_high) = categories, y_range
-        self.slot = (self.right - self.left) / len(categories)
-        self._frame(title, y_label, x_label)
-        self._legend(legend_rows)
+def _legend(axes):
+    """The legend in a row (or two) between the title and the plot, never inside it, where it could hide data:
+    markers first, then lines, then shaded areas."""
+    from matplotlib.container import ErrorbarContainer
+    from matplotlib.patches import Patch
+    entries = sorted(zip(*axes.get_legend_handles_labels()),
+                     key=lambda e: 0 if isinstance(e[0], ErrorbarContainer) else 2 if isinstance(e[0], Patch) else 1)
+    columns = len(entries) if sum(len(label) for _, label in entries) < 110 else 2
+    axes.legend(*zip(*entries), loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=columns, fontsize="small",
+                frameon=False)
 
-    def x(self, category, offset=0.0):
-        """Pixel x of a category's centre, shifted by `offset` slots."""
-        return self.left + (category + 0.5 + offset) * self.slot
 
-    def y(self, value):
-        return self.bottom - (value - self.y_low) / (self.y_high - self.y_low) * (self.bottom - self.top)
-
-    def text(self, xy, text, font=None, fill=(40, 40, 40), anchor="la"):
-        font = font or self.font
-        try:
-            self.draw.text(xy, text, font=font, fill=fill, anchor=anchor)
-        except ValueError:  # the bitmap fallback font takes no anchor
-            self.draw.text(xy, text, font=font, fill=fill)
-
-    def _frame(self, title, y_label, x_label):
-        d = self.draw
-        self.text((PLOT_SIZE[0] / 2, 12), title, self.big, anchor="mt")
-        for value in nice_ticks(self.y_low, self.y_high, 7):
-            y = self.y(value)
-            d.line([(self.left, y), (self.right, y)], fill=(232, 232, 232))
-            d.line([(self.left - 5, y), (self.left, y)], fill=(60, 60, 60))
-            self.text((self.left - 8, y), f"{value:g}", anchor="rm")
-        for k, name in enumerate(self.categories):
-            d.line([(self.x(k), self.bottom), (self.x(k), self.bottom + 5)], fill=(60, 60, 60))
-            self.text((self.x(k), self.bottom + 8), name, anchor="mt")
-        d.rectangle([self.left, self.top, self.right, self.bottom], outline=(60, 60, 60))
-        self.text(((self.left + self.right) / 2, PLOT_SIZE[1] - 10), x_label, anchor="md")
-        # Pillow cannot draw rotated text: draw it flat, turn it, paste it.
-        box = self.font.getbbox(y_label)
-        label = Image.new("RGBA", (box[2] + 4, box[3] + 4), (255, 255, 255, 0))
-        ImageDraw.Draw(label).text((2, 0), y_label, font=self.font, fill=(40, 40, 40))
-        label = label.rotate(90, expand=True)
-        top = int((self.top + self.bottom - label.height) / 2)
-        self.image.paste(label, (8, top), label)
-
-    def _layout_legend(self, entries):
-        """Entries (kind, colour, text) packed into rows of (x offset, entry) that fit the plot's width."""
-        rows, x = [[]], 0.0
-        for entry in entries:
-            width = 30 + self.draw.textlength(entry[2], font=self.small) + 24
-            if rows[-1] and x + width > self.right - self.left:
-                rows.append([])
-                x = 0.0
-            rows[-1].append((x, entry))
-            x += width
-        return rows if rows[0] else []
-
-    def _legend(self, rows):
-        for r, row in enumerate(rows):
-            cy = 40 + 20 * r
-            for dx, (kind, colour, text) in row:
-                x0 = self.left + dx
-                if kind == "band":
-                    self.draw.rectangle([x0 + 4, cy - 6, x0 + 22, cy + 6], fill=colour, outline=(170, 170, 170))
-                elif kind == "line":
-                    self.draw.line([(x0 + 2, cy), (x0 + 24, cy)], fill=colour, width=2)
-                else:
-                    self.draw.ellipse([x0 + 8, cy - 5, x0 + 18, cy + 5], fill=colour, outline=(20, 20, 20))
-                self.text((x0 + 30, cy), text, self.small, anchor="lm")
-
-    def error_bar(self, x, mean, std, colour, radius=5):
-        """Mean marker with a ±1 std bar (capped); a NaN std draws the marker alone."""
-        if not _missing(std):
-            # A bar running off the axes is cut at the frame, without a cap, so it reads as "goes on".
-            ends = [self.y(mean - std), self.y(mean + std)]
-            clipped = [min(max(y, self.top), self.bottom) for y in ends]
-            self.draw.line([(x, clipped[0]), (x, clipped[1])], fill=colour, width=2)
-            for y, cut in zip(ends, clipped):
-                if y == cut:
-                    self.draw.line([(x - 6, y), (x + 6, y)], fill=colour, width=2)
-        y = self.y(mean)
-        self.draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=colour, outline=(20, 20, 20))
-
-    def points(self, x, values, colour, spread, seed):
-        """Faint jittered dots, one per face; the jitter is seeded so a report redrawn is the same picture."""
-        values = np.asarray([v for v in values if not _missing(v)], dtype=np.float64)
-        jitter = np.random.default_rng(seed).uniform(-spread, spread, values.size)
-        for dx, value in zip(jitter, values):
-            if self.y_low <= value <= self.y_high:
-                px, py = x + dx, self.y(value)
-                self.draw.ellipse([px - 2, py - 2, px + 2, py + 2], fill=colour + (70,))
-
-    def hline(self, value, colour):
-        """A dashed horizontal line across the plot (its meaning goes in the legend: labels would collide)."""
-        y, x = self.y(value), float(self.left)
-        while x < self.right:
-            self.draw.line([(x, y), (min(x + 8, self.right), y)], fill=colour, width=2)
-            x += 14
+def _error_bar(axes, x, mean, std, colour, label=None):
+    """Mean marker with a ±1 std bar (capped); a NaN std draws the marker alone."""
+    axes.errorbar([x], [mean], yerr=None if _missing(std) else [[std], [std]], fmt="o", color=_rgb(colour),
+                  markeredgecolor=(0.08, 0.08, 0.08), markersize=8, elinewidth=2, capsize=6, capthick=2,
+                  label=label, zorder=3)
 
 
 def _age_values(target, which):
@@ -438,33 +369,39 @@ def age_plot_skip_reason(results):
 def draw_age_plot(results):
     """Estimated age against target: per target, generated faces (mean, ±1 std, faint points) and beside them
     the real faces of that target where available, over the target's age range as a shaded band."""
+    from matplotlib.patches import Rectangle
     targets, bounds = results["per_target"], results.get("target_bounds") or [None] * len(results["targets"])
     values = [v for t in targets for which in ("gen", "real") for v in _age_values(t, which) if not _missing(v)]
     values += [f["mean"] + f["std"] for t in targets for f in (t.get("gen_age"), t.get("real_age"))
                if f and not _missing(f.get("mean"))]
     high = min(120.0, max(80.0, math.ceil((max(values, default=0) + 5) / 10) * 10))
     any_real = any(t.get("real_age") and t["real_age"].get("n") for t in targets)
-    legend = [("marker", GEN_COLOUR, "generated faces: mean ± 1 std, dots = faces")]
-    if any_real:
-        legend.append(("marker", REAL_COLOUR, f"real faces of the {_term(results)}"))
-    legend.append(("band", BAND_COLOUR, f"target {_term(results)}'s age range"))
+    term = _term(results)
     judge = _judge(results, "age").get("name", "age judge")
-    chart = _Chart(f"{results.get('model', '?').upper()}: estimated age by target {_term(results)} (judge: {judge})",
-                   results["targets"], (0.0, high), "estimated age (years)", f"target age {_term(results)}", legend)
+    figure, axes = _chart(f"{results.get('model', '?').upper()}: estimated age by target {term} (judge: {judge})",
+                          results["targets"], (0.0, high), "estimated age (years)", f"target age {term}")
+    labels = {"gen": "generated faces: mean ± 1 std, dots = faces", "real": f"real faces of the {term}"}
+    band_label = f"target {term}'s age range"
     for k, band in enumerate(bounds):
         if band:
             # Estimates are read rounded to whole years, so the band covers low-0.5 .. high+0.5.
-            top, bottom = chart.y(min(band[1] + 0.5, high)), chart.y(max(band[0] - 0.5, 0.0))
-            chart.draw.rectangle([chart.x(k, -0.46), top, chart.x(k, 0.46), bottom], fill=BAND_COLOUR)
+            low, top = max(band[0] - 0.5, 0.0), min(band[1] + 0.5, high)
+            axes.add_patch(Rectangle((k - 0.46, low), 0.92, top - low, facecolor=_rgb(BAND_COLOUR), edgecolor="none",
+                                     zorder=0, label=band_label))
+            band_label = None
     for k, target in enumerate(targets):
         series = [("gen", GEN_COLOUR, -0.17 if any_real else 0.0), ("real", REAL_COLOUR, 0.17)]
         for which, colour, offset in series:
             figures = target.get(f"{which}_age")
             if not figures or not figures.get("n"):
                 continue
-            chart.points(chart.x(k, offset), _age_values(target, which), colour, 0.09 * chart.slot, seed=k)
-            chart.error_bar(chart.x(k, offset), figures["mean"], figures["std"], colour)
-    return chart.image
+            # Faint jittered dots, one per face; seeded, so a report redrawn is the same picture.
+            points = np.asarray([v for v in _age_values(target, which) if not _missing(v)], dtype=np.float64)
+            jitter = np.random.default_rng(k).uniform(-0.09, 0.09, points.size)
+            axes.scatter(k + offset + jitter, points, s=10, color=_rgb(colour), alpha=0.3, linewidths=0, zorder=2)
+            _error_bar(axes, k + offset, figures["mean"], figures["std"], colour, labels.pop(which, None))
+    _legend(axes)
+    return figure
 
 
 def identity_plot_skip_reason(results):
@@ -487,24 +424,25 @@ def draw_identity_plot(results):
     values += [t["threshold"] for t in thresholds]
     low, high = min(values), max(values)
     pad = max(0.1 * (high - low), 0.02 * max(abs(low), abs(high), 1e-3))
-    y_range = (low - pad, high + pad)
     score = judge.get("score", "similarity")
     marks = _unresolved_marks(results)
-    legend = [("marker", GEN_COLOUR, "mean ± 1 std over input faces")]
+    figure, axes = _chart(f"{results.get('model', '?').upper()}: identity {score} of input and output by target "
+                          f"(judge: {judge.get('name', 'identity judge')})", results["targets"],
+                          (low - pad, high + pad),
+                          f"{score}" + (" (lower = same)" if judge.get("higher_means_same") is False else ""),
+                          f"target age {_term(results)}")
+    label = "mean ± 1 std over input faces"
+    for k, f in enumerate(figures):
+        if f:
+            _error_bar(axes, k, f["mean"], f["std"], GEN_COLOUR, label)
+            label = None
     for threshold, colour in zip(thresholds, THRESHOLD_COLOURS):
         far = threshold["far_target"]
         note = (f"{marks[far]} (unresolved: {threshold['n_impostor']:,} impostor pairs)" if far in marks else "")
-        legend.append(("line", colour, f"threshold @FAR {format_far(far)} = {threshold['threshold']:.3g}{note}"))
-    chart = _Chart(f"{results.get('model', '?').upper()}: identity {score} of input and output by target "
-                   f"(judge: {judge.get('name', 'identity judge')})", results["targets"], y_range,
-                   f"{score}" + (" (lower = same)" if judge.get("higher_means_same") is False else ""),
-                   f"target age {_term(results)}", legend)
-    for threshold, colour in zip(thresholds, THRESHOLD_COLOURS):
-        chart.hline(threshold["threshold"], colour)
-    for k, f in enumerate(figures):
-        if f:
-            chart.error_bar(chart.x(k), f["mean"], f["std"], GEN_COLOUR)
-    return chart.image
+        axes.axhline(threshold["threshold"], color=_rgb(colour), linestyle=(0, (4, 3)), linewidth=2, zorder=1,
+                     label=f"threshold @FAR {format_far(far)} = {threshold['threshold']:.3g}{note}")
+    _legend(axes)
+    return figure
 
 
 # ----------------------------------------------------------------------------------------------------- files
@@ -524,23 +462,27 @@ def to_json_safe(value):
     return value
 
 
-def _save_png(image, path):
+def _save_png(figure, path):
     with atomic_write(path) as f:
-        image.save(f, format="PNG")
+        figure.savefig(f, format="png", dpi=PLOT_DPI)
 
 
 def write_report(results, out_dir):
     """Write eval.json (every figure; NaN -> null), eval.md (the table) and the two plots into `out_dir`.
 
-    A plot whose data is missing is skipped, its reason recorded under "plots" in the JSON and the Markdown, and
-    any plot of that name left by an earlier run is removed so it cannot be taken for this run's.
+    A plot whose data is missing, or every plot when matplotlib is not installed (said once, as a warning), is
+    skipped, its reason recorded under "plots" in the JSON and the Markdown, and any plot of that name left by an
+    earlier run is removed so it cannot be taken for this run's.
     Returns {"json", "markdown", "age_by_target", "identity_by_target"}: paths, None for a skipped plot.
     """
     os.makedirs(out_dir, exist_ok=True)
-    plots, paths = {}, {}
+    plots, paths, undrawn = {}, {}, []
     for name, reason, draw in (("age_by_target", age_plot_skip_reason(results), draw_age_plot),
                                ("identity_by_target", identity_plot_skip_reason(results), draw_identity_plot)):
         path = os.path.join(out_dir, f"{name}.png")
+        if not reason and _plotting() is None:
+            reason = NO_MATPLOTLIB
+            undrawn.append(name)
         if reason:
             if os.path.exists(path):
                 os.remove(path)
@@ -548,6 +490,8 @@ def write_report(results, out_dir):
         else:
             _save_png(draw(results), path)
             plots[name], paths[name] = dict(path=os.path.basename(path), skipped=None), path
+    if undrawn:
+        logging.warning("Plots not drawn (%s): %s", ", ".join(undrawn), NO_MATPLOTLIB)
     markdown = build_table(results) + "\n## Plots\n\n" + "".join(
         f"![{name}]({p['path']})\n\n" if p["path"] else f"- {name}: skipped ({p['skipped']})\n"
         for name, p in plots.items())
