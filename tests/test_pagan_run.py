@@ -63,6 +63,25 @@ def test_class_weights_are_inverse_frequency_with_mean_one():
     np.testing.assert_allclose(class_weights(np.arange(8) % 4), np.ones(4))
 
 
+def test_phi_age_step_weights_each_face_by_its_cluster():
+    """The training loss is the mean of each face's cross-entropy times its own cluster's weight (numpy here)."""
+    import tensorflow as tf
+    from face_aging.pagan.age_classifier import AgeClassifierTrainer, AgeOptions
+    weights = np.array([0.5, 1.0, 2.0, 4.0], np.float32)
+    trainer = AgeClassifierTrainer(AgeOptions(image_size=32, width=0.0625, fc_units=8), weights,
+                                   from_vgg_face=False)
+    # Dropout off, so that the step's logits are the ones computed here.
+    trainer.model.drop6.rate = trainer.model.drop7.rate = 0.0
+    images, _ = _coloured_faces(8, np.random.default_rng(1))
+    labels = np.array([0, 0, 0, 1, 1, 2, 3, 3], np.int32)
+    logits = trainer.model(images, training=False).numpy().astype(np.float64)
+    log_p = logits - logits.max(-1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(-1, keepdims=True))
+    expected = np.mean(-log_p[np.arange(8), labels] * weights[labels])
+    loss, _ = trainer.train_step(tf.constant(images), tf.constant(labels))
+    assert float(loss) == pytest.approx(expected, rel=1e-4)
+
+
 # One colour per cluster, plus pixel noise: a set any working classifier separates, rendered here.
 COLOURS = np.array([(0.8, -0.6, -0.6), (-0.6, 0.8, -0.6), (-0.6, -0.6, 0.8), (0.6, 0.6, 0.6)], np.float32)
 
