@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from face_aging.pagan import losses
-from face_aging.pagan.model import PAGAN, PAGANConfig
+from face_aging.pagan.config import PAGANConfig
+from face_aging.pagan.model import PAGAN
 from face_aging.pagan.networks import PAGANGenerator, PyramidDiscriminator, head_plan
 from face_aging.pagan.vgg import VGG16, scaled_channels
 

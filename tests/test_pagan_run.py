@@ -47,7 +47,7 @@ def test_stream_resumes_where_it_stopped():
 
 
 def test_age_classifier_run_and_export(age_classifier):
-    from face_aging.pagan.judges import load_age_classifier
+    from face_aging.pagan.frozen import load_age_classifier
     root = age_classifier
     info = json.loads((root / "phi_age" / "age_classifier.json").read_text())
     assert info["config"]["num_classes"] == 4 and info["config"]["image_size"] == 32
@@ -108,7 +108,7 @@ def test_pagan_train_resume_and_test_mode(prepared, age_classifier, tmp_path):
     assert Image.open(savedir / "test" / "overview.png").size == (2 * 32, 3 * 32)
     # The strip's second face is the generator's output on the input.
     from face_aging.pagan.infer import load_generators
-    from face_aging.caae.infer import load_test_images
+    from face_aging.inference.testmode import load_test_images
     generator = load_generators(str(savedir))[2][0]
     faces, _ = load_test_images(str(testdir), 32)
     from face_aging.images import to_uint8

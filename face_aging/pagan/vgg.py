@@ -18,6 +18,8 @@ import operator
 import keras
 import tensorflow as tf
 
+from face_aging.pagan.config import image_size_problem
+
 VGG_FACE_MEAN_RGB = (129.186279296875, 104.76238250732422, 93.59396362304688)
 TAPS = ("conv1_2", "conv2_2", "conv3_3", "conv4_3")
 VGG16_CHANNELS = (64, 128, 256, 512, 512)
@@ -44,9 +46,9 @@ def check_image_size(image_size):
         size = operator.index(image_size)
     except TypeError:
         size = None
-    if size is None or size < 32 or size % 32:
-        raise ValueError(f"VGG-16 image size must be a multiple of 32 (its five 2x2 max-pools), at least 32; "
-                         f"got {image_size!r} (VGG-Face uses 224)")
+    problem = image_size_problem(size)
+    if problem:
+        raise ValueError(f"VGG-16 image size {problem}; got {image_size!r}")
     return size
 
 
