@@ -10,7 +10,7 @@ import os
 
 import keras
 
-from face_aging.pagan.config import AGE_CLASSIFIER_DIR, VGG_FACE_DIR
+from face_aging.pagan.config import AGE_CLASSIFIER_DIR, VGG_FACE_DIR, PAGANConfig
 from face_aging.pagan.vgg import VGG16, scaled_channels
 from face_aging.pagan.vgg_store import read_vgg, write_vgg
 
@@ -51,7 +51,7 @@ def random_identity_network(image_size, seed):
     return model
 
 
-def load_identity_network(source=VGG_FACE_DIR, image_size=224, seed=2018):
+def load_identity_network(source=VGG_FACE_DIR, image_size=224, seed=PAGANConfig.seed):
     """VGG-Face from `source` (a folder written by `--model import`), or `random` for random_identity_network."""
     if source == RANDOM_IDENTITY:
         return random_identity_network(image_size, seed)
