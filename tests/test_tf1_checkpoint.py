@@ -1,7 +1,7 @@
 """Importing checkpoints of the original TF1 CAAE code.
 
 The checkpoints here are written the way the original wrote them (graph mode, variable scopes, tf.compat.v1 Saver),
-their expected names and shapes come from the architecture as CAAE.md states it (not from the code under test), and
+their expected names and shapes come from the architecture as docs/CAAE.md states it (not from the code under test), and
 the reference outputs are computed from the written arrays with raw tf.nn ops only.
 """
 
@@ -32,7 +32,7 @@ KERAS_ATTRIBUTE = {"w": "kernel", "b": "bias", "beta": "beta", "moving_mean": "m
 
 
 def original_shapes(image_size, z_dim=50, enc=64, gen=1024):
-    """The original's variables and shapes, from the architecture in CAAE.md."""
+    """The original's variables and shapes, from the architecture in docs/CAAE.md."""
     n = int(np.log2(image_size)) - 2
     mini = image_size // 2 ** n
     shapes = {}

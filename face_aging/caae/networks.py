@@ -1,4 +1,4 @@
-"""The four CAAE networks, layer for layer as in the original TF1 code (see CAAE.md).
+"""The four CAAE networks, layer for layer as in the original TF1 code (see docs/CAAE.md).
 
 Layer names are the original's variable scopes (E_conv0, G_deconv3, D_img_bn1, ...) so that a TF1 checkpoint maps
 onto these models name by name. Every spatial layer uses kernel 5 and SAME padding. The number of stride-2 layers

@@ -29,7 +29,7 @@ class LossWeights:
 
 @dataclasses.dataclass
 class PAGANConfig:
-    """The paper's settings as defaults; the open points of PAGAN.md are the `res_blocks`, `padding`, `tap` and
+    """The paper's settings as defaults; the open points of docs/PAGAN.md are the `res_blocks`, `padding`, `tap` and
     `identity_layer` fields."""
     image_size: int = 224
     target_cluster: int = 1

@@ -1,4 +1,4 @@
-"""VGG-16, the network behind both of PAGAN's frozen feature extractors (see PAGAN.md).
+"""VGG-16, the network behind both of PAGAN's frozen feature extractors (see docs/PAGAN.md).
 
 - VGG-Face (2622 identities) gives the identity descriptor: fc7 after its ReLU, in inference mode.
 - phi_age, a VGG-16 that classifies the four age clusters, feeds the pyramid discriminator through its taps
@@ -6,7 +6,7 @@
 
 Layer names are the VGG-Face (MatConvNet) ones, conv1_1 ... conv5_3, fc6, fc7, fc8, so imported weights map name for
 name. The convolutions carry no activation of their own: the ReLU is applied in `_run`, which lets a tap be read
-before or after it (PAGAN.md leaves that open). fc6 is a Dense layer on the flattened last map in NHWC (H, W, C)
+before or after it (docs/PAGAN.md leaves that open). fc6 is a Dense layer on the flattened last map in NHWC (H, W, C)
 order; at 224x224 that is exactly MatConvNet's 7x7 "convolution" fc6 with its filter bank reshaped.
 
 Both networks take images in [-1, 1], the range the generator produces, and convert them to what VGG-Face was trained
