@@ -385,7 +385,6 @@ def finite_weights(variables):
 def test_diverging_caae_stops_at_the_first_nan_without_saving(two_checkpoints, small_faces, small_config, tmp_path):
     """--learning_rate=1e12 diverges within a few steps. The run saves after every step (--checkpoint_minutes tiny):
     each of those checkpoints holds finite weights, none is written at or after the step whose loss is NaN."""
-    from face_aging.caae.train import checkpoint_variables
     run, spe = copy_run(two_checkpoints, tmp_path)
     result = run_main(f"--dataset={small_faces}", f"--savedir={run}", "--epoch=4", "--save_every_epochs=1",
                       "--checkpoint_minutes=0.0001", "--learning_rate=1e12", *SMALL_FLAGS)
@@ -402,20 +401,19 @@ def test_diverging_caae_stops_at_the_first_nan_without_saving(two_checkpoints, s
         assert checkpointing.checkpoint_step(name) < bad_step
         model = CAAE(small_config)
         model.checkpoint.restore(str(run / "checkpoint" / name)).assert_existing_objects_matched()
-        assert finite_weights(checkpoint_variables(model)), name
+        assert finite_weights(model.checkpoint_variables()), name
 
 
 def test_non_finite_weights_are_never_saved(small_config, tmp_path):
     """A NaN in a weight (which a finite loss can hide for a step) stops the save; the last checkpoint stays."""
-    from face_aging.caae.train import checkpoint_variables
     model = CAAE(small_config)
     manager = checkpointing.make_manager(model.checkpoint, str(tmp_path), 3)
-    first = checkpointing.save(manager, 1, "test", checkpoint_variables(model))
+    first = checkpointing.save(manager, 1, "test", model.checkpoint_variables())
     kernel = model.generator.weights[0]
     kernel.assign(tf.tensor_scatter_nd_update(kernel, [[0] * len(kernel.shape)], [float("nan")]))
     with pytest.raises(checkpointing.NonFiniteError, match=rf"Weights {re.escape(kernel.path)} are not finite at step "
                                                            rf"2.*The latest checkpoint, {first} \(step 1\)"):
-        checkpointing.save(manager, 2, "test", checkpoint_variables(model))
+        checkpointing.save(manager, 2, "test", model.checkpoint_variables())
     assert tf.train.latest_checkpoint(str(tmp_path)) == first
     assert not glob.glob(str(tmp_path / "model-2*"))
 

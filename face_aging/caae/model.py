@@ -100,6 +100,7 @@ class CAAE(AgingModel, AdversarialModel):
             encoder=self.encoder, generator=self.generator, d_z=self.d_z, d_img=self.d_img,
             opt_eg=self.optimizers["EG"], opt_dz=self.optimizers["D_z"], opt_di=self.optimizers["D_img"],
             step=self.step, pretrain_epochs=self.pretrain_epochs, rng=self.rng)
+        self.networks = [self.encoder, self.generator, self.d_z, self.d_img, self.d_age]
         if self.d_age is not None:
             self.checkpoint.d_age = self.d_age
             self.checkpoint.opt_dage = self.optimizers["D_age"]

@@ -34,13 +34,6 @@ def describe_model(config):
             f"gen_channels {config.gen_channels})")
 
 
-def checkpoint_variables(model):
-    """Every variable a CAAE checkpoint holds that can go non-finite."""
-    variables = [v for net in (model.encoder, model.generator, model.d_z, model.d_img, model.d_age) if net is not None
-                 for v in net.weights]
-    return variables + [v for optimizer in model.optimizers.values() for v in optimizer.variables]
-
-
 def restore_or_initialise(model, job, directory):
     """Continue the run in job.run if it has a checkpoint (in `directory`: a multi-worker run's other workers resume
     from the chief's), else start one (optionally from an original TF1 model).
@@ -118,10 +111,6 @@ class CAAEJob(loop.Job):
     def run_dir(options):
         return RunDir(options.savedir)
 
-    @property
-    def max_to_keep(self):
-        return self.options.max_to_keep
-
     def setup(self, restore_from):
         self.options = options = adopt_tf1_checkpoint_in_savedir(self.run, self.options)
         config, run = options.config, self.run
@@ -143,11 +132,10 @@ class CAAEJob(loop.Job):
               f"{options.batch_size} an epoch; {len(data.vis_index)} held out for samples/ and test/")
         keras.utils.set_random_seed(config.seed)  # the initial weights too, so the same command makes the same run
         self.model = model = CAAE(config, data.steps_per_epoch, self.strategy)
-        if self.strategy is not None or config.precision != "float32" or config.xla:
-            print(f"\tPrecision {config.precision}, {model.replicas} replica(s) of "
-                  f"{options.batch_size // model.replicas} faces{', XLA' if config.xla else ''}")
+        if model.describe_step(options.batch_size, "faces"):
+            print("\t" + model.describe_step(options.batch_size, "faces"))
         said = restore_or_initialise(model, self, restore_from)
-        self.checkpoint, self.variables = model.checkpoint, checkpoint_variables(model)
+        self.checkpoint, self.variables = model.checkpoint, model.checkpoint_variables()
         self.batch_size, self.spe = options.batch_size, data.steps_per_epoch
         self.pretrain = int(model.pretrain_epochs.numpy())
         self.total_epochs = self.pretrain + options.epoch

@@ -55,6 +55,7 @@ class PAGAN(AdversarialModel):
                                                       synchronized=self.replicas > 1)
             self.discriminator(self.phi_age.taps(tf.zeros([1, judge_size, judge_size, 3]),
                                                  after_relu=config.tap == "relu"))
+        self.networks = [self.generator, self.discriminator]
         self.players = [("D", self.discriminator.trainable_variables, "L_D"),
                         ("G", self.generator.trainable_variables, "L_G")]
         with self.strategy.scope():

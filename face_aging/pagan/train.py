@@ -37,12 +37,6 @@ def visualisation_faces(train, val, image_size, seed):
     raise pdata.PAGANDataError("No young faces (cluster 0) in the prepared data")
 
 
-def checkpoint_variables(model):
-    """Every variable a PAGAN checkpoint holds that can go non-finite."""
-    variables = [v for net in (model.generator, model.discriminator) for v in net.weights]
-    return variables + [v for optimizer in model.optimizers.values() for v in optimizer.variables]
-
-
 def restore(model, job, directory):
     """Resume from the checkpoint in `directory` (a multi-worker run's other workers resume from the chief's);
     returns a sentence saying what was done."""
@@ -80,10 +74,6 @@ class PAGANJob(loop.Job):
     def run_dir(options):
         return cluster_run(options.savedir, options.config.target_cluster)
 
-    @property
-    def max_to_keep(self):
-        return self.options.max_to_keep
-
     def setup(self, restore_from):
         options, run = self.options, self.run
         config = options.config
@@ -106,11 +96,10 @@ class PAGANJob(loop.Job):
               f"{self.identity_text}")
         keras.utils.set_random_seed(config.seed)
         self.model = model = PAGAN(config, phi_age, phi_id, self.strategy)
-        if self.strategy is not None or config.precision != "float32" or config.xla:
-            print(f"\tPrecision {config.precision}, {model.replicas} replica(s) of "
-                  f"{options.batch_size // model.replicas} pairs{', XLA' if config.xla else ''}")
+        if model.describe_step(options.batch_size, "pairs"):
+            print("\t" + model.describe_step(options.batch_size, "pairs"))
         said = restore(model, self, restore_from)
-        self.checkpoint, self.variables = model.checkpoint, checkpoint_variables(model)
+        self.checkpoint, self.variables = model.checkpoint, model.checkpoint_variables()
         self.total, self.batch_size = options.iterations, options.batch_size
         return said
 

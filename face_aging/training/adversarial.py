@@ -16,7 +16,9 @@ class AdversarialModel:
         self.config = config
         self.strategy = strategy or tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
+        self.distributed = strategy is not None
         self.players = []
+        self.networks = []    # every network the checkpoint holds (None where a model has not built it)
 
     def build_optimizers(self, schedule, **adam):
         """One Adam (learning rate `schedule()`, a fresh schedule each) per player, built before any restore so that
@@ -54,6 +56,20 @@ class AdversarialModel:
         """Every player steps on the gradient of its loss, all from the same forward pass recorded by `tape`."""
         for name, variables, _ in self.players:
             self.appliers[name].apply_gradients(zip(tape.gradient(scaled[name], variables), variables))
+
+    def checkpoint_variables(self):
+        """Every variable the checkpoint holds that can go non-finite: the networks' and the optimisers'."""
+        return ([v for net in self.networks if net is not None for v in net.weights]
+                + [v for optimizer in self.optimizers.values() for v in optimizer.variables])
+
+    def describe_step(self, batch_size, items):
+        """The line saying how a step runs (precision, replicas, XLA), or None for the plain default: float32 on one
+        device without XLA. `items`: what a batch holds ("faces", "pairs")."""
+        c = self.config
+        if not (self.distributed or c.precision != "float32" or c.xla):
+            return None
+        return (f"Precision {c.precision}, {self.replicas} replica(s) of {batch_size // self.replicas} {items}"
+                f"{', XLA' if c.xla else ''}")
 
     @property
     def learning_rate(self):

@@ -30,10 +30,14 @@ class Job:
     options (`options.checkpoint_minutes`, `options.summary_every`)."""
 
     unit = "step"            # how the job names its steps in messages ("iteration" for PAGAN)
-    max_to_keep = 3          # checkpoints kept
 
     def __init__(self, options, run, strategy=None):
         self.options, self.run, self.strategy = options, run, strategy
+
+    @property
+    def max_to_keep(self):
+        """Checkpoints kept: options.max_to_keep where the options have it."""
+        return getattr(self.options, "max_to_keep", 3)
 
     # -- before the loop ---------------------------------------------------------------------------------------------
     def setup(self, restore_from):
