@@ -150,7 +150,7 @@ def gradio_client_file(path):
                                                                   "identify"),
     ("huge.png", png_claiming(50000, 50000), "huge.png cannot be used: too large"),
     ("empty.png", None, "No face found in empty.png"),
-])
+], ids=["broken", "huge", "no_face"])
 def test_a_bad_upload_gets_a_message_and_the_server_keeps_serving(client, photo, tmp_path, name, contents, message):
     from gradio_client.exceptions import AppError
     path = tmp_path / name
