@@ -54,7 +54,7 @@ def run(fv=flags.FLAGS):
     if fv.model not in MODELS:
         raise FlagError(f"--model={fv.model}: allowed values are {', '.join(MODELS)}")
     apply_model_defaults(fv)
-    if fv.model == "caae" and (not fv.is_train or fv.eval or fv.export is not None):
+    if fv.model == "caae" and (not fv.is_train or fv.eval or fv.export is not None or fv.serve):
         architecture_from_run(fv)
     weights = validate(fv)
     if fv.model != "prepare":  # prepare reads and writes files only
@@ -104,7 +104,18 @@ def run_export(fv):
               f"serving_default (image -> aged); see {os.path.join(path, 'README.txt')}")
 
 
+def run_serve(fv):
+    from face_aging import app
+    if fv.model == "caae":
+        ager = app.load_caae(config_from_flags(fv), fv.savedir, _test_init_checkpoint(fv), parse_residual(fv))
+    else:
+        ager = app.load_pagan(fv.savedir)
+    app.serve(ager, fv.host, fv.port)
+
+
 def run_caae(fv, weights):
+    if fv.serve:
+        return run_serve(fv)
     if fv.eval:
         return run_eval(fv)
     if fv.export is not None:
@@ -138,6 +149,8 @@ def run_caae(fv, weights):
 
 
 def run_pagan(fv, weights):
+    if fv.serve:
+        return run_serve(fv)
     if fv.eval:
         return run_eval(fv)
     if fv.export is not None:

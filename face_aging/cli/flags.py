@@ -187,6 +187,12 @@ def define_flags(fv=flags.FLAGS):
     flags.DEFINE_float("worker_timeout", 300.0, "Training with --strategy multiworker: seconds a worker waits for the "
                        "others in a collective op before it stops with an error (a worker that dies outright is "
                        "noticed at once).", **d)
+    flags.DEFINE_boolean("serve", False, "caae/pagan: instead of training or testing, serve a local web page that "
+                         "ages an uploaded photo with the model test mode would use (--savedir's run, else the bundled "
+                         "CAAE); needs the app extra (pip install -r requirements-app.txt).", **d)
+    flags.DEFINE_integer("port", 7860, "--serve: the port of the page (0: any free one).", **d)
+    flags.DEFINE_string("host", "127.0.0.1", "--serve: the address to listen on. The page has no authentication: "
+                        "anything but this machine (e.g. 0.0.0.0, every network) lets others use it.", **d)
     flags.DEFINE_integer("val_limit", AgeOptions.val_limit, "age: validation faces evaluated after every epoch (a "
                          "fixed subset).", **d)
 

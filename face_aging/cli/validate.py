@@ -30,6 +30,7 @@ def validate(fv=flags.FLAGS):
                                                                                 or fv.model in ("prepare", "import")):
         raise FlagError(f"--on_bad_checkpoint={fv.on_bad_checkpoint}: only training (--is_train with --model caae, "
                         f"pagan or age) restores checkpoints this way")
+    _validate_serve(fv)
     _validate_test_outputs(fv)
     _validate_residual(fv)
     training = fv.is_train and not fv.eval and not fv.export
@@ -153,6 +154,27 @@ def parse_input_age(fv=flags.FLAGS):
     return age
 
 
+def _validate_serve(fv):
+    """--serve, --port, --host: the page serves a trained model (CAAE or PAGAN), with Gradio installed."""
+    if not fv.serve:
+        given = [name for name in ("port", "host") if fv[name].present]
+        if given:
+            raise FlagError(f"--{given[0]} is for --serve (the web page)")
+        return
+    if fv.model not in ("caae", "pagan"):
+        raise FlagError(f"--serve: only --model caae or pagan has a page, not --model {fv.model}")
+    other = [name for name in ("eval", "export", "testdir") if fv[name].present]
+    if other or fv["is_train"].present and fv.is_train:
+        raise FlagError(f"--serve and --{(other or ['is_train'])[0]}: choose one (--serve serves a trained model and "
+                        f"does nothing else)")
+    if not 0 <= fv.port <= 65535:
+        raise FlagError(f"--port={fv.port}: must be a port number, 1-65535 (0: any free port)")
+    if not fv.host:
+        raise FlagError("--host is empty: give an address to listen on, e.g. 127.0.0.1")
+    from face_aging.app import require_gradio
+    require_gradio()
+
+
 def _validate_residual(fv):
     if fv["input_age"].present:
         parse_input_age(fv)
@@ -163,7 +185,7 @@ def _validate_residual(fv):
     parse_residual(fv)
     if fv.model != "caae":
         raise FlagError(f"--residual is CAAE's (--model caae), not --model {fv.model}'s")
-    if fv.is_train and not fv.eval and fv.export is None:
+    if fv.is_train and not fv.eval and fv.export is None and not fv.serve:
         raise FlagError("--residual is for test mode (--is_train False), --eval and --export: it changes how a trained "
                         "model's outputs are made, not training")
 
@@ -179,8 +201,8 @@ def _parse_weights(fv, names, example):
 
 
 def _validate_testdir(fv):
-    if fv.export is not None and not fv.eval:
-        return  # --export reads no faces
+    if fv.export is not None and not fv.eval or fv.serve:
+        return  # --export and --serve read no --testdir
     if fv.testdir in ("", "None"):
         raise FlagError("--testdir is required in test mode (--is_train False) and with --eval: a folder of face "
                         "images")

@@ -72,6 +72,20 @@ def _check_clusters(ages, generators, savedir):
                                  f"{', '.join(AGE_CLUSTER_NAMES[c] for c in sorted(generators))}.")
 
 
+def cluster_outputs(generators, faces, size):
+    """{0: the faces, k: the faces through cluster k's generator} for every trained cluster, [N, size, size, 3] in
+    [-1, 1] each (a generator trained at another size gets the faces resized to its own and back)."""
+    by_cluster = {0: faces}
+    for k, (generator, config, _) in sorted(generators.items()):
+        inputs = tf.image.resize(faces, [config.image_size] * 2, antialias=True) if config.image_size != size else faces
+        out = np.concatenate([generator(inputs[i:i + 16], training=False).numpy()
+                              for i in range(0, len(faces), 16)])
+        if config.image_size != size:
+            out = tf.image.resize(out, [size, size]).numpy()
+        by_cluster[k] = out
+    return by_cluster
+
+
 def run_test(testdir, savedir, target_age=None, ages=(), gif=False, paste_back=False, align="auto"):
     """Age every face in `testdir` with every trained generator; returns the paths written."""
     generators = load_generators(savedir)
@@ -87,16 +101,8 @@ def run_test(testdir, savedir, target_age=None, ages=(), gif=False, paste_back=F
     test_dir = os.path.join(savedir, "test")
     found = collect_test_faces(testdir, "pagan", size, align, test_dir)
     faces, names, crops = found.images, found.names, found.crops
-    columns, by_cluster = [faces], {0: faces}
-    for k, (generator, config, _) in sorted(generators.items()):
-        inputs = tf.image.resize(faces, [config.image_size] * 2, antialias=True) if config.image_size != size else faces
-        out = np.concatenate([generator(inputs[i:i + 16], training=False).numpy()
-                              for i in range(0, len(faces), 16)])
-        if config.image_size != size:
-            out = tf.image.resize(out, [size, size]).numpy()
-        columns.append(out)
-        by_cluster[k] = out
-    rows = np.stack(columns, axis=1)            # [N, 1 + clusters, S, S, 3]
+    by_cluster = cluster_outputs(generators, faces, size)
+    rows = np.stack([by_cluster[k] for k in sorted(by_cluster)], axis=1)     # [N, 1 + clusters, S, S, 3]
     written = []
     for name, row in zip(names, rows):
         out = os.path.join(test_dir, f"{name}_progression.png")
