@@ -1,6 +1,6 @@
-"""The local web page (face_aging/app.py, `--serve`): the server started on a free loopback port with a tiny CAAE run,
-driven through its HTTP API with Gradio's own client as the browser drives it, then stopped; the same page logic with
-the bundled model and with PAGAN; the flags; and a real browser where one is installed.
+"""The local web page (face_aging/inference/app.py, `--serve`): the server started on a free loopback port with a
+tiny CAAE run, driven through its HTTP API with Gradio's own client as the browser drives it, then stopped; the same
+page logic with the bundled model and with PAGAN; the flags; and a real browser where one is installed.
 
 The photo is made here: a synthetic face MTCNN finds (tests/test_faces.py), placed in a larger picture stored on its
 side with an EXIF orientation tag, as phones store photos."""
@@ -18,7 +18,7 @@ import pytest
 from PIL import Image, ImageSequence
 
 from conftest import REPO
-from face_aging import app
+from face_aging.inference import app
 from face_aging.cli import validate as cli_validate
 from face_aging.errors import FlagError
 from test_cli import parsed
@@ -287,7 +287,7 @@ def test_serve_without_gradio_names_the_install_command(monkeypatch):
 
 
 def test_the_package_and_its_commands_do_not_import_gradio():
-    code = ("import sys; sys.modules['gradio'] = None; import face_aging, face_aging.app, face_aging.cli; "
+    code = ("import sys; sys.modules['gradio'] = None; import face_aging, face_aging.inference.app, face_aging.cli; "
             "from face_aging.caae import infer; from face_aging.pagan import infer; print('ok')")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300,
                             env=dict(os.environ, PYTHONPATH=REPO))

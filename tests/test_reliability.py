@@ -572,8 +572,7 @@ def test_pagan_killed_during_an_iteration_resumes_from_the_last_checkpoint(pagan
 def test_pagan_checkpoint_in_a_caae_run_and_back(pagan_killed_and_resumed, pagan_inputs, two_checkpoints,
                                                  small_faces, small_config, tmp_path):
     from face_aging.pagan import train as pagan_train
-    from face_aging.pagan.config import LossWeights
-    from face_aging.pagan.config import PAGANConfig
+    from face_aging.pagan.config import LossWeights, PAGANConfig, PAGANTrainOptions
     pagan_run = pagan_killed_and_resumed[0]
     caae_run = tmp_path / "caae"
     shutil.copytree(pagan_run / "checkpoint", caae_run / "checkpoint")
@@ -587,7 +586,7 @@ def test_pagan_checkpoint_in_a_caae_run_and_back(pagan_killed_and_resumed, pagan
     spe = two_checkpoints[1]
     config = PAGANConfig(image_size=32, target_cluster=3, gen_channels=4, res_blocks=1, head_width=0.0625,
                          weights=LossWeights(pixel=0.2, adversarial=750, identity=0.005))
-    options = pagan_train.PAGANTrainOptions(savedir=str(savedir), prepared_dir=str(pagan_inputs / "prepared"),
+    options = PAGANTrainOptions(savedir=str(savedir), prepared_dir=str(pagan_inputs / "prepared"),
                                             iterations=4, batch_size=4, age_classifier=str(pagan_inputs / "phi_age"),
                                             identity="random", config=config)
     prefix = f"{savedir}/cluster3/checkpoint/model-{2 * spe}"
@@ -599,15 +598,14 @@ def test_pagan_checkpoint_in_a_caae_run_and_back(pagan_killed_and_resumed, pagan
 
 def test_diverging_pagan_stops_at_the_first_nan_without_saving(pagan_killed_and_resumed, pagan_inputs, tmp_path):
     from face_aging.pagan import train as pagan_train
-    from face_aging.pagan.config import LossWeights
-    from face_aging.pagan.config import PAGANConfig
+    from face_aging.pagan.config import LossWeights, PAGANConfig, PAGANTrainOptions
     savedir = tmp_path / "pagan"
     shutil.copytree(pagan_killed_and_resumed[0], savedir / "cluster3")
     run = savedir / "cluster3"
     before = digest(run / "checkpoint")
     config = PAGANConfig(image_size=32, target_cluster=3, gen_channels=4, res_blocks=1, head_width=0.0625,
                          learning_rate=1e12, weights=LossWeights(pixel=0.2, adversarial=750, identity=0.005))
-    options = pagan_train.PAGANTrainOptions(savedir=str(savedir), prepared_dir=str(pagan_inputs / "prepared"),
+    options = PAGANTrainOptions(savedir=str(savedir), prepared_dir=str(pagan_inputs / "prepared"),
                                             iterations=12, batch_size=4, save_every=1,
                                             age_classifier=str(pagan_inputs / "phi_age"), identity="random",
                                             config=config)

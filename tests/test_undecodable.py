@@ -92,10 +92,10 @@ def assert_skipped_and_listed(run_dir, damaged, caplog):
 
 def test_pagan_skips_a_file_damaged_after_prepare(damaged_prepared, tmp_path, caplog):
     from face_aging.pagan import train as pagan_train
-    from face_aging.pagan.config import PAGANConfig
+    from face_aging.pagan.config import PAGANConfig, PAGANTrainOptions
     root, damaged = damaged_prepared
     config = PAGANConfig(image_size=32, target_cluster=3, gen_channels=4, res_blocks=1, head_width=0.0625)
-    options = pagan_train.PAGANTrainOptions(savedir=str(tmp_path / "pagan"), prepared_dir=str(root / "prepared"),
+    options = PAGANTrainOptions(savedir=str(tmp_path / "pagan"), prepared_dir=str(root / "prepared"),
                                             iterations=2, batch_size=4, age_classifier=str(root / "phi_age"),
                                             identity="random", sample_every=2, config=config)
     with caplog.at_level(logging.WARNING):

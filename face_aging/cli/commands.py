@@ -105,7 +105,7 @@ def run_export(fv):
 
 
 def run_serve(fv):
-    from face_aging import app
+    from face_aging.inference import app
     if fv.model == "caae":
         ager = app.load_caae(config_from_flags(fv), fv.savedir, _test_init_checkpoint(fv), parse_residual(fv))
     else:

@@ -171,7 +171,7 @@ def _validate_serve(fv):
         raise FlagError(f"--port={fv.port}: must be a port number, 1-65535 (0: any free port)")
     if not fv.host:
         raise FlagError("--host is empty: give an address to listen on, e.g. 127.0.0.1")
-    from face_aging.app import require_gradio
+    from face_aging.inference.app import require_gradio
     require_gradio()
 
 

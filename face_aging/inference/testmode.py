@@ -99,7 +99,7 @@ def _unique_names(crops):
     return names
 
 
-def _model_input(crop, size):
+def model_input(crop, size):
     """A crop in [-1, 1]: an image used as it is exactly as --eval and --align off read it (no rounding to uint8
     between the resize and the model); an aligned crop is the uint8 crop scaled."""
     if crop.image is not None and crop.image.shape[0] == size:
@@ -134,7 +134,7 @@ def collect_test_faces(testdir, model, size, align="auto", test_dir=None, held_o
         for crop, name in zip(crops, names):
             if crop.matrix is not None:
                 imio.save_image(np.asarray(crop.crop), os.path.join(test_dir, "aligned", f"{name}.png"))
-    images = np.stack([_model_input(crop, size) for crop in crops]).astype(np.float32)
+    images = np.stack([model_input(crop, size) for crop in crops]).astype(np.float32)
     return TestFaces(crops=crops, names=names, images=images)
 
 

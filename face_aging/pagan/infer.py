@@ -60,7 +60,7 @@ def load_generators(savedir):
     return found
 
 
-def _check_clusters(ages, generators, savedir):
+def check_clusters(ages, generators, savedir):
     """Every age's cluster must be the input's (0) or have a generator; TestModeError naming the run otherwise."""
     for age in ages:
         k = int(age_to_cluster(age))
@@ -90,7 +90,7 @@ def run_test(testdir, savedir, target_age=None, ages=(), gif=False, paste_back=F
     """Age every face in `testdir` with every trained generator; returns the paths written."""
     generators = load_generators(savedir)
     ages = list(ages or ())
-    _check_clusters(requested_ages(target_age, ages), generators, savedir)
+    check_clusters(requested_ages(target_age, ages), generators, savedir)
     size = max(config.image_size for _, config, _ in generators.values())
     for k, (_, config, path) in sorted(generators.items()):
         print(f"\tCluster {k} ({AGE_CLUSTER_NAMES[k]}): {path} ({config.image_size}px)")

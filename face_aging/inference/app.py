@@ -123,8 +123,8 @@ class PAGANAger:
                 (lambda i: np.stack([by_cluster[k][i] for k in sorted(by_cluster)])))
 
     def check_ages(self, ages):
-        from face_aging.pagan.infer import _check_clusters
-        _check_clusters(ages, self.generators, self.savedir)
+        from face_aging.pagan.infer import check_clusters
+        check_clusters(ages, self.generators, self.savedir)
 
 
 def load_caae(config, savedir, init_checkpoint="", residual=None):
@@ -150,7 +150,7 @@ class Found:
 def find_faces(path, ager):
     """Every face in the photo at `path`, as test mode finds it with --align auto; PageError saying why when there
     is none to age."""
-    from face_aging.inference.testmode import _model_input
+    from face_aging.inference.testmode import model_input
     from face_aging.faces.inputs import collect_faces
     name = printable(os.path.basename(path))
     crops, no_face, skipped = collect_faces([path], ager.name.lower(), ager.size, "auto")
@@ -159,7 +159,7 @@ def find_faces(path, ager):
     if no_face or not crops:
         raise PageError(f"No face found in {name}. Try a photo where the face is larger, seen from the front and "
                         f"well lit.")
-    images = np.stack([_model_input(crop, ager.size) for crop in crops]).astype(np.float32)
+    images = np.stack([model_input(crop, ager.size) for crop in crops]).astype(np.float32)
     return Found(crops=crops, images=images)
 
 
