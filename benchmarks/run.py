@@ -128,7 +128,8 @@ def caae_flops_per_image(model, size):
 
 def bench_caae_train(args):
     import tensorflow as tf
-    from face_aging.caae.model import CAAE, CAAEConfig
+    from face_aging.caae.config import CAAEConfig
+    from face_aging.caae.model import CAAE
     model = CAAE(CAAEConfig(image_size=args.image_size, precision=args.precision, xla=args.xla))
     images, ages, genders = _caae_batch(args.batch_size, args.image_size)
     weights = tf.constant([1e-4, 0.0, 0.0])
@@ -141,7 +142,8 @@ def bench_caae_train(args):
 
 def bench_caae_infer(args):
     import numpy as np
-    from face_aging.caae.model import AgingModel, CAAEConfig, gender_labels
+    from face_aging.caae.config import CAAEConfig
+    from face_aging.caae.model import AgingModel, gender_labels
     model = AgingModel(CAAEConfig(image_size=args.image_size))
     face = _caae_batch(1, args.image_size)[0].numpy()
     genders = gender_labels(0, 1)
@@ -157,8 +159,10 @@ def bench_bundled_test(args):
     import numpy as np
     from PIL import Image
     from face_aging.caae import bundled
-    from face_aging.caae.infer import TestOptions, restore_aging_model, run_test
-    from face_aging.caae.model import CAAEConfig, gender_labels
+    from face_aging.caae.config import TestOptions
+    from face_aging.caae.infer import restore_aging_model, run_test
+    from face_aging.caae.config import CAAEConfig
+    from face_aging.caae.model import gender_labels
     from face_aging.data.synthetic import make_person, render_face
     from face_aging.data.pipeline import scale_to_unit
     config = CAAEConfig(**bundled.architecture())
@@ -227,7 +231,8 @@ def bench_pagan_train(args):
     import numpy as np
     import tensorflow as tf
     from face_aging import precision as mp
-    from face_aging.pagan.model import PAGAN, PAGANConfig
+    from face_aging.pagan.config import PAGANConfig
+    from face_aging.pagan.model import PAGAN
     from face_aging.pagan.vgg import VGG16
     size, batch = args.pagan_size, args.pagan_batch
     phi_age = VGG16(4, image_size=size, name="phi_age")

@@ -20,6 +20,7 @@ class Progress:
         self.start = self.last_print = time.time()
         self.start_done = done_steps
         self.rate = None  # images/s, smoothed
+        self.open = False  # a terminal line is being rewritten in place
 
     def update(self, steps_done, epoch_text, batch, batches, losses):
         now = time.time()
@@ -41,11 +42,14 @@ class Progress:
                 f"  {loss_text}")
         if self.tty:
             self.stream.write("\r" + line + "\033[K")
+            self.open = True
         else:
             self.stream.write(line + "\n")
         self.stream.flush()
 
     def newline(self):
-        if self.tty:
+        """End the line being rewritten, if any (so a second call, or one after a plain line, adds no blank line)."""
+        if self.open:
             self.stream.write("\n")
             self.stream.flush()
+            self.open = False

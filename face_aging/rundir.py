@@ -54,6 +54,11 @@ class RunDir:
         write_text_atomic(self.path(OPTIONS_FILE), json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
+def cluster_run(savedir, cluster):
+    """PAGAN's run of one target cluster's generator: SAVEDIR/clusterK, itself in this layout."""
+    return RunDir(os.path.join(savedir, f"cluster{cluster}"))
+
+
 def write_text_atomic(path, text):
     with atomic_write(path, "w") as f:
         f.write(text)

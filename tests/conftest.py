@@ -17,7 +17,7 @@ def _seeded():
 
 @pytest.fixture(scope="session")
 def tiny_config():
-    from face_aging.caae.model import CAAEConfig
+    from face_aging.caae.config import CAAEConfig
     return CAAEConfig(image_size=32, enc_channels=8, gen_channels=64)
 
 
@@ -34,7 +34,8 @@ def face_folder(tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory, face_folder, tiny_config):
     """A run directory after one epoch of tiny CAAE training on `face_folder`."""
-    from face_aging.caae.train import TrainOptions, train
+    from face_aging.caae.config import TrainOptions
+    from face_aging.caae.train import train
     savedir = str(tmp_path_factory.mktemp("run"))
     train(TrainOptions(savedir=savedir, dataset=face_folder, epoch=1, batch_size=16, config=tiny_config))
     return savedir

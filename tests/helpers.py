@@ -29,10 +29,10 @@ def run_main(*args, timeout=300):
 def parsed(*args):
     """main.py's flags parsed from `args` into a fresh FlagValues, as the command line would."""
     from absl import flags
-    from face_aging import cli
+    from face_aging.cli import flags as cli_flags
     fv = flags.FlagValues()
-    cli.define_flags(fv)
-    cli.parse_flags(["main.py", *args], fv)
+    cli_flags.define_flags(fv)
+    cli_flags.parse_flags(["main.py", *args], fv)
     return fv
 
 
@@ -97,7 +97,8 @@ def write_pagan_run(savedir, clusters, seed=5):
     """SAVEDIR/clusterK/{checkpoint, options.json} for each K: tiny generators with random weights."""
     import keras
     import tensorflow as tf
-    from face_aging.pagan.model import PAGANConfig, build_generator
+    from face_aging.pagan.config import PAGANConfig
+    from face_aging.pagan.model import build_generator
     from face_aging.rundir import RunDir
     generators = {}
     for k in clusters:
@@ -111,10 +112,55 @@ def write_pagan_run(savedir, clusters, seed=5):
     return generators
 
 
+# ------------------------------------------------------------------------------ faces in photos (test_faces)
+
+def rotation_matrix(degrees, scale, tx, ty):
+    """[2, 3] of a rotation by `degrees` and a scale, then a translation."""
+    t = np.radians(degrees)
+    return np.array([[scale * np.cos(t), -scale * np.sin(t), tx], [scale * np.sin(t), scale * np.cos(t), ty]])
+
+
+def place(canvas, picture, crop_to_canvas):
+    """`picture` drawn into `canvas` (uint8 arrays) where `crop_to_canvas` maps picture to canvas coordinates."""
+    from PIL import Image
+    height, width = canvas.shape[:2]
+    inverse = np.linalg.inv(np.vstack([crop_to_canvas, [0, 0, 1]]))[:2].ravel()
+    warped = Image.fromarray(picture).transform((width, height), Image.AFFINE, tuple(inverse), Image.BICUBIC)
+    mask = Image.new("L", picture.shape[1::-1], 255).transform((width, height), Image.AFFINE, tuple(inverse),
+                                                               Image.BILINEAR)
+    return np.array(Image.composite(warped, Image.fromarray(canvas), mask))
+
+
+def synthetic_face(person_id, size=128, age=30):
+    """A synthetic face and its true eye centres (left, right) in its pixels."""
+    from face_aging.data import synthetic
+    person = synthetic.make_person(person_id, seed=5)
+    truth = synthetic.face_landmarks(person, age)
+    eyes = np.array([truth["eye_left"], truth["eye_right"]]) * size
+    return synthetic.render_face(person, age, size), eyes
+
+
+def detectable_faces(count=1):
+    """The first `count` synthetic faces MTCNN finds, with their eye centres (it misses a few cartoon faces)."""
+    from face_aging.faces import detect
+    found = []
+    for person_id in range(12):
+        face, eyes = synthetic_face(person_id)
+        if len(detect.detect_faces(face)) == 1:
+            found.append((face, eyes))
+            if len(found) == count:
+                return found
+    pytest.fail(f"MTCNN finds {len(found)} of 12 synthetic faces, fewer than {count}")
+
+
+def detectable_face():
+    return detectable_faces(1)[0]
+
+
 # ------------------------------------------------------- the original TF1 CAAE's checkpoints (test_tf1_checkpoint)
 
 def original_shapes(image_size, z_dim=50, enc=64, gen=1024):
-    """The original's variables and shapes, from the architecture in CAAE.md."""
+    """The original's variables and shapes, from the architecture in docs/CAAE.md."""
     n = int(np.log2(image_size)) - 2
     mini = image_size // 2 ** n
     shapes = {}

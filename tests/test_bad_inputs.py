@@ -380,7 +380,7 @@ def test_prepare_uses_the_usable_faces_and_records_every_skipped_file(corpus, tm
 def test_unreadable_file_is_skipped_with_permission_denied(tmp_path, caplog):
     if READS_CHMOD_000:
         pytest.skip(ROOT_READS_ALL)
-    from face_aging.caae.infer import load_test_images
+    from face_aging.inference.testmode import load_test_images
     from face_aging.data.synthetic import write_utkface_folder
     write_utkface_folder(str(tmp_path), 2, SIZE, seed=5)
     locked = tmp_path / "43_0_0_20170101000000311.jpg"
@@ -396,7 +396,7 @@ def test_unreadable_file_is_skipped_with_permission_denied(tmp_path, caplog):
 def test_a_folder_that_cannot_be_listed_is_a_clear_error(tmp_path):
     if READS_CHMOD_000:
         pytest.skip(ROOT_READS_ALL)
-    from face_aging.caae.infer import TestModeError, load_test_images
+    from face_aging.inference.testmode import TestModeError, load_test_images
     from face_aging.data.prepare import PrepareError, prepare
     locked = tmp_path / "locked"
     locked.mkdir()
@@ -442,7 +442,7 @@ def test_training_stops_when_nothing_is_usable(hopeless, tmp_path):
 
 
 def test_test_mode_and_eval_stop_when_nothing_is_usable(hopeless, trained, tiny_config, tmp_path):
-    from face_aging.caae.infer import TestModeError, load_test_images
+    from face_aging.inference.testmode import TestModeError, load_test_images
     from face_aging.eval.evaluate import EvalOptions, evaluate
     folder, empty = hopeless
     for where, words in ((folder, "none usable"), (empty, "no .jpg"), (str(tmp_path / "missing"), "does not exist")):
@@ -480,7 +480,7 @@ def latin1_folder(tmp_path_factory):
 
 
 def test_non_utf8_paths_train_and_age(latin1_folder, caplog):
-    from face_aging.caae.infer import load_test_images
+    from face_aging.inference.testmode import load_test_images
     faces = pipeline.scan_labelled_folder(latin1_folder)
     assert len(faces) == 6 and "\\xe9" in faces.source
     data = pipeline.FaceDataset(faces, 32, batch_size=2, seed=1, num_vis=1)

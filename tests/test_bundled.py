@@ -37,7 +37,8 @@ def test_the_bundled_model_ages_a_face():
     """E and G restore from the bundled files alone, rebuild a face near its input at a nearby age, and make the
     71+ face clearly differ from the child's."""
     from face_aging.caae.infer import restore_aging_model
-    from face_aging.caae.model import CAAEConfig, gender_labels
+    from face_aging.caae.config import CAAEConfig
+    from face_aging.caae.model import gender_labels
     from face_aging.data.synthetic import make_person, render_face
     from face_aging.data.pipeline import scale_to_unit
     config = CAAEConfig(**bundled.architecture())

@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from helpers import REPO, TINY_FLAGS, first_faces, parsed, run_main
-from face_aging import cli
+from face_aging.cli import flags as cli_flags, validate as cli_validate
+from face_aging.errors import FlagError
 
 
 @pytest.mark.parametrize("args,expected", [
@@ -34,7 +35,7 @@ def test_is_train_forms(args, expected):
 def test_bool_value_merging_leaves_other_arguments_alone():
     bools = {"is_train", "use_trained_model"}
     argv = ["main.py", "--is_train", "--testdir", "False", "--use_trained_model", "no", "--epoch", "1"]
-    assert cli.normalize_bool_args(argv, bools) == ["main.py", "--is_train", "--testdir", "False",
+    assert cli_flags.normalize_bool_args(argv, bools) == ["main.py", "--is_train", "--testdir", "False",
                                                     "--use_trained_model=no", "--epoch", "1"]
 
 
@@ -60,8 +61,8 @@ def test_bool_value_merging_leaves_other_arguments_alone():
     (("--init_checkpoint=/no/such/model-1",), "--init_checkpoint"),
 ])
 def test_bad_flag_values_are_refused_with_the_flags_name(args, flag):
-    with pytest.raises(cli.FlagError, match=flag.replace("[", r"\[")):
-        cli.validate(parsed(*args))
+    with pytest.raises(FlagError, match=flag.replace("[", r"\[")):
+        cli_validate.validate(parsed(*args))
 
 
 def test_bad_flag_exits_before_any_work(tmp_path):
@@ -109,7 +110,7 @@ def test_test_mode_with_space_separated_false(trained_run, face_folder, tmp_path
 def test_test_mode_outputs_are_the_checkpointed_models(lively_run, face_folder, tmp_path):
     """The grids main.py writes are exactly the restored model's faces at every age group."""
     from face_aging import images as imio
-    from face_aging.caae.infer import load_test_images
+    from face_aging.inference.testmode import load_test_images
     from face_aging.caae.model import gender_labels
     savedir, model = lively_run
     savedir = shutil.copytree(savedir, tmp_path / "run")

@@ -46,7 +46,8 @@ def errors(tile):
 
 @pytest.mark.parametrize("name, align", [("phone.jpg", "off"), ("30_0_0_20170101000000001.jpg.chip.jpg", "auto")])
 def test_test_mode_uses_the_photo_the_way_the_user_sees_it(lively_run, tiny_config, tmp_path, name, align):
-    from face_aging.caae.infer import TestOptions, run_test
+    from face_aging.caae.config import TestOptions
+    from face_aging.caae.infer import run_test
     savedir, _ = lively_run
     testdir = tmp_path / "photos"
     testdir.mkdir()
@@ -59,7 +60,7 @@ def test_test_mode_uses_the_photo_the_way_the_user_sees_it(lively_run, tiny_conf
 
 
 def test_eval_reader_turns_photos_upright(tmp_path):
-    from face_aging.caae.infer import load_test_images
+    from face_aging.inference.testmode import load_test_images
     (tmp_path / "phone.jpg").write_bytes(phone_jpeg())
     images, _ = load_test_images(str(tmp_path), SIZE)
     upright, sideways = errors(images[0])
@@ -67,7 +68,7 @@ def test_eval_reader_turns_photos_upright(tmp_path):
 
 
 def test_an_image_without_a_tag_is_used_as_stored(tmp_path):
-    from face_aging.caae.infer import load_test_images
+    from face_aging.inference.testmode import load_test_images
     (tmp_path / "plain.jpg").write_bytes(phone_jpeg(orientation=1))
     images, _ = load_test_images(str(tmp_path), SIZE)
     upright, sideways = errors(images[0])

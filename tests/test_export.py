@@ -133,12 +133,13 @@ def test_pagan_export_round_trip(tmp_path):
     (("--export=x", "--gif"), "--gif is for test mode"),
 ])
 def test_export_flag_errors(args, message):
-    from face_aging import cli
+    from face_aging.cli import flags as cli_flags, validate as cli_validate
+    from face_aging.errors import FlagError
     from helpers import parsed
     fv = parsed(*args)
-    cli.apply_model_defaults(fv)
-    with pytest.raises(cli.FlagError, match=message):
-        cli.validate(fv)
+    cli_flags.apply_model_defaults(fv)
+    with pytest.raises(FlagError, match=message):
+        cli_validate.validate(fv)
 
 
 def test_export_without_a_checkpoint_is_a_clear_error(tmp_path):

@@ -9,31 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from face_aging.data import synthetic
+from helpers import detectable_face, detectable_faces, place, rotation_matrix, synthetic_face
 from face_aging.data.pipeline import read_face
 from face_aging.faces import align as A
 from face_aging.faces import detect, inputs
 from face_aging.images import to_uint8
 
 
-def rotation_matrix(degrees, scale, tx, ty):
-    """[2, 3] of a rotation by `degrees` and a scale, then a translation."""
-    t = np.radians(degrees)
-    return np.array([[scale * np.cos(t), -scale * np.sin(t), tx], [scale * np.sin(t), scale * np.cos(t), ty]])
-
-
 def apply(matrix, points):
     return np.asarray(points) @ np.asarray(matrix)[:, :2].T + np.asarray(matrix)[:, 2]
-
-
-def place(canvas, picture, crop_to_canvas):
-    """`picture` drawn into `canvas` (uint8 arrays) where `crop_to_canvas` maps picture to canvas coordinates."""
-    height, width = canvas.shape[:2]
-    inverse = np.linalg.inv(np.vstack([crop_to_canvas, [0, 0, 1]]))[:2].ravel()
-    warped = Image.fromarray(picture).transform((width, height), Image.AFFINE, tuple(inverse), Image.BICUBIC)
-    mask = Image.new("L", picture.shape[1::-1], 255).transform((width, height), Image.AFFINE, tuple(inverse),
-                                                               Image.BILINEAR)
-    return np.array(Image.composite(warped, Image.fromarray(canvas), mask))
 
 
 def save(array, path):
@@ -154,33 +138,9 @@ def test_upright_matches_pillow_exif_transpose(tmp_path):
 # ---------------------------------------------------------------------------------------------------- detection
 
 
-def synthetic_face(person_id, size=128, age=30):
-    """A synthetic face and its true eye centres (left, right) in its pixels."""
-    person = synthetic.make_person(person_id, seed=5)
-    truth = synthetic.face_landmarks(person, age)
-    eyes = np.array([truth["eye_left"], truth["eye_right"]]) * size
-    return synthetic.render_face(person, age, size), eyes
-
-
 @pytest.fixture(scope="module")
 def mtcnn():
     return pytest.importorskip("mtcnn")
-
-
-def detectable_faces(count=1):
-    """The first `count` synthetic faces MTCNN finds, with their eye centres (it misses a few cartoon faces)."""
-    found = []
-    for person_id in range(12):
-        face, eyes = synthetic_face(person_id)
-        if len(detect.detect_faces(face)) == 1:
-            found.append((face, eyes))
-            if len(found) == count:
-                return found
-    pytest.fail(f"MTCNN finds {len(found)} of 12 synthetic faces, fewer than {count}")
-
-
-def detectable_face():
-    return detectable_faces(1)[0]
 
 
 def test_detect_faces_on_blank_and_noise(mtcnn):

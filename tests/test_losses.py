@@ -1,4 +1,4 @@
-"""The objective's terms against direct numpy computations of CAAE.md's formulas."""
+"""The objective's terms against direct numpy computations of docs/CAAE.md's formulas."""
 
 import numpy as np
 import pytest

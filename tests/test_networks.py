@@ -1,4 +1,4 @@
-"""The four networks against the architecture in CAAE.md: sizes, parameter counts, label order, initialisers."""
+"""The four networks against the architecture in docs/CAAE.md: sizes, parameter counts, label order, initialisers."""
 
 import numpy as np
 import pytest
@@ -12,7 +12,7 @@ def conv_params(cin, cout, k=5):
 
 
 def expected_counts(size, z=50, ce=64, cg=1024):
-    """Parameter counts of E and G computed from CAAE.md's description, independently of the code."""
+    """Parameter counts of E and G computed from docs/CAAE.md's description, independently of the code."""
     n = int(np.log2(size)) - 2
     enc, cin = 0, 3
     for i in range(n):

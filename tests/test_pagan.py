@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from face_aging.pagan import losses
-from face_aging.pagan.model import PAGAN, PAGANConfig
+from face_aging.pagan.config import LossWeights, PAGANConfig
+from face_aging.pagan.model import PAGAN
 from face_aging.pagan.networks import PAGANGenerator, PyramidDiscriminator, head_plan
 from face_aging.pagan.vgg import VGG16, scaled_channels
 
@@ -74,7 +75,7 @@ def test_least_squares_losses_by_hand():
     # In 0-255 units by default: a difference of 0.5 in [-1, 1] is 63.75 grey levels.
     assert float(losses.pixel_loss(tf.zeros([1, 2, 2, 3]), tf.fill([1, 2, 2, 3], 0.5))) == pytest.approx(63.75 ** 2)
     assert float(losses.pixel_loss(tf.zeros([1, 2, 2, 3]), tf.fill([1, 2, 2, 3], 0.5), 1.0)) == pytest.approx(0.25)
-    weights = losses.LossWeights(pixel=2.0, adversarial=10.0, identity=0.5, pixel_scale=1.0)
+    weights = LossWeights(pixel=2.0, adversarial=10.0, identity=0.5, pixel_scale=1.0)
     terms = losses.pagan_losses(d_old, d_gen, d_young, a, b, tf.zeros([1, 2, 2, 3]), tf.fill([1, 2, 2, 3], 0.5),
                                 tf.constant(1.0), weights)
     assert float(terms["L_G"]) == pytest.approx(10 * 0.25 + 0.5 * 3.5 + 2 * 0.25)

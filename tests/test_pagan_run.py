@@ -66,7 +66,8 @@ def test_class_weights_are_inverse_frequency_with_mean_one():
 def test_phi_age_step_weights_each_face_by_its_cluster():
     """The training loss is the mean of each face's cross-entropy times its own cluster's weight (numpy here)."""
     import tensorflow as tf
-    from face_aging.pagan.age_classifier import AgeClassifierTrainer, AgeOptions
+    from face_aging.pagan.age_classifier import AgeClassifierTrainer
+    from face_aging.pagan.config import AgeOptions
     weights = np.array([0.5, 1.0, 2.0, 4.0], np.float32)
     trainer = AgeClassifierTrainer(AgeOptions(image_size=32, width=0.0625, fc_units=8), weights,
                                    from_vgg_face=False)
@@ -95,7 +96,8 @@ def _coloured_faces(count, rng):
 def test_phi_age_learns_a_separable_set():
     """A few steps of phi_age's own training step take it from chance to clearly above it on held-out faces."""
     import tensorflow as tf
-    from face_aging.pagan.age_classifier import AgeClassifierTrainer, AgeOptions, class_weights
+    from face_aging.pagan.age_classifier import AgeClassifierTrainer, class_weights
+    from face_aging.pagan.config import AgeOptions
     rng = np.random.default_rng(0)
     images, labels = _coloured_faces(64, rng)
     held_out, truth = _coloured_faces(32, rng)
@@ -112,7 +114,7 @@ def test_phi_age_learns_a_separable_set():
 
 def test_age_classifier_run_and_export(prepared, age_classifier):
     from face_aging.data import prepare
-    from face_aging.pagan.judges import load_age_classifier
+    from face_aging.pagan.frozen import load_age_classifier
     root = age_classifier
     info = json.loads((root / "phi_age" / "age_classifier.json").read_text())
     assert info["config"]["num_classes"] == 4 and info["config"]["image_size"] == 32
@@ -179,7 +181,7 @@ def test_pagan_train_resume_and_test_mode(prepared, age_classifier, tmp_path):
     assert Image.open(savedir / "test" / "overview.png").size == (2 * 32, 3 * 32)
     # The strip's second face is the generator's output on the input.
     from face_aging.pagan.infer import load_generators
-    from face_aging.caae.infer import load_test_images
+    from face_aging.inference.testmode import load_test_images
     generator = load_generators(str(savedir))[2][0]
     faces, _ = load_test_images(str(testdir), 32)
     from face_aging.images import to_uint8

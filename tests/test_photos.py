@@ -13,7 +13,8 @@ import pytest
 from PIL import Image, ImageSequence
 
 from helpers import first_faces, parsed, run_main, write_pagan_run
-from face_aging import cli
+from face_aging.cli import flags as cli_flags, validate as cli_validate
+from face_aging.errors import FlagError
 
 @pytest.fixture
 def caae_run(lively_run, tmp_path):
@@ -106,15 +107,15 @@ def test_photos_without_a_face_are_listed_and_the_rest_is_aged(caae_run, chips, 
 ])
 def test_photo_flag_errors(args, message, tmp_path):
     fv = parsed("--is_train=false", f"--testdir={tmp_path}", *args)
-    cli.apply_model_defaults(fv)
-    with pytest.raises(cli.FlagError, match=message.replace("(", r"\(")):
-        cli.validate(fv)
+    cli_flags.apply_model_defaults(fv)
+    with pytest.raises(FlagError, match=message.replace("(", r"\(")):
+        cli_validate.validate(fv)
 
 
 def test_photo_flags_outside_test_mode_are_refused(tmp_path):
     fv = parsed("--gif")
-    with pytest.raises(cli.FlagError, match="--gif is for test mode"):
-        cli.validate(fv)
+    with pytest.raises(FlagError, match="--gif is for test mode"):
+        cli_validate.validate(fv)
     result = run_main("--is_train=false", f"--testdir={tmp_path}", f"--savedir={tmp_path / 'run'}", "--paste_back",
                       timeout=60)
     assert result.returncode == 2 and "--paste_back needs --target_age" in result.stderr
@@ -176,7 +177,8 @@ def check_pasted(out, photo):
 
 
 def test_caae_aligns_every_face_and_pastes_it_back(caae_run, photo_folder, fake_detection, tiny_config, caplog):
-    from face_aging.caae.infer import TestOptions, run_test
+    from face_aging.caae.config import TestOptions
+    from face_aging.caae.infer import run_test
     fake_detection("caae")
     folder, photo = photo_folder
     with caplog.at_level(logging.WARNING):
@@ -196,12 +198,13 @@ def test_caae_aligns_every_face_and_pastes_it_back(caae_run, photo_folder, fake_
 
 
 def test_pagan_ages_gif_and_paste_back(photo_folder, fake_detection, tmp_path, caplog):
-    from face_aging.pagan.infer import PAGANTestError, run_test
+    from face_aging.inference.testmode import TestModeError
+    from face_aging.pagan.infer import run_test
     fake_detection("pagan")
     savedir = str(tmp_path / "pagan")
     write_pagan_run(savedir, (1, 3))
     folder, photo = photo_folder
-    with pytest.raises(PAGANTestError, match=r"cluster 2 \(41-50\).*cluster2.*--target_cluster 2"):
+    with pytest.raises(TestModeError, match=r"cluster 2 \(41-50\).*cluster2.*--target_cluster 2"):
         run_test(str(folder), savedir, target_age=45)
     run_test(str(folder), savedir, target_age=25, ages=(20, 35, 60), gif=True, paste_back=True, align="on")
     test = os.path.join(savedir, "test")

@@ -13,7 +13,8 @@ import tensorflow as tf
 from helpers import TINY_FLAGS, read_events, run_main
 from face_aging.caae import age_classifier, losses
 from face_aging.caae.model import CAAE
-from face_aging.caae.train import TrainOptions, train
+from face_aging.caae.config import TrainOptions
+from face_aging.caae.train import train
 from face_aging.data import holdout
 from face_aging.data.pipeline import FaceDataset, load_faces
 
@@ -71,7 +72,7 @@ def test_training_never_sees_held_out_faces_and_eval_selects_them(tmp_path, face
     record = json.load(open(os.path.join(savedir, "options.json")))
     assert record["holdout"] is True and record["num_held_out"] == (~keep).sum() >= 2
     assert record["num_faces"] == keep.sum()
-    from face_aging.caae.infer import load_test_images
+    from face_aging.inference.testmode import load_test_images
     _, paths = load_test_images(folder, 32, "test")
     assert test_name in [os.path.basename(p) for p in paths] and val_name not in [os.path.basename(p) for p in paths]
     _, paths = load_test_images(folder, 32, "val")
@@ -230,25 +231,27 @@ def test_the_age_blind_code_trains_d_age_and_e_confuses_it(tmp_path, tiny_config
 
 def test_the_recipe_preset_sets_its_flags_and_explicit_flags_win():
     from absl import flags
-    from face_aging import cli
+    from face_aging.caae.config import RECIPES
+    from face_aging.cli import flags as cli_flags
+    from face_aging.errors import FlagError
 
     def applied(*args):
         fv = flags.FlagValues()
-        cli.define_flags(fv)
-        cli.parse_flags(["main.py", *args], fv)
-        cli.apply_model_defaults(fv)
+        cli_flags.define_flags(fv)
+        cli_flags.parse_flags(["main.py", *args], fv)
+        cli_flags.apply_model_defaults(fv)
         return fv
     fv = applied("--recipe=utkface64")
-    for name, value in cli.RECIPES["utkface64"].items():
+    for name, value in RECIPES["utkface64"].items():
         assert fv[name].value == value, name
     assert applied("--recipe=utkface64", "--epoch=3", "--noflip").epoch == 3
     assert applied("--recipe=utkface64", "--noflip").flip is False
     plain = applied()
     assert (plain.image_size, plain.age_loss, plain.z_age_loss, plain.flip, plain.holdout) == (128, 0.0, 0.0, False,
                                                                                                "none")
-    with pytest.raises(cli.FlagError, match="--recipe"):
+    with pytest.raises(FlagError, match="--recipe"):
         applied("--recipe=utkface64", "--is_train=false", "--testdir=x")
-    with pytest.raises(cli.FlagError, match="--recipe is for --model caae"):
+    with pytest.raises(FlagError, match="--recipe is for --model caae"):
         applied("--model=pagan", "--recipe=utkface64")
 
 

@@ -24,7 +24,9 @@ from PIL import Image
 from helpers import REPO, run_main
 from face_aging import checkpointing
 from face_aging.caae.model import CAAE
-from face_aging.caae.train import TrainOptions, TrainingError, train
+from face_aging.caae.config import TrainOptions
+from face_aging.caae.train import train
+from face_aging.training.loop import TrainingError
 
 WRAPPER = r'''
 """Run main.py (argv[2:]) after patching one function to kill this process (or send it a signal) at one moment."""
@@ -159,7 +161,7 @@ SMALL_FLAGS = ["--image_size=32", "--enc_channels=4", "--gen_channels=16", "--ba
 
 @pytest.fixture(scope="module")
 def small_config():
-    from face_aging.caae.model import CAAEConfig
+    from face_aging.caae.config import CAAEConfig
     return CAAEConfig(image_size=32, enc_channels=4, gen_channels=16)
 
 
@@ -353,7 +355,7 @@ def test_unreadable_state_file_is_named_and_rebuilt_by_the_fallback(two_checkpoi
 
 
 def test_checkpoint_of_another_image_size_names_the_shapes(two_checkpoints, small_faces, tmp_path):
-    from face_aging.caae.model import CAAEConfig
+    from face_aging.caae.config import CAAEConfig
     run, spe = copy_run(two_checkpoints, tmp_path)
     with pytest.raises(TrainingError) as error:
         train(small_options(run, small_faces, CAAEConfig(image_size=64, enc_channels=4, gen_channels=32)))
@@ -383,7 +385,6 @@ def finite_weights(variables):
 def test_diverging_caae_stops_at_the_first_nan_without_saving(two_checkpoints, small_faces, small_config, tmp_path):
     """--learning_rate=1e12 diverges within a few steps. The run saves after every step (--checkpoint_minutes tiny):
     each of those checkpoints holds finite weights, none is written at or after the step whose loss is NaN."""
-    from face_aging.caae.train import checkpoint_variables
     run, spe = copy_run(two_checkpoints, tmp_path)
     result = run_main(f"--dataset={small_faces}", f"--savedir={run}", "--epoch=4", "--save_every_epochs=1",
                       "--checkpoint_minutes=0.0001", "--learning_rate=1e12", *SMALL_FLAGS)
@@ -400,20 +401,19 @@ def test_diverging_caae_stops_at_the_first_nan_without_saving(two_checkpoints, s
         assert checkpointing.checkpoint_step(name) < bad_step
         model = CAAE(small_config)
         model.checkpoint.restore(str(run / "checkpoint" / name)).assert_existing_objects_matched()
-        assert finite_weights(checkpoint_variables(model)), name
+        assert finite_weights(model.checkpoint_variables()), name
 
 
 def test_non_finite_weights_are_never_saved(small_config, tmp_path):
     """A NaN in a weight (which a finite loss can hide for a step) stops the save; the last checkpoint stays."""
-    from face_aging.caae.train import checkpoint_variables
     model = CAAE(small_config)
     manager = checkpointing.make_manager(model.checkpoint, str(tmp_path), 3)
-    first = checkpointing.save(manager, 1, "test", checkpoint_variables(model))
+    first = checkpointing.save(manager, 1, "test", model.checkpoint_variables())
     kernel = model.generator.weights[0]
     kernel.assign(tf.tensor_scatter_nd_update(kernel, [[0] * len(kernel.shape)], [float("nan")]))
     with pytest.raises(checkpointing.NonFiniteError, match=rf"Weights {re.escape(kernel.path)} are not finite at step "
                                                            rf"2.*The latest checkpoint, {first} \(step 1\)"):
-        checkpointing.save(manager, 2, "test", checkpoint_variables(model))
+        checkpointing.save(manager, 2, "test", model.checkpoint_variables())
     assert tf.train.latest_checkpoint(str(tmp_path)) == first
     assert not glob.glob(str(tmp_path / "model-2*"))
 
@@ -525,13 +525,13 @@ def pagan_inputs(tmp_path_factory):
     """Prepared data (160 synthetic faces, all clusters) and a small random phi_age: what a PAGAN run reads."""
     from face_aging.data import prepare
     from face_aging.data.synthetic import write_utkface_folder
-    from face_aging.pagan import judges
+    from face_aging.pagan import frozen
     from face_aging.pagan.vgg import VGG16, scaled_channels
     root = tmp_path_factory.mktemp("pagan_inputs")
     write_utkface_folder(str(root / "faces"), 160, 40, seed=3)
     prepare.prepare([str(root / "faces")], str(root / "prepared"), val_fraction=0.2)
     phi_age = VGG16(4, 32, scaled_channels(0.0625), 8, input_scale=1 / 127.5, name="phi_age")
-    judges.save_age_classifier(phi_age, str(root / "phi_age"), {"source": "random, for tests"})
+    frozen.save_age_classifier(phi_age, str(root / "phi_age"), {"source": "random, for tests"})
     return root
 
 
@@ -572,8 +572,7 @@ def test_pagan_killed_during_an_iteration_resumes_from_the_last_checkpoint(pagan
 def test_pagan_checkpoint_in_a_caae_run_and_back(pagan_killed_and_resumed, pagan_inputs, two_checkpoints,
                                                  small_faces, small_config, tmp_path):
     from face_aging.pagan import train as pagan_train
-    from face_aging.pagan.losses import LossWeights
-    from face_aging.pagan.model import PAGANConfig
+    from face_aging.pagan.config import LossWeights, PAGANConfig, PAGANTrainOptions
     pagan_run = pagan_killed_and_resumed[0]
     caae_run = tmp_path / "caae"
     shutil.copytree(pagan_run / "checkpoint", caae_run / "checkpoint")
@@ -587,11 +586,11 @@ def test_pagan_checkpoint_in_a_caae_run_and_back(pagan_killed_and_resumed, pagan
     spe = two_checkpoints[1]
     config = PAGANConfig(image_size=32, target_cluster=3, gen_channels=4, res_blocks=1, head_width=0.0625,
                          weights=LossWeights(pixel=0.2, adversarial=750, identity=0.005))
-    options = pagan_train.PAGANTrainOptions(savedir=str(savedir), prepared_dir=str(pagan_inputs / "prepared"),
+    options = PAGANTrainOptions(savedir=str(savedir), prepared_dir=str(pagan_inputs / "prepared"),
                                             iterations=4, batch_size=4, age_classifier=str(pagan_inputs / "phi_age"),
                                             identity="random", config=config)
     prefix = f"{savedir}/cluster3/checkpoint/model-{2 * spe}"
-    with pytest.raises(pagan_train.PAGANTrainingError, match=rf"Checkpoint {prefix} does not fit this model \(generator "
+    with pytest.raises(TrainingError, match=rf"Checkpoint {prefix} does not fit this model \(generator "
                                                              rf"width 4.*\): {prefix}.index was written by a CAAE run, "
                                                              rf"not by a PAGAN run"):
         pagan_train.train(options)
@@ -599,15 +598,14 @@ def test_pagan_checkpoint_in_a_caae_run_and_back(pagan_killed_and_resumed, pagan
 
 def test_diverging_pagan_stops_at_the_first_nan_without_saving(pagan_killed_and_resumed, pagan_inputs, tmp_path):
     from face_aging.pagan import train as pagan_train
-    from face_aging.pagan.losses import LossWeights
-    from face_aging.pagan.model import PAGANConfig
+    from face_aging.pagan.config import LossWeights, PAGANConfig, PAGANTrainOptions
     savedir = tmp_path / "pagan"
     shutil.copytree(pagan_killed_and_resumed[0], savedir / "cluster3")
     run = savedir / "cluster3"
     before = digest(run / "checkpoint")
     config = PAGANConfig(image_size=32, target_cluster=3, gen_channels=4, res_blocks=1, head_width=0.0625,
                          learning_rate=1e12, weights=LossWeights(pixel=0.2, adversarial=750, identity=0.005))
-    options = pagan_train.PAGANTrainOptions(savedir=str(savedir), prepared_dir=str(pagan_inputs / "prepared"),
+    options = PAGANTrainOptions(savedir=str(savedir), prepared_dir=str(pagan_inputs / "prepared"),
                                             iterations=12, batch_size=4, save_every=1,
                                             age_classifier=str(pagan_inputs / "phi_age"), identity="random",
                                             config=config)
@@ -629,7 +627,8 @@ def test_diverging_pagan_stops_at_the_first_nan_without_saving(pagan_killed_and_
 @pytest.fixture(scope="module")
 def age_run(pagan_inputs, tmp_path_factory):
     """phi_age trained for one epoch (checkpointed and exported at its end)."""
-    from face_aging.pagan.age_classifier import AgeOptions, train_age_classifier
+    from face_aging.pagan.config import AgeOptions
+    from face_aging.pagan.age_classifier import train_age_classifier
     root = tmp_path_factory.mktemp("age")
     options = AgeOptions(prepared_dir=str(pagan_inputs / "prepared"), savedir=str(root / "run"),
                          out_dir=str(root / "phi_age"), init="", epochs=1, batch_size=16, image_size=32,
@@ -640,7 +639,7 @@ def age_run(pagan_inputs, tmp_path_factory):
 
 def test_age_classifier_nan_and_bad_checkpoint(age_run, tmp_path):
     import dataclasses
-    from face_aging.pagan.age_classifier import AgeTrainingError, train_age_classifier
+    from face_aging.pagan.age_classifier import train_age_classifier
     source, options = age_run
     root = shutil.copytree(source, tmp_path / "age")
     options = dataclasses.replace(options, savedir=str(root / "run"), out_dir=str(root / "phi_age"))
@@ -653,7 +652,7 @@ def test_age_classifier_nan_and_bad_checkpoint(age_run, tmp_path):
         train_age_classifier(dataclasses.replace(options, epochs=2, learning_rate=1e12))
     assert {**digest(run / "checkpoint"), **digest(root / "phi_age")} == before   # nor the exported phi_age
     prefix = damage(run, "truncated data", spe)
-    with pytest.raises(AgeTrainingError, match=rf"Checkpoint {prefix} cannot be restored: its data file "
+    with pytest.raises(TrainingError, match=rf"Checkpoint {prefix} cannot be restored: its data file "
                                                rf"{prefix}.data-00000-of-00001 is truncated or corrupt .* No older "
                                                rf"checkpoint in {run}/checkpoint restores"):
         train_age_classifier(dataclasses.replace(options, epochs=2))
@@ -689,16 +688,17 @@ def test_clean_stale_files_removes_only_what_an_interrupted_run_left(tmp_path):
 
 def test_on_bad_checkpoint_flag():
     from absl import flags
-    from face_aging import cli
+    from face_aging.cli import flags as cli_flags, validate as cli_validate
+    from face_aging.errors import FlagError
 
     def parsed(*args):
         fv = flags.FlagValues()
-        cli.define_flags(fv)
-        cli.parse_flags(["main.py", *args], fv)
+        cli_flags.define_flags(fv)
+        cli_flags.parse_flags(["main.py", *args], fv)
         return fv
     assert parsed().on_bad_checkpoint == "error" and parsed("--on_bad_checkpoint=fallback").on_bad_checkpoint == \
         "fallback"
     with pytest.raises(SystemExit):                      # absl: not one of error, fallback
         parsed("--on_bad_checkpoint=ignore")
-    with pytest.raises(cli.FlagError, match="--on_bad_checkpoint=fallback: only training"):
-        cli.validate(parsed("--on_bad_checkpoint=fallback", "--is_train=false", f"--testdir={REPO}"))
+    with pytest.raises(FlagError, match="--on_bad_checkpoint=fallback: only training"):
+        cli_validate.validate(parsed("--on_bad_checkpoint=fallback", "--is_train=false", f"--testdir={REPO}"))

@@ -9,13 +9,14 @@ import pytest
 from absl import flags
 
 from helpers import first_faces, run_main
-from face_aging import cli
+from face_aging.cli import flags as cli_flags, validate as cli_validate
+from face_aging.errors import FlagError
 
 
 def _parsed(*args):
     fv = flags.FlagValues()
-    cli.define_flags(fv)
-    cli.parse_flags(["main.py", *args], fv)
+    cli_flags.define_flags(fv)
+    cli_flags.parse_flags(["main.py", *args], fv)
     return fv
 
 
@@ -81,8 +82,8 @@ def test_the_models_residual_progression_is_the_formula_over_its_own_faces(tiny_
     (("--is_train", "--input_age=30"), "--input_age is for"),
 ])
 def test_bad_residual_flags_are_refused_with_the_flags_name(args, message):
-    with pytest.raises(cli.FlagError, match=message):
-        cli.validate(_parsed(*args))
+    with pytest.raises(FlagError, match=message):
+        cli_validate.validate(_parsed(*args))
 
 
 def test_own_groups_from_names_estimate_or_a_given_age():
@@ -95,9 +96,9 @@ def test_own_groups_from_names_estimate_or_a_given_age():
 
 
 def test_residual_flag_values():
-    assert cli.parse_residual(_parsed("--is_train=False")) is None            # auto: the model decides
-    assert cli.parse_residual(_parsed("--residual=1.5")) == 1.5
-    assert cli.parse_residual(_parsed("--residual=0")) == 0.0
+    assert cli_validate.parse_residual(_parsed("--is_train=False")) is None            # auto: the model decides
+    assert cli_validate.parse_residual(_parsed("--residual=1.5")) == 1.5
+    assert cli_validate.parse_residual(_parsed("--residual=0")) == 0.0
 
 
 def test_test_mode_eval_and_export_with_residual_aging(lively_run, face_folder, tmp_path):
@@ -105,7 +106,8 @@ def test_test_mode_eval_and_export_with_residual_aging(lively_run, face_folder, 
     --eval's outputs and the export's residual_progression the model's residual progression."""
     from PIL import Image
     from face_aging import images as imio
-    from face_aging.caae.infer import input_groups, load_test_images, name_age
+    from face_aging.caae.infer import input_groups, name_age
+    from face_aging.inference.testmode import load_test_images
     from face_aging.caae.model import gender_labels
     savedir, model = lively_run
     savedir = shutil.copytree(savedir, tmp_path / "run")

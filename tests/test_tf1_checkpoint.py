@@ -1,7 +1,7 @@
 """Importing checkpoints of the original TF1 CAAE code.
 
 The checkpoints here are written the way the original wrote them (graph mode, variable scopes, tf.compat.v1 Saver),
-their expected names and shapes come from the architecture as CAAE.md states it (not from the code under test), and
+their expected names and shapes come from the architecture as docs/CAAE.md states it (not from the code under test), and
 the reference outputs are computed from the written arrays with raw tf.nn ops only.
 """
 

@@ -10,7 +10,9 @@ from PIL import Image
 
 from helpers import read_events
 from face_aging.caae.model import CAAE
-from face_aging.caae.train import SCALARS, TrainOptions, TrainingError, train
+from face_aging.caae.config import TrainOptions
+from face_aging.caae.train import SCALARS, train
+from face_aging.training.loop import TrainingError
 from face_aging.data.pipeline import FaceDataset, load_faces
 
 
@@ -156,7 +158,7 @@ def test_pretraining_then_training_from_the_pretrained_weights(tmp_path, face_fo
 
 
 def test_checkpoint_of_another_image_size_is_a_clear_error(trained_run, face_folder, tmp_path):
-    from face_aging.caae.model import CAAEConfig
+    from face_aging.caae.config import CAAEConfig
     import shutil
     shutil.copytree(trained_run, tmp_path / "run")
     options = TrainOptions(savedir=str(tmp_path / "run"), dataset=face_folder, epoch=2, batch_size=16,

@@ -62,13 +62,13 @@ def damaged_prepared(tmp_path_factory):
     from face_aging.data import prepare
     from face_aging.data.synthetic import write_utkface_folder
     from face_aging.pagan import data as pdata
-    from face_aging.pagan import judges
+    from face_aging.pagan import frozen
     from face_aging.pagan.vgg import VGG16, scaled_channels
     root = tmp_path_factory.mktemp("damaged_prepared")
     write_utkface_folder(str(root / "faces"), 160, 40, seed=3)
     prepare.prepare([str(root / "faces")], str(root / "prepared"), val_fraction=0.2)
     phi_age = VGG16(4, 32, scaled_channels(0.0625), 8, input_scale=1 / 127.5, name="phi_age")
-    judges.save_age_classifier(phi_age, str(root / "phi_age"), {"source": "random, for tests"})
+    frozen.save_age_classifier(phi_age, str(root / "phi_age"), {"source": "random, for tests"})
     train = prepare.read_split(str(root / "prepared"), "train")
     young = pdata.cluster_paths(train, 0, "train")
     first_young = young[pdata.stream_indices(len(young), 4, 2018, 0, 1)[0, 0]]
@@ -92,10 +92,10 @@ def assert_skipped_and_listed(run_dir, damaged, caplog):
 
 def test_pagan_skips_a_file_damaged_after_prepare(damaged_prepared, tmp_path, caplog):
     from face_aging.pagan import train as pagan_train
-    from face_aging.pagan.model import PAGANConfig
+    from face_aging.pagan.config import PAGANConfig, PAGANTrainOptions
     root, damaged = damaged_prepared
     config = PAGANConfig(image_size=32, target_cluster=3, gen_channels=4, res_blocks=1, head_width=0.0625)
-    options = pagan_train.PAGANTrainOptions(savedir=str(tmp_path / "pagan"), prepared_dir=str(root / "prepared"),
+    options = PAGANTrainOptions(savedir=str(tmp_path / "pagan"), prepared_dir=str(root / "prepared"),
                                             iterations=2, batch_size=4, age_classifier=str(root / "phi_age"),
                                             identity="random", sample_every=2, config=config)
     with caplog.at_level(logging.WARNING):
@@ -107,7 +107,8 @@ def test_pagan_skips_a_file_damaged_after_prepare(damaged_prepared, tmp_path, ca
 
 
 def test_phi_age_skips_a_file_damaged_after_prepare(damaged_prepared, tmp_path, caplog):
-    from face_aging.pagan.age_classifier import AgeOptions, train_age_classifier
+    from face_aging.pagan.config import AgeOptions
+    from face_aging.pagan.age_classifier import train_age_classifier
     root, damaged = damaged_prepared
     options = AgeOptions(prepared_dir=str(root / "prepared"), savedir=str(tmp_path / "run"),
                          out_dir=str(tmp_path / "phi_age"), init="", epochs=1, batch_size=16, image_size=32,

@@ -19,6 +19,7 @@ import tensorflow as tf  # noqa: E402
 from helpers import (VGG_BLOCKS, VGG_CLASSES, VGG_FC_UNITS, VGG_FILE_MEAN, VGG_LAYOUTS, VGG_SIZE, VGG_WIDTH,  # noqa: E402
                      cell, random_network, simplenn_layer, write_matconvnet)
 from face_aging.errors import FaceAgingError  # noqa: E402
+from face_aging.pagan import frozen, vgg_store  # noqa: E402
 from face_aging.pagan import vggface_import as vi  # noqa: E402
 from face_aging.pagan.vgg import TAPS, VGG16, VGG_FACE_MEAN_RGB, scaled_channels  # noqa: E402
 
@@ -203,7 +204,7 @@ def test_every_matconvnet_layout_converts_to_the_reference_network(tmp_path, net
     fc7 = reference["relu7"][:, 0, 0, :]
     np.testing.assert_allclose(model.descriptor(x).numpy(), fc7, rtol=1e-4, atol=1e-4 * np.abs(fc7).max())
 
-    loaded = vi.load_vggface(out_dir)
+    loaded = frozen.load_vggface(out_dir)
     assert loaded.trainable is False and loaded.trainable_weights == []
     np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
     np.testing.assert_array_equal(loaded.descriptor(x).numpy(), model.descriptor(x).numpy())
@@ -227,14 +228,14 @@ def test_a_bad_source_leaves_a_previous_conversion_intact(tmp_path, network):
     first = vi.convert(write_matconvnet(str(tmp_path / "a.mat"), network, "simplenn-net"), out_dir)
     bad = str(tmp_path / "b.mat")
     scipy.io.savemat(bad, {"something": np.ones(3)})
-    with pytest.raises(vi.WeightsError):
+    with pytest.raises(vgg_store.WeightsError):
         vi.convert(bad, out_dir)
-    np.testing.assert_array_equal(vi.load_vggface(out_dir)(images(1)).numpy(), first(images(1)).numpy())
+    np.testing.assert_array_equal(frozen.load_vggface(out_dir)(images(1)).numpy(), first(images(1)).numpy())
     # Converting again over an existing conversion replaces it and leaves no temporary files behind.
     other = random_network(seed=9)
     second = vi.convert(write_matconvnet(str(tmp_path / "c.mat"), other, "dagnn"), out_dir)
     assert sorted(os.listdir(out_dir)) == ["vgg_face.data-00000-of-00001", "vgg_face.index", "vgg_face.json"]
-    np.testing.assert_array_equal(vi.load_vggface(out_dir)(images(1)).numpy(), second(images(1)).numpy())
+    np.testing.assert_array_equal(frozen.load_vggface(out_dir)(images(1)).numpy(), second(images(1)).numpy())
 
 
 def test_a_conversion_killed_while_renaming_leaves_a_missing_not_a_mixed_checkpoint(tmp_path, network, monkeypatch):
@@ -254,8 +255,8 @@ def test_a_conversion_killed_while_renaming_leaves_a_missing_not_a_mixed_checkpo
     monkeypatch.undo()
     assert renamed == [os.path.join(out_dir, "vgg_face.data-00000-of-00001")]
     assert sorted(os.listdir(out_dir)) == ["vgg_face.data-00000-of-00001"]  # no staging directory either
-    with pytest.raises(vi.MissingWeightsError, match="--model import"):
-        vi.load_vggface(out_dir)
+    with pytest.raises(vgg_store.MissingWeightsError, match="--model import"):
+        frozen.load_vggface(out_dir)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -290,7 +291,7 @@ def test_state_dict_mapping_gives_the_matconvnet_weights(tmp_path, network):
         np.testing.assert_array_equal(bias, expected[name][1], err_msg=name)
     state = state_dict_arrays(network)
     del state["fc7.bias"]
-    with pytest.raises(vi.WeightsError, match="fc7.bias"):
+    with pytest.raises(vgg_store.WeightsError, match="fc7.bias"):
         vi.params_from_state_dict(state, "vgg_face_dag.pth")
 
 
@@ -322,7 +323,7 @@ def test_pytorch_state_dict_converts_to_the_torch_network(tmp_path, network):
 def test_pth_without_torch_says_torch_is_needed_only_for_pth(tmp_path):
     source = tmp_path / "vgg_face_dag.pth"
     source.write_bytes(b"not read")
-    with pytest.raises(vi.WeightsError) as error:
+    with pytest.raises(vgg_store.WeightsError) as error:
         vi.convert(str(source), str(tmp_path / "out"))
     message = str(error.value)
     assert str(source) in message and "torch" in message and ".mat" in message
@@ -336,7 +337,7 @@ def test_pth_without_torch_says_torch_is_needed_only_for_pth(tmp_path):
 def test_a_file_that_is_not_a_mat_file(tmp_path):
     source = tmp_path / "vgg_face.mat"
     source.write_text("this is not MATLAB data\n" * 20)
-    with pytest.raises(vi.WeightsError, match="not a readable MATLAB") as error:
+    with pytest.raises(vgg_store.WeightsError, match="not a readable MATLAB") as error:
         vi.convert(str(source), str(tmp_path / "out"))
     assert str(source) in str(error.value) and isinstance(error.value, FaceAgingError)
 
@@ -346,7 +347,7 @@ def test_a_matlab_v73_file_is_named_as_such(tmp_path):
     # A v7.3 MAT header: 116 bytes of text, 8 of subsystem offset, version 0x0200, endianness 'IM'.
     header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2018 HDF5 schema 1.00 ."
     source.write_bytes(header.ljust(116, b" ") + b"\0" * 8 + b"\x00\x02IM" + b"\0" * 512)
-    with pytest.raises(vi.WeightsError, match="v7.3") as error:
+    with pytest.raises(vgg_store.WeightsError, match="v7.3") as error:
         vi.convert(str(source), str(tmp_path / "out"))
     assert str(source) in str(error.value)
 
@@ -354,7 +355,7 @@ def test_a_matlab_v73_file_is_named_as_such(tmp_path):
 def test_a_mat_file_without_a_network(tmp_path):
     source = str(tmp_path / "other.mat")
     scipy.io.savemat(source, {"celebrityData": {"age": np.arange(3.0)}})
-    with pytest.raises(vi.WeightsError, match="layers") as error:
+    with pytest.raises(vgg_store.WeightsError, match="layers") as error:
         vi.read_matconvnet(source)
     assert source in str(error.value) and "celebrityData" in str(error.value)
 
@@ -363,7 +364,7 @@ def test_a_mat_file_without_a_network(tmp_path):
 def test_a_missing_layer_is_named(tmp_path, network, layout):
     source = str(tmp_path / "vgg_face.mat")
     write_matconvnet(source, [layer for layer in network if layer[0] != "conv3_2"], layout)
-    with pytest.raises(vi.WeightsError, match="conv3_2") as error:
+    with pytest.raises(vgg_store.WeightsError, match="conv3_2") as error:
         vi.convert(source, str(tmp_path / "out"))
     assert source in str(error.value)
 
@@ -373,7 +374,7 @@ def test_a_conv_layer_without_weights_is_named(tmp_path, network):
     layers = cell([{"name": n, "type": k} if n == "conv2_1" else simplenn_layer(n, k, f, b, old=False)
                    for n, k, f, b in network])
     scipy.io.savemat(source, {"layers": layers})
-    with pytest.raises(vi.WeightsError, match="conv2_1") as error:
+    with pytest.raises(vgg_store.WeightsError, match="conv2_1") as error:
         vi.read_matconvnet(source)
     assert source in str(error.value)
 
@@ -381,7 +382,7 @@ def test_a_conv_layer_without_weights_is_named(tmp_path, network):
 def test_shapes_that_do_not_chain_are_refused(tmp_path, network):
     broken = [(n, k, f[:, :, :-1, :] if n == "conv2_2" else f, b) for n, k, f, b in network]
     source = write_matconvnet(str(tmp_path / "vgg_face.mat"), broken, "simplenn-net")
-    with pytest.raises(vi.WeightsError, match="conv2_2") as error:
+    with pytest.raises(vgg_store.WeightsError, match="conv2_2") as error:
         vi.convert(source, str(tmp_path / "out"))
     assert source in str(error.value)
 
@@ -389,15 +390,15 @@ def test_shapes_that_do_not_chain_are_refused(tmp_path, network):
 def test_unknown_extension_and_missing_source(tmp_path):
     source = tmp_path / "vgg_face.h5"
     source.write_bytes(b"\0")
-    with pytest.raises(vi.WeightsError, match=r"\.mat"):
+    with pytest.raises(vgg_store.WeightsError, match=r"\.mat"):
         vi.convert(str(source), str(tmp_path / "out"))
     with pytest.raises(FileNotFoundError, match="nowhere.mat"):
         vi.convert(str(tmp_path / "nowhere.mat"), str(tmp_path / "out"))
 
 
 def test_load_vggface_on_an_empty_directory_tells_how_to_import(tmp_path):
-    with pytest.raises(vi.MissingWeightsError) as error:
-        vi.load_vggface(str(tmp_path))
+    with pytest.raises(vgg_store.MissingWeightsError) as error:
+        frozen.load_vggface(str(tmp_path))
     message = str(error.value)
     assert os.path.join(str(tmp_path), "vgg_face.json") in message
     assert "--model import" in message and "vgg_face_dag.pth" in message
@@ -408,6 +409,6 @@ def test_load_vggface_with_the_checkpoint_gone_names_the_missing_file(tmp_path, 
     out_dir = str(tmp_path / "out")
     vi.convert(write_matconvnet(str(tmp_path / "a.mat"), network, "simplenn-net"), out_dir)
     os.remove(os.path.join(out_dir, "vgg_face.index"))
-    with pytest.raises(vi.MissingWeightsError, match="vgg_face.index") as error:
-        vi.load_vggface(out_dir)
+    with pytest.raises(vgg_store.MissingWeightsError, match="vgg_face.index") as error:
+        frozen.load_vggface(out_dir)
     assert "--model import" in str(error.value)

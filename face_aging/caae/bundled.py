@@ -8,12 +8,13 @@ made, what it was measured to do and where it fails.
 import json
 import os
 
+from face_aging.caae.config import CAAEConfig
+
 NAME = "caae_utkface64"
 DIRECTORY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained", NAME)
 PREFIX = os.path.join(DIRECTORY, "model")
 OPTIONS = os.path.join(DIRECTORY, "options.json")
 CARD = os.path.join(DIRECTORY, "MODEL_CARD.md")
-ARCHITECTURE = ("image_size", "z_dim", "enc_channels", "gen_channels")
 
 
 def available():
@@ -24,7 +25,7 @@ def architecture():
     """{image_size, z_dim, enc_channels, gen_channels} of the bundled model."""
     with open(OPTIONS) as f:
         recorded = json.load(f)
-    return {name: recorded[name] for name in ARCHITECTURE}
+    return {name: recorded[name] for name in CAAEConfig.ARCHITECTURE}
 
 
 def residual():
@@ -55,14 +56,14 @@ def write(savedir, directory=DIRECTORY, test_residual=0.0):
     DIRECTORY/model.*, and the run's options.json beside them with `test_residual` (see residual()). For
     maintainers: `python -m face_aging.caae.bundled SAVEDIR [STRENGTH]`. Returns the prefix written."""
     import tensorflow as tf
-    from face_aging.caae.model import AgingModel, CAAEConfig
+    from face_aging.caae.model import AgingModel
     from face_aging.rundir import RunDir
     run = RunDir(savedir)
     recorded = run.read_options()
     latest = tf.train.latest_checkpoint(run.checkpoint)
     if not latest or not recorded:
         raise FileNotFoundError(f"{savedir} has no checkpoint or no options.json")
-    model = AgingModel(CAAEConfig(**{name: recorded[name] for name in ARCHITECTURE}))
+    model = AgingModel(CAAEConfig(**{name: recorded[name] for name in CAAEConfig.ARCHITECTURE}))
     model.weights_checkpoint().restore(latest).expect_partial().assert_existing_objects_matched()
     os.makedirs(directory, exist_ok=True)
     checkpoint = model.weights_checkpoint()

@@ -33,7 +33,8 @@ looks like from the reconstruction itself, with no classifier whose blind spots 
 
 import tensorflow as tf
 
-DEFAULT_WEIGHTS = (1e-4, 0.0, 0.0)
+from face_aging.caae.config import DEFAULT_WEIGHTS
+
 # Label smoothing of the age classifier's targets, in its own training and in G_age_loss: neighbouring groups
 # (20 and 21 years) are not different enough to be pushed to certainty.
 AGE_LABEL_SMOOTHING = 0.1

@@ -8,32 +8,12 @@ import tensorflow as tf
 
 from face_aging import distribute, precision
 from face_aging.caae import losses
+from face_aging.caae.config import CAAEConfig
 from face_aging.caae.residual import residual_progression
 from face_aging.caae.networks import (NUM_AGE_GROUPS, NUM_GENDERS, DiscriminatorAge, build_encoder_generator,
                                       build_networks)
 from face_aging.data.labels import plus_minus_one_hot
-
-
-@dataclasses.dataclass
-class CAAEConfig:
-    """Architecture and optimisation settings; the defaults are the original's."""
-    image_size: int = 128
-    z_dim: int = 50
-    enc_channels: int = 64
-    gen_channels: int = 1024
-    learning_rate: float = 2e-4
-    beta1: float = 0.5
-    decay_rate: float = 1.0       # staircase decay every `decay_epochs`; 1.0 (constant) in the original
-    decay_epochs: int = 2
-    seed: int = 2017
-    precision: str = "float32"    # training only: float32 | mixed_bfloat16 | mixed_float16
-    xla: bool = False             # compile the training step with XLA
-    # The aging recipe (losses.py, docs/caae_recipe.md); 0 = off, the original's objective.
-    age_loss: float = 0.0         # lambda_age: a frozen age classifier's cross-entropy on faces aged to random groups
-    id_loss: float = 0.0          # lambda_id: |E(aged face) - E(x)|
-    z_age_loss: float = 0.0       # lambda_zage: E leaves D_age unable to tell the age group from z
-
-    ARCHITECTURE = ("image_size", "z_dim", "enc_channels", "gen_channels")
+from face_aging.training.adversarial import AdversarialModel
 
 
 class AgingModel:
@@ -84,7 +64,7 @@ class AgingModel:
                                 tf.convert_to_tensor(genders, tf.float32)).numpy()
 
 
-class CAAE(AgingModel):
+class CAAE(AgingModel, AdversarialModel):
     """E, G, D_z, D_img, one Adam optimiser per player and a tf.train.Checkpoint of all of them.
 
     `strategy` (a tf.distribute strategy, None for one device) holds the variables and runs the step on its
@@ -92,9 +72,7 @@ class CAAE(AgingModel):
     """
 
     def __init__(self, config=CAAEConfig(), steps_per_epoch=1, strategy=None):
-        self.config = config
-        self.strategy = strategy or tf.distribute.get_strategy()
-        self.replicas = self.strategy.num_replicas_in_sync
+        AdversarialModel.__init__(self, config, strategy)
         with self.strategy.scope(), precision.policy(config.precision):
             self.encoder, self.generator, self.d_z, self.d_img = build_networks(
                 config.image_size, config.z_dim, config.enc_channels, config.gen_channels,
@@ -107,43 +85,25 @@ class CAAE(AgingModel):
                 self.d_age = DiscriminatorAge(name="discriminator_age")
                 self.d_age(tf.zeros([1, config.z_dim]))
                 self.players.append(("D_age", self.d_age.trainable_variables, "D_age_loss"))
-            self.optimizers, self.appliers = {}, {}
-            for name, variables, _ in self.players:
-                schedule = keras.optimizers.schedules.ExponentialDecay(
-                    config.learning_rate, decay_steps=max(1, config.decay_epochs * steps_per_epoch),
-                    decay_rate=config.decay_rate, staircase=True)
-                # TF1's AdamOptimizer epsilon; Keras defaults to 1e-7.
-                optimizer = keras.optimizers.Adam(schedule, beta_1=config.beta1, epsilon=1e-8, name=f"adam_{name}")
-                optimizer.build(variables)  # slots exist before a restore, so nothing is restored lazily
-                self.optimizers[name] = optimizer
-                self.appliers[name] = precision.loss_scaled(optimizer, config.precision)
-                if self.appliers[name] is not optimizer:
-                    self.appliers[name].build(variables)
-            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+            # TF1's AdamOptimizer epsilon; Keras defaults to 1e-7.
+            self.build_optimizers(lambda: keras.optimizers.schedules.ExponentialDecay(
+                config.learning_rate, decay_steps=max(1, config.decay_epochs * steps_per_epoch),
+                decay_rate=config.decay_rate, staircase=True), epsilon=1e-8)
             # Epochs of plain-autoencoder pre-training this run does before the main training (0: none).
             self.pretrain_epochs = tf.Variable(0, dtype=tf.int64, trainable=False, name="pretrain_epochs")
         # The frozen age classifier of the recipe's G_age_loss (face_aging.caae.age_classifier); set by training.
         self.age_classifier = None
         # Outside the strategy: one stream drawn for the whole global batch, whatever the number of replicas.
         self.rng = tf.random.Generator.from_seed(config.seed)
-        self.train_step = tf.function(self._train_step, jit_compile=config.xla or None)
+        self.compile_step()
         self.checkpoint = tf.train.Checkpoint(
             encoder=self.encoder, generator=self.generator, d_z=self.d_z, d_img=self.d_img,
             opt_eg=self.optimizers["EG"], opt_dz=self.optimizers["D_z"], opt_di=self.optimizers["D_img"],
             step=self.step, pretrain_epochs=self.pretrain_epochs, rng=self.rng)
+        self.networks = [self.encoder, self.generator, self.d_z, self.d_img, self.d_age]
         if self.d_age is not None:
             self.checkpoint.d_age = self.d_age
             self.checkpoint.opt_dage = self.optimizers["D_age"]
-
-    @property
-    def learning_rate(self):
-        return float(self.optimizers["EG"].learning_rate)
-
-    def set_step(self, step):
-        """Set the global step, and the optimisers' iteration counts that drive the learning-rate schedule."""
-        self.step.assign(step)
-        for optimizer in self.optimizers.values():
-            optimizer.iterations.assign(step)
 
     @property
     def ages_faces(self):
@@ -163,14 +123,8 @@ class CAAE(AgingModel):
         # Drawn after the prior, and only with the recipe on: the original's random stream stays as it was.
         aging = aging and self.ages_faces
         targets = self.rng.uniform([n], 0, NUM_AGE_GROUPS, dtype=tf.int32) if aging else tf.zeros([n], tf.int32)
-        if self.replicas == 1:
-            terms, histograms = self._replica_step(images, ages, genders, z_prior, weights, targets, aging)
-        else:
-            results = self.strategy.run(self._replica_step,
-                                        args=(images, ages, genders, z_prior, weights, targets, aging))
-            terms = {name: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
-                     for name, value in results[0].items()}
-            histograms = {name: self.strategy.gather(value, axis=0) for name, value in results[1].items()}
+        terms, histograms = self.on_replicas(self._replica_step, images, ages, genders, z_prior, weights, targets,
+                                             aging)
         self.step.assign_add(1)
         return terms, histograms
 
@@ -194,12 +148,8 @@ class CAAE(AgingModel):
             if self.d_age is not None:
                 terms = losses.age_blind_losses(terms, self.d_age(z), tf.argmax(ages, -1, output_type=tf.int32),
                                                 weights[5])
-            # Replicas' gradients are summed: each contributes its mean over its share, over the replica count.
-            scaled = {name: self.appliers[name].scale_loss(terms[key] / self.replicas)
-                      for name, _, key in self.players}
-        for name, variables, _ in self.players:
-            grads = tape.gradient(scaled[name], variables)
-            self.appliers[name].apply_gradients(zip(grads, variables))
+            scaled = self.scaled_losses(terms)
+        self.apply_gradients(tape, scaled)
         del tape
         histograms = {"z": z, "z_prior": z_prior, "D_z_logits": d_z_logits, "D_z_prior_logits": d_z_prior_logits,
                       "D_G_logits": d_g_logits, "D_input_logits": d_input_logits}

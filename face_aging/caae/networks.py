@@ -1,4 +1,4 @@
-"""The four CAAE networks, layer for layer as in the original TF1 code (see CAAE.md).
+"""The four CAAE networks, layer for layer as in the original TF1 code (see docs/CAAE.md).
 
 Layer names are the original's variable scopes (E_conv0, G_deconv3, D_img_bn1, ...) so that a TF1 checkpoint maps
 onto these models name by name. Every spatial layer uses kernel 5 and SAME padding. The number of stride-2 layers
@@ -11,10 +11,10 @@ import keras
 import tensorflow as tf
 
 from face_aging import layers
+from face_aging.caae.config import image_size_problem
+from face_aging.data.labels import NUM_AGE_GROUPS, NUM_GENDERS
 
 KERNEL_SIZE = 5
-NUM_AGE_GROUPS = 10
-NUM_GENDERS = 2
 
 
 def _conv_init():
@@ -32,8 +32,9 @@ def num_stride2_layers(image_size):
 
 
 def check_image_size(image_size):
-    if image_size < 32 or image_size & (image_size - 1):
-        raise ValueError(f"image size must be a power of two >= 32 (32, 64, 128, 256, ...), got {image_size}")
+    problem = image_size_problem(image_size)
+    if problem:
+        raise ValueError(f"image size {problem}, got {image_size}")
 
 
 def tile_labels(z, age, gender):

@@ -61,3 +61,15 @@ def residual_progression(images, progression, strength, own=None, sigma=None):
     sigma = SMOOTH_PER_64 * images.shape[-2] / 64 if sigma is None else sigma
     change = smooth(progression - reconstruction[tf.newaxis], sigma)
     return tf.clip_by_value(images[tf.newaxis] + strength * change, -1.0, 1.0)
+
+
+OWN_GROUP = {"auto": "its age label where the name has one, else estimated", "estimate": "estimated"}
+
+
+def describe_outputs(strength, input_age=None):
+    """How CAAE's outputs were made (caae/residual.py); `input_age` as --input_age gives it (None: not used)."""
+    if not strength > 0:
+        return "G's own faces (residual aging off)"
+    own = "" if input_age is None else (f"; own group: {OWN_GROUP.get(input_age, f'that of {input_age} years')}")
+    return (f"residual aging, strength {strength:g}: the input plus {strength:g} x G's change from the input's own age "
+            f"group{own} (docs/caae_recipe.md)")

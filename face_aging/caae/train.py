@@ -6,23 +6,20 @@ import dataclasses
 import json
 import logging
 import os
-import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from face_aging import checkpointing, distribute, runlock, summaries
 from face_aging import images as imio
 from face_aging.caae import age_classifier, losses, synthetic_check, tf1_checkpoint
-from face_aging.caae.model import CAAE, CAAEConfig
+from face_aging.caae.model import CAAE
 from face_aging.data import decode_check, holdout
 from face_aging.data import labels as L
 from face_aging.data.pipeline import FaceDataset, load_faces
-from face_aging.errors import FaceAgingError
-from face_aging.progress import Progress
 from face_aging.rundir import SKIPPED_FILE, RunDir, write_text_atomic
-from face_aging.signals import StopRequest
+from face_aging.training import loop
+from face_aging.training.loop import TrainingError
 
 SCALARS = ("EG_loss", "E_z_loss", "D_z_loss_z", "D_z_loss_prior", "D_img_loss_input", "D_img_loss_G", "G_img_loss",
            "tv_loss")
@@ -32,64 +29,19 @@ RECIPE_SCALARS = ("G_age_loss", "G_age_accuracy", "id_loss", "E_z_age_loss", "D_
 RECIPE_SHOWN = (("Age", "G_age_loss"), ("AgeAcc", "G_age_accuracy"), ("Id", "id_loss"), ("Dage", "D_age_loss"))
 
 
-@dataclasses.dataclass
-class TrainOptions:
-    savedir: str = "save"
-    dataset: str = "UTKFace"
-    epoch: int = 50
-    batch_size: int = 100
-    weights: tuple = losses.DEFAULT_WEIGHTS
-    use_trained_model: bool = True
-    use_init_model: bool = True
-    init_checkpoint: str = ""
-    init_checkpoint_explicit: bool = False   # given on the command line: a missing file is then an error
-    pretrain_epochs: int = 10
-    num_synthetic: int = 6000
-    num_vis: int = 100
-    save_every_epochs: int = 5
-    checkpoint_minutes: float = 10.0
-    summary_every: int = 1
-    max_to_keep: int = 3
-    data_root: str = "data"
-    on_bad_checkpoint: str = "error"  # or "fallback": continue from the newest checkpoint that restores
-    holdout: bool = False              # leave out the held-out faces (data/holdout.py: test and val sets)
-    flip: bool = False                 # mirror each training face with probability 1/2 (the recipe's augmentation)
-    age_classifier_epochs: int = 5     # training of the recipe's age classifier C (with config.age_loss > 0)
-    recipe: str = "none"               # --recipe: the named flag set this run started from (cli.RECIPES)
-    config: CAAEConfig = dataclasses.field(default_factory=CAAEConfig)
-
-
-class TrainingError(FaceAgingError, RuntimeError):
-    """Training cannot start or continue; the message says why and what to do."""
-
-
-class BadCheckpointError(TrainingError, checkpointing.BadCheckpointError):
-    """The run's checkpoint cannot be restored: damaged, or written by another model or size."""
-
-
 def describe_model(config):
     return (f" ({config.image_size}x{config.image_size}, z_dim {config.z_dim}, enc_channels {config.enc_channels}, "
             f"gen_channels {config.gen_channels})")
 
 
-def checkpoint_variables(model):
-    """Every variable a CAAE checkpoint holds that can go non-finite."""
-    variables = [v for net in (model.encoder, model.generator, model.d_z, model.d_img, model.d_age) if net is not None
-                 for v in net.weights]
-    return variables + [v for optimizer in model.optimizers.values() for v in optimizer.variables]
-
-
-def restore_or_initialise(model, run, options, directory=None):
-    """Continue the run in `run` if it has a checkpoint (in `directory`, when not run.checkpoint: a multi-worker
-    run's other workers resume from the chief's), else start one (optionally from an original TF1 model).
+def restore_or_initialise(model, job, directory):
+    """Continue the run in job.run if it has a checkpoint (in `directory`: a multi-worker run's other workers resume
+    from the chief's), else start one (optionally from an original TF1 model).
 
     Returns a sentence saying what was done.
     """
-    directory = directory or run.checkpoint
-    # Only the owner of a checkpoint folder may set its bad checkpoints aside.
-    on_bad = options.on_bad_checkpoint if directory == run.checkpoint else "error"
-    latest = checkpointing.restore(model.checkpoint, directory, "CAAE", on_bad, describe_model(options.config),
-                                   error=BadCheckpointError)
+    options, run = job.options, job.run
+    latest = loop.restore(job, model.checkpoint, directory, "CAAE", describe_model(options.config))
     if latest:
         if not options.use_trained_model and int(model.pretrain_epochs.numpy()) != options.pretrain_epochs:
             raise TrainingError(
@@ -151,130 +103,126 @@ def write_epoch_images(model, run, vis, name, writer, step):
         tf.summary.image("test", test_grid[None], description="Rows: age groups 0-5 ... 71+, young at the top")
 
 
+class CAAEJob(loop.Job):
+    """CAAE's part of the training loop: the original's epochs (pre-training first), samples and test grids every
+    epoch, checkpoints every --save_every_epochs."""
+
+    @staticmethod
+    def run_dir(options):
+        return RunDir(options.savedir)
+
+    def setup(self, restore_from):
+        self.options = options = adopt_tf1_checkpoint_in_savedir(self.run, self.options)
+        config, run = options.config, self.run
+        faces = load_faces(options.dataset, config.image_size, config.seed, options.num_synthetic,
+                           options.data_root, decode_cache=run.path(decode_check.CACHE_FILE))
+        self.num_held_out = 0
+        if options.holdout:
+            keep = holdout.training_mask(faces)
+            self.num_held_out = int((~keep).sum())
+            faces = faces.subset(keep)
+            print(f"\tHeld out {self.num_held_out} faces (the test and val sets of docs/caae_recipe.md); never "
+                  f"trained on")
+        if faces.skipped:
+            write_text_atomic(run.path(SKIPPED_FILE), "".join(f"{p}\t{why}\n" for p, why in faces.skipped))
+        self.faces = faces
+        self.data = data = FaceDataset(faces, config.image_size, options.batch_size, config.seed, options.num_vis,
+                                       options.flip)
+        print(f"\tData: {len(faces)} faces from {faces.source}; {data.steps_per_epoch} batches of "
+              f"{options.batch_size} an epoch; {len(data.vis_index)} held out for samples/ and test/")
+        keras.utils.set_random_seed(config.seed)  # the initial weights too, so the same command makes the same run
+        self.model = model = CAAE(config, data.steps_per_epoch, self.strategy)
+        if model.describe_step(options.batch_size, "faces"):
+            print("\t" + model.describe_step(options.batch_size, "faces"))
+        said = restore_or_initialise(model, self, restore_from)
+        self.checkpoint, self.variables = model.checkpoint, model.checkpoint_variables()
+        self.batch_size, self.spe = options.batch_size, data.steps_per_epoch
+        self.pretrain = int(model.pretrain_epochs.numpy())
+        self.total_epochs = self.pretrain + options.epoch
+        self.total = self.total_epochs * self.spe
+        return said
+
+    @property
+    def step(self):
+        return int(self.model.step.numpy())
+
+    def options_record(self):
+        self.record = options_record(self.options, self.faces, self.num_held_out)
+        return self.record
+
+    def nothing_to_do(self, step):
+        return (f"This run already trained {step // self.spe} epochs (step {step}); nothing to do. "
+                f"Pass a larger --epoch to train further.")
+
+    def begin(self, writer, step):
+        config, options = self.options.config, self.options
+        self.vis = self.data.visualisation_set()
+        imio.save_grid(np.tile(self.vis[0][:L.NUM_AGE_GROUPS], (L.NUM_AGE_GROUPS, 1, 1, 1)),
+                       os.path.join(self.run.test, "input.png"), rows=L.NUM_AGE_GROUPS)
+        with writer.as_default(step=step):
+            # How the run was made, recipe options included, beside its curves.
+            tf.summary.text("options", "    " + json.dumps(self.record, indent=1, sort_keys=True).replace("\n",
+                                                                                                         "\n    "))
+        if config.age_loss > 0:
+            self.model.age_classifier, said = age_classifier.train_or_restore(
+                self.run.path("age_classifier"), self.data, options.age_classifier_epochs, writer, config.seed)
+            print("\t" + said)
+        self.main_weights = tf.constant(tuple(options.weights) + (config.age_loss, config.id_loss,
+                                                                  config.z_age_loss), tf.float32)
+        self.no_weights = tf.zeros([6], tf.float32)
+
+    def batches(self, step):
+        for epoch in range(step // self.spe, self.total_epochs):
+            yield from self.data.epoch(epoch, max(0, step - epoch * self.spe))
+
+    def train_step(self, batch, step):
+        images, ages, genders = batch
+        training = step // self.spe >= self.pretrain
+        terms, self.histograms = self.model.train_step(images, ages, genders,
+                                                       self.main_weights if training else self.no_weights, training)
+        return terms
+
+    def write_summaries(self, writer, step, terms):
+        write_step_summaries(writer, step, terms, self.histograms, self.model.learning_rate)
+
+    def status(self, step, values):
+        epoch = (step - 1) // self.spe
+        pretraining = epoch < self.pretrain
+        text = (f"[{'pre-train ' if pretraining else ''}epoch "
+                f"{epoch + 1 if pretraining else epoch - self.pretrain + 1}/"
+                f"{self.pretrain if pretraining else self.options.epoch}]")
+        return text, step - epoch * self.spe, self.spe, {k: values[t] for k, t in SHOWN + RECIPE_SHOWN if t in values}
+
+    def after_step(self, step, writer, progress):
+        if step % self.spe:
+            return None
+        epoch = step // self.spe - 1
+        progress.newline()
+        write_epoch_images(self.model, self.run, self.vis, epoch_image_name(epoch, self.pretrain), writer, step)
+        if (epoch + 1) % self.options.save_every_epochs == 0 and epoch + 1 < self.total_epochs:
+            return f"epoch {epoch + 1}"
+        return None
+
+    def finish(self, step):
+        config = self.options.config
+        if self.options.dataset == "synthetic":
+            report = synthetic_check.aging_check(self.model, config.image_size, config.seed)
+            synthetic_check.write_report(report, self.run.path("synthetic_aging.json"))
+            print("\tAging of unseen synthetic persons (mean |output - true rendering|; see synthetic_aging.json):\n"
+                  + "\n".join("\t" + line for line in synthetic_check.format_table(report).splitlines()))
+        print(f"\tDone: {self.total_epochs} epochs, step {step}. Outputs in "
+              f"{self.run.root}/{{summary,samples,test,checkpoint}}")
+
+    def result(self):
+        return self.model
+
+
 def train(options, strategy=None):
     """Train CAAE as `options` say; returns the model (for callers such as tests and evaluations).
 
     `strategy`: a tf.distribute strategy from distribute.make_strategy (None: one device).
     """
-    chief = RunDir(options.savedir)
-    options = distribute.worker_options(strategy, options)
-    run = RunDir(options.savedir)
-    with runlock.training_lock(run.root):  # first: a second training here must not even clean "stale" files
-        run.make()
-        return _train(options, strategy, run, distribute.restore_dir(strategy, run.checkpoint, chief.checkpoint))
-
-
-def _train(options, strategy, run, restore_from):
-    options = adopt_tf1_checkpoint_in_savedir(run, options)
-    checkpointing.clean_stale_files(run.checkpoint, (run.root, run.samples, run.test))
-    config = options.config
-    faces = load_faces(options.dataset, config.image_size, config.seed, options.num_synthetic, options.data_root,
-                       decode_cache=run.path(decode_check.CACHE_FILE))
-    num_held_out = 0
-    if options.holdout:
-        keep = holdout.training_mask(faces)
-        num_held_out = int((~keep).sum())
-        faces = faces.subset(keep)
-        print(f"\tHeld out {num_held_out} faces (the test and val sets of docs/caae_recipe.md); never trained on")
-    if faces.skipped:
-        write_text_atomic(run.path(SKIPPED_FILE), "".join(f"{p}\t{why}\n" for p, why in faces.skipped))
-    data = FaceDataset(faces, config.image_size, options.batch_size, config.seed, options.num_vis, options.flip)
-    print(f"\tData: {len(faces)} faces from {faces.source}; {data.steps_per_epoch} batches of {options.batch_size} "
-          f"an epoch; {len(data.vis_index)} held out for samples/ and test/")
-
-    keras.utils.set_random_seed(config.seed)  # the initial weights too, so the same command makes the same run
-    model = CAAE(config, data.steps_per_epoch, strategy)
-    if strategy is not None or config.precision != "float32" or config.xla:
-        print(f"\tPrecision {config.precision}, {model.replicas} replica(s) of {options.batch_size // model.replicas} "
-              f"faces{', XLA' if config.xla else ''}")
-    print("\t" + restore_or_initialise(model, run, options, restore_from))
-    distribute.check_same_step(strategy, int(model.step.numpy()))
-    manager = checkpointing.make_manager(model.checkpoint, run.checkpoint, options.max_to_keep)
-    record = options_record(options, faces, num_held_out)
-    run.write_options(record)
-
-    pretrain = int(model.pretrain_epochs.numpy())
-    total_epochs = pretrain + options.epoch
-    spe = data.steps_per_epoch
-    step = int(model.step.numpy())
-    total_steps = total_epochs * spe
-    if step >= total_steps:
-        print(f"\tThis run already trained {step // spe} epochs (step {step}); nothing to do. "
-              f"Pass a larger --epoch to train further.")
-        return model
-
-    vis = data.visualisation_set()
-    imio.save_grid(np.tile(vis[0][:L.NUM_AGE_GROUPS], (L.NUM_AGE_GROUPS, 1, 1, 1)), os.path.join(run.test, "input.png"),
-                   rows=L.NUM_AGE_GROUPS)
-    # Marks where this session starts: TensorBoard drops the points a killed session wrote from there on.
-    writer = summaries.session_writer(run.summary, step + 1)
-    with writer.as_default(step=step):
-        # How the run was made, recipe options included, beside its curves.
-        tf.summary.text("options", "    " + json.dumps(record, indent=1, sort_keys=True).replace("\n", "\n    "))
-    if config.age_loss > 0:
-        model.age_classifier, said = age_classifier.train_or_restore(
-            run.path("age_classifier"), data, options.age_classifier_epochs, writer, config.seed)
-        print("\t" + said)
-    main_weights = tf.constant(tuple(options.weights) + (config.age_loss, config.id_loss, config.z_age_loss),
-                               tf.float32)
-    no_weights = tf.zeros([6], tf.float32)
-    progress = Progress(total_steps, step, options.batch_size)
-    last_save = time.time()
-    variables = checkpoint_variables(model)
-
-    def save(reason):
-        return checkpointing.save(manager, int(model.step.numpy()), reason, variables)
-
-    def where():
-        return f"at step {step} (its last checkpoint: {manager.latest_checkpoint or 'none yet'})"
-
-    try:
-        with distribute.lost_workers(strategy, where), StopRequest() as stop:
-            for epoch in range(step // spe, total_epochs):
-                weights = no_weights if epoch < pretrain else main_weights
-                phase = "pre-train " if epoch < pretrain else ""
-                epoch_text = (f"[{phase}epoch {epoch + 1 if epoch < pretrain else epoch - pretrain + 1}/"
-                              f"{pretrain if epoch < pretrain else options.epoch}]")
-                first_batch = step - epoch * spe
-                for batch, (images, ages, genders) in enumerate(data.epoch(epoch, first_batch),
-                                                                start=first_batch + 1):
-                    terms, histograms = model.train_step(images, ages, genders, weights, epoch >= pretrain)
-                    step += 1
-                    # Every loss term, every step: a NaN stops the run here, before anything can save it.
-                    values = {name: float(value) for name, value in terms.items()}
-                    checkpointing.check_finite(values, step, manager.latest_checkpoint)
-                    if step % options.summary_every == 0 or step == total_steps:
-                        write_step_summaries(writer, step, terms, histograms, model.learning_rate)
-                    progress.update(step, epoch_text, batch, spe,
-                                    {k: values[t] for k, t in SHOWN + RECIPE_SHOWN if t in values})
-                    if stop.signal:
-                        break
-                    if time.time() - last_save > options.checkpoint_minutes * 60:
-                        save(f"every {options.checkpoint_minutes:g} minutes")
-                        last_save = time.time()
-                progress.newline()
-                if stop.signal:
-                    save(f"stopped by {stop.signal}")
-                    raise SystemExit(f"Stopped by {stop.signal} at step {step}; the checkpoint is saved and the same "
-                                     f"command resumes the run.")
-                write_epoch_images(model, run, vis, epoch_image_name(epoch, pretrain), writer, step)
-                if (epoch + 1) % options.save_every_epochs == 0 and epoch + 1 < total_epochs:
-                    save(f"epoch {epoch + 1}")
-                    last_save = time.time()
-        with distribute.lost_workers(strategy, where):
-            save("end of training")
-    except BaseException:
-        progress.newline()  # the error starts on its own line
-        raise
-    finally:
-        writer.close()
-    if options.dataset == "synthetic":
-        report = synthetic_check.aging_check(model, config.image_size, config.seed)
-        synthetic_check.write_report(report, run.path("synthetic_aging.json"))
-        print("\tAging of unseen synthetic persons (mean |output - true rendering|; see synthetic_aging.json):\n"
-              + "\n".join("\t" + line for line in synthetic_check.format_table(report).splitlines()))
-    print(f"\tDone: {total_epochs} epochs, step {step}. Outputs in {run.root}/{{summary,samples,test,checkpoint}}")
-    return model
+    return loop.train(CAAEJob, options, strategy)
 
 
 def write_step_summaries(writer, step, terms, histograms, learning_rate):

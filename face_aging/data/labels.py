@@ -19,6 +19,7 @@ AGE_CLUSTER_UPPER = (30, 40, 50)
 AGE_CLUSTER_NAMES = ("30-", "31-40", "41-50", "51+")
 NUM_AGE_CLUSTERS = len(AGE_CLUSTER_NAMES)
 GENDER_NAMES = ("male", "female")
+NUM_GENDERS = len(GENDER_NAMES)
 MAX_AGE = 120  # oldest plausible label; UTKFace's oldest is 116
 
 _UTKFACE_NAME = re.compile(

@@ -587,7 +587,7 @@ def _cluster_counts(manifest):
     return np.bincount(manifest.clusters, minlength=L.NUM_AGE_CLUSTERS).astype(int).tolist()
 
 
-def prepare(sources, out_dir, val_fraction=0.1, seed=2018, test_ages=(14, 30)):
+def prepare(sources, out_dir, val_fraction=0.1, seed=2017, test_ages=(14, 30)):
     """Read `sources` (paths, or one path), split them and write out_dir/{train,val,test}.csv and prepare.json.
 
     CACD, MORPH and UTKFace faces are split into train and val by `split_by_person`; the PAGAN layout's folders

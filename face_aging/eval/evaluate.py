@@ -178,7 +178,7 @@ def _say(text):
 
 def evaluate(options, age_judge=None, identity_judge=None):
     """Run the evaluation; judges may be passed in (tests), else they are chosen by options. Returns results."""
-    from face_aging.caae.infer import load_test_images
+    from face_aging.inference.testmode import load_test_images
     if options.model == "caae":
         size = options.caae_config.image_size
     else:

@@ -189,6 +189,7 @@ def footnotes(results):
 
 def header_lines(results):
     """The facts a reader needs before the numbers: model, data, faces, judges, face box, impostor pairs."""
+    from face_aging.caae.residual import describe_outputs
     model = results.get("model", "?")
     lines = [f"Model: {model.upper()}" + (f" ({results['checkpoint']})" if results.get("checkpoint") else ""),
              f"Data: {results.get('data', 'not recorded')}; {results.get('num_faces', 0):,} input faces",
@@ -205,18 +206,6 @@ def header_lines(results):
                          f"(impostors accepted: {100 * threshold['far_achieved']:.4g}% of "
                          f"{threshold['n_impostor']:,})")
     return lines
-
-
-OWN_GROUP = {"auto": "its age label where the name has one, else estimated", "estimate": "estimated"}
-
-
-def describe_outputs(strength, input_age=None):
-    """How CAAE's outputs were made (caae/residual.py); `input_age` as --input_age gives it (None: not used)."""
-    if not strength > 0:
-        return "G's own faces (residual aging off)"
-    own = "" if input_age is None else (f"; own group: {OWN_GROUP.get(input_age, f'that of {input_age} years')}")
-    return (f"residual aging, strength {strength:g}: the input plus {strength:g} x G's change from the input's own age "
-            f"group{own} (docs/caae_recipe.md)")
 
 
 def extra_lines(results):

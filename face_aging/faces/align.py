@@ -12,6 +12,9 @@ import dataclasses
 import numpy as np
 from PIL import Image
 
+# --align: auto (face chips as they are, photos detected and aligned), on (always detect), off (as they are).
+ALIGN_MODES = ("auto", "on", "off")
+
 
 @dataclasses.dataclass(frozen=True)
 class Template:

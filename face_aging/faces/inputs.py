@@ -16,7 +16,6 @@ from face_aging.faces import align as A
 from face_aging.faces import detect
 from face_aging.images import to_uint8
 
-ALIGN_MODES = ("auto", "on", "off")
 
 # An image this close to square where no face is found is taken for a face crop the detector cannot see (tiny,
 # synthetic or unusual faces); a wider or taller one is a photo without a face.
@@ -79,8 +78,8 @@ def collect_faces(paths, model, size, align="auto"):
     align "off": every image as it is; "on": every face MTCNN finds, aligned (DetectorUnavailable without mtcnn);
     "auto": an image that already is an aligned crop (a UTKFace chip name, or one face where the template puts it)
     as it is, otherwise every face aligned; as "off" (with one warning) when mtcnn is not installed."""
-    if align not in ALIGN_MODES:
-        raise ValueError(f"align must be one of {ALIGN_MODES}, got {align!r}")
+    if align not in A.ALIGN_MODES:
+        raise ValueError(f"align must be one of {A.ALIGN_MODES}, got {align!r}")
     template = A.template_for(model)
     needs_detector = align == "on" or align == "auto" and not all(map(is_chip_name, paths))
     if needs_detector and not detect.detector_available():

@@ -10,50 +10,21 @@ young faces, and an unweighted classifier would see little of the oldest cluster
 import dataclasses
 import logging
 import os
-import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from face_aging import checkpointing, runlock, summaries
+from face_aging import checkpointing
 from face_aging.data import prepare
 from face_aging.data.labels import AGE_CLUSTER_NAMES, NUM_AGE_CLUSTERS
 from face_aging.data.pipeline import decode_and_resize
-from face_aging.errors import FaceAgingError
 from face_aging.pagan import data as pdata
-from face_aging.pagan import judges
+from face_aging.pagan import frozen
 from face_aging.pagan.vgg import CONV_LAYERS, FC_LAYERS, VGG16, scaled_channels
-from face_aging.progress import Progress
 from face_aging.rundir import RunDir
-from face_aging.signals import StopRequest
-
-
-@dataclasses.dataclass
-class AgeOptions:
-    prepared_dir: str = os.path.join("data", "prepared")
-    savedir: str = os.path.join("save", "age")
-    out_dir: str = judges.AGE_CLASSIFIER_DIR
-    init: str = judges.VGG_FACE_DIR      # start from converted VGG-Face weights where present ("" = from scratch)
-    epochs: int = 10
-    batch_size: int = 32
-    learning_rate: float = 1e-4
-    image_size: int = 224
-    width: float = 1.0
-    fc_units: int = 4096
-    val_limit: int = 2000                # validation faces evaluated each epoch (a fixed seeded subset)
-    checkpoint_minutes: float = 10.0
-    summary_every: int = 10
-    seed: int = 2018
-    on_bad_checkpoint: str = "error"     # or "fallback": continue from the newest checkpoint that restores
-
-
-class AgeTrainingError(FaceAgingError, RuntimeError):
-    """The age classifier cannot be trained as asked; the message says why."""
-
-
-class BadCheckpointError(AgeTrainingError, checkpointing.BadCheckpointError):
-    """The run's checkpoint cannot be restored: damaged, or written by another model or size."""
+from face_aging.training import loop
+from face_aging.training.loop import TrainingError
 
 
 def class_weights(clusters):
@@ -68,7 +39,7 @@ def class_weights(clusters):
 def initialise_from(model, source):
     """Copy every layer whose shapes match from a converted VGG-Face (the convolutions, usually fc6 and fc7; never
     the classes of fc8). Returns the names copied."""
-    face = judges.load_identity_network(source)
+    face = frozen.load_identity_network(source)
     copied = []
     for name in CONV_LAYERS + FC_LAYERS:
         ours, theirs = model.layer(name).get_weights(), face.layer(name).get_weights()
@@ -144,109 +115,111 @@ def validation_subset(manifest, limit, seed):
     return manifest.select(np.sort(np.random.RandomState(seed).permutation(len(manifest))[:limit]))
 
 
+class AgeJob(loop.Job):
+    """phi_age's part of the training loop: epochs over the prepared train split, a validation after each (the best
+    classifier so far exported to --age_classifier) and a checkpoint."""
+
+    max_to_keep = 2
+
+    @staticmethod
+    def run_dir(options):
+        return RunDir(options.savedir)
+
+    def setup(self, restore_from):
+        options, run = self.options, self.run
+        splits = {name: prepare.read_split(options.prepared_dir, name) for name in ("train", "val")}
+        splits = pdata.drop_undecodable(splits, options.image_size, run)
+        self.train_split, val_split = splits["train"], splits["val"]
+        if len(val_split) == 0:
+            raise TrainingError(f"{options.prepared_dir}/val.csv is empty: the age classifier needs validation "
+                                f"faces (prepare with a --val_fraction above 0)")
+        self.val_split = validation_subset(val_split, options.val_limit, options.seed)
+        self.spe = spe = len(self.train_split) // options.batch_size
+        if spe < 1:
+            raise TrainingError(f"{len(self.train_split)} training faces is less than one batch of "
+                                f"--batch_size={options.batch_size}")
+        self.class_weight = weights = class_weights(self.train_split.clusters)
+        counts = np.bincount(self.train_split.clusters, minlength=NUM_AGE_CLUSTERS)
+        print("\tData: " + ", ".join(f"{AGE_CLUSTER_NAMES[k]}: {counts[k]}" for k in range(NUM_AGE_CLUSTERS))
+              + f" training faces; {len(self.val_split)} validation faces; {spe} batches of {options.batch_size} "
+                f"an epoch")
+
+        keras.utils.set_random_seed(options.seed)
+        previous = run.read_options()
+        has_vgg_face = bool(options.init) and os.path.exists(os.path.join(options.init, "vgg_face.json"))
+        # A resumed run keeps the input scaling it started with, whether or not VGG-Face has appeared since.
+        resuming = checkpointing.has_checkpoint(run.checkpoint)
+        self.from_vgg_face = previous.get("from_vgg_face", has_vgg_face) if resuming else has_vgg_face
+        self.trainer = trainer = AgeClassifierTrainer(options, weights, self.from_vgg_face)
+        latest = loop.restore(self, trainer.checkpoint, restore_from, "age",
+                              f" ({options.image_size}px, --vgg_width {options.width:g}, --fc_units "
+                              f"{options.fc_units})")
+        self.checkpoint = trainer.checkpoint
+        self.variables = trainer.model.weights + trainer.optimizer.variables
+        self.total, self.batch_size, self.figures = options.epochs * spe, options.batch_size, None
+        if latest:
+            # Adam's learning rate is a variable the checkpoint restored; --learning_rate applies to the rest of the
+            # run (as in CAAE and PAGAN, whose schedules are not checkpointed), e.g. a lower one after a divergence.
+            trainer.optimizer.learning_rate.assign(options.learning_rate)
+            return f"Resumed from {latest} (step {int(trainer.step)})"
+        if self.from_vgg_face:
+            copied = initialise_from(trainer.model, options.init)
+            return f"Initialised {len(copied)} layers from VGG-Face ({options.init}): {', '.join(copied) or 'none'}"
+        return f"Training from random initialisation (no VGG-Face at {options.init or '(none)'})"
+
+    @property
+    def step(self):
+        return int(self.trainer.step)
+
+    def options_record(self):
+        record = dataclasses.asdict(self.options)
+        record.update(model="age", num_train=len(self.train_split), class_weights=self.class_weight.tolist(),
+                      from_vgg_face=self.from_vgg_face)
+        return record
+
+    def nothing_to_do(self, step):
+        return f"Already trained {step // self.spe} epochs; pass a larger --epoch to go on."
+
+    def batches(self, step):
+        options = self.options
+        return labelled_stream(self.train_split, options.image_size, options.batch_size, options.seed, step,
+                               self.total)
+
+    def train_step(self, batch, step):
+        loss, accuracy = self.trainer.train_step(*batch)
+        return {"loss": loss, "train_accuracy": accuracy}
+
+    def write_summaries(self, writer, step, terms):
+        with writer.as_default(step=step):
+            tf.summary.scalar("loss", terms["loss"])
+            tf.summary.scalar("train_accuracy", terms["train_accuracy"])
+            tf.summary.scalar("learning_rate", float(self.trainer.optimizer.learning_rate))
+
+    def status(self, step, values):
+        epoch = (step - 1) // self.spe
+        return (f"[epoch {epoch + 1}/{self.options.epochs}]", step - epoch * self.spe, self.spe,
+                {"loss": values["loss"], "acc": values["train_accuracy"]})
+
+    def after_step(self, step, writer, progress):
+        if step % self.spe:
+            return None
+        progress.newline()
+        epoch = step // self.spe - 1
+        self.figures = end_of_epoch(self.trainer, self.val_split, self.options, writer, step, epoch)
+        return f"epoch {epoch + 1}"
+
+    def finish(self, step):
+        print(f"\tDone: best balanced validation accuracy {float(self.trainer.best):.3f}; phi_age is in "
+              f"{self.options.out_dir}")
+
+    def result(self):
+        return self.figures
+
+
 def train_age_classifier(options):
-    """Train phi_age on the prepared train split; returns the final validation figures."""
-    run = RunDir(options.savedir)
-    with runlock.training_lock(run.root):  # first: a second training here must not even clean "stale" files
-        run.make()
-        return _train(options, run)
-
-
-def _train(options, run):
-    checkpointing.clean_stale_files(run.checkpoint, (run.root,))
-    splits = {name: prepare.read_split(options.prepared_dir, name) for name in ("train", "val")}
-    splits = pdata.drop_undecodable(splits, options.image_size, run)
-    train_split, val_split = splits["train"], splits["val"]
-    if len(val_split) == 0:
-        raise AgeTrainingError(f"{options.prepared_dir}/val.csv is empty: the age classifier needs validation faces "
-                               f"(prepare with a --val_fraction above 0)")
-    val_split = validation_subset(val_split, options.val_limit, options.seed)
-    spe = len(train_split) // options.batch_size
-    if spe < 1:
-        raise AgeTrainingError(f"{len(train_split)} training faces is less than one batch of "
-                               f"--batch_size={options.batch_size}")
-    weights = class_weights(train_split.clusters)
-    counts = np.bincount(train_split.clusters, minlength=NUM_AGE_CLUSTERS)
-    print("\tData: " + ", ".join(f"{AGE_CLUSTER_NAMES[k]}: {counts[k]}" for k in range(NUM_AGE_CLUSTERS))
-          + f" training faces; {len(val_split)} validation faces; {spe} batches of {options.batch_size} an epoch")
-
-    keras.utils.set_random_seed(options.seed)
-    previous = run.read_options()
-    has_vgg_face = bool(options.init) and os.path.exists(os.path.join(options.init, "vgg_face.json"))
-    # A resumed run keeps the input scaling it started with, whether or not VGG-Face has appeared since.
-    resuming = checkpointing.has_checkpoint(run.checkpoint)
-    from_vgg_face = previous.get("from_vgg_face", has_vgg_face) if resuming else has_vgg_face
-    trainer = AgeClassifierTrainer(options, weights, from_vgg_face)
-    latest = checkpointing.restore(
-        trainer.checkpoint, run.checkpoint, "age", options.on_bad_checkpoint,
-        f" ({options.image_size}px, --vgg_width {options.width:g}, --fc_units {options.fc_units})",
-        error=BadCheckpointError)
-    manager = checkpointing.make_manager(trainer.checkpoint, run.checkpoint, max_to_keep=2)
-    if latest:
-        # Adam's learning rate is a variable the checkpoint restored; --learning_rate applies to the rest of the run
-        # (as in CAAE and PAGAN, whose schedules are not checkpointed), e.g. a lower one after a divergence.
-        trainer.optimizer.learning_rate.assign(options.learning_rate)
-        print(f"\tResumed from {latest} (step {int(trainer.step)})")
-    elif from_vgg_face:
-        copied = initialise_from(trainer.model, options.init)
-        print(f"\tInitialised {len(copied)} layers from VGG-Face ({options.init}): {', '.join(copied) or 'none'}")
-    else:
-        print(f"\tTraining from random initialisation (no VGG-Face at {options.init or '(none)'})")
-    record = dataclasses.asdict(options)
-    record.update(model="age", num_train=len(train_split), class_weights=weights.tolist(),
-                  from_vgg_face=from_vgg_face)
-    run.write_options(record)
-
-    total = options.epochs * spe
-    step = int(trainer.step)
-    if step >= total:
-        print(f"\tAlready trained {step // spe} epochs; pass a larger --epoch to go on.")
-        return None
-    # Marks where this session starts: TensorBoard drops the points a killed session wrote from there on.
-    writer = summaries.session_writer(run.summary, step + 1)
-    progress = Progress(total, step, options.batch_size)
-    last_save, figures = time.time(), None
-    variables = trainer.model.weights + trainer.optimizer.variables
-    stream = labelled_stream(train_split, options.image_size, options.batch_size, options.seed, step, total)
-
-    def save(reason):
-        checkpointing.save(manager, step, reason, variables)
-
-    try:
-        with StopRequest() as stop:
-            for images, labels in stream:
-                loss, accuracy = trainer.train_step(images, labels)
-                step += 1
-                epoch = (step - 1) // spe
-                values = {"loss": float(loss), "train_accuracy": float(accuracy)}
-                checkpointing.check_finite(values, step, manager.latest_checkpoint)
-                if step % options.summary_every == 0:
-                    with writer.as_default(step=step):
-                        tf.summary.scalar("loss", loss)
-                        tf.summary.scalar("train_accuracy", accuracy)
-                        tf.summary.scalar("learning_rate", float(trainer.optimizer.learning_rate))
-                progress.update(step, f"[epoch {epoch + 1}/{options.epochs}]", step - epoch * spe, spe,
-                                {"loss": values["loss"], "acc": values["train_accuracy"]})
-                if stop.signal:
-                    progress.newline()
-                    save(f"stopped by {stop.signal}")
-                    raise SystemExit(f"Stopped by {stop.signal} at step {step}; the checkpoint is saved and the same "
-                                     f"command resumes the run.")
-                if step % spe == 0:
-                    progress.newline()
-                    figures = end_of_epoch(trainer, val_split, options, writer, step, epoch)
-                    save(f"epoch {epoch + 1}")
-                    last_save = time.time()
-                elif time.time() - last_save > options.checkpoint_minutes * 60:
-                    save(f"every {options.checkpoint_minutes:g} minutes")
-                    last_save = time.time()
-    except BaseException:
-        progress.newline()  # the error starts on its own line
-        raise
-    finally:
-        writer.close()
-    print(f"\tDone: best balanced validation accuracy {float(trainer.best):.3f}; phi_age is in {options.out_dir}")
-    return figures
+    """Train phi_age on the prepared train split; returns the final validation figures (None when the run had
+    already finished)."""
+    return loop.train(AgeJob, options)
 
 
 def end_of_epoch(trainer, val_split, options, writer, step, epoch):
@@ -261,7 +234,7 @@ def end_of_epoch(trainer, val_split, options, writer, step, epoch):
           f"{figures['balanced_accuracy']:.3f} ({per})")
     if figures["balanced_accuracy"] > float(trainer.best):
         trainer.best.assign(figures["balanced_accuracy"])
-        judges.save_age_classifier(trainer.model, options.out_dir,
+        frozen.save_age_classifier(trainer.model, options.out_dir,
                                    {"source": f"python main.py --model age (run {os.path.abspath(options.savedir)})",
                                     "epoch": epoch + 1, "step": step, "validation": figures})
         logging.info("Exported phi_age (balanced accuracy %.3f) to %s", figures["balanced_accuracy"], options.out_dir)

@@ -1,8 +1,8 @@
 """PAGAN test mode: every face in --testdir beside its progression to every cluster whose generator exists.
 
-Inputs as in CAAE's test mode (face_aging.caae.infer): face crops are used as they are, and with --align auto|on
-every face in an ordinary photo is detected and aligned to PAGAN's eye-aligned crop (224x224 at the paper's size);
-photos without a face are listed and skipped.
+Inputs as in CAAE's test mode (face_aging/inference/testmode.py): face crops are used as they are, and with --align
+auto|on every face in an ordinary photo is detected and aligned to PAGAN's eye-aligned crop (224x224 at the paper's
+size); photos without a face are listed and skipped.
 
 Writes to SAVEDIR/test/ (NAME = the file's stem, plus _faceK when a photo holds several faces):
 - NAME_progression.png per face (input, then clusters 1, 2, 3 left to right) and overview.png (one such row per
@@ -22,17 +22,14 @@ import numpy as np
 import tensorflow as tf
 
 from face_aging import images as imio
-from face_aging.caae.infer import collect_test_faces, paste_back_photos, requested_ages, save_gif
 from face_aging.data.labels import AGE_CLUSTER_NAMES, NUM_AGE_CLUSTERS, age_to_cluster
-from face_aging.errors import FaceAgingError
-from face_aging.pagan.model import PAGANConfig, build_generator
-from face_aging.pagan.train import cluster_run
+from face_aging.inference.testmode import (TestModeError, collect_test_faces, paste_back_photos, requested_ages,
+                                           write_face_outputs)
+from face_aging.pagan.config import PAGANConfig
+from face_aging.pagan.model import build_generator
+from face_aging.rundir import cluster_run
 
 ROWS_PER_PAGE = 20
-
-
-class PAGANTestError(FaceAgingError, RuntimeError):
-    """Test mode cannot run; the message names the folder and what to do."""
 
 
 def config_from_run(run):
@@ -54,32 +51,46 @@ def load_generators(savedir):
         try:
             tf.train.Checkpoint(generator=generator).restore(latest).expect_partial().assert_existing_objects_matched()
         except (AssertionError, ValueError, tf.errors.OpError) as error:
-            raise PAGANTestError(f"Checkpoint {latest} does not fit the generator described by "
+            raise TestModeError(f"Checkpoint {latest} does not fit the generator described by "
                                  f"{run.path('options.json')}: {str(error).splitlines()[0]}") from None
         found[k] = (generator, config, latest)
     if not found:
-        raise PAGANTestError(f"No PAGAN generator under {savedir}/cluster{{1,2,3}}/checkpoint: train one first "
+        raise TestModeError(f"No PAGAN generator under {savedir}/cluster{{1,2,3}}/checkpoint: train one first "
                              f"(python main.py --model pagan --is_train --target_cluster 1 --savedir {savedir})")
     return found
 
 
-def _check_clusters(ages, generators, savedir):
-    """Every age's cluster must be the input's (0) or have a generator; PAGANTestError naming the run otherwise."""
+def check_clusters(ages, generators, savedir):
+    """Every age's cluster must be the input's (0) or have a generator; TestModeError naming the run otherwise."""
     for age in ages:
         k = int(age_to_cluster(age))
         if k and k not in generators:
-            raise PAGANTestError(f"Age {age} is in cluster {k} ({AGE_CLUSTER_NAMES[k]}), which has no generator: "
+            raise TestModeError(f"Age {age} is in cluster {k} ({AGE_CLUSTER_NAMES[k]}), which has no generator: "
                                  f"{cluster_run(savedir, k).checkpoint} holds no checkpoint. Train it (python main.py "
                                  f"--model pagan --is_train --target_cluster {k} --savedir {savedir}) or ask for "
                                  f"ages of the trained cluster(s) "
                                  f"{', '.join(AGE_CLUSTER_NAMES[c] for c in sorted(generators))}.")
 
 
+def cluster_outputs(generators, faces, size):
+    """{0: the faces, k: the faces through cluster k's generator} for every trained cluster, [N, size, size, 3] in
+    [-1, 1] each (a generator trained at another size gets the faces resized to its own and back)."""
+    by_cluster = {0: faces}
+    for k, (generator, config, _) in sorted(generators.items()):
+        inputs = tf.image.resize(faces, [config.image_size] * 2, antialias=True) if config.image_size != size else faces
+        out = np.concatenate([generator(inputs[i:i + 16], training=False).numpy()
+                              for i in range(0, len(faces), 16)])
+        if config.image_size != size:
+            out = tf.image.resize(out, [size, size]).numpy()
+        by_cluster[k] = out
+    return by_cluster
+
+
 def run_test(testdir, savedir, target_age=None, ages=(), gif=False, paste_back=False, align="auto"):
     """Age every face in `testdir` with every trained generator; returns the paths written."""
     generators = load_generators(savedir)
     ages = list(ages or ())
-    _check_clusters(requested_ages(target_age, ages), generators, savedir)
+    check_clusters(requested_ages(target_age, ages), generators, savedir)
     size = max(config.image_size for _, config, _ in generators.values())
     for k, (_, config, path) in sorted(generators.items()):
         print(f"\tCluster {k} ({AGE_CLUSTER_NAMES[k]}): {path} ({config.image_size}px)")
@@ -90,16 +101,8 @@ def run_test(testdir, savedir, target_age=None, ages=(), gif=False, paste_back=F
     test_dir = os.path.join(savedir, "test")
     found = collect_test_faces(testdir, "pagan", size, align, test_dir)
     faces, names, crops = found.images, found.names, found.crops
-    columns, by_cluster = [faces], {0: faces}
-    for k, (generator, config, _) in sorted(generators.items()):
-        inputs = tf.image.resize(faces, [config.image_size] * 2, antialias=True) if config.image_size != size else faces
-        out = np.concatenate([generator(inputs[i:i + 16], training=False).numpy()
-                              for i in range(0, len(faces), 16)])
-        if config.image_size != size:
-            out = tf.image.resize(out, [size, size]).numpy()
-        columns.append(out)
-        by_cluster[k] = out
-    rows = np.stack(columns, axis=1)            # [N, 1 + clusters, S, S, 3]
+    by_cluster = cluster_outputs(generators, faces, size)
+    rows = np.stack([by_cluster[k] for k in sorted(by_cluster)], axis=1)     # [N, 1 + clusters, S, S, 3]
     written = []
     for name, row in zip(names, rows):
         out = os.path.join(test_dir, f"{name}_progression.png")
@@ -115,22 +118,8 @@ def run_test(testdir, savedir, target_age=None, ages=(), gif=False, paste_back=F
         return by_cluster[int(age_to_cluster(age))][i]
 
     pasted = requested_ages(target_age, ages) if paste_back else []
-    aged = [dict() for _ in crops]
-    for i, name in enumerate(names):
-        if target_age is not None:
-            out = os.path.join(test_dir, f"{name}_age{target_age}.png")
-            imio.save_image(imio.to_uint8(at(target_age, i)), out)
-            written.append(out)
-        if ages:
-            out = os.path.join(test_dir, f"{name}_ages.png")
-            imio.save_grid(np.stack([faces[i]] + [at(a, i) for a in ages]), out, rows=1)
-            written.append(out)
-        if gif:
-            out = os.path.join(test_dir, f"{name}.gif")
-            save_gif(imio.to_uint8(rows[i]), out)
-            written.append(out)
-        for age in pasted:
-            aged[i][age] = imio.to_uint8(at(age, i))
+    paths, aged = write_face_outputs(test_dir, names, faces, at, lambda i: rows[i], target_age, ages, gif, pasted)
+    written += paths
     if pasted:
         written += paste_back_photos(crops, aged, pasted, test_dir, size)
     clusters = ", ".join(AGE_CLUSTER_NAMES[k] for k in sorted(generators))

@@ -17,19 +17,7 @@ paper does not state the unit, but its weights only balance in it: in [-1, 1] un
 texture after 200 iterations); in 0-255 units it is ~2,000 at the start, and falls as G learns to keep the face.
 """
 
-import dataclasses
-
 import tensorflow as tf
-
-
-@dataclasses.dataclass(frozen=True)
-class LossWeights:
-    """The paper's weights on CACD."""
-    pixel: float = 0.20
-    adversarial: float = 750.0
-    identity: float = 0.005
-    pixel_every: int = 5
-    pixel_scale: float = 127.5     # [-1, 1] differences -> 0-255 units
 
 
 def d_loss(d_old, d_generated, d_young):

@@ -4,39 +4,15 @@ The judges (phi_age and the identity network) are frozen VGG-16s passed in; they
 (resized if the generator works at another one) and with their own normalisation (inside VGG16.preprocess).
 """
 
-import dataclasses
-
 import keras
 import tensorflow as tf
 
 from face_aging import distribute, precision
 from face_aging.pagan import losses
-from face_aging.pagan.networks import GEN_CHANNELS, PAGANGenerator, PyramidDiscriminator
+from face_aging.pagan.config import PAGANConfig
+from face_aging.pagan.networks import PAGANGenerator, PyramidDiscriminator
 from face_aging.pagan.vgg import TAPS
-
-
-@dataclasses.dataclass
-class PAGANConfig:
-    """The paper's settings as defaults; the open points of PAGAN.md are the `res_blocks`, `padding`, `tap` and
-    `identity_layer` fields."""
-    image_size: int = 224
-    target_cluster: int = 1
-    gen_channels: int = GEN_CHANNELS
-    res_blocks: int = 4            # open: the released model may use 5 with reflection padding
-    padding: str = "zero"          # zero | reflect
-    head_width: float = 1.0        # discriminator heads' width relative to the paper's
-    tap: str = "relu"              # phi_age taps after the ReLU ("relu") or before it ("conv")
-    identity_layer: str = "fc7"    # VGG-Face descriptor layer: fc6 | fc7 (after ReLU) | fc8 (logits)
-    learning_rate: float = 1e-4
-    beta1: float = 0.5             # the paper does not say; 0.5 as in DCGAN-style GAN training
-    decay_every: int = 2000        # iterations between halvings of the learning rate
-    decay_rate: float = 0.5
-    weights: losses.LossWeights = dataclasses.field(default_factory=losses.LossWeights)
-    seed: int = 2018
-    precision: str = "float32"     # training only: G and D compute in it; the frozen judges stay float32
-    xla: bool = False
-
-    ARCHITECTURE = ("image_size", "gen_channels", "res_blocks", "padding", "head_width", "tap", "identity_layer")
+from face_aging.training.adversarial import AdversarialModel
 
 
 def learning_rate_schedule(config):
@@ -57,7 +33,7 @@ def _to_size(images, size):
     return tf.image.resize(images, [size, size], method="bilinear", antialias=True)
 
 
-class PAGAN:
+class PAGAN(AdversarialModel):
     """G and D for `config.target_cluster`, judged by the frozen `phi_age` and `phi_id`.
 
     `strategy` (a tf.distribute strategy, None for one device) holds the variables and runs the step on its replicas;
@@ -65,9 +41,7 @@ class PAGAN:
     """
 
     def __init__(self, config, phi_age, phi_id, strategy=None):
-        self.config = config
-        self.strategy = strategy or tf.distribute.get_strategy()
-        self.replicas = self.strategy.num_replicas_in_sync
+        AdversarialModel.__init__(self, config, strategy)
         self.phi_age, self.phi_id = phi_age, phi_id
         for judge in (phi_age, phi_id):
             judge.trainable = False
@@ -81,28 +55,17 @@ class PAGAN:
                                                       synchronized=self.replicas > 1)
             self.discriminator(self.phi_age.taps(tf.zeros([1, judge_size, judge_size, 3]),
                                                  after_relu=config.tap == "relu"))
+        self.networks = [self.generator, self.discriminator]
+        self.players = [("D", self.discriminator.trainable_variables, "L_D"),
+                        ("G", self.generator.trainable_variables, "L_G")]
         with self.strategy.scope():
-            self.optimizers, self.appliers = {}, {}
-            for name, variables in (("G", self.generator.trainable_variables),
-                                    ("D", self.discriminator.trainable_variables)):
-                # One optimiser per player for the whole run: Adam's moments are part of the checkpoint (the
-                # PyTorch reproduction rebuilt its optimisers every step, losing them).
-                optimizer = keras.optimizers.Adam(learning_rate_schedule(config), beta_1=config.beta1,
-                                                  name=f"adam_{name}")
-                optimizer.build(variables)
-                self.optimizers[name] = optimizer
-                self.appliers[name] = precision.loss_scaled(optimizer, config.precision)
-                if self.appliers[name] is not optimizer:
-                    self.appliers[name].build(variables)
-            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        self.train_step = tf.function(self._train_step, jit_compile=config.xla or None)
+            # One optimiser per player for the whole run: Adam's moments are part of the checkpoint (the PyTorch
+            # reproduction rebuilt its optimisers every step, losing them).
+            self.build_optimizers(lambda: learning_rate_schedule(config))
+        self.compile_step()
         self.checkpoint = tf.train.Checkpoint(generator=self.generator, discriminator=self.discriminator,
                                               opt_g=self.optimizers["G"], opt_d=self.optimizers["D"], step=self.step)
         self._pixel_every = tf.constant(config.weights.pixel_every, tf.int64)
-
-    @property
-    def learning_rate(self):
-        return float(self.optimizers["G"].learning_rate)
 
     def _age_features(self, images):
         return self.phi_age.taps(_to_size(images, self.phi_age.image_size), after_relu=self.config.tap == "relu")
@@ -114,13 +77,7 @@ class PAGAN:
         """One iteration: D and G both step, from the same forward pass; the pixel term is on every 5th G step.
         `young` and `old` are the global batch; each replica takes its share."""
         use_pixel = losses.pixel_step(self.step, self._pixel_every)
-        if self.replicas == 1:
-            terms, generated = self._replica_step(young, old, use_pixel)
-        else:
-            results = self.strategy.run(self._replica_step, args=(young, old, use_pixel))
-            terms = {name: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
-                     for name, value in results[0].items()}
-            generated = self.strategy.gather(results[1], axis=0)
+        terms, generated = self.on_replicas(self._replica_step, young, old, use_pixel)
         self.step.assign_add(1)
         terms["pixel_on"] = use_pixel
         return terms, generated
@@ -138,20 +95,11 @@ class PAGAN:
             ids = self._identity(tf.concat([young, generated], axis=0))
             terms = losses.pagan_losses(d_old, d_generated, d_young, ids[:n], ids[n:], young, generated, use_pixel,
                                         self.config.weights)
-            # Replicas' gradients are summed: each contributes its mean over its share, over the replica count.
-            scaled = {name: self.appliers[name].scale_loss(terms[key] / self.replicas)
-                      for name, key in (("D", "L_D"), ("G", "L_G"))}
-        for name, variables in (("D", self.discriminator.trainable_variables),
-                                ("G", self.generator.trainable_variables)):
-            self.appliers[name].apply_gradients(zip(tape.gradient(scaled[name], variables), variables))
+            scaled = self.scaled_losses(terms)
+        self.apply_gradients(tape, scaled)
         del tape
         return terms, generated
 
     @tf.function(reduce_retracing=True)
     def generate(self, young):
         return tf.cast(self.generator(young, training=False), tf.float32)
-
-    def set_step(self, step):
-        self.step.assign(step)
-        for optimizer in self.optimizers.values():
-            optimizer.iterations.assign(step)

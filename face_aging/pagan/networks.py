@@ -9,9 +9,9 @@ import tensorflow as tf
 
 from face_aging import layers as fa_layers  # 16-bit runs fall back to float32 kernels on CPUs
 from face_aging.layers import track_layers
+from face_aging.pagan.config import GEN_CHANNELS
 from face_aging.pagan.vgg import TAPS
 
-GEN_CHANNELS = 32          # the generator's first width; 64 and 128 follow (x2, x4)
 HEAD_MAX_CHANNELS = 512    # the discriminator heads' channel cap
 
 

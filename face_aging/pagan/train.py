@@ -6,57 +6,25 @@ and at the end; a restart continues from the latest step with the same data orde
 import dataclasses
 import logging
 import os
-import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from face_aging import checkpointing, distribute, runlock, summaries
+from face_aging import checkpointing
 from face_aging import images as imio
 from face_aging.data import prepare
 from face_aging.data.labels import AGE_CLUSTER_NAMES
-from face_aging.errors import FaceAgingError
 from face_aging.pagan import data as pdata
-from face_aging.pagan import judges
-from face_aging.pagan.model import PAGAN, PAGANConfig
-from face_aging.progress import Progress
-from face_aging.rundir import RunDir
-from face_aging.signals import StopRequest
+from face_aging.pagan import frozen
+from face_aging.pagan.model import PAGAN
+from face_aging.rundir import cluster_run
+from face_aging.training import loop
+from face_aging.training.loop import TrainingError
 
 SCALARS = ("L_D", "L_G", "L_G_age", "L_ide", "L_pix", "D_old", "D_generated", "D_young", "pixel_on")
 SHOWN = (("D", "L_D"), ("G", "L_G"), ("age", "L_G_age"), ("ide", "L_ide"), ("pix", "L_pix"))
 NUM_VIS = 8
-
-
-@dataclasses.dataclass
-class PAGANTrainOptions:
-    savedir: str = os.path.join("save", "pagan")
-    prepared_dir: str = os.path.join("data", "prepared")
-    iterations: int = 50000
-    batch_size: int = 8
-    age_classifier: str = judges.AGE_CLASSIFIER_DIR
-    identity: str = judges.VGG_FACE_DIR          # a converted VGG-Face folder, or "random"
-    use_trained_model: bool = True
-    sample_every: int = 500
-    save_every: int = 2000
-    checkpoint_minutes: float = 10.0
-    summary_every: int = 10
-    max_to_keep: int = 3
-    on_bad_checkpoint: str = "error"  # or "fallback": continue from the newest checkpoint that restores
-    config: PAGANConfig = dataclasses.field(default_factory=PAGANConfig)
-
-
-class PAGANTrainingError(FaceAgingError, RuntimeError):
-    """Training cannot start or continue; the message says why and what to do."""
-
-
-class BadCheckpointError(PAGANTrainingError, checkpointing.BadCheckpointError):
-    """The run's checkpoint cannot be restored: damaged, or written by another model or width."""
-
-
-def cluster_run(savedir, cluster):
-    return RunDir(os.path.join(savedir, f"cluster{cluster}"))
 
 
 def visualisation_faces(train, val, image_size, seed):
@@ -69,26 +37,18 @@ def visualisation_faces(train, val, image_size, seed):
     raise pdata.PAGANDataError("No young faces (cluster 0) in the prepared data")
 
 
-def checkpoint_variables(model):
-    """Every variable a PAGAN checkpoint holds that can go non-finite."""
-    variables = [v for net in (model.generator, model.discriminator) for v in net.weights]
-    return variables + [v for optimizer in model.optimizers.values() for v in optimizer.variables]
-
-
-def restore(model, options, run, directory=None):
-    """Resume from the checkpoint in `directory` (default run.checkpoint; a multi-worker run's other workers resume
-    from the chief's); returns a sentence saying what was done."""
-    directory = directory or run.checkpoint
+def restore(model, job, directory):
+    """Resume from the checkpoint in `directory` (a multi-worker run's other workers resume from the chief's);
+    returns a sentence saying what was done."""
+    options, run = job.options, job.run
     if not options.use_trained_model and checkpointing.has_checkpoint(run.checkpoint):
-        raise PAGANTrainingError(f"--use_trained_model=False trains from scratch, but {run.checkpoint} already "
-                                 f"holds a checkpoint; use another --savedir or remove that folder")
+        raise TrainingError(f"--use_trained_model=False trains from scratch, but {run.checkpoint} already "
+                            f"holds a checkpoint; use another --savedir or remove that folder")
     c = options.config
-    # Only the owner of a checkpoint folder may set its bad checkpoints aside.
-    on_bad = options.on_bad_checkpoint if directory == run.checkpoint else "error"
-    latest = checkpointing.restore(
-        model.checkpoint, directory, "PAGAN", on_bad,
+    latest = loop.restore(
+        job, model.checkpoint, directory, "PAGAN",
         f" (generator width {c.gen_channels}, {c.res_blocks} residual blocks, head width {c.head_width:g}, "
-        f"phi_age {model.phi_age.image_size}px)", error=BadCheckpointError, unit="iteration")
+        f"phi_age {model.phi_age.image_size}px)")
     if latest:
         return f"Resumed from {latest} (iteration {int(model.step.numpy())})"
     return "Training from random initialisation"
@@ -104,108 +64,102 @@ def write_images(model, run, name, young, generated, vis, writer, step):
         tf.summary.image("test", test_grid[None], description="Top: fixed validation faces; bottom: G(x)")
 
 
+class PAGANJob(loop.Job):
+    """PAGAN's part of the training loop: pairs of young and target-cluster faces, images every --sample_every
+    iterations, checkpoints every --save_every."""
+
+    unit = "iteration"
+
+    @staticmethod
+    def run_dir(options):
+        return cluster_run(options.savedir, options.config.target_cluster)
+
+    def setup(self, restore_from):
+        options, run = self.options, self.run
+        config = options.config
+        k = config.target_cluster
+        splits = {name: prepare.read_split(options.prepared_dir, name) for name in ("train", "val")}
+        splits = pdata.drop_undecodable(splits, config.image_size, run)
+        self.train_split, self.val_split = splits["train"], splits["val"]
+        self.young_n = int(np.sum(self.train_split.clusters == 0))
+        self.old_n = int(np.sum(self.train_split.clusters == k))
+        print(f"\tData: {self.young_n} young faces (cluster 0) and {self.old_n} faces of cluster {k} "
+              f"({AGE_CLUSTER_NAMES[k]}) from {options.prepared_dir}")
+        with (self.strategy or tf.distribute.get_strategy()).scope():  # every replica holds the judges
+            phi_age = frozen.load_age_classifier(options.age_classifier)
+            phi_id = frozen.load_identity_network(options.identity, config.image_size, config.seed)
+        self.identity_text = phi_id.info.get("source", options.identity)
+        if options.identity == frozen.RANDOM_IDENTITY:
+            logging.warning("Identity loss on a small RANDOMLY INITIALISED network, not VGG-Face: identity "
+                            "preservation will be weak. Convert VGG-Face with --model import for the paper's setting.")
+        print(f"\tJudges: phi_age from {options.age_classifier} ({phi_age.image_size}px), identity from "
+              f"{self.identity_text}")
+        keras.utils.set_random_seed(config.seed)
+        self.model = model = PAGAN(config, phi_age, phi_id, self.strategy)
+        if model.describe_step(options.batch_size, "pairs"):
+            print("\t" + model.describe_step(options.batch_size, "pairs"))
+        said = restore(model, self, restore_from)
+        self.checkpoint, self.variables = model.checkpoint, model.checkpoint_variables()
+        self.total, self.batch_size = options.iterations, options.batch_size
+        return said
+
+    @property
+    def step(self):
+        return int(self.model.step.numpy())
+
+    def options_record(self):
+        return options_record(self.options, self.young_n, self.old_n, self.identity_text)
+
+    def nothing_to_do(self, step):
+        return f"This run already trained {step} iterations; nothing to do. Pass a larger --iterations to go on."
+
+    def begin(self, writer, step):
+        config = self.options.config
+        self.vis = visualisation_faces(self.train_split, self.val_split, config.image_size, config.seed)
+        imio.save_grid(self.vis, os.path.join(self.run.test, "input.png"), rows=1)
+
+    def batches(self, step):
+        options, config = self.options, self.options.config
+        return pdata.training_pairs(self.train_split, config.target_cluster, config.image_size, options.batch_size,
+                                    config.seed, step, options.iterations)
+
+    def train_step(self, batch, step):
+        self.young, _ = batch
+        terms, self.generated = self.model.train_step(*batch)
+        return terms
+
+    def write_summaries(self, writer, step, terms):
+        with writer.as_default(step=step):
+            for name in SCALARS:
+                tf.summary.scalar(name, terms[name])
+            tf.summary.scalar("learning_rate", self.model.learning_rate)
+
+    def status(self, step, values):
+        return (f"[cluster {self.options.config.target_cluster}]", step, self.total,
+                {label: values[name] for label, name in SHOWN})
+
+    def after_step(self, step, writer, progress):
+        if step % self.options.sample_every == 0 or step == self.total:
+            write_images(self.model, self.run, f"{step:06d}.png", self.young.numpy(), self.generated.numpy(),
+                         self.vis, writer, step)
+        if step % self.options.save_every == 0 and step < self.total:
+            return f"iteration {step}"
+        return None
+
+    def finish(self, step):
+        print(f"\tDone: cluster {self.options.config.target_cluster}, iteration {step}. Outputs in "
+              f"{self.run.root}/{{summary,samples,test,checkpoint}}")
+
+    def result(self):
+        return self.model
+
+
 def train(options, strategy=None):
     """Train the generator of options.config.target_cluster; returns the PAGAN model.
 
     `strategy`: a tf.distribute strategy from distribute.make_strategy (None: one device).
     """
-    chief = cluster_run(options.savedir, options.config.target_cluster)
-    options = distribute.worker_options(strategy, options)
-    run = cluster_run(options.savedir, options.config.target_cluster)
-    with runlock.training_lock(run.root):  # first: a second training here must not even clean "stale" files
-        run.make()
-        return _train(options, strategy, run, distribute.restore_dir(strategy, run.checkpoint, chief.checkpoint))
-
-
-def _train(options, strategy, run, restore_from):
-    config = options.config
-    k = config.target_cluster
-    checkpointing.clean_stale_files(run.checkpoint, (run.root, run.samples, run.test))
-    splits = {name: prepare.read_split(options.prepared_dir, name) for name in ("train", "val")}
-    splits = pdata.drop_undecodable(splits, config.image_size, run)
-    train_split, val_split = splits["train"], splits["val"]
-    young_n = int(np.sum(train_split.clusters == 0))
-    old_n = int(np.sum(train_split.clusters == k))
-    print(f"\tData: {young_n} young faces (cluster 0) and {old_n} faces of cluster {k} ({AGE_CLUSTER_NAMES[k]}) "
-          f"from {options.prepared_dir}")
-
-    with (strategy or tf.distribute.get_strategy()).scope():  # every replica holds the judges
-        phi_age = judges.load_age_classifier(options.age_classifier)
-        phi_id = judges.load_identity_network(options.identity, config.image_size, config.seed)
-    identity_text = phi_id.info.get("source", options.identity)
-    if options.identity == judges.RANDOM_IDENTITY:
-        logging.warning("Identity loss on a small RANDOMLY INITIALISED network, not VGG-Face: identity preservation "
-                        "will be weak. Convert VGG-Face with --model import for the paper's setting.")
-    print(f"\tJudges: phi_age from {options.age_classifier} ({phi_age.image_size}px), identity from {identity_text}")
-
-    keras.utils.set_random_seed(config.seed)
-    model = PAGAN(config, phi_age, phi_id, strategy)
-    if strategy is not None or config.precision != "float32" or config.xla:
-        print(f"\tPrecision {config.precision}, {model.replicas} replica(s) of {options.batch_size // model.replicas} "
-              f"pairs{', XLA' if config.xla else ''}")
-    print("\t" + restore(model, options, run, restore_from))
-    distribute.check_same_step(strategy, int(model.step.numpy()), unit="iteration")
-    manager = checkpointing.make_manager(model.checkpoint, run.checkpoint, options.max_to_keep)
-    run.write_options(options_record(options, young_n, old_n, identity_text))
-    step = int(model.step.numpy())
-    if step >= options.iterations:
-        print(f"\tThis run already trained {step} iterations; nothing to do. Pass a larger --iterations to go on.")
-        return model
-
-    vis = visualisation_faces(train_split, val_split, config.image_size, config.seed)
-    imio.save_grid(vis, os.path.join(run.test, "input.png"), rows=1)
-    stream = pdata.training_pairs(train_split, k, config.image_size, options.batch_size, config.seed, step,
-                                  options.iterations)
-    # Marks where this session starts: TensorBoard drops the points a killed session wrote from there on.
-    writer = summaries.session_writer(run.summary, step + 1)
-    progress = Progress(options.iterations, step, options.batch_size)
-    last_save = time.time()
-    variables = checkpoint_variables(model)
-
-    def save(reason):
-        checkpointing.save(manager, int(model.step.numpy()), reason, variables, unit="iteration")
-
-    def where():
-        return f"at iteration {step} (its last checkpoint: {manager.latest_checkpoint or 'none yet'})"
-
-    try:
-        with distribute.lost_workers(strategy, where), StopRequest() as stop:
-            for young, old in stream:
-                terms, generated = model.train_step(young, old)
-                step += 1
-                # Every loss term, every iteration: a NaN stops the run here, before anything can save it.
-                values = {name: float(value) for name, value in terms.items()}
-                checkpointing.check_finite(values, step, manager.latest_checkpoint, unit="iteration")
-                if step % options.summary_every == 0 or step == options.iterations:
-                    with writer.as_default(step=step):
-                        for name in SCALARS:
-                            tf.summary.scalar(name, terms[name])
-                        tf.summary.scalar("learning_rate", model.learning_rate)
-                progress.update(step, f"[cluster {k}]", step, options.iterations,
-                                {label: values[name] for label, name in SHOWN})
-                if step % options.sample_every == 0 or step == options.iterations:
-                    write_images(model, run, f"{step:06d}.png", young.numpy(), generated.numpy(), vis, writer, step)
-                if stop.signal:
-                    progress.newline()
-                    save(f"stopped by {stop.signal}")
-                    raise SystemExit(f"Stopped by {stop.signal} at iteration {step}; the checkpoint is saved and the "
-                                     f"same command resumes the run.")
-                if step % options.save_every == 0 and step < options.iterations:
-                    save(f"iteration {step}")
-                    last_save = time.time()
-                elif time.time() - last_save > options.checkpoint_minutes * 60:
-                    save(f"every {options.checkpoint_minutes:g} minutes")
-                    last_save = time.time()
-        progress.newline()
-        with distribute.lost_workers(strategy, where):
-            save("end of training")
-    except BaseException:
-        progress.newline()  # the error starts on its own line
-        raise
-    finally:
-        writer.close()
-    print(f"\tDone: cluster {k}, iteration {step}. Outputs in {run.root}/{{summary,samples,test,checkpoint}}")
-    return model
+    return loop.train(PAGANJob, options, strategy)
 
 
 def options_record(options, young_n, old_n, identity_text):

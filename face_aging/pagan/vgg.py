@@ -1,4 +1,4 @@
-"""VGG-16, the network behind both of PAGAN's frozen feature extractors (see PAGAN.md).
+"""VGG-16, the network behind both of PAGAN's frozen feature extractors (see docs/PAGAN.md).
 
 - VGG-Face (2622 identities) gives the identity descriptor: fc7 after its ReLU, in inference mode.
 - phi_age, a VGG-16 that classifies the four age clusters, feeds the pyramid discriminator through its taps
@@ -6,7 +6,7 @@
 
 Layer names are the VGG-Face (MatConvNet) ones, conv1_1 ... conv5_3, fc6, fc7, fc8, so imported weights map name for
 name. The convolutions carry no activation of their own: the ReLU is applied in `_run`, which lets a tap be read
-before or after it (PAGAN.md leaves that open). fc6 is a Dense layer on the flattened last map in NHWC (H, W, C)
+before or after it (docs/PAGAN.md leaves that open). fc6 is a Dense layer on the flattened last map in NHWC (H, W, C)
 order; at 224x224 that is exactly MatConvNet's 7x7 "convolution" fc6 with its filter bank reshaped.
 
 Both networks take images in [-1, 1], the range the generator produces, and convert them to what VGG-Face was trained
@@ -17,6 +17,8 @@ import operator
 
 import keras
 import tensorflow as tf
+
+from face_aging.pagan.config import image_size_problem
 
 VGG_FACE_MEAN_RGB = (129.186279296875, 104.76238250732422, 93.59396362304688)
 TAPS = ("conv1_2", "conv2_2", "conv3_3", "conv4_3")
@@ -44,9 +46,9 @@ def check_image_size(image_size):
         size = operator.index(image_size)
     except TypeError:
         size = None
-    if size is None or size < 32 or size % 32:
-        raise ValueError(f"VGG-16 image size must be a multiple of 32 (its five 2x2 max-pools), at least 32; "
-                         f"got {image_size!r} (VGG-Face uses 224)")
+    problem = image_size_problem(size)
+    if problem:
+        raise ValueError(f"VGG-16 image size {problem}; got {image_size!r}")
     return size
 
 

@@ -1,7 +1,7 @@
 """Convert the public VGG-Face weights (Parkhi et al., BMVC 2015) once into a TF checkpoint PAGAN loads.
 
 Nothing is downloaded: the user supplies one of the published files and `python main.py --model import --source
-PATH` converts it into DEFAULT_DIR (checkpoints/vgg_face): a TF checkpoint `vgg_face` and `vgg_face.json` (the
+PATH` converts it into checkpoints/vgg_face: a TF checkpoint `vgg_face` and `vgg_face.json` (the
 architecture, mean colour and source). Accepted sources:
 
 - MatConvNet `.mat`, read with scipy (no MATLAB needed), in each layout it was published in:
@@ -24,40 +24,18 @@ the same format converts as the real one does.
 """
 
 import errno
-import glob
-import json
 import os
-import shutil
-import uuid
 
 import numpy as np
 
-from face_aging.errors import FaceAgingError
-from face_aging.fileio import atomic_write
+from face_aging.pagan import frozen
 from face_aging.pagan.vgg import CONV_LAYERS, FC_LAYERS, VGG_FACE_MEAN_RGB, VGG16
+from face_aging.pagan.vgg_store import WeightsError, write_vgg
 
-DEFAULT_DIR = os.path.join("checkpoints", "vgg_face")
-CHECKPOINT_NAME = "vgg_face"
-FORMAT = "face_aging.vgg_face"
-IMPORT_COMMAND = "python main.py --model import --source PATH/TO/vgg_face.mat"
 WEIGHT_LAYERS = CONV_LAYERS + FC_LAYERS
 
 _CONV_TYPES = ("conv", "dagnn.Conv")
 _POOL_TYPES = ("pool", "dagnn.Pooling")
-
-
-class WeightsError(FaceAgingError):
-    """A VGG-Face source (or converted) file cannot be read, or does not hold the expected network."""
-
-
-class MissingWeightsError(FaceAgingError):
-    """A converted VGG-Face file PAGAN needs is not there."""
-
-
-def _missing_message(path):
-    return (f"VGG-Face weights not found: {path} is missing. PAGAN's identity loss needs them, converted once "
-            f"from the public VGG-Face release (nothing is downloaded): run `{IMPORT_COMMAND}` (vgg_face.mat or "
-            f"vgg-face.mat from the MatConvNet release; vgg_face_dag.pth works too where torch is installed).")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -357,7 +335,7 @@ def read_pytorch(path):
     except ImportError as error:
         raise WeightsError(f"{path}: reading a PyTorch .pth file needs torch, which is not installed. torch is "
                            f"needed only for .pth files: MatConvNet's vgg_face.mat converts without it "
-                           f"(`{IMPORT_COMMAND}`)") from error
+                           f"(`{frozen.IMPORT_COMMAND}`)") from error
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
@@ -479,74 +457,7 @@ def _read(source):
                        f"MatConvNet's .mat (vgg_face.mat / vgg-face.mat) or PyTorch's vgg_face_dag.pth")
 
 
-def write_vgg(model, directory, name, info):
-    """Write DIR/NAME (a TF checkpoint of the VGG16) and DIR/NAME.json ({"config": ..., **info}).
-
-    The JSON is written last: a writer killed part-way leaves no JSON, which read_vgg reports as missing rather than
-    loading a half-written checkpoint.
-    """
-    import tensorflow as tf
-
-    prefix, json_path = os.path.join(directory, name), os.path.join(directory, name + ".json")
-    os.makedirs(directory, exist_ok=True)
-    staging = os.path.join(directory, f".tmp-{uuid.uuid4().hex}")
-    try:
-        tmp_prefix = tf.train.Checkpoint(model=model).write(os.path.join(staging, name))
-        written = glob.glob(glob.escape(tmp_prefix) + ".*")
-        # Retire the old files before the new ones take their names: a kill in between then leaves a missing
-        # checkpoint, never new data under an old index.
-        for old in [json_path, prefix + ".index"] + glob.glob(glob.escape(prefix) + ".data-*"):
-            if os.path.exists(old):
-                os.remove(old)
-        # Data shards first, index last: the index is what makes a checkpoint exist.
-        for tmp in sorted(written, key=lambda p: p.endswith(".index")):
-            os.replace(tmp, prefix + tmp[len(tmp_prefix):])
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    with atomic_write(json_path, "w") as f:
-        json.dump({"config": model.get_config(), **info}, f, indent=2)
-    return prefix
-
-
-def read_vgg(directory, name, fmt, missing_message, remake_command):
-    """The VGG16 stored by write_vgg in DIR/NAME, frozen (trainable False), with its JSON record as `.info`.
-
-    MissingWeightsError(missing_message(path)) if a file is missing; WeightsError naming the file if it is damaged.
-    """
-    import tensorflow as tf
-
-    prefix, json_path = os.path.join(directory, name), os.path.join(directory, name + ".json")
-    if not os.path.isfile(json_path):
-        raise MissingWeightsError(missing_message(json_path))
-    for needed in [prefix + ".index"] + ([] if glob.glob(glob.escape(prefix) + ".data-*") else
-                                         [prefix + ".data-00000-of-00001"]):
-        if not os.path.isfile(needed):
-            raise MissingWeightsError(missing_message(needed))
-    try:
-        with open(json_path) as f:
-            info = json.load(f)
-        config = dict(info["config"])
-        if info.get("format") != fmt:
-            raise ValueError(f"format is {info.get('format')!r}, not {fmt!r}")
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise WeightsError(f"{json_path} is not a description of a {fmt} network ({error}); re-run "
-                           f"`{remake_command}`") from error
-    try:
-        model = VGG16.from_config(config)
-    except (TypeError, ValueError) as error:
-        raise WeightsError(f"{json_path}: its config cannot build a VGG16 ({error}); re-run "
-                           f"`{remake_command}`") from error
-    try:
-        tf.train.Checkpoint(model=model).read(prefix).assert_consumed()
-    except (AssertionError, ValueError, tf.errors.OpError) as error:
-        raise WeightsError(f"checkpoint {prefix} does not match {json_path} or is damaged ({error}); re-run "
-                           f"`{remake_command}`") from error
-    model.trainable = False
-    model.info = info
-    return model
-
-
-def convert(source, out_dir=DEFAULT_DIR):
+def convert(source, out_dir=frozen.VGG_FACE_DIR):
     """Read a VGG-Face weights file (.mat, .pth or .pt), check it, and write out_dir/vgg_face + vgg_face.json.
 
     Everything is read and checked before out_dir is touched, so a bad source leaves a previous conversion intact.
@@ -557,8 +468,8 @@ def convert(source, out_dir=DEFAULT_DIR):
     architecture = _architecture(params, meta, source)
     model = VGG16(name="vgg_face", **architecture)
     _assign(model, params, source)
-    write_vgg(model, out_dir, CHECKPOINT_NAME, {
-        "format": FORMAT,
+    write_vgg(model, out_dir, frozen.VGG_FACE_NAME, {
+        "format": frozen.VGG_FACE_FORMAT,
         "mean_rgb": list(model.mean_rgb),
         "mean_from_file": bool(meta.get("mean_from_file", False)),
         "source": os.path.abspath(source),
@@ -567,11 +478,3 @@ def convert(source, out_dir=DEFAULT_DIR):
         "num_class_names": len(meta.get("class_names") or []),
     })
     return model
-
-
-def load_vggface(directory=DEFAULT_DIR):
-    """The converted VGG-Face network from `directory`, frozen (trainable False).
-
-    MissingWeightsError (with the import command) if the conversion is not there; WeightsError if it is damaged.
-    """
-    return read_vgg(directory, CHECKPOINT_NAME, FORMAT, _missing_message, IMPORT_COMMAND)

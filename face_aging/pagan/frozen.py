@@ -1,21 +1,23 @@
-"""PAGAN's two frozen judges, from checkpoints/: phi_age (the age classifier the user trains) and the identity network
+"""PAGAN's two frozen networks, from checkpoints/: phi_age (the age classifier the user trains) and the identity network
 (VGG-Face, converted from its public weights). A missing file is an error that names it and the command that makes
 it; nothing is downloaded.
 
-Both are VGG16 instances stored the same way (vggface_import.write_vgg): DIR/NAME (a TF checkpoint of the model)
-beside DIR/NAME.json (its architecture and where it came from).
+Both are VGG16 instances stored the same way (vgg_store.py): DIR/NAME (a TF checkpoint of the model) beside
+DIR/NAME.json (its architecture and where it came from).
 """
 
 import os
 
 import keras
 
+from face_aging.pagan.config import AGE_CLASSIFIER_DIR, VGG_FACE_DIR, PAGANConfig
 from face_aging.pagan.vgg import VGG16, scaled_channels
-from face_aging.pagan.vggface_import import read_vgg, write_vgg
+from face_aging.pagan.vgg_store import read_vgg, write_vgg
 
-AGE_CLASSIFIER_DIR = os.path.join("checkpoints", "age_classifier")
 AGE_CLASSIFIER_NAME = "age_classifier"
-VGG_FACE_DIR = os.path.join("checkpoints", "vgg_face")
+VGG_FACE_NAME = "vgg_face"
+VGG_FACE_FORMAT = "face_aging.vgg_face"
+IMPORT_COMMAND = "python main.py --model import --source PATH/TO/vgg_face.mat"
 RANDOM_IDENTITY = "random"
 AGE_COMMAND = "python main.py --model age --is_train --prepared_dir DIR"
 AGE_FORMAT = "face_aging.age_classifier"
@@ -49,11 +51,24 @@ def random_identity_network(image_size, seed):
     return model
 
 
-def load_identity_network(source=VGG_FACE_DIR, image_size=224, seed=2018):
+def load_identity_network(source=VGG_FACE_DIR, image_size=224, seed=PAGANConfig.seed):
     """VGG-Face from `source` (a folder written by `--model import`), or `random` for random_identity_network."""
     if source == RANDOM_IDENTITY:
         return random_identity_network(image_size, seed)
-    from face_aging.pagan.vggface_import import load_vggface
     model = load_vggface(source)
     model.trainable = False
     return model
+
+
+def _vggface_missing(path):
+    return (f"VGG-Face weights not found: {path} is missing. PAGAN's identity loss needs them, converted once "
+            f"from the public VGG-Face release (nothing is downloaded): run `{IMPORT_COMMAND}` (vgg_face.mat or "
+            f"vgg-face.mat from the MatConvNet release; vgg_face_dag.pth works too where torch is installed).")
+
+
+def load_vggface(directory=VGG_FACE_DIR):
+    """The converted VGG-Face network from `directory`, frozen (trainable False).
+
+    MissingWeightsError (with the import command) if the conversion is not there; WeightsError if it is damaged.
+    """
+    return read_vgg(directory, VGG_FACE_NAME, VGG_FACE_FORMAT, _vggface_missing, IMPORT_COMMAND)

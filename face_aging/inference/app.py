@@ -1,0 +1,476 @@
+"""A local web page that ages a photo: `python main.py --model caae --serve` (or `--model pagan`).
+
+Upload a photo, see the faces found, choose one, the target ages and (CAAE) the gender, and get the aligned face,
+the aged faces side by side, a GIF through the ages and the photo with the aged face pasted back, each downloadable.
+Every step is test mode's own (face_aging.inference.testmode, caae.infer, pagan.infer, faces), with the model
+loaded once when the server starts; CAAE ages residually with the model's strength, as test mode's --residual auto.
+
+The page is Gradio's, an optional extra (requirements-app.txt): this module imports gradio only inside the functions
+that build and start the page, so the package and its other commands work without it. The server listens on
+127.0.0.1 unless told otherwise, runs one request at a time (others wait in Gradio's queue), keeps uploads and
+results in a temporary folder of its own that it removes when it stops, and writes nothing into the run directory.
+"""
+
+import dataclasses
+import logging
+import os
+import shutil
+import signal
+import socket
+import tempfile
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from face_aging import images as imio
+from face_aging.data import labels as L
+from face_aging.data.pipeline import printable
+from face_aging.errors import FaceAgingError
+
+INSTALL_HINT = ('pip install -r requirements-app.txt (an installed package: pip install "face-aging[app]")')
+LOOPBACK = "127.0.0.1"
+DEFAULT_PORT = 7860                # Gradio's own default, which users of model demos know
+BOXES_MAX_SIDE = 1024              # the photo with the faces marked is shown, not downloaded: no need for 12 MP
+MAX_UPLOAD = "50mb"                # a phone photo is a few MB; far larger is a mistake, refused before it is read
+CACHE_SWEEP = (600, 3600)          # every 10 minutes, Gradio deletes uploads and results older than an hour
+# The ages offered on the page: one per CAAE age group and PAGAN cluster, named by its range (the value is an age
+# in it, which output names carry as test mode's --ages does).
+CAAE_AGES = (3, 8, 13, 18, 25, 35, 45, 55, 65, 75)
+PAGAN_AGES = (25, 35, 45, 60)
+CAAE_DEFAULT_AGES = (18, 35, 55, 75)
+
+
+# The model's faces are small (64x64 for the bundled model): shown filling their boxes, not at their own size.
+FACE_CSS = ".face img { width: 100%; height: 100%; object-fit: contain; }"
+
+
+class AppUnavailable(FaceAgingError, RuntimeError):
+    """--serve was asked for but Gradio is not installed."""
+
+
+class PageError(FaceAgingError, ValueError):
+    """A request the page cannot do (no face, a broken file, ...); its message is shown on the page."""
+
+
+def require_gradio():
+    """AppUnavailable, naming the install command, unless Gradio can be imported."""
+    try:
+        import gradio  # noqa: F401
+    except ImportError as error:
+        detail = "" if error.name == "gradio" else f" (importing it failed: {error})"
+        raise AppUnavailable(f"--serve needs Gradio, an optional extra that is not installed{detail}: "
+                             f"{INSTALL_HINT}") from None
+
+
+# --- The models, loaded once ---------------------------------------------------------------------------------------
+
+class CAAEAger:
+    """A restored CAAE (face_aging.caae.infer.restore_aging_model) and its residual strength."""
+    name = "CAAE"
+    takes_gender = True
+
+    def __init__(self, model, source, residual):
+        self.model, self.source, self.residual = model, source, residual
+        self.size = model.config.image_size
+        self.age_choices = [(L.AGE_GROUP_NAMES[int(L.age_to_group(a))], a) for a in CAAE_AGES]
+        self.default_ages = list(CAAE_DEFAULT_AGES)
+
+    @property
+    def description(self):
+        return f"CAAE: {self.source}; residual aging strength {self.residual:g} (--residual)"
+
+    def progression(self, faces, gender, source, input_age):
+        """(at(age, i), frames(i)) for faces [N, S, S, 3] of the photo at `source`, as test mode's per-face writer
+        takes them: face i at `age` years, and its GIF's frames, through all ten age groups."""
+        from face_aging.caae.infer import input_groups, name_age
+        from face_aging.caae.model import gender_labels
+        own = input_groups([name_age(source)] * len(faces), input_age)
+        groups = self.model.age_progression(faces, gender_labels(gender, len(faces)), self.residual, own)
+        return (lambda age, i: groups[int(L.age_to_group(age)), i]), (lambda i: groups[:, i])
+
+    def check_ages(self, ages):
+        """Every age has its group."""
+
+
+class PAGANAger:
+    """PAGAN's trained generators under a run directory (face_aging.pagan.infer.load_generators)."""
+    name = "PAGAN"
+    takes_gender = False
+
+    def __init__(self, generators, savedir):
+        self.generators, self.savedir = generators, savedir
+        self.size = max(config.image_size for _, config, _ in generators.values())
+        trained = [0] + sorted(generators)
+        self.age_choices = [(L.AGE_CLUSTER_NAMES[int(L.age_to_cluster(a))], a) for a in PAGAN_AGES
+                            if int(L.age_to_cluster(a)) in trained]
+        self.default_ages = [a for _, a in self.age_choices[1:]]
+
+    @property
+    def description(self):
+        from face_aging.caae.model import checkpoint_value
+        parts = []
+        for k, (_, _, path) in sorted(self.generators.items()):
+            step = checkpoint_value(path, "step")
+            parts.append(f"cluster {L.AGE_CLUSTER_NAMES[k]}: {path}" + (f" (step {step})" if step is not None else ""))
+        return "PAGAN: " + "; ".join(parts)
+
+    def progression(self, faces, gender, source, input_age):
+        """(at(age, i), frames(i)) as CAAEAger's; the frames are test mode's: the input, then every trained
+        cluster."""
+        from face_aging.pagan.infer import cluster_outputs
+        by_cluster = cluster_outputs(self.generators, faces, self.size)
+        return ((lambda age, i: by_cluster[int(L.age_to_cluster(age))][i]),
+                (lambda i: np.stack([by_cluster[k][i] for k in sorted(by_cluster)])))
+
+    def check_ages(self, ages):
+        from face_aging.pagan.infer import check_clusters
+        check_clusters(ages, self.generators, self.savedir)
+
+
+def load_caae(config, savedir, init_checkpoint="", residual=None):
+    """The CAAE test mode would use for these flags: the run's checkpoint, an original one, else the bundled model."""
+    from face_aging.caae.infer import residual_strength, restore_aging_model
+    model, source = restore_aging_model(config, savedir, init_checkpoint)
+    return CAAEAger(model, source, residual_strength(residual, model))
+
+
+def load_pagan(savedir):
+    from face_aging.pagan.infer import load_generators
+    return PAGANAger(load_generators(savedir), savedir)
+
+
+# --- One photo: test mode's steps -----------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Found:
+    crops: list                   # face_aging.faces.inputs.FaceCrop, left to right
+    images: np.ndarray            # the model's inputs, float32 [N, S, S, 3] in [-1, 1]
+
+
+def find_faces(path, ager):
+    """Every face in the photo at `path`, as test mode finds it with --align auto; PageError saying why when there
+    is none to age."""
+    from face_aging.inference.testmode import model_input
+    from face_aging.faces.inputs import collect_faces
+    name = printable(os.path.basename(path))
+    crops, no_face, skipped = collect_faces([path], ager.name.lower(), ager.size, "auto")
+    if skipped:
+        raise PageError(f"{name} cannot be used: {skipped[0][1]}. Upload a JPEG or PNG photo.")
+    if no_face or not crops:
+        raise PageError(f"No face found in {name}. Try a photo where the face is larger, seen from the front and "
+                        f"well lit.")
+    images = np.stack([model_input(crop, ager.size) for crop in crops]).astype(np.float32)
+    return Found(crops=crops, images=images)
+
+
+def face_outline(crop, size, photo_shape):
+    """The corners (x, y) of the region of the photo the model sees for `crop`: the aligned square mapped back into
+    the photo, or the centre square of an image used as it is."""
+    if crop.matrix is None:
+        side = min(photo_shape[:2])
+        top, left = (photo_shape[0] - side) / 2, (photo_shape[1] - side) / 2
+        return np.array([[left, top], [left + side, top], [left + side, top + side], [left, top + side]])
+    forward = np.vstack([np.asarray(crop.matrix, np.float64), [0.0, 0.0, 1.0]])
+    corners = np.array([[0, 0, 1], [size, 0, 1], [size, size, 1], [0, size, 1]], np.float64)
+    return (np.linalg.inv(forward) @ corners.T).T[:, :2]
+
+
+def draw_faces(photo, crops, size, max_side=BOXES_MAX_SIDE):
+    """`photo` (uint8 [H, W, 3]) shrunk to at most `max_side`, with each face's region outlined and numbered."""
+    picture = Image.fromarray(np.asarray(photo))
+    scale = min(1.0, max_side / max(picture.size))
+    if scale < 1.0:
+        picture = picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
+                                 Image.BILINEAR, reducing_gap=2.0)
+    draw = ImageDraw.Draw(picture)
+    width = max(2, round(max(picture.size) / 250))
+    try:
+        font = ImageFont.load_default(size=max(12, 6 * width))
+    except TypeError:                                   # Pillow < 10.1 has one bitmap size
+        font = ImageFont.load_default()
+    for number, crop in enumerate(crops, start=1):
+        outline = face_outline(crop, size, np.shape(photo))
+        # Kept inside the picture, so that a face filling it (a chip used as it is) still shows its outline.
+        inset = width / 2
+        points = [tuple(p) for p in np.clip(outline * scale, inset, np.array(picture.size) - inset)]
+        draw.line(points + points[:1], fill=(255, 215, 0), width=width)
+        x, y = min(p[0] for p in points), min(p[1] for p in points)
+        draw.text((max(0, x) + width, max(0, y) + width), str(number), fill=(255, 215, 0), font=font,
+                  stroke_width=max(1, width // 2), stroke_fill=(0, 0, 0))
+    return np.asarray(picture)
+
+
+def parse_ages(ages):
+    """The target ages chosen, as ints 0-120, each once, in the order given; PageError when there is none."""
+    from face_aging.inference.testmode import requested_ages
+    try:
+        values = requested_ages(None, [int(a) for a in ages or ()])
+    except (TypeError, ValueError):
+        raise PageError(f"Target ages must be whole numbers of years, got {list(ages)}") from None
+    if not values:
+        raise PageError("Choose at least one target age.")
+    bad = [a for a in values if not 0 <= a <= 120]
+    if bad:
+        raise PageError(f"{bad[0]} is not an age in years, 0-120.")
+    return values
+
+
+def parse_input_age(value):
+    """The face's age now, for CAAE's residual aging: 'auto' (estimated, or read from a UTKFace-style name) when
+    not given, else the age in years."""
+    if value is None or value == "":
+        return "auto"
+    try:
+        age = int(round(float(value)))
+    except (TypeError, ValueError):
+        raise PageError(f"The age now must be a number of years, got {value!r}") from None
+    if not 0 <= age <= 120:
+        raise PageError(f"The age now must be 0-120 years, got {age}.")
+    return age
+
+
+@dataclasses.dataclass
+class Results:
+    aligned: str                  # the crop the model saw (PNG)
+    strip: str                    # the input, then the face at each age (test mode's NAME_ages.png)
+    gif: str                      # the face through the ages (test mode's NAME.gif)
+    faces: list                   # (age, PNG of the face at that age) per age (test mode's NAME_age{N}.png)
+    photos: list                  # (age, the photo with the aged face pasted back) per age (PHOTO_age{N}_photo)
+    files: list                   # every file above, for download
+
+
+def age_photo(path, ager, found, face_number, ages, gender, input_age, out_dir):
+    """Age face `face_number` (1-based) of the photo at `path` to `ages`, writing test mode's outputs to `out_dir`:
+    those of --ages, --gif and --paste_back, the aligned crop, and the face at each age."""
+    from face_aging.inference.testmode import paste_back_photos, write_face_outputs
+    if not 1 <= face_number <= len(found.crops):
+        raise PageError(f"There is no face {face_number}: the photo has {len(found.crops)}.")
+    ager.check_ages(ages)
+    crop, face = found.crops[face_number - 1], found.images[face_number - 1:face_number]
+    at, frames = ager.progression(face, L.GENDER_NAMES.index(gender), path, input_age)
+    aligned = os.path.join(out_dir, f"{crop.name}_aligned.png")
+    imio.save_image(np.asarray(crop.crop), aligned)
+    (strip, gif), aged = write_face_outputs(out_dir, [crop.name], face, at, frames, ages=ages, gif=True,
+                                            pasted=ages)
+    faces = []
+    for age in ages:
+        faces.append((age, os.path.join(out_dir, f"{crop.name}_age{age}.png")))
+        imio.save_image(aged[0][age], faces[-1][1])
+    photos = list(zip(ages, paste_back_photos([crop], aged, ages, out_dir, ager.size)))
+    files = [aligned, strip, gif] + [p for _, p in faces] + [p for _, p in photos]
+    return Results(aligned=aligned, strip=strip, gif=gif, faces=faces, photos=photos, files=files)
+
+
+# --- The page --------------------------------------------------------------------------------------------------------
+
+def _age_label(ager, age):
+    names = dict((value, label) for label, value in ager.age_choices)
+    return names.get(age, f"{age}")
+
+
+class Page:
+    """The page's logic, apart from Gradio: the model, a small memory of the faces found in recent uploads (so that
+    aging the photo just uploaded does not detect its faces again), and the folder results are written to."""
+
+    def __init__(self, ager, work_dir):
+        self.ager, self.work_dir = ager, work_dir
+        self._found = {}
+
+    def found(self, path):
+        if not path:
+            raise PageError("Upload a photo first.")
+        if not os.path.exists(path):
+            raise PageError("The uploaded photo is no longer here (uploads are kept for an hour): upload it again.")
+        status = os.stat(path)
+        key = (path, status.st_size, status.st_mtime_ns)
+        if key not in self._found:
+            if len(self._found) >= 4:
+                self._found.pop(next(iter(self._found)))
+            self._found[key] = find_faces(path, self.ager)
+        return self._found[key]
+
+    def show_faces(self, path):
+        """(the photo with its faces outlined, as a JPEG in a new folder, the number of faces)."""
+        found = self.found(path)
+        from face_aging.faces.inputs import load_photo
+        picture = draw_faces(load_photo(path), found.crops, self.ager.size)
+        stem = os.path.basename(path).split(".")[0]
+        out = os.path.join(tempfile.mkdtemp(dir=self.work_dir), f"{stem}_faces.jpg")
+        imio.save_image(picture, out, jpeg_quality=90)
+        return out, len(found.crops)
+
+    def age(self, path, face_number, ages, gender, input_age):
+        found = self.found(path)
+        ages = parse_ages(ages)
+        out_dir = tempfile.mkdtemp(dir=self.work_dir)
+        return age_photo(path, self.ager, found, int(face_number or 1), ages, gender or "male",
+                         parse_input_age(input_age), out_dir)
+
+
+def _explain(error):
+    """The message a failed request shows on the page (the server keeps serving whatever went wrong)."""
+    if isinstance(error, FaceAgingError):
+        return str(error)
+    logging.exception("The request failed")
+    return f"Something went wrong ({type(error).__name__}: {error}); the server's log has the details."
+
+
+def build_page(page):
+    """The Gradio Blocks of the page. Its API (gradio_client) has two endpoints: /find_faces(photo) -> (the photo
+    with the faces outlined, the face choice) and /age(photo, face, ages, gender, age_now) -> (aligned face, aged
+    faces side by side, GIF, pasted photos, downloads, summary)."""
+    import gradio as gr
+    ager = page.ager
+
+    def find(photo, progress=gr.Progress()):
+        progress(0.1, desc="Finding faces")
+        try:
+            boxes, count = page.show_faces(photo)
+        except Exception as error:
+            raise gr.Error(_explain(error), duration=None, print_exception=False) from None
+        choices = [(f"Face {k} (left to right)", k) for k in range(1, count + 1)]
+        note = (f"{count} faces found, numbered left to right: choose one below." if count > 1 else
+                "1 face found.")
+        return boxes, gr.update(choices=choices, value=1, visible=count > 1), note
+
+    def age(photo, face, ages, gender, age_now, progress=gr.Progress()):
+        progress(0.1, desc="Finding faces")
+        try:
+            page.found(photo)
+            progress(0.4, desc="Aging")
+            results = page.age(photo, face, ages, gender, age_now)
+        except Exception as error:
+            raise gr.Error(_explain(error), duration=None, print_exception=False) from None
+        progress(1.0, desc="Done")
+        names = ", ".join(_age_label(ager, a) for a, _ in results.faces)
+        summary = (f"Face {int(face or 1)} at {names} (left to right, after the input)."
+                   + (f" Gender: {gender}." if ager.takes_gender else ""))
+        gallery = [(p, f"{_age_label(ager, a)}") for a, p in results.photos]
+        return results.aligned, results.strip, results.gif, gallery, results.files, summary
+
+    with gr.Blocks(title="Face aging", analytics_enabled=False, delete_cache=CACHE_SWEEP) as demo:
+        gr.Markdown(f"# Face aging\n**Model:** {ager.description}  \nEverything runs on this machine; nothing is "
+                    f"sent anywhere.")
+        with gr.Row():
+            with gr.Column(scale=1):
+                photo = gr.File(label="Photo (JPEG or PNG)", file_types=["image"], type="filepath")
+                faces = gr.Image(label="Faces found", type="filepath", interactive=False, height=360)
+                found_note = gr.Markdown()
+                face = gr.Dropdown(label="Face to age", choices=[("Face 1", 1)], value=1, visible=False,
+                                   allow_custom_value=True)  # the API may ask for any face; age() says if none
+                ages = gr.CheckboxGroup(label="Target ages", choices=ager.age_choices, value=ager.default_ages)
+                gender = gr.Radio(label="Gender", choices=list(L.GENDER_NAMES), value="male",
+                                  visible=ager.takes_gender)
+                # Text, not a number field: a number field always holds a number, and "empty" (estimate the age)
+                # must stay possible, since the age now sets where residual aging measures the change from.
+                age_now = gr.Textbox(label="Their age now, in years (optional; estimated when empty)", value="",
+                                     max_lines=1, visible=ager.takes_gender)
+                go = gr.Button("Age this face", variant="primary")
+            with gr.Column(scale=2):
+                summary = gr.Markdown()
+                with gr.Row():
+                    aligned = gr.Image(label="Aligned input", type="filepath", interactive=False, height=200,
+                                   elem_classes="face")
+                    gif = gr.Image(label="Through the ages (GIF)", type="filepath", interactive=False, height=200,
+                                   elem_classes="face")
+                strip = gr.Image(label="Aged faces (input first)", type="filepath", interactive=False, height=200,
+                                 elem_classes="face")
+                pasted = gr.Gallery(label="The photo with the aged face", columns=2, height=420)
+                downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
+        # One request at a time for the model, whichever button sent it; the others wait in the queue.
+        one_at_a_time = dict(concurrency_limit=1, concurrency_id="model")
+        photo.upload(find, inputs=photo, outputs=[faces, face, found_note], api_name="find_faces", **one_at_a_time)
+        go.click(age, inputs=[photo, face, ages, gender, age_now],
+                 outputs=[aligned, strip, gif, pasted, downloads, summary], api_name="age", **one_at_a_time)
+    return demo
+
+
+def free_port(host=LOOPBACK):
+    """A port nothing listens on now (for tests and --port 0)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """The page being served: `url`, `port`, and `close()`, which stops it and removes its temporary folder."""
+
+    def __init__(self, demo, url, port, root, previous_temp):
+        self.demo, self.url, self.port, self.root, self._previous_temp = demo, url, port, root, previous_temp
+
+    def close(self):
+        self.demo.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+        if self._previous_temp is None:
+            os.environ.pop("GRADIO_TEMP_DIR", None)
+        else:
+            os.environ["GRADIO_TEMP_DIR"] = self._previous_temp
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def start(ager, host=LOOPBACK, port=DEFAULT_PORT):
+    """Serve the page for `ager` on host:port in background threads; returns the Server."""
+    require_gradio()
+    if port == 0:
+        port = free_port(host if host != "0.0.0.0" else LOOPBACK)
+    root = tempfile.mkdtemp(prefix="face-aging-app-")
+    previous_temp = os.environ.get("GRADIO_TEMP_DIR")
+    # Gradio keeps uploads and the results it serves under GRADIO_TEMP_DIR: this server's own folder, removed when
+    # it stops. It is read when the page is built, so it is set first; so is the switch that keeps Gradio from
+    # asking the internet for its latest version.
+    os.environ["GRADIO_TEMP_DIR"] = root
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    logging.getLogger("httpx").setLevel(logging.WARNING)    # Gradio's own start-up requests, one line each
+    try:
+        import gradio as gr
+        work = os.path.join(root, "results")
+        os.makedirs(work)
+        demo = build_page(Page(ager, work))
+        demo.queue(default_concurrency_limit=1)
+        # System fonts: the default theme's Google font would be fetched from the internet by the browser.
+        theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                                  font_mono=["ui-monospace", "monospace"])
+        try:
+            demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True, share=False,
+                        inbrowser=False, show_error=True, ssr_mode=False, max_file_size=MAX_UPLOAD, theme=theme,
+                        css=FACE_CSS)
+        except OSError as error:
+            raise AppUnavailable(f"Cannot listen on {host}:{port} ({error}): pass another --port") from None
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    shown = LOOPBACK if host in ("0.0.0.0", "::") else host
+    return Server(demo, f"http://{shown}:{port}/", port, root, previous_temp)
+
+
+def exposure_warning(host, port):
+    """The warning for an address other computers may reach, or None for this machine's own (loopback)."""
+    if host in ("localhost", "::1") or host.startswith("127."):
+        return None
+    return (f"Listening on {host}:{port}: the page has no authentication, so anyone who can reach this address can "
+            f"upload photos to it and use this machine's model. Leave out --host to serve this machine only.")
+
+
+def serve(ager, host=LOOPBACK, port=DEFAULT_PORT):
+    """Serve the page until Ctrl-C or SIGTERM (the --serve command)."""
+    server = start(ager, host, port)
+    warning = exposure_warning(host, server.port)
+    if warning:
+        logging.warning("%s", warning)
+    print(f"\tServing {ager.description}\n\tOpen {server.url} in a browser (Ctrl-C stops the server)", flush=True)
+    # SIGTERM (kill, a service manager) stops the server as Ctrl-C does, so its temporary folder is removed too.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server.demo.block_thread()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.close()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt

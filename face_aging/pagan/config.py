@@ -1,0 +1,88 @@
+"""PAGAN's settings, each default in one place: the paper's (PAGANConfig, LossWeights), a generator's training
+run (PAGANTrainOptions), phi_age's training (AgeOptions), where the frozen networks are kept. The command line's
+defaults for --model pagan and age are these (face_aging/cli/flags.py). Free of TensorFlow."""
+
+import dataclasses
+import os
+
+GEN_CHANNELS = 32          # the generator's first width; 64 and 128 follow (x2, x4)
+AGE_CLASSIFIER_DIR = os.path.join("checkpoints", "age_classifier")
+VGG_FACE_DIR = os.path.join("checkpoints", "vgg_face")
+
+
+def image_size_problem(size):
+    """Why `size` cannot be an image size of PAGAN's networks (None if it can): VGG-16 has five 2x2 max-pools."""
+    if size is None or size < 32 or size % 32:
+        return "must be a multiple of 32 (VGG-16's five 2x2 max-pools), at least 32 (224 is the paper's)"
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class LossWeights:
+    """The paper's weights on CACD."""
+    pixel: float = 0.20
+    adversarial: float = 750.0
+    identity: float = 0.005
+    pixel_every: int = 5
+    pixel_scale: float = 127.5     # [-1, 1] differences -> 0-255 units
+
+
+@dataclasses.dataclass
+class PAGANConfig:
+    """The paper's settings as defaults; the open points of docs/PAGAN.md are the `res_blocks`, `padding`, `tap` and
+    `identity_layer` fields."""
+    image_size: int = 224
+    target_cluster: int = 1
+    gen_channels: int = GEN_CHANNELS
+    res_blocks: int = 4            # open: the released model may use 5 with reflection padding
+    padding: str = "zero"          # zero | reflect
+    head_width: float = 1.0        # discriminator heads' width relative to the paper's
+    tap: str = "relu"              # phi_age taps after the ReLU ("relu") or before it ("conv")
+    identity_layer: str = "fc7"    # VGG-Face descriptor layer: fc6 | fc7 (after ReLU) | fc8 (logits)
+    learning_rate: float = 1e-4
+    beta1: float = 0.5             # the paper does not say; 0.5 as in DCGAN-style GAN training
+    decay_every: int = 2000        # iterations between halvings of the learning rate
+    decay_rate: float = 0.5
+    weights: LossWeights = dataclasses.field(default_factory=LossWeights)
+    seed: int = 2017               # --seed's default, as CAAE's
+    precision: str = "float32"     # training only: G and D compute in it; the frozen judges stay float32
+    xla: bool = False
+
+    ARCHITECTURE = ("image_size", "gen_channels", "res_blocks", "padding", "head_width", "tap", "identity_layer")
+
+
+@dataclasses.dataclass
+class PAGANTrainOptions:
+    savedir: str = os.path.join("save", "pagan")
+    prepared_dir: str = os.path.join("data", "prepared")
+    iterations: int = 50000
+    batch_size: int = 8
+    age_classifier: str = AGE_CLASSIFIER_DIR
+    identity: str = VGG_FACE_DIR          # a converted VGG-Face folder, or "random"
+    use_trained_model: bool = True
+    sample_every: int = 500
+    save_every: int = 2000
+    checkpoint_minutes: float = 10.0
+    summary_every: int = 10
+    max_to_keep: int = 3
+    on_bad_checkpoint: str = "error"  # or "fallback": continue from the newest checkpoint that restores
+    config: PAGANConfig = dataclasses.field(default_factory=PAGANConfig)
+
+
+@dataclasses.dataclass
+class AgeOptions:
+    prepared_dir: str = os.path.join("data", "prepared")
+    savedir: str = os.path.join("save", "age")
+    out_dir: str = AGE_CLASSIFIER_DIR
+    init: str = VGG_FACE_DIR      # start from converted VGG-Face weights where present ("" = from scratch)
+    epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    image_size: int = 224
+    width: float = 1.0
+    fc_units: int = 4096
+    val_limit: int = 2000                # validation faces evaluated each epoch (a fixed seeded subset)
+    checkpoint_minutes: float = 10.0
+    summary_every: int = 10
+    seed: int = 2017
+    on_bad_checkpoint: str = "error"     # or "fallback": continue from the newest checkpoint that restores
