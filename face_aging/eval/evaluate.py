@@ -236,5 +236,7 @@ def run_eval(options):
     out_dir = options.out_dir or os.path.join(options.savedir, "eval")
     written = report.write_report(results, out_dir)
     print(report.format_console(results))
-    print(f"\tWrote {written['json']}, {written['markdown']} and the plots in {out_dir}")
+    drawn = [os.path.basename(written[name]) for name in ("age_by_target", "identity_by_target") if written[name]]
+    print(f"\tWrote {written['json']}, {written['markdown']}" + (f" and {', '.join(drawn)}" if drawn else
+                                                                   " (no plot drawn: see eval.md)"))
     return written
