@@ -20,7 +20,6 @@ Writes to SAVEDIR/test/ (NAME = the file's stem, plus _faceK when a photo holds 
 The per-face outputs use each face's gender: --gender, or with auto the one a UTKFace-style name carries, else male.
 """
 
-import dataclasses
 import logging
 import os
 

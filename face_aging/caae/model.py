@@ -1,6 +1,5 @@
 """CAAE: the four networks, their three Adam optimisers, the compiled training step and inference."""
 
-import dataclasses
 
 import keras
 import numpy as np

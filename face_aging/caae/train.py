@@ -1,6 +1,6 @@
-"""CAAE training: the original's loop (samples and test grids every epoch, checkpoints every 5 epochs and at the
-end, TensorBoard every step) made resumable: checkpoints also every few minutes, and a restart continues from the
-latest step, mid-epoch included."""
+"""CAAE's part of the one training loop (face_aging/training/loop.py): the original's schedule (pre-training epochs
+first, samples and test grids every epoch, checkpoints every 5 epochs and at the end, TensorBoard every step), its
+TF1 checkpoints as starting points, and the aging recipe's frozen age classifier, trained before the first step."""
 
 import dataclasses
 import json
@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from face_aging import images as imio
-from face_aging.caae import age_classifier, losses, synthetic_check, tf1_checkpoint
+from face_aging.caae import age_classifier, synthetic_check, tf1_checkpoint
 from face_aging.caae.model import CAAE
 from face_aging.data import decode_check, holdout
 from face_aging.data import labels as L

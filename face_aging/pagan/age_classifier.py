@@ -1,5 +1,6 @@
 """phi_age: a VGG-16 trained to classify PAGAN's four age clusters, the feature extractor of the pyramid
-discriminator. `python main.py --model age --is_train` runs this.
+discriminator. `python main.py --model age --is_train` runs this, its part of the one training loop
+(face_aging/training/loop.py).
 
 Run layout (resumable) in SAVEDIR: summary/ (loss, accuracy, validation accuracy overall and per cluster, learning
 rate), checkpoint/, options.json. The classifier with the best balanced validation accuracy so far is exported to

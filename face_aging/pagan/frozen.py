@@ -6,7 +6,6 @@ Both are VGG16 instances stored the same way (vgg_store.py): DIR/NAME (a TF chec
 DIR/NAME.json (its architecture and where it came from).
 """
 
-import os
 
 import keras
 

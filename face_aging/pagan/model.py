@@ -9,7 +9,6 @@ import tensorflow as tf
 
 from face_aging import distribute, precision
 from face_aging.pagan import losses
-from face_aging.pagan.config import PAGANConfig
 from face_aging.pagan.networks import PAGANGenerator, PyramidDiscriminator
 from face_aging.pagan.vgg import TAPS
 from face_aging.training.adversarial import AdversarialModel

@@ -1,7 +1,8 @@
-"""PAGAN training of one generator (one target cluster), in the CAAE run layout under SAVEDIR/clusterK:
-summary/ (every loss term, the learning rate, images), samples/ (training inputs and outputs), test/ (fixed
-validation faces and their outputs), checkpoint/ (every --save_every iterations, every few minutes, on SIGINT/SIGTERM
-and at the end; a restart continues from the latest step with the same data order)."""
+"""PAGAN's part of the one training loop (face_aging/training/loop.py): one generator (one target cluster), in the
+CAAE run layout under SAVEDIR/clusterK: summary/ (every loss term, the learning rate, images), samples/ (training
+inputs and outputs), test/ (fixed validation faces and their outputs), checkpoint/ (every --save_every iterations,
+every few minutes, on SIGINT/SIGTERM and at the end; a restart continues from the latest step with the same data
+order)."""
 
 import dataclasses
 import logging
