@@ -59,6 +59,10 @@ def run(fv=flags.FLAGS):
     weights = validate(fv)
     if fv.model != "prepare":  # prepare reads and writes files only
         quiet.start_tensorflow()
+    if fv.model in ("caae", "pagan") and (fv.serve or fv.eval or fv.export is not None):
+        # The modes both models have (validate allows one at a time), instead of training or test mode.
+        (run_serve if fv.serve else run_eval if fv.eval else run_export)(fv)
+        return 0
     {"caae": run_caae, "pagan": run_pagan, "age": run_age, "prepare": run_prepare, "import": run_import}[fv.model](
         fv, weights)
     return 0
@@ -114,12 +118,6 @@ def run_serve(fv):
 
 
 def run_caae(fv, weights):
-    if fv.serve:
-        return run_serve(fv)
-    if fv.eval:
-        return run_eval(fv)
-    if fv.export is not None:
-        return run_export(fv)
     if fv.is_train:
         print("\n\tTraining Mode")
         from face_aging import distribute
@@ -149,12 +147,6 @@ def run_caae(fv, weights):
 
 
 def run_pagan(fv, weights):
-    if fv.serve:
-        return run_serve(fv)
-    if fv.eval:
-        return run_eval(fv)
-    if fv.export is not None:
-        return run_export(fv)
     if not fv.is_train:
         print("\n\tTesting Mode (PAGAN)")
         from face_aging.pagan.infer import run_test
