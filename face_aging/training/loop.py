@@ -25,9 +25,10 @@ class BadCheckpointError(TrainingError, checkpointing.BadCheckpointError):
 
 
 class Job:
-    """What one model's training supplies to `run`. Attributes set by `setup`: `checkpoint` (tf.train.Checkpoint),
-    `variables` (those that must be finite to be saved), `total` (steps of the whole run), `batch_size`, and the
-    options (`options.checkpoint_minutes`, `options.summary_every`)."""
+    """What one model's training supplies to `train`: a static `run_dir(options)` (its RunDir), the methods below,
+    and the attributes `setup` sets: `checkpoint` (tf.train.Checkpoint), `variables` (those that must be finite to be
+    saved), `total` (steps of the whole run) and `batch_size`. The options have `checkpoint_minutes`,
+    `summary_every` and `on_bad_checkpoint`."""
 
     unit = "step"            # how the job names its steps in messages ("iteration" for PAGAN)
 
