@@ -85,14 +85,20 @@ def _pillow_data(out_to_in):
     return tuple(np.asarray(out_to_in)[:2].ravel())
 
 
+def crop_corners(matrix, size):
+    """Where the corners of the size x size crop that `matrix` (photo -> crop) describes lie in the photo: (x, y)
+    [4, 2], clockwise from the crop's top left."""
+    corners = np.array([[0, 0, 1], [size, 0, 1], [size, size, 1], [0, size, 1]], np.float64)
+    return (np.linalg.inv(_affine3(matrix)) @ corners.T).T[:, :2]
+
+
 def warp_face(image, matrix, size):
     """The size x size crop of `image` (uint8 [H, W, 3]) that `matrix` (photo -> crop) describes."""
     image = np.asarray(image)
     height, width = image.shape[:2]
     forward = _affine3(matrix)
     inverse = np.linalg.inv(forward)
-    corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float64)
-    footprint = (inverse @ corners.T)[:2]
+    footprint = crop_corners(matrix, size).T
     margin = 3.0 / np.sqrt(abs(np.linalg.det(forward[:2, :2])))    # bicubic reads 2 pixels either side
     x0, y0 = np.floor(footprint.min(axis=1) - margin).astype(int)
     x1, y1 = np.ceil(footprint.max(axis=1) + margin).astype(int)

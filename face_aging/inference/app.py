@@ -170,9 +170,8 @@ def face_outline(crop, size, photo_shape):
         side = min(photo_shape[:2])
         top, left = (photo_shape[0] - side) / 2, (photo_shape[1] - side) / 2
         return np.array([[left, top], [left + side, top], [left + side, top + side], [left, top + side]])
-    forward = np.vstack([np.asarray(crop.matrix, np.float64), [0.0, 0.0, 1.0]])
-    corners = np.array([[0, 0, 1], [size, 0, 1], [size, size, 1], [0, size, 1]], np.float64)
-    return (np.linalg.inv(forward) @ corners.T).T[:, :2]
+    from face_aging.faces.align import crop_corners
+    return crop_corners(crop.matrix, size)
 
 
 def draw_faces(photo, crops, size, max_side=BOXES_MAX_SIDE):
