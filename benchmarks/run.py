@@ -14,6 +14,10 @@ Figures:
   bundled_test    test mode with the bundled CAAE (face_aging/pretrained) on 10 rendered 200x200 face JPEGs: the model's
                   time for one face to all 10 groups (median over the faces, after warm-up), and the whole of
                   test mode (read, age, write the grids, a GIF and a --target_age face each) per face, model loaded.
+  pagan_bundled_test  test mode with the bundled PAGAN generators (face_aging/pretrained/pagan_utkface128) on 10 rendered
+                  200x200 face JPEGs: the three generators on one face (median after warm-up), and the whole of test
+                  mode (read, age to the three clusters, write the strip, the overview, a GIF and a --target_age face)
+                  per face, generators loaded.
   pipeline        the training input pipeline (decode, resize, batch) on a JPEG folder, 128x128, batch 100.
   scan            the checks of a training folder before the run starts, on a JPEG folder: header and tail of every
                   file (pipeline.check_image), the full decode of every file (decode_check, 128x128) without its
@@ -191,6 +195,38 @@ def bench_bundled_test(args):
             "test_mode_seconds_per_face": whole, "image_size": config.image_size}
 
 
+def bench_pagan_bundled_test(args):
+    import numpy as np
+    import tensorflow as tf
+    from PIL import Image
+    from face_aging.data.synthetic import make_person, render_face
+    from face_aging.pagan.infer import load_generators, run_test
+    generators = load_generators("/nonexistent-run")
+    size = max(config.image_size for _, config, _ in generators.values())
+    faces = [render_face(make_person(k, seed=3), 20 + k, 200) for k in range(10)]
+    small = [tf.constant(np.asarray(Image.fromarray(f).resize((size, size), Image.LANCZOS), np.float32)[None]
+                         / 127.5 - 1) for f in faces]
+
+    def all_clusters(face):
+        for generator, _, _ in generators.values():
+            generator(face, training=False).numpy()
+    for face in small[:3]:
+        all_clusters(face)                                 # warm-up
+    per_face = [timed(lambda f=f: all_clusters(f), 1, warmup=0)[0] for f in small]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = os.path.join(tmp, "faces")
+        os.makedirs(folder)
+        for k, face in enumerate(faces):
+            Image.fromarray(face).save(os.path.join(folder, f"face{k}.jpg"), quality=95)
+        savedir = os.path.join(tmp, "run")
+        run_test(folder, savedir, target_age=60, gif=True, align="off")     # warm-up
+        start = time.perf_counter()
+        run_test(folder, savedir, target_age=60, gif=True, align="off")
+        whole = (time.perf_counter() - start) / len(faces)
+    return {"seconds_per_face": statistics.median(per_face), "best_seconds": min(per_face),
+            "test_mode_seconds_per_face": whole, "image_size": size, "clusters": sorted(generators)}
+
+
 def bench_pipeline(args):
     from face_aging.data.pipeline import FaceDataset, scan_labelled_folder
     faces = scan_labelled_folder(args.folder)
@@ -260,7 +296,8 @@ def bench_pagan_train(args):
 
 
 CHILDREN = {"ceiling": bench_ceiling, "caae_train": bench_caae_train, "caae_infer": bench_caae_infer,
-            "bundled_test": bench_bundled_test, "pipeline": bench_pipeline, "pagan_train": bench_pagan_train,
+            "bundled_test": bench_bundled_test, "pagan_bundled_test": bench_pagan_bundled_test,
+            "pipeline": bench_pipeline, "pagan_train": bench_pagan_train,
             "scan": bench_scan}
 
 
@@ -315,7 +352,8 @@ def machine():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", default="ceiling,caae_train,caae_infer,bundled_test,pipeline,scan,pagan_train")
+    parser.add_argument("--only", default="ceiling,caae_train,caae_infer,bundled_test,pagan_bundled_test,pipeline,"
+                                          "scan,pagan_train")
     parser.add_argument("--precisions", default=",".join(PRECISIONS))
     parser.add_argument("--data", default="", help="a folder of JPEG faces for the pipeline (default: make 2,000)")
     parser.add_argument("--quick", action="store_true", help="fewer timed steps")
@@ -383,6 +421,12 @@ def main():
               f"{r['seconds_per_face']:.4f} s (best {r['best_seconds']:.4f}); whole test mode on 10 faces with "
               f"--target_age and --gif: {r['test_mode_seconds_per_face']:.3f} s per face, peak RSS "
               f"{r['peak_rss_mb']:.0f} MB", flush=True)
+    if "pagan_bundled_test" in only:
+        r = run_child("pagan_bundled_test", args)
+        print(f"pagan_bundled_test {r['image_size']}x{r['image_size']} (the bundled PAGAN, clusters "
+              f"{','.join(map(str, r['clusters']))}), one face through every generator: {r['seconds_per_face']:.4f} s "
+              f"(best {r['best_seconds']:.4f}); whole test mode on 10 faces with --target_age and --gif: "
+              f"{r['test_mode_seconds_per_face']:.3f} s per face, peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
     if "pipeline" in only:
         with tempfile.TemporaryDirectory() as tmp:
             folder = args.data or make_jpeg_folder(2000, os.path.join(tmp, "faces"))

@@ -161,13 +161,31 @@ def test_pagan_evaluation_covers_the_trained_clusters(labelled_faces, tmp_path):
                           identity_judge="none")
     results = evaluate(options, age_judge=age_judge)
     assert results["targets"] == ["31-40", "51+"] and results["target_bounds"] == [[31, 40], [51, 120]]
-    inputs = read_faces(labelled_faces)
+    everyone = read_faces(labelled_faces)
+    real_ages = np.array([int(n.split("_")[0]) for n in sorted(os.listdir(labelled_faces))])
+    # PAGAN ages its inputs, faces of 30 and under; the older faces are the clusters' real faces.
+    young = real_ages <= 30
+    assert 0 < young.sum() < len(young) and results["num_faces"] == young.sum()
+    inputs = everyone[young]
+    assert results["input_age"]["mean"] == pytest.approx(brightness_age(inputs).mean())
     for k, target in zip((1, 3), results["per_target"]):
-        ages = brightness_age(to_uint8(generators[k](inputs / 127.5 - 1.0, training=False).numpy()))
+        out = to_uint8(generators[k](inputs / 127.5 - 1.0, training=False).numpy())
+        ages = brightness_age(out)
         low, high = metrics.group_bounds("pagan")[k]
         assert target["gen_ages"] == pytest.approx(ages, abs=1e-3)
         assert target["gen_age"]["inside"] == np.mean((np.floor(ages + 0.5) >= low) & (np.floor(ages + 0.5) <= high))
+        in_group = (real_ages >= low) & (real_ages <= high)
+        assert target["real_ages"] == pytest.approx(brightness_age(everyone[in_group])) if in_group.any() \
+            else target["real_age"] is None
+        assert target["sharpness"]["median"] == pytest.approx(metrics.sharpness_ratio(inputs, out)["median"])
+        # The field's age error: to the cluster's middle (51+: the middle of its first ten years).
+        assert target["age_error"] == pytest.approx(np.mean(np.abs(ages - {1: 35.5, 3: 60.5}[k])), abs=1e-3)
+    assert results["age_error_21_70"] == pytest.approx(np.mean([t["age_error"] for t in results["per_target"]]))
     assert results["rank_correlation"] is None and results["reconstruction_error"] is None
+    # Beside them, the bundled CAAE on the same young faces at the matching groups, judged by the same judge.
+    side = results["comparison"]
+    assert [t["group"] for t in side["per_target"]] == ["31-40", "61-70"]
+    assert all(t["gen_age"]["n"] == young.sum() for t in side["per_target"])
 
 
 def test_main_eval_writes_the_report(lively_run, labelled_faces, tmp_path):

@@ -142,7 +142,19 @@ def test_export_flag_errors(args, message):
         cli_validate.validate(fv)
 
 
-def test_export_without_a_checkpoint_is_a_clear_error(tmp_path):
+def test_no_generator_in_the_run_nor_bundled_is_a_clear_error(tmp_path):
+    from face_aging.inference.testmode import TestModeError
+    from face_aging.pagan.infer import load_generators
+    with pytest.raises(TestModeError, match="No PAGAN generator under .*none bundled"):
+        load_generators(str(tmp_path / "none"), bundled_dir=str(tmp_path / "no_bundle"))
+
+
+def test_export_without_a_checkpoint_exports_the_bundled_generators(tmp_path):
+    from face_aging.pagan import bundled
+    if not bundled.available():
+        pytest.skip("no bundled PAGAN generators in this tree")
     result = run_main("--model", "pagan", "--export", str(tmp_path / "out"), "--savedir", str(tmp_path / "none"))
-    assert result.returncode == 1 and "No PAGAN generator" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 0, result.stderr
+    for k in bundled.available():
+        assert (tmp_path / "out" / f"cluster{k}" / "saved_model.pb").exists()
     assert not (tmp_path / "out").exists() and not os.path.exists(str(tmp_path / "out") + ".tmp-export")

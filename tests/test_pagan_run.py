@@ -150,7 +150,9 @@ def test_pagan_train_resume_and_test_mode(prepared, age_classifier, tmp_path):
     options = json.loads((run / "options.json").read_text())
     assert options["target_cluster"] == 2 and options["weights"] == {"pixel": 0.2, "adversarial": 750.0,
                                                                      "identity": 0.005, "pixel_every": 5,
-                                                                     "pixel_scale": 127.5}
+                                                                     "pixel_scale": 127.5, "chroma": 0.0}
+    # The recipe's options are off by default (the paper's generator and crop), and recorded.
+    assert (options["residual_output"], options["upsample"], options["template"]) == (False, "deconv", "pagan")
     assert options["learning_rate"] == 1e-4 and options["batch_size"] == 4
     assert Image.open(run / "samples" / "000006.png").size == (4 * 32, 2 * 32)   # inputs over outputs
     import tensorflow as tf
@@ -211,6 +213,10 @@ def test_missing_vgg_face_names_the_import_command(prepared, age_classifier, tmp
     (("--model=pagan", "--is_train=false"), "--testdir is required"),
     (("--model=pagan", "--iterations=0"), "--iterations=0"),
     (("--model=pagan", "--weights=1,2"), "lambda_pixel,lambda_adv,lambda_identity"),
+    (("--model=pagan", "--chroma=-1"), "--chroma=-1.0: must be 0 (off) or more"),
+    (("--model=pagan", "--decay_every=0"), "--decay_every=0: must be a positive integer"),
+    (("--model=pagan", "--upsample=bicubic"), "--upsample"),
+    (("--model=caae", "--recipe=utkface128"), "--recipe=utkface128 is for --model prepare or age or pagan"),
     (("--model=age", "--batch_size=-1"), "--batch_size=-1"),
     (("--model=prepare",), "--model prepare needs --dataset"),
     (("--model=import",), "--model import needs --source"),

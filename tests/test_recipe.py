@@ -251,7 +251,7 @@ def test_the_recipe_preset_sets_its_flags_and_explicit_flags_win():
                                                                                                "none")
     with pytest.raises(FlagError, match="--recipe"):
         applied("--recipe=utkface64", "--is_train=false", "--testdir=x")
-    with pytest.raises(FlagError, match="--recipe is for --model caae"):
+    with pytest.raises(FlagError, match="--recipe=utkface64 is for --model caae, not --model pagan"):
         applied("--model=pagan", "--recipe=utkface64")
 
 

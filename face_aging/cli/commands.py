@@ -162,9 +162,11 @@ def run_pagan(fv, weights):
     config = PAGANConfig(
         image_size=fv.image_size, target_cluster=fv.target_cluster, gen_channels=fv.gen_channels,
         res_blocks=fv.res_blocks, padding=fv.padding, head_width=fv.head_width, tap=fv.tap,
-        identity_layer=fv.identity_layer, learning_rate=fv.learning_rate, beta1=fv.beta1,
+        identity_layer=fv.identity_layer, residual_output=fv.residual_output, learning_rate=fv.learning_rate,
+        beta1=fv.beta1, decay_every=fv.decay_every, upsample=fv.upsample, template=fv.template,
         weights=LossWeights(pixel=weights[0], adversarial=weights[1], identity=weights[2],
-                            pixel_every=fv.pixel_every), seed=fv.seed, precision=fv.precision, xla=fv.xla)
+                            pixel_every=fv.pixel_every, chroma=fv.chroma),
+        seed=fv.seed, precision=fv.precision, xla=fv.xla)
     train(PAGANTrainOptions(
         savedir=fv.savedir, prepared_dir=fv.prepared_dir, iterations=fv.iterations, batch_size=fv.batch_size,
         age_classifier=fv.age_classifier, identity=fv.identity, use_trained_model=fv.use_trained_model,
@@ -189,7 +191,8 @@ def run_age(fv, weights):
 def run_prepare(fv, weights):
     from face_aging.data import prepare
     sources = [s for s in fv.dataset.split(",") if s]
-    summary = prepare.prepare(sources, fv.prepared_dir, val_fraction=fv.val_fraction, seed=fv.seed)
+    summary = prepare.prepare(sources, fv.prepared_dir, val_fraction=fv.val_fraction, seed=fv.seed,
+                              holdout=fv.holdout != "none")
     print(prepare.describe(summary))
     print(f"\tWrote {fv.prepared_dir}/{{train,val,test}}.csv and prepare.json")
 

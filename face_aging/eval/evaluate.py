@@ -129,27 +129,26 @@ def pagan_outputs(generators, faces):
     return targets, target_bounds, outputs, ", ".join(sources)
 
 
-def judge_figures(inputs, outputs, target_bounds, real_ages, persons, age_judge, identity_judge, options):
-    """The per-target figures, the thresholds and the impostor description from the judges' verdicts."""
-    per_target = [{} for _ in outputs]
+def judge_figures(inputs, outputs, target_bounds, real_ages, persons, age_judge, identity_judge, options,
+                  real_faces=None):
+    """The per-target figures, the thresholds and the impostor description from the judges' verdicts.
+
+    `real_faces` (default: the inputs) are the faces whose own ages (`real_ages`) give each target's "real faces"
+    row: PAGAN ages only its young inputs, but compares them with the older faces of the same set."""
+    per_target = [{"sharpness": metrics.sharpness_ratio(inputs, out)} for out in outputs]
     gen_matrix = genuine_matrix = None
+    real_faces = inputs if real_faces is None else real_faces
     if age_judge is not None:
-        real_estimates = age_judge.estimate(inputs)
-        columns = []
-        for t, out in enumerate(outputs):
-            _say(f"age judge ({age_judge.name}): target {t + 1}/{len(outputs)}")
-            columns.append(age_judge.estimate(out))
-        gen_matrix = np.stack(columns, axis=1)    # [faces, targets]
-        for entry, (low, high), estimates in zip(per_target, target_bounds, gen_matrix.T):
-            entry["gen_age"] = metrics.age_figures(estimates, low, high)
-            entry["gen_ages"] = [float(a) for a in estimates]
+        real_estimates = age_judge.estimate(real_faces)
+        gen_matrix = age_columns(age_judge, outputs, per_target, target_bounds)
+        for entry, (low, high) in zip(per_target, target_bounds):
             in_group = (real_ages >= low) & (real_ages <= high)
             if in_group.any():
                 entry["real_age"] = metrics.age_figures(real_estimates[in_group], low, high)
                 entry["real_ages"] = [float(a) for a in real_estimates[in_group]]
             else:
                 entry["real_age"] = None
-    thresholds, impostors = [], {"description": "no identity judge", "n_pairs": 0}
+    thresholds, impostors, embedded = [], {"description": "no identity judge", "n_pairs": 0}, None
     if identity_judge is not None:
         embedded = identity_judge.embed(inputs)
         persons, duplicates = persons_with_duplicates(inputs, persons)
@@ -161,15 +160,93 @@ def judge_figures(inputs, outputs, target_bounds, real_ages, persons, age_judge,
         impostors = {"description": description, "n_pairs": int(len(pairs))}
         thresholds = [metrics.threshold_at_far(impostor_scores, far, identity_judge.higher_means_same)
                       for far in REPORT_FARS]
-        columns = []
-        for t, (entry, out) in enumerate(zip(per_target, outputs)):
-            _say(f"identity judge ({identity_judge.name}): target {t + 1}/{len(outputs)}")
-            genuine = identity_judge.scores(embedded, identity_judge.embed(out))
-            columns.append(np.asarray(genuine, dtype=np.float64))
-            entry["identity"] = metrics.identity_figures(genuine)
-            entry["verification"] = [metrics.verification_figures(genuine, t) for t in thresholds]
-        genuine_matrix = np.stack(columns, axis=1)
-    return per_target, thresholds, impostors, gen_matrix, genuine_matrix
+        genuine_matrix = identity_columns(identity_judge, embedded, outputs, per_target, thresholds)
+    return per_target, thresholds, impostors, gen_matrix, genuine_matrix, embedded
+
+
+def requested_age(low, high):
+    """The age in years a target stands for: its middle, and for an open-ended one (51+, 71+) the middle of its first
+    ten years (60.5, 80.5)."""
+    return (low + (low + 19 if high >= metrics.MAX_AGE else high)) / 2.0
+
+
+def age_error_21_70(per_target):
+    """The field's summary: the age error to target averaged over the targets whose age is 21-70 (None without
+    an age judge or such targets)."""
+    errors = [t["age_error"] for t in per_target if t.get("age_error") is not None
+              and 21 <= t["requested_age"] <= 70 and np.isfinite(t["age_error"])]
+    return float(np.mean(errors)) if errors else None
+
+
+def age_columns(age_judge, outputs, per_target, target_bounds):
+    """Each target's estimated ages into its entry (with the age error to the target's middle); the estimates as a
+    [faces, targets] matrix."""
+    columns = []
+    for t, (entry, out, (low, high)) in enumerate(zip(per_target, outputs, target_bounds)):
+        _say(f"age judge ({age_judge.name}): target {t + 1}/{len(outputs)}")
+        estimates = age_judge.estimate(out)
+        entry["gen_age"] = metrics.age_figures(estimates, low, high)
+        entry["requested_age"] = requested_age(low, high)
+        entry["age_error"] = metrics.age_error(estimates, entry["requested_age"])
+        entry["gen_ages"] = [float(a) for a in estimates]
+        columns.append(estimates)
+    return np.stack(columns, axis=1)
+
+
+def identity_columns(identity_judge, embedded, outputs, per_target, thresholds):
+    """Each target's genuine (input, output) scores into its entry: their mean, the verification rates at the FAR
+    thresholds and at the judge's fixed ones (dlib: 0.6, 0.5); the scores as a [faces, targets] matrix."""
+    columns = []
+    for t, (entry, out) in enumerate(zip(per_target, outputs)):
+        _say(f"identity judge ({identity_judge.name}): target {t + 1}/{len(outputs)}")
+        genuine = np.asarray(identity_judge.scores(embedded, identity_judge.embed(out)), dtype=np.float64)
+        columns.append(genuine)
+        entry["identity"] = metrics.identity_figures(genuine)
+        entry["verification"] = [metrics.verification_figures(genuine, t) for t in thresholds]
+        entry["verified_below"] = [metrics.verified_below(genuine, threshold, identity_judge.higher_means_same)
+                                   for threshold in getattr(identity_judge, "fixed_thresholds", ())]
+    return np.stack(columns, axis=1)
+
+
+# The CAAE age group PAGAN's report compares each cluster with: the group holding the cluster's span (31-40, 41-50);
+# for 51+, 61-70, which holds the median age (61) of UTKFace's 51+ faces.
+CAAE_GROUP_OF_CLUSTER = {1: 5, 2: 6, 3: 8}
+
+
+def caae_comparison(faces, ages, genders, clusters, judges, thresholds, embedded):
+    """PAGAN's report beside the bundled CAAE: the same young faces aged by it (residual aging at its card's strength,
+    from the own group of the labels, else estimated) to the group matching each of `clusters`
+    (CAAE_GROUP_OF_CLUSTER), judged by the same judges at the same thresholds. None where it is missing."""
+    import tensorflow as tf
+    from face_aging.caae import bundled as caae_bundled
+    from face_aging.caae.config import CAAEConfig
+    from face_aging.caae.infer import input_groups
+    from face_aging.caae.model import AgingModel
+    if not caae_bundled.available():
+        return None
+    model = AgingModel(CAAEConfig(**caae_bundled.architecture()))
+    model.weights_checkpoint().restore(caae_bundled.PREFIX).expect_partial()
+    size = model.config.image_size
+    small = tf.image.resize(faces, [size, size], antialias=True).numpy()
+    gender_labels = L.plus_minus_one_hot(np.where(genders < 0, 0, genders), 2)
+    own = input_groups(ages, "auto")
+    groups = [CAAE_GROUP_OF_CLUSTER[k] for k in clusters]
+    target_bounds = [list(metrics.group_bounds("pagan")[k]) for k in clusters]
+    outputs = [[] for _ in groups]
+    for start in range(0, len(faces), 50):
+        progression = model.age_progression(small[start:start + 50], gender_labels[start:start + 50],
+                                            caae_bundled.residual(), own[start:start + 50])
+        for i, g in enumerate(groups):
+            outputs[i].append(imio.to_uint8(progression[g]))
+    outputs = [np.concatenate(o) for o in outputs]
+    inputs = imio.to_uint8(faces)
+    per_target = [{"sharpness": metrics.sharpness_ratio(inputs, out), "group": L.AGE_GROUP_NAMES[g]}
+                  for out, g in zip(outputs, groups)]
+    if judges["age"] is not None:
+        age_columns(judges["age"], outputs, per_target, target_bounds)
+    if judges["identity"] is not None:
+        identity_columns(judges["identity"], embedded, outputs, per_target, thresholds)
+    return {"model": caae_bundled.describe(), "residual": caae_bundled.residual(), "per_target": per_target}
 
 
 def _say(text):
@@ -178,7 +255,7 @@ def _say(text):
 
 def evaluate(options, age_judge=None, identity_judge=None):
     """Run the evaluation; judges may be passed in (tests), else they are chosen by options. Returns results."""
-    from face_aging.inference.testmode import load_test_images
+    from face_aging.inference.testmode import TestModeError, load_test_images
     if options.model == "caae":
         size = options.caae_config.image_size
     else:
@@ -200,15 +277,31 @@ def evaluate(options, age_judge=None, identity_judge=None):
             logging.warning("No %s judge: %s", role, why)
         judges[role + "_record"] = J.describe(judge) if judge is not None else {"missing": why}
 
-    reconstruction = correlation = near_age = residual = None
+    reconstruction = correlation = near_age = residual = comparison = None
+    real_faces, all_ages = None, real_ages
     if options.model == "caae":
         outputs, reconstruction, source, residual = caae_outputs(options, faces, real_ages, genders)
         targets, target_bounds = list(L.AGE_GROUP_NAMES), [list(b) for b in metrics.group_bounds("caae")]
     else:
+        # PAGAN ages young faces (cluster 0) only; the older faces of the set are its "real faces" rows.
+        young = ~(real_ages > L.AGE_CLUSTER_UPPER[0])
+        real_faces = imio.to_uint8(faces)
+        _say(f"PAGAN: {int(young.sum())} of the {len(faces)} faces are 30 or under (or unlabelled) and are aged; "
+             f"the others are the real faces of the clusters")
+        if not young.any():
+            raise TestModeError(f"{options.testdir}: no face aged 30 or under (PAGAN's inputs) to evaluate on")
+        faces, genders, persons = faces[young], genders[young], [p for p, y in zip(persons, young) if y]
+        real_ages = real_ages[young]
         targets, target_bounds, outputs, source = pagan_outputs(generators, faces)
     inputs = imio.to_uint8(faces)
-    per_target, thresholds, impostors, gen_matrix, genuine_matrix = judge_figures(
-        inputs, outputs, target_bounds, real_ages, persons, judges["age"], judges["identity"], options)
+    per_target, thresholds, impostors, gen_matrix, genuine_matrix, embedded = judge_figures(
+        inputs, outputs, target_bounds, all_ages, persons, judges["age"], judges["identity"], options,
+        real_faces=real_faces)
+    input_age = None
+    if options.model == "pagan" and judges["age"] is not None:
+        input_age = metrics.age_figures(judges["age"].estimate(inputs), 0, L.AGE_CLUSTER_UPPER[0])
+    if options.model == "pagan":
+        comparison = caae_comparison(faces, real_ages, genders, sorted(generators), judges, thresholds, embedded)
     if options.model == "caae" and gen_matrix is not None:
         centres = [L.group_centre_age(g) for g in range(L.NUM_AGE_GROUPS)]
         correlation = metrics.per_face_rank_correlation(gen_matrix, centres)
@@ -220,13 +313,14 @@ def evaluate(options, age_judge=None, identity_judge=None):
         near_age = metrics.near_age_verification(genuine_matrix[known], L.age_to_group(real_ages[known].astype(int)),
                                                  threshold, judges["identity"].higher_means_same)
     return {
+        "age_error_21_70": age_error_21_70(per_target),
         "model": options.model, "checkpoint": source, "residual": residual,
         "data": f"{os.path.abspath(options.testdir)} ({int(np.isfinite(real_ages).sum())} with UTKFace age labels)",
         "num_faces": len(faces), "targets": targets, "target_bounds": target_bounds,
         "judges": {"age": judges["age_record"], "identity": judges["identity_record"]},
         "face_box": J.FACE_BOX, "impostors": impostors, "thresholds": thresholds, "per_target": per_target,
         "rank_correlation": correlation, "reconstruction_error": reconstruction,
-        "near_age_verification": near_age,
+        "near_age_verification": near_age, "comparison": comparison, "input_age": input_age,
     }
 
 

@@ -93,6 +93,7 @@ class PhiAgeJudge:
 class DlibFaceJudge:
     name, kind = "dlib", "face descriptor (dlib ResNet, 128-d; same person below distance 0.6)"
     score, higher_means_same, usual_threshold = "Euclidean distance", False, 0.6
+    fixed_thresholds = (0.6, 0.5)   # dlib's published rule, and a stricter one (about FAR 1e-3 on UTKFace faces)
 
     def __init__(self):
         try:

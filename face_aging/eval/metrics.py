@@ -352,3 +352,47 @@ def reconstruction_error(inputs, outputs):
     if inputs.shape != outputs.shape:
         raise ValueError(f"shapes differ: {inputs.shape} vs {outputs.shape}")
     return float(np.mean(np.abs(inputs - outputs)))
+
+
+def age_error(estimated, requested):
+    """Mean |estimated - requested| in years over the faces the judge could read (the field's "age error to target");
+    NaN when there is none."""
+    ages, _ = _valid(estimated)
+    return float(np.mean(np.abs(ages - float(requested)))) if ages.size else math.nan
+
+
+def verified_below(genuine_scores, threshold, higher_means_same):
+    """Share of genuine (input, output) scores the judge accepts at a fixed `threshold` (dlib: distance below 0.6,
+    its published rule; 0.5, stricter); None when no score is defined. dict(threshold, rate, n)."""
+    scores, _ = _valid(genuine_scores)
+    if scores.size == 0:
+        return dict(threshold=float(threshold), rate=None, n=0)
+    return dict(threshold=float(threshold), rate=float(np.mean(_accepted(scores, threshold, higher_means_same))),
+                n=int(scores.size))
+
+
+def _high_frequency_energy(gray):
+    """Mean squared response of the 3x3 Laplacian over the interior of [N, H, W] images: the detail a blur removes."""
+    lap = (gray[:, :-2, 1:-1] + gray[:, 2:, 1:-1] + gray[:, 1:-1, :-2] + gray[:, 1:-1, 2:]
+           - 4.0 * gray[:, 1:-1, 1:-1])
+    return np.mean(lap ** 2, axis=(1, 2))
+
+
+def sharpness_ratio(inputs, outputs):
+    """Per face, the high-frequency energy of the output over the input's, both at the input's size (an output made
+    at a smaller size is resized up first, so a scaled-up patch scores low). 1 = as sharp as the input; below it,
+    blurred; far above it, noise. Returns dict(mean, median, n) over the faces whose input has any detail."""
+    from PIL import Image
+    inputs, outputs = to_unit_range(inputs), to_unit_range(outputs)
+    size = inputs.shape[1:3]
+    if outputs.shape[1:3] != size:
+        outputs = np.stack([np.asarray(Image.fromarray(np.uint8(np.round(o * 255))).resize(
+            (size[1], size[0]), Image.BICUBIC), np.float64) / 255.0 for o in outputs])
+    weights = np.array([0.299, 0.587, 0.114])
+    before = _high_frequency_energy(inputs @ weights)
+    after = _high_frequency_energy(outputs @ weights)
+    keep = before > 1e-8
+    if not keep.any():
+        return dict(mean=math.nan, median=math.nan, n=0)
+    ratios = after[keep] / before[keep]
+    return dict(mean=float(ratios.mean()), median=float(np.median(ratios)), n=int(keep.sum()))

@@ -152,6 +152,8 @@ def table_rows(results):
             lambda t: format_mean_std(t.get("gen_age"), 1), age_missing),
         row(f"real faces of the {term}: mean estimated age (± std)", "real age",
             lambda t: format_mean_std(t.get("real_age"), 1), age_missing),
+        row(f"age error to the {term}'s middle (mean |estimated - requested|, years)", "error",
+            lambda t: _fmt(t.get("age_error"), 1), age_missing),
         row(f"generated faces estimated inside the {term}", "inside",
             lambda t: format_share((t.get("gen_age") or {}).get("inside")), age_missing),
         row("generated faces with an age estimate", "aged n",
@@ -159,6 +161,12 @@ def table_rows(results):
         row(f"mean identity {score} of input and output (± std{direction})", "identity",
             lambda t: format_mean_std(t.get("identity"), 3), id_missing),
     ]
+    for i, threshold in enumerate(_fixed_thresholds(results)):
+        rows.append(row(f"verified as the input person ({score} below {threshold:g})", f"<{threshold:g}",
+                        lambda t, i=i: format_share(((t.get("verified_below") or [{}] * (i + 1))[i]).get("rate")),
+                        id_missing))
+    rows.append(row("sharpness: high-frequency energy of the output over the input's (median)", "sharp",
+                    lambda t: _fmt((t.get("sharpness") or {}).get("median"), 2), None))
     marks = _unresolved_marks(results)
     # Without thresholds (no identity judge) the papers' FARs still get their rows, saying why they are empty.
     fars = [t["far_target"] for t in results.get("thresholds") or []] or list(REPORT_FARS)
@@ -168,6 +176,13 @@ def table_rows(results):
                         lambda t, far=far, mark=mark: format_share((_verification(t, far) or {}).get("rate"), mark),
                         id_missing))
     return rows
+
+
+def _fixed_thresholds(results):
+    for target in results.get("per_target") or []:
+        if target.get("verified_below"):
+            return [v["threshold"] for v in target["verified_below"]]
+    return []
 
 
 def footnotes(results):
@@ -222,6 +237,12 @@ def extra_lines(results):
                                                          if rank.get("undefined") else ""))
             lines.append(f"Rank correlation (Spearman) of estimated age with target group: {per_face}; "
                          f"all outputs pooled {_fmt(rank.get('pooled'), 3)}")
+    if results.get("age_error_21_70") is not None:
+        lines.append(f"Age error to target (mean |estimated - requested| in years, requested = each target's middle) "
+                     f"over the targets of 21-70: {results['age_error_21_70']:.1f}")
+    if results.get("input_age"):
+        lines.append(f"The input faces themselves: mean estimated age "
+                     f"{format_mean_std(results['input_age'], 1)} ({results['input_age']['n']:,} faces)")
     near = results.get("near_age_verification")
     if near:
         aged = ("" if near.get("share_aged") is None else
@@ -257,21 +278,49 @@ def build_table(results):
     extra = extra_lines(results)
     if extra:
         lines += [""] + [f"- {line}" for line in extra]
+    side = comparison_results(results)
+    if side:
+        groups = [t.get("group", "?") for t in side["per_target"]]
+        lines += ["", f"## The same faces through {results['comparison']['model']}", "",
+                  f"Residual aging at strength {results['comparison']['residual']:g}, to the CAAE group matching "
+                  f"each cluster ({', '.join(f'{c}: {g}' for c, g in zip(results['targets'], groups))}); the same "
+                  f"judges and thresholds.", "",
+                  "| | " + " | ".join(results["targets"]) + " |", "|---" * (len(results["targets"]) + 1) + "|"]
+        for row in table_rows(side):
+            if row["short"] != "real age":
+                lines.append(f"| {row['label']} | " + " | ".join(_md_cell(c) for c in row["cells"]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def comparison_results(results):
+    """PAGAN's report: the bundled CAAE's figures on the same faces as a results dict of their own, or None."""
+    comparison = results.get("comparison")
+    if not comparison:
+        return None
+    return {**results, "per_target": comparison["per_target"]}
 
 
 def _md_cell(text):
     return str(text).replace("|", "\\|")
 
 
+def _console_table(results, names, real_rows=True):
+    rows = [row for row in table_rows(results) if real_rows or row["short"] != "real age"]
+    header = ["target"] + [row["short"] for row in rows]
+    body = [[name] + [row["cells"][k] for row in rows] for k, name in enumerate(names)]
+    widths = [max(len(line[c]) for line in [header] + body) for c in range(len(header))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in [header] + body]
+
+
 def format_console(results):
     """The table as plain text, one line per target: ten groups side by side would not fit a terminal."""
     rows = table_rows(results)
-    header = ["target"] + [row["short"] for row in rows]
-    body = [[name] + [row["cells"][k] for row in rows] for k, name in enumerate(results["targets"])]
-    widths = [max(len(line[c]) for line in [header] + body) for c in range(len(header))]
-    lines = header_lines(results) + [""]
-    lines += ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in [header] + body]
+    lines = header_lines(results) + [""] + _console_table(results, results["targets"])
+    side = comparison_results(results)
+    if side:
+        names = [f"{c} (CAAE {t.get('group', '?')})" for c, t in zip(results["targets"], side["per_target"])]
+        lines += ["", f"The same faces through {results['comparison']['model']}, residual aging at "
+                      f"{results['comparison']['residual']:g}:"] + _console_table(side, names, real_rows=False)
     by_reason = {}
     for row in rows:
         if row["missing"]:

@@ -41,11 +41,13 @@ PAGAN_TEMPLATE = Template(
     source="ArcFace 112x112 five-point template zoomed out 1.3x about the centre (VGGFace2-style loose crop)",
 )
 
-_TEMPLATES = {"caae": CAAE_TEMPLATE, "pagan": PAGAN_TEMPLATE}
+# By model (its default), or by the crops a run was trained on: "utkface" is UTKFace's chips, CAAE's template.
+_TEMPLATES = {"caae": CAAE_TEMPLATE, "pagan": PAGAN_TEMPLATE, "utkface": CAAE_TEMPLATE}
+TEMPLATE_NAMES = tuple(_TEMPLATES)
 
 
 def template_for(model):
-    """The template of model "caae" or "pagan"."""
+    """The template of model "caae" or "pagan" (their defaults), or of a run's recorded crop ("utkface")."""
     try:
         return _TEMPLATES[model]
     except KeyError:

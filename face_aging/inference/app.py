@@ -68,6 +68,7 @@ class CAAEAger:
     """A restored CAAE (face_aging.caae.infer.restore_aging_model) and its residual strength."""
     name = "CAAE"
     takes_gender = True
+    template = "caae"
 
     def __init__(self, model, source, residual):
         self.model, self.source, self.residual = model, source, residual
@@ -98,7 +99,9 @@ class PAGANAger:
     takes_gender = False
 
     def __init__(self, generators, savedir):
+        from face_aging.pagan.infer import face_template
         self.generators, self.savedir = generators, savedir
+        self.template = face_template(generators)
         self.size = max(config.image_size for _, config, _ in generators.values())
         trained = [0] + sorted(generators)
         self.age_choices = [(L.AGE_CLUSTER_NAMES[int(L.age_to_cluster(a))], a) for a in PAGAN_AGES
@@ -153,7 +156,7 @@ def find_faces(path, ager):
     from face_aging.inference.testmode import model_input
     from face_aging.faces.inputs import collect_faces
     name = printable(os.path.basename(path))
-    crops, no_face, skipped = collect_faces([path], ager.name.lower(), ager.size, "auto")
+    crops, no_face, skipped = collect_faces([path], ager.template, ager.size, "auto")
     if skipped:
         raise PageError(f"{name} cannot be used: {skipped[0][1]}. Upload a JPEG or PNG photo.")
     if no_face or not crops:

@@ -111,7 +111,8 @@ def model_input(crop, size):
 
 
 def collect_test_faces(testdir, model, size, align="auto", test_dir=None, held_out="none"):
-    """The faces of every image in `testdir` for `model` ("caae" | "pagan") at `size`, per --align.
+    """The faces of every image in `testdir` for `model` ("caae" | "pagan", or a template name of
+    face_aging.faces.align) at `size`, per --align.
 
     Skipped files are named in one warning, photos without a face in another; TestModeError only when no face is
     left at all. With `test_dir`, each aligned crop is saved as test_dir/aligned/NAME.png (what the model sees).

@@ -25,6 +25,7 @@ class LossWeights:
     identity: float = 0.005
     pixel_every: int = 5
     pixel_scale: float = 127.5     # [-1, 1] differences -> 0-255 units
+    chroma: float = 0.0            # recipe: weight of L_chroma (losses.py); 0 = the paper's objective
 
 
 @dataclasses.dataclass
@@ -39,6 +40,9 @@ class PAGANConfig:
     head_width: float = 1.0        # discriminator heads' width relative to the paper's
     tap: str = "relu"              # phi_age taps after the ReLU ("relu") or before it ("conv")
     identity_layer: str = "fc7"    # VGG-Face descriptor layer: fc6 | fc7 (after ReLU) | fc8 (logits)
+    residual_output: bool = False  # recipe: G(x) = x + change, the change's last layer starting at zero
+    upsample: str = "deconv"       # deconv (the paper's transposed convolutions) | resize (nearest x2, then conv 3x3)
+    template: str = "pagan"        # the crop photos are aligned to in test mode: pagan (loose, CACD-like) | utkface
     learning_rate: float = 1e-4
     beta1: float = 0.5             # the paper does not say; 0.5 as in DCGAN-style GAN training
     decay_every: int = 2000        # iterations between halvings of the learning rate
@@ -48,7 +52,8 @@ class PAGANConfig:
     precision: str = "float32"     # training only: G and D compute in it; the frozen judges stay float32
     xla: bool = False
 
-    ARCHITECTURE = ("image_size", "gen_channels", "res_blocks", "padding", "head_width", "tap", "identity_layer")
+    ARCHITECTURE = ("image_size", "gen_channels", "res_blocks", "padding", "head_width", "tap", "identity_layer",
+                    "residual_output", "upsample", "template")
 
 
 @dataclasses.dataclass
@@ -58,7 +63,7 @@ class PAGANTrainOptions:
     iterations: int = 50000
     batch_size: int = 8
     age_classifier: str = AGE_CLASSIFIER_DIR
-    identity: str = VGG_FACE_DIR          # a converted VGG-Face folder, or "random"
+    identity: str = VGG_FACE_DIR          # a converted VGG-Face folder, "caae" (the recipe's stand-in) or "random"
     use_trained_model: bool = True
     sample_every: int = 500
     save_every: int = 2000
@@ -86,3 +91,24 @@ class AgeOptions:
     summary_every: int = 10
     seed: int = 2017
     on_bad_checkpoint: str = "error"     # or "fallback": continue from the newest checkpoint that restores
+
+
+# Named flag sets (--recipe; explicit flags win), one per --model they apply to. utkface128: PAGAN trained on UTKFace on
+# two CPU cores in under three hours, the bundled generators' recipe (docs/pagan_recipe.md). Every option in it is
+# off by default, so without --recipe the paper's settings stand.
+RECIPE_PREPARED_DIR = os.path.join("data", "utkface_prepared")
+RECIPE_AGE_CLASSIFIER = os.path.join("checkpoints", "age_classifier_utkface128")
+RECIPES = {
+    "utkface128": {
+        "prepare": {"holdout": "test", "prepared_dir": RECIPE_PREPARED_DIR},
+        "age": {"image_size": 128, "vgg_width": 0.125, "fc_units": 256, "epoch": 10, "batch_size": 32,
+                "learning_rate": 2e-4, "identity": "", "prepared_dir": RECIPE_PREPARED_DIR,
+                "age_classifier": RECIPE_AGE_CLASSIFIER, "savedir": os.path.join("save", "age_utkface128")},
+        "pagan": {"image_size": 128, "gen_channels": 16, "head_width": 0.25, "residual_output": True,
+                  "upsample": "resize", "chroma": 3.0, "template": "utkface",
+                  "identity": "caae", "weights": ["0.2", "750", "200"], "pixel_every": 1, "iterations": 3000,
+                  "decay_every": 1500, "learning_rate": 2e-4, "prepared_dir": RECIPE_PREPARED_DIR,
+                  "age_classifier": RECIPE_AGE_CLASSIFIER, "savedir": os.path.join("save", "pagan_utkface128"),
+                  "sample_every": 250, "save_every": 500},
+    },
+}

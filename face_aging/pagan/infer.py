@@ -25,9 +25,10 @@ from face_aging import images as imio
 from face_aging.data.labels import AGE_CLUSTER_NAMES, NUM_AGE_CLUSTERS, age_to_cluster
 from face_aging.inference.testmode import (TestModeError, collect_test_faces, paste_back_photos, requested_ages,
                                            write_face_outputs)
+from face_aging.pagan import bundled
 from face_aging.pagan.config import PAGANConfig
 from face_aging.pagan.model import build_generator
-from face_aging.rundir import cluster_run
+from face_aging.rundir import RunDir, cluster_run
 
 ROWS_PER_PAGE = 20
 
@@ -38,26 +39,42 @@ def config_from_run(run):
     return PAGANConfig(**fields)
 
 
-def load_generators(savedir):
-    """{cluster: (generator, config, checkpoint path)} for every SAVEDIR/clusterK with a checkpoint."""
+def _restore(config, path, options_path):
+    generator = build_generator(config)
+    try:
+        tf.train.Checkpoint(generator=generator).restore(path).expect_partial().assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as error:
+        raise TestModeError(f"Checkpoint {path} does not fit the generator described by {options_path}: "
+                             f"{str(error).splitlines()[0]}") from None
+    return generator
+
+
+def load_generators(savedir, bundled_dir=bundled.DIRECTORY):
+    """{cluster: (generator, config, where it came from)} for every SAVEDIR/clusterK with a checkpoint; when SAVEDIR
+    has none, the generators bundled with the package (face_aging/pagan/bundled.py)."""
     found = {}
     for k in range(1, NUM_AGE_CLUSTERS):
         run = cluster_run(savedir, k)
         latest = tf.train.latest_checkpoint(run.checkpoint) if os.path.isdir(run.checkpoint) else None
-        if not latest:
-            continue
+        if latest:
+            found[k] = (_restore(config_from_run(run), latest, run.path("options.json")), config_from_run(run), latest)
+    if found:
+        return found
+    for k in bundled.available(bundled_dir):
+        run = RunDir(bundled.cluster_dir(k, bundled_dir))
         config = config_from_run(run)
-        generator = build_generator(config)
-        try:
-            tf.train.Checkpoint(generator=generator).restore(latest).expect_partial().assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as error:
-            raise TestModeError(f"Checkpoint {latest} does not fit the generator described by "
-                                 f"{run.path('options.json')}: {str(error).splitlines()[0]}") from None
-        found[k] = (generator, config, latest)
+        found[k] = (_restore(config, bundled.prefix(k, bundled_dir), run.path("options.json")), config,
+                    bundled.describe(k) if bundled_dir == bundled.DIRECTORY else bundled.prefix(k, bundled_dir))
     if not found:
-        raise TestModeError(f"No PAGAN generator under {savedir}/cluster{{1,2,3}}/checkpoint: train one first "
-                             f"(python main.py --model pagan --is_train --target_cluster 1 --savedir {savedir})")
+        raise TestModeError(f"No PAGAN generator under {savedir}/cluster{{1,2,3}}/checkpoint and none bundled: train "
+                             f"one first (python main.py --model pagan --is_train --target_cluster 1 --savedir "
+                             f"{savedir})")
     return found
+
+
+def face_template(generators):
+    """The crop photos are aligned to for these generators: the one their runs recorded (the largest's)."""
+    return max(generators.values(), key=lambda g: g[1].image_size)[1].template
 
 
 def check_clusters(ages, generators, savedir):
@@ -99,7 +116,7 @@ def run_test(testdir, savedir, target_age=None, ages=(), gif=False, paste_back=F
         logging.warning("No generator for cluster(s) %s under %s; their columns are left out",
                         ", ".join(map(str, missing)), savedir)
     test_dir = os.path.join(savedir, "test")
-    found = collect_test_faces(testdir, "pagan", size, align, test_dir)
+    found = collect_test_faces(testdir, face_template(generators), size, align, test_dir)
     faces, names, crops = found.images, found.names, found.crops
     by_cluster = cluster_outputs(generators, faces, size)
     rows = np.stack([by_cluster[k] for k in sorted(by_cluster)], axis=1)     # [N, 1 + clusters, S, S, 3]

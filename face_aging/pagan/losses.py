@@ -8,6 +8,9 @@ discriminator's 12x3 map on the age classifier's features, phi_id: the VGG-Face 
     L_ide   = E_x[ || phi_id(x) - phi_id(G(x)) ||^2 ]
     L_pix   = E_x[ mean over pixels (G(x) - x)^2 ]   (in 0-255 pixel units)
     L_G     = lambda_adv L_G_age + lambda_ide L_ide + lambda_pix L_pix   (L_pix only every 5th G step)
+              + lambda_chroma L_chroma                                      (the recipe's option, 0 by default)
+
+    L_chroma = E_x[ mean over pixels of the squared chroma (Cb, Cr) of G(x) - x ]  (0-255 units)
 
 Real young faces are negatives for D (not only generated ones): D must learn age, not realism alone.
 
@@ -41,6 +44,18 @@ def pixel_loss(young, generated, scale=127.5):
     return tf.reduce_mean(tf.square((generated - young) * scale))
 
 
+# ITU-R BT.601 chroma rows (Cb, Cr) of an RGB difference.
+CHROMA = ((-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
+
+
+def chroma_loss(young, generated, scale=127.5):
+    """L2 of the chroma (Cb, Cr) of the change G(x) - x, in 0-255 units: a change of colour costs, a change of
+    brightness (wrinkles, shadows, bags under the eyes, lighter hair) does not. Seen without it (docs/pagan_recipe.md):
+    red and green dots and green and magenta patches, the cheapest way to move a small age classifier's features."""
+    chroma = tf.tensordot((generated - young) * scale, tf.constant(CHROMA, generated.dtype), [[3], [1]])
+    return tf.reduce_mean(tf.square(chroma))
+
+
 def pixel_step(g_step, every):
     """1.0 on every `every`-th generator step (counting from the first), else 0.0: a tensor, so the compiled step
     does not retrace when the pixel term switches on and off."""
@@ -54,10 +69,11 @@ def pagan_losses(d_old, d_generated, d_young, id_young, id_generated, young, gen
         "L_G_age": g_age_loss(d_generated),
         "L_ide": identity_loss(id_young, id_generated),
         "L_pix": pixel_loss(young, generated, weights.pixel_scale),
+        "L_chroma": chroma_loss(young, generated, weights.pixel_scale),
         "D_old": tf.reduce_mean(d_old),
         "D_generated": tf.reduce_mean(d_generated),
         "D_young": tf.reduce_mean(d_young),
     }
     terms["L_G"] = (weights.adversarial * terms["L_G_age"] + weights.identity * terms["L_ide"]
-                    + weights.pixel * use_pixel * terms["L_pix"])
+                    + weights.pixel * use_pixel * terms["L_pix"] + weights.chroma * terms["L_chroma"])
     return terms

@@ -13,6 +13,7 @@ from face_aging.pagan.config import GEN_CHANNELS
 from face_aging.pagan.vgg import TAPS
 
 HEAD_MAX_CHANNELS = 512    # the discriminator heads' channel cap
+UPSAMPLE_MODES = ("deconv", "resize")
 
 
 class InstanceNorm(keras.layers.Layer):
@@ -75,45 +76,79 @@ class ResidualBlock(keras.layers.Layer):
 
 
 class UpINReLU(keras.layers.Layer):
-    """Transposed conv 3x3 stride 2 (output exactly twice the input) -> instance norm -> ReLU."""
+    """Transposed conv 3x3 stride 2 (output exactly twice the input) -> instance norm -> ReLU; or, with mode "resize"
+    (the recipe's option), nearest-neighbour x2 then conv 3x3: the same shapes without the transposed convolution's
+    uneven overlap, whose checkerboard the discriminator rewards as texture (Odena et al., Distill 2016)."""
 
-    def __init__(self, filters, **kwargs):
+    def __init__(self, filters, mode="deconv", padding="zero", **kwargs):
         super().__init__(**kwargs)
-        self.deconv = fa_layers.Conv2DTranspose(filters, 3, 2, padding="same", name="deconv")
+        if mode not in UPSAMPLE_MODES:
+            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLE_MODES)}, not {mode!r}")
+        self.mode = mode
+        if mode == "deconv":
+            self.deconv = fa_layers.Conv2DTranspose(filters, 3, 2, padding="same", name="deconv")
+        else:
+            self.pad = Pad(1, padding)
+            self.conv = fa_layers.Conv2D(filters, 3, padding="valid", name="conv")
         self.norm = InstanceNorm(name="norm")
 
     def call(self, x):
-        return tf.nn.relu(self.norm(self.deconv(x)))
+        if self.mode == "deconv":
+            x = self.deconv(x)
+        else:
+            x = self.conv(self.pad(tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2)))
+        return tf.nn.relu(self.norm(x))
 
 
 class PAGANGenerator(keras.Model):
     """x -> G(x): conv9-32, conv3/2-64, conv3/2-128, residual blocks of 128, deconv3x2-64, deconv3x2-32, conv9-3, tanh.
 
     Images in and out are RGB in [-1, 1], of any size divisible by 4; `channels` scales every width (32 is the paper's).
+
+    `residual`: the recipe's option (docs/PAGAN.md, Differences): G(x) = clip(x + conv_out(...)), the last convolution
+    starting at zero, so that an untrained generator returns its input and training only has to learn the change of
+    age. The change is a smooth map of the same size as x, which is what lets inference carry it to a larger face.
     """
 
-    def __init__(self, channels=GEN_CHANNELS, res_blocks=4, padding="zero", name="generator", **kwargs):
+    def __init__(self, channels=GEN_CHANNELS, res_blocks=4, padding="zero", residual=False, upsample="deconv",
+                 name="generator", **kwargs):
         super().__init__(name=name, **kwargs)
         if padding not in ("zero", "reflect"):
             raise ValueError(f"padding must be 'zero' or 'reflect', not {padding!r}")
-        self.channels, self.res_blocks, self.padding = channels, res_blocks, padding
+        self.channels, self.res_blocks, self.padding, self.residual = channels, res_blocks, padding, bool(residual)
         c = channels
         self.down = [ConvINReLU(c, 9, padding=padding, name="conv1"),
                      ConvINReLU(2 * c, 3, 2, padding=padding, name="conv2"),
                      ConvINReLU(4 * c, 3, 2, padding=padding, name="conv3")]
         self.blocks = [ResidualBlock(4 * c, padding=padding, name=f"res{i + 1}") for i in range(res_blocks)]
-        self.up = [UpINReLU(2 * c, name="deconv1"), UpINReLU(c, name="deconv2")]
+        self.upsample = upsample
+        self.up = [UpINReLU(2 * c, upsample, padding, name="deconv1"), UpINReLU(c, upsample, padding, name="deconv2")]
         track_layers(self, self.down + self.blocks + self.up)
         self.out_pad = Pad(4, padding)
-        self.out_conv = fa_layers.Conv2D(3, 9, padding="valid", name="conv_out")
+        self.out_conv = fa_layers.Conv2D(3, 9, padding="valid", name="conv_out",
+                                         kernel_initializer="zeros" if self.residual else "glorot_uniform")
 
     def call(self, x, training=False):
+        h = x
         for layer in self.down + self.blocks + self.up:
-            x = layer(x)
-        return tf.tanh(self.out_conv(self.out_pad(x)))
+            h = layer(h)
+        out = self.out_conv(self.out_pad(h))
+        if self.residual:
+            return tf.clip_by_value(tf.cast(x, out.dtype) + out, -1.0, 1.0)
+        return tf.tanh(out)
+
+    def change(self, x):
+        """G(x) - x before clipping (residual generators only): the change of age, for carrying to a larger face."""
+        if not self.residual:
+            raise ValueError("change() needs a residual generator (--residual_output)")
+        h = x
+        for layer in self.down + self.blocks + self.up:
+            h = layer(h)
+        return self.out_conv(self.out_pad(h))
 
     def get_config(self):
-        return {"channels": self.channels, "res_blocks": self.res_blocks, "padding": self.padding}
+        return {"channels": self.channels, "res_blocks": self.res_blocks, "padding": self.padding,
+                "residual": self.residual, "upsample": self.upsample}
 
 
 def head_plan(tap_channels, tap_side, image_size, width=1.0):

@@ -23,8 +23,8 @@ from face_aging.rundir import cluster_run
 from face_aging.training import loop
 from face_aging.training.loop import TrainingError
 
-SCALARS = ("L_D", "L_G", "L_G_age", "L_ide", "L_pix", "D_old", "D_generated", "D_young", "pixel_on")
-SHOWN = (("D", "L_D"), ("G", "L_G"), ("age", "L_G_age"), ("ide", "L_ide"), ("pix", "L_pix"))
+SCALARS = ("L_D", "L_G", "L_G_age", "L_ide", "L_pix", "L_chroma", "D_old", "D_generated", "D_young", "pixel_on")
+SHOWN = (("D", "L_D"), ("G", "L_G"), ("age", "L_G_age"), ("ide", "L_ide"), ("pix", "L_pix"), ("chroma", "L_chroma"))
 NUM_VIS = 8
 
 

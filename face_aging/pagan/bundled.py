@@ -1,0 +1,83 @@
+"""The PAGAN generators this package ships: one per target cluster, trained here with the utkface128 recipe on
+UTKFace (face_aging/pretrained/pagan_utkface128/, docs/pagan_recipe.md).
+
+Test mode, --eval, --export and the page use them when the run directory holds no generator of its own, so a fresh
+clone ages photos to 31-40, 41-50 and 51+ without training. MODEL_CARD.md beside them says how they were made, what
+they were measured to do and where they fail. The judges they were trained against (phi_age, the identity network)
+are not shipped: inference needs only the generators.
+"""
+
+import json
+import os
+
+from face_aging.data.labels import NUM_AGE_CLUSTERS
+
+NAME = "pagan_utkface128"
+DIRECTORY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained", NAME)
+CARD = os.path.join(DIRECTORY, "MODEL_CARD.md")
+
+
+def cluster_dir(k, directory=DIRECTORY):
+    return os.path.join(directory, f"cluster{k}")
+
+
+def prefix(k, directory=DIRECTORY):
+    return os.path.join(cluster_dir(k, directory), "generator")
+
+
+def available(directory=DIRECTORY):
+    """The clusters (1-3) whose generator is bundled."""
+    return [k for k in range(1, NUM_AGE_CLUSTERS)
+            if os.path.exists(prefix(k, directory) + ".index")
+            and os.path.exists(os.path.join(cluster_dir(k, directory), "options.json"))]
+
+
+def card_path():
+    """MODEL_CARD.md relative to the working directory when run from a clone, else absolute (as caae.bundled)."""
+    try:
+        relative = os.path.relpath(CARD)
+    except ValueError:
+        return CARD
+    return CARD if relative.startswith(os.pardir) else relative
+
+
+def describe(k):
+    return f"the bundled generator {NAME}/cluster{k} (trained on UTKFace with the utkface128 recipe; {card_path()})"
+
+
+def write(savedir, directory=DIRECTORY):
+    """Make a run's generators the bundled ones: for every SAVEDIR/clusterK with a checkpoint, the generator alone (no
+    discriminator, no optimiser state) as DIRECTORY/clusterK/generator.*, beside the run's options.json and where it
+    came from. For maintainers: `python -m face_aging.pagan.bundled SAVEDIR`. Returns the prefixes written."""
+    import tensorflow as tf
+    from face_aging.pagan.infer import config_from_run
+    from face_aging.pagan.model import build_generator
+    from face_aging.rundir import cluster_run
+    written = []
+    for k in range(1, NUM_AGE_CLUSTERS):
+        run = cluster_run(savedir, k)
+        latest = tf.train.latest_checkpoint(run.checkpoint) if os.path.isdir(run.checkpoint) else None
+        if not latest:
+            continue
+        generator = build_generator(config_from_run(run))
+        tf.train.Checkpoint(generator=generator).restore(latest).expect_partial().assert_existing_objects_matched()
+        os.makedirs(cluster_dir(k, directory), exist_ok=True)
+        checkpoint = tf.train.Checkpoint(generator=generator)
+        checkpoint.save_counter  # created, so that a restore of the generator alone matches every object written
+        written.append(checkpoint.write(prefix(k, directory)))
+        recorded = run.read_options()
+        reader = tf.train.load_checkpoint(latest)
+        step = reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") if reader.has_tensor(
+            "step/.ATTRIBUTES/VARIABLE_VALUE") else "unknown"
+        recorded["_bundled_from"] = f"{os.path.basename(latest)} of {run.root} (step {step})"
+        with open(os.path.join(cluster_dir(k, directory), "options.json"), "w") as f:
+            json.dump(recorded, f, indent=2, sort_keys=True)
+            f.write("\n")
+    if not written:
+        raise FileNotFoundError(f"{savedir}/cluster{{1,2,3}}/checkpoint: no generator checkpoint to bundle")
+    return written
+
+
+if __name__ == "__main__":
+    import sys
+    print("\n".join(write(sys.argv[1])))
