@@ -152,7 +152,8 @@ def test_pagan_train_resume_and_test_mode(prepared, age_classifier, tmp_path):
                                                                      "identity": 0.005, "pixel_every": 5,
                                                                      "pixel_scale": 127.5, "chroma": 0.0}
     # The recipe's options are off by default (the paper's generator and crop), and recorded.
-    assert (options["residual_output"], options["upsample"], options["template"]) == (False, "deconv", "pagan")
+    assert (options["residual_output"], options["upsample"], options["template"], options["recipe"]) == (
+        False, "deconv", "pagan", "none")
     assert options["learning_rate"] == 1e-4 and options["batch_size"] == 4
     assert Image.open(run / "samples" / "000006.png").size == (4 * 32, 2 * 32)   # inputs over outputs
     import tensorflow as tf
@@ -189,6 +190,23 @@ def test_pagan_train_resume_and_test_mode(prepared, age_classifier, tmp_path):
     from face_aging.images import to_uint8
     expected = to_uint8(generator(faces[:1], training=False).numpy())[0]
     assert np.abs(np.asarray(strip)[:, 32:].astype(int) - expected).max() <= 1
+
+
+def test_the_recipe_trains_with_its_options_recorded(prepared, age_classifier, tmp_path):
+    """--recipe utkface128 through main.py (sizes made tiny by explicit flags, which win): the CAAE encoder as the
+    identity network, the residual generator, and every option of the recipe in options.json."""
+    savedir = tmp_path / "pagan"
+    result = run_main("--model", "pagan", "--is_train", "--recipe", "utkface128", "--target_cluster", "1",
+                      "--prepared_dir", str(prepared), "--age_classifier", str(age_classifier / "phi_age"),
+                      "--savedir", str(savedir), *TINY_PAGAN, "--iterations", "2", "--sample_every", "2")
+    assert result.returncode == 0, result.stderr
+    assert "identity from CAAE encoder" in result.stdout and "RANDOMLY" not in result.stderr
+    options = json.loads((savedir / "cluster1" / "options.json").read_text())
+    assert options["recipe"] == "utkface128" and options["identity"] == "caae"
+    assert (options["residual_output"], options["upsample"], options["template"], options["decay_every"]) == (
+        True, "resize", "utkface", 1500)
+    assert options["weights"]["chroma"] == 3.0 and options["weights"]["pixel_every"] == 1
+    assert options["image_size"] == 32 and options["gen_channels"] == 4          # explicit flags win
 
 
 def test_missing_judges_name_the_file_and_the_command(prepared, tmp_path):

@@ -171,7 +171,8 @@ def run_pagan(fv, weights):
         savedir=fv.savedir, prepared_dir=fv.prepared_dir, iterations=fv.iterations, batch_size=fv.batch_size,
         age_classifier=fv.age_classifier, identity=fv.identity, use_trained_model=fv.use_trained_model,
         sample_every=fv.sample_every, save_every=fv.save_every, checkpoint_minutes=fv.checkpoint_minutes,
-        summary_every=fv.summary_every, on_bad_checkpoint=fv.on_bad_checkpoint, config=config), strategy)
+        summary_every=fv.summary_every, on_bad_checkpoint=fv.on_bad_checkpoint, recipe=fv.recipe, config=config),
+        strategy)
 
 
 def run_age(fv, weights):
@@ -185,7 +186,7 @@ def run_age(fv, weights):
         init=fv.identity if fv.identity != "random" else "", epochs=fv.epoch, batch_size=fv.batch_size,
         learning_rate=fv.learning_rate, image_size=fv.image_size, width=fv.vgg_width, fc_units=fv.fc_units,
         val_limit=fv.val_limit, checkpoint_minutes=fv.checkpoint_minutes, summary_every=fv.summary_every,
-        seed=fv.seed, on_bad_checkpoint=fv.on_bad_checkpoint))
+        seed=fv.seed, on_bad_checkpoint=fv.on_bad_checkpoint, recipe=fv.recipe))
 
 
 def run_prepare(fv, weights):

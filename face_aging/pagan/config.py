@@ -71,6 +71,7 @@ class PAGANTrainOptions:
     summary_every: int = 10
     max_to_keep: int = 3
     on_bad_checkpoint: str = "error"  # or "fallback": continue from the newest checkpoint that restores
+    recipe: str = "none"              # --recipe: the named flag set this run started from (RECIPES)
     config: PAGANConfig = dataclasses.field(default_factory=PAGANConfig)
 
 
@@ -91,6 +92,7 @@ class AgeOptions:
     summary_every: int = 10
     seed: int = 2017
     on_bad_checkpoint: str = "error"     # or "fallback": continue from the newest checkpoint that restores
+    recipe: str = "none"                 # --recipe: the named flag set this run started from (RECIPES)
 
 
 # Named flag sets (--recipe; explicit flags win), one per --model they apply to. utkface128: PAGAN trained on UTKFace on
