@@ -157,4 +157,5 @@ def test_export_without_a_checkpoint_exports_the_bundled_generators(tmp_path):
     assert result.returncode == 0, result.stderr
     for k in bundled.available():
         assert (tmp_path / "out" / f"cluster{k}" / "saved_model.pb").exists()
-    assert not (tmp_path / "out").exists() and not os.path.exists(str(tmp_path / "out") + ".tmp-export")
+    assert "bundled generator pagan_utkface128/cluster3" in result.stdout
+    assert "pagan_utkface128" in (tmp_path / "out" / "export.json").read_text()

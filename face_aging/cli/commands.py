@@ -103,6 +103,8 @@ def run_export(fv):
     else:
         from face_aging.pagan.infer import load_generators
         generators = load_generators(fv.savedir)
+        for k, (_, _, source) in sorted(generators.items()):
+            print(f"\tCluster {k}: {source}")
         path = export.export_pagan(generators, fv.export)
         print(f"\tWrote {', '.join(os.path.join(path, f'cluster{k}') for k in sorted(generators))}: signature "
               f"serving_default (image -> aged); see {os.path.join(path, 'README.txt')}")
