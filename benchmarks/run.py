@@ -415,18 +415,18 @@ def main():
         print(f"caae_infer {args.image_size}x{args.image_size}, one face to 10 age groups: {r['seconds_per_face']:.3f} s "
               f"(best {r['best_seconds']:.3f}), {r['gflops']:.0f} GFLOP/s{ratio(r['gflops'], 'float32')}, "
               f"peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
-    if "bundled_test" in only:
-        r = run_child("bundled_test", args)
-        print(f"bundled_test {r['image_size']}x{r['image_size']} (the bundled CAAE), one face to 10 age groups: "
-              f"{r['seconds_per_face']:.4f} s (best {r['best_seconds']:.4f}); whole test mode on 10 faces with "
-              f"--target_age and --gif: {r['test_mode_seconds_per_face']:.3f} s per face, peak RSS "
-              f"{r['peak_rss_mb']:.0f} MB", flush=True)
-    if "pagan_bundled_test" in only:
-        r = run_child("pagan_bundled_test", args)
-        print(f"pagan_bundled_test {r['image_size']}x{r['image_size']} (the bundled PAGAN, clusters "
-              f"{','.join(map(str, r['clusters']))}), one face through every generator: {r['seconds_per_face']:.4f} s "
-              f"(best {r['best_seconds']:.4f}); whole test mode on 10 faces with --target_age and --gif: "
+    def test_mode_line(name, what):
+        r = run_child(name, args)
+        what = what.format(clusters=",".join(map(str, r.get("clusters", []))))
+        print(f"{name} {r['image_size']}x{r['image_size']} ({what}: {r['seconds_per_face']:.4f} s (best "
+              f"{r['best_seconds']:.4f}); whole test mode on 10 faces with --target_age and --gif: "
               f"{r['test_mode_seconds_per_face']:.3f} s per face, peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+
+    if "bundled_test" in only:
+        test_mode_line("bundled_test", "the bundled CAAE), one face to 10 age groups")
+    if "pagan_bundled_test" in only:
+        test_mode_line("pagan_bundled_test", "the bundled PAGAN, clusters {clusters}), one face through every "
+                                             "generator")
     if "pipeline" in only:
         with tempfile.TemporaryDirectory() as tmp:
             folder = args.data or make_jpeg_folder(2000, os.path.join(tmp, "faces"))
