@@ -128,11 +128,13 @@ class PAGANGenerator(keras.Model):
         self.out_conv = fa_layers.Conv2D(3, 9, padding="valid", name="conv_out",
                                          kernel_initializer="zeros" if self.residual else "glorot_uniform")
 
-    def call(self, x, training=False):
-        h = x
+    def _last_conv(self, x):
         for layer in self.down + self.blocks + self.up:
-            h = layer(h)
-        out = self.out_conv(self.out_pad(h))
+            x = layer(x)
+        return self.out_conv(self.out_pad(x))
+
+    def call(self, x, training=False):
+        out = self._last_conv(x)
         if self.residual:
             return tf.clip_by_value(tf.cast(x, out.dtype) + out, -1.0, 1.0)
         return tf.tanh(out)
@@ -141,10 +143,7 @@ class PAGANGenerator(keras.Model):
         """G(x) - x before clipping (residual generators only): the change of age, for carrying to a larger face."""
         if not self.residual:
             raise ValueError("change() needs a residual generator (--residual_output)")
-        h = x
-        for layer in self.down + self.blocks + self.up:
-            h = layer(h)
-        return self.out_conv(self.out_pad(h))
+        return self._last_conv(x)
 
     def get_config(self):
         return {"channels": self.channels, "res_blocks": self.res_blocks, "padding": self.padding,
