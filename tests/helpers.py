@@ -359,3 +359,20 @@ def write_matconvnet(path, layers, layout, mean=VGG_FILE_MEAN, size=VGG_SIZE, cl
             content = {"layers": net_layers, "meta": meta}
     scipy.io.savemat(path, content)
     return path
+
+
+def jpeg_that_decodes_past_damage(size=64):
+    """A noise JPEG whose picture data is scrambled in the middle without creating a marker: libjpeg still returns an
+    image, printing "Corrupt JPEG data: ... extraneous bytes before marker 0xd9" (a warning, not an error)."""
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (size, size, 3), np.uint8)).save(buffer, format="JPEG",
+                                                                                              quality=95)
+    data = bytearray(buffer.getvalue())
+    middle = (data.index(b"\xff\xda") + len(data)) // 2
+    for k in range(middle, middle + 40):
+        if data[k] != 0xFF and data[k - 1] != 0xFF:
+            data[k] = (data[k] * 7 + 13) % 255 or 0x12
+            if data[k] == 0xFF:
+                data[k] = 0x12
+    return bytes(data)

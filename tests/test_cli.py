@@ -101,7 +101,8 @@ def test_test_mode_with_space_separated_false(trained_run, face_folder, tmp_path
     for name in ("test_as_male.png", "test_as_female.png", "input.png"):
         assert Image.open(savedir / "test" / name).size == (count * 32, 10 * 32)
     aged = sorted(f for f in os.listdir(savedir / "test") if f.endswith("_age65.png"))
-    assert len(aged) == count and Image.open(savedir / "test" / aged[0]).size == (32, 32)
+    # At the faces' own resolution (the 48-px files), not the model's 32.
+    assert len(aged) == count and Image.open(savedir / "test" / aged[0]).size == (48, 48)
     male = np.asarray(Image.open(savedir / "test" / "test_as_male.png"), np.float32)
     female = np.asarray(Image.open(savedir / "test" / "test_as_female.png"), np.float32)
     assert male.shape == female.shape

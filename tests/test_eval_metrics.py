@@ -295,8 +295,8 @@ def test_caae_extra_figures_and_console_table():
     table = report.build_table(results)
     assert ("per face mean 0.931, median 0.950 over 99 faces (1 undefined); all outputs pooled 0.880") in table
     assert "Reconstruction error of G at the input's own group (mean absolute, [0, 1] pixel units): 0.0712" in table
-    assert "Outputs: residual aging, strength 2: the input plus 2 x G's change from the input's own age group; own " \
-           "group: estimated" in table
+    assert "Outputs: residual aging, strength 2: the input plus 2 x G's change from the input's own age; own age: " \
+           "the group whose reconstruction is closest" in table
     assert "85.0% of 1,000 outputs (80.0% of the 800 at targets 1-2 groups away)" in table
     results["residual"] = dict(strength=0.0, input_age=None)
     assert "Outputs: G's own faces (residual aging off)" in report.build_table(results)

@@ -4,6 +4,7 @@ errors, for CAAE (the tiny lively run of conftest) and PAGAN (tiny random genera
 MTCNN does not see the synthetic faces, so the alignment wiring is tested in-process with face detection replaced
 by given landmarks (tests/test_faces.py tests real detection)."""
 
+import json
 import logging
 import os
 import shutil
@@ -38,21 +39,30 @@ def gif_frames(path):
 
 
 def test_caae_target_age_ages_and_gif(caae_run, chips):
+    """Ages in years at the chips' own resolution (48 px; the model runs at 32), faces.json from the names."""
+    from face_aging.inference.testmode import GIF_YEARS
     result = run_main("--model", "caae", "--is_train", "False", "--testdir", str(chips), "--savedir", caae_run,
                       "--target_age", "65", "--ages", "10,30,50,70", "--gif", "--align", "off")
     assert result.returncode == 0, result.stderr
     test = os.path.join(caae_run, "test")
     for name in sorted(os.listdir(chips)):
-        aged = np.asarray(Image.open(os.path.join(test, f"{stem(name)}_age65.png")))
-        strip = np.asarray(Image.open(os.path.join(test, f"{stem(name)}_ages.png")))
-        assert aged.shape == (32, 32, 3) and strip.shape == (32, 5 * 32, 3)
-        assert np.array_equal(strip[:, 4 * 32:], aged)            # 70 and 65 are both in group 61-70
-        assert not np.array_equal(strip[:, 32:64], aged)          # 10 is another group
+        chip = np.asarray(Image.open(os.path.join(chips, name)).convert("RGB")).astype(int)
+        aged = np.asarray(Image.open(os.path.join(test, f"{stem(name)}_age65.png"))).astype(int)
+        strip = np.asarray(Image.open(os.path.join(test, f"{stem(name)}_ages.png"))).astype(int)
+        assert aged.shape == (48, 48, 3) and strip.shape == (48, 5 * 48, 3)
+        # The input itself at its own size (TensorFlow's and Pillow's JPEG decoders differ by a few levels).
+        assert np.abs(strip[:, :48] - chip).mean() < 2
+        at = {age: strip[:, 48 * (k + 1):48 * (k + 2)] for k, age in enumerate((10, 30, 50, 70))}
+        # Years, not groups: 65 lies between 61-70's centre and 71+'s, near 70, far from 10.
+        assert 0 < np.abs(at[70] - aged).mean() < np.abs(at[10] - aged).mean()
         frames = gif_frames(os.path.join(test, f"{stem(name)}.gif"))
-        assert len(frames) == 10 and all(f.shape == (32, 32, 3) for f in frames)
-        assert np.abs(frames[8].astype(int) - aged).mean() < 8    # group 61-70, up to the GIF's 256 colours
+        assert len(frames) == len(GIF_YEARS) and all(f.shape == (48, 48, 3) for f in frames)
     assert Image.open(os.path.join(test, "test_as_male.png")).size == (2 * 32, 10 * 32)
     assert not os.path.exists(os.path.join(test, "aligned"))      # nothing was aligned
+    with open(os.path.join(test, "faces.json")) as f:
+        faces = json.load(f)
+    assert [(face["gender_from"], face["age_from"]) for face in faces] == [("name", "name")] * 2
+    assert [face["age"] for face in faces] == [float(name.split("_")[0]) for name in sorted(os.listdir(chips))]
 
 
 def test_paste_back_of_an_image_used_as_it_is(caae_run, tmp_path):
@@ -183,14 +193,18 @@ def test_caae_aligns_every_face_and_pastes_it_back(caae_run, photo_folder, fake_
     folder, photo = photo_folder
     with caplog.at_level(logging.WARNING):
         written = run_test(TestOptions(testdir=str(folder), savedir=caae_run, target_age=60, ages=(20, 60),
-                                       gif=True, paste_back=True, align="on", config=tiny_config))
+                                       gif=True, paste_back=True, align="on", input_age=20, gender="female",
+                                       config=tiny_config))
     assert "No face found in 1 photo(s): wall.png" in caplog.text
     test = os.path.join(caae_run, "test")
-    for k in (1, 2):
-        assert Image.open(os.path.join(test, "aligned", f"party_face{k}.png")).size == (32, 32)
-        assert Image.open(os.path.join(test, f"party_face{k}_age60.png")).size == (32, 32)
-        assert Image.open(os.path.join(test, f"party_face{k}_ages.png")).size == (3 * 32, 32)
-        assert len(gif_frames(os.path.join(test, f"party_face{k}.gif"))) == 10
+    from face_aging.inference.testmode import GIF_YEARS
+    for k, (_, _, box) in zip((1, 2), FACE_BOXES):
+        # At the face's own resolution: the template's crop of a face this size in the photo, not the model's 32.
+        side = Image.open(os.path.join(test, "aligned", f"party_face{k}.png")).size[0]
+        assert abs(side - box) <= 1 and side != 32
+        assert Image.open(os.path.join(test, f"party_face{k}_age60.png")).size == (side, side)
+        assert Image.open(os.path.join(test, f"party_face{k}_ages.png")).size == (3 * side, side)
+        assert len(gif_frames(os.path.join(test, f"party_face{k}.gif"))) == len(GIF_YEARS)
     assert Image.open(os.path.join(test, "test_as_female.png")).size == (2 * 32, 10 * 32)
     photos = sorted(os.path.basename(p) for p in written if p.endswith("_photo.png"))
     assert photos == ["party_age20_photo.png", "party_age60_photo.png"]
@@ -206,20 +220,25 @@ def test_pagan_ages_gif_and_paste_back(photo_folder, fake_detection, tmp_path, c
     folder, photo = photo_folder
     with pytest.raises(TestModeError, match=r"cluster 2 \(41-50\).*cluster2.*--target_cluster 2"):
         run_test(str(folder), savedir, target_age=45)
-    run_test(str(folder), savedir, target_age=25, ages=(20, 35, 60), gif=True, paste_back=True, align="on")
+    run_test(str(folder), savedir, target_age=25, ages=(20, 35, 60), gif=True, paste_back=True, align="on",
+             input_age=25)
     test = os.path.join(savedir, "test")
     for k in (1, 2):
         name = f"party_face{k}"
-        crop = np.asarray(Image.open(os.path.join(test, "aligned", f"{name}.png")))
-        assert crop.shape == (32, 32, 3)
+        crop = np.asarray(Image.open(os.path.join(test, "aligned", f"{name}.png"))).astype(int)
+        side = crop.shape[0]
+        assert side > 32                                   # the face's own resolution in the photo
+        # At its own age (25), PAGAN leaves the face as it is.
         assert np.abs(np.asarray(Image.open(os.path.join(test, f"{name}_age25.png"))).astype(int) - crop).max() <= 1
-        strip = np.asarray(Image.open(os.path.join(test, f"{name}_ages.png")))
-        progression = np.asarray(Image.open(os.path.join(test, f"{name}_progression.png")))
-        assert strip.shape == (32, 4 * 32, 3) and progression.shape == (32, 3 * 32, 3)   # input, clusters 1 and 3
-        assert np.array_equal(strip[:, 64:96], progression[:, 32:64])                      # 35: cluster 1
-        assert np.array_equal(strip[:, 96:], progression[:, 64:])                          # 60: cluster 3
+        strip = np.asarray(Image.open(os.path.join(test, f"{name}_ages.png"))).astype(int)
+        progression = np.asarray(Image.open(os.path.join(test, f"{name}_progression.png"))).astype(int)
+        assert strip.shape == (side, 4 * side, 3) and progression.shape == (side, 3 * side, 3)  # input, clusters 1, 3
+        assert np.abs(strip[:, 3 * side:] - progression[:, 2 * side:]).max() <= 1          # 60: cluster 3's age
+        # 35 years: nearly all of cluster 1's change (its age is 35.5), none of cluster 3's.
+        c1 = progression[:, side:2 * side]
+        assert np.abs(strip[:, 2 * side:3 * side] - c1).mean() < 0.2 * np.abs(crop - c1).mean()
         frames = gif_frames(os.path.join(test, f"{name}.gif"))
-        assert len(frames) == 3 and frames[0].shape == (32, 32, 3)
+        assert len(frames) == len(range(25, 61, 3)) and frames[0].shape == (side, side, 3)
     assert Image.open(os.path.join(test, "overview.png")).size == (3 * 32, 2 * 32)
     for age in (20, 25, 35, 60):
         check = np.asarray(Image.open(os.path.join(test, f"party_age{age}_photo.png")))
@@ -235,14 +254,14 @@ def test_pagan_target_age_through_main(tmp_path):
     for i in range(2):
         Image.fromarray(np.random.RandomState(i).randint(0, 255, (40, 40, 3), np.uint8)).save(faces / f"me{i}.png")
     result = run_main("--model", "pagan", "--is_train", "False", "--testdir", str(faces), "--savedir", str(savedir),
-                      "--target_age", "44", "--ages", "20,45", "--gif", "--align", "off")
+                      "--target_age", "45", "--ages", "20,45", "--gif", "--align", "off", "--input_age", "20")
     assert result.returncode == 0, result.stderr
     for i in range(2):
-        aged = np.asarray(Image.open(savedir / "test" / f"me{i}_age44.png"))
+        aged = np.asarray(Image.open(savedir / "test" / f"me{i}_age45.png"))
         strip = np.asarray(Image.open(savedir / "test" / f"me{i}_ages.png"))
-        assert aged.shape == (32, 32, 3) and strip.shape == (32, 3 * 32, 3)
-        assert np.array_equal(strip[:, 64:], aged)
-        assert len(gif_frames(savedir / "test" / f"me{i}.gif")) == 2
+        assert aged.shape == (40, 40, 3) and strip.shape == (40, 3 * 40, 3)      # the images' own 40 px
+        assert np.array_equal(strip[:, 80:], aged)
+        assert len(gif_frames(savedir / "test" / f"me{i}.gif")) == len(range(20, 46, 3))    # to cluster 2's 45
     result = run_main("--model", "pagan", "--is_train", "False", "--testdir", str(faces), "--savedir", str(savedir),
                       "--target_age", "70", "--align", "off")
     assert result.returncode == 1 and "cluster 3 (51+)" in result.stderr and "--target_cluster 3" in result.stderr

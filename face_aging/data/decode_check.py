@@ -1,18 +1,24 @@
-"""The one check a header and a tail cannot make: that the picture data between them decodes.
+"""The one check a header and a tail cannot make: that the picture data between them decodes, and decodes cleanly.
 
 A JPEG whose middle bytes are damaged keeps its start and end markers, so `pipeline.check_image` passes it, and
-TensorFlow's decoder then fails on it mid-epoch with an error that names no file. Training entry points therefore
-decode every file once, with the decoder training uses, before the run starts, and skip those that fail.
+TensorFlow's decoder then fails on it mid-epoch with an error that names no file, or (libjpeg's "Corrupt JPEG data"
+warnings, printed with no file name) returns a partly grey or shifted picture. Training entry points therefore
+decode every file once, with the decoder training uses, before the run starts, and skip those that fail or warn;
+libjpeg's warnings are caught on the way and never reach the console unnamed.
 
 Cost: a full decode of each file (tens of seconds for UTKFace's 23,708 200x200 faces on 2 cores; BENCHMARKS.md).
 Files that decoded are cached in a JSON file (in the run directory) by size and modification time, so a resumed run
 only decodes what has changed. A failure is never cached: a file put right is used again.
 """
 
+import contextlib
 import json
 import logging
 import os
 import re
+import sys
+import tempfile
+import threading
 
 import tensorflow as tf
 
@@ -37,6 +43,56 @@ def unusable_reason(error):
     if isinstance(error, tf.errors.OpError):
         return failure_reason(error)
     return f"cannot be read ({getattr(error, 'strerror', None) or error})"
+
+
+# libjpeg's warnings: it decodes past damaged data (an image comes back, partly grey or shifted) and prints
+# "Corrupt JPEG data: ..." straight to the process's stderr, naming no file.
+LIBJPEG_WARNING = re.compile(r"^(Corrupt JPEG data: .*|Premature end of JPEG file|Warning: unknown JFIF revision.*|"
+                             r"Invalid SOS parameters for sequential JPEG|Inconsistent progression sequence.*)$",
+                             re.MULTILINE)
+_capture_lock = threading.Lock()
+
+
+class _Captured:
+    text = ""
+
+    @property
+    def warnings(self):
+        return LIBJPEG_WARNING.findall(self.text)
+
+
+@contextlib.contextmanager
+def libjpeg_warnings():
+    """Collect what C code writes to the process's stderr meanwhile (file descriptor 2, where libjpeg writes); on
+    exit, the lines that are not libjpeg warnings go on to stderr. Yields an object whose `warnings` lists them.
+    Where descriptor 2 cannot be redirected, nothing is captured."""
+    captured = _Captured()
+    with _capture_lock:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):
+            yield captured
+            return
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield captured
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                sink.seek(0)
+                captured.text = sink.read().decode("utf-8", "replace")
+        rest = LIBJPEG_WARNING.sub("", captured.text).strip("\n")
+        if rest.strip():
+            sys.stderr.write(rest + "\n")
+
+
+def warning_reason(warnings):
+    """The skip reason of a JPEG that decoded only past damaged data."""
+    first = warnings[0].strip()
+    more = f" and {len(warnings) - 1} more" if len(warnings) > 1 else ""
+    return f"damaged picture data: libjpeg decoded it past damage ({first!r}{more})"
 
 
 def _stamp(path):
@@ -104,13 +160,30 @@ def undecodable(paths, min_side=None, cache=None):
             pending.append(path)
     failed = {}
     if pending:
-        good = _decodes(pending, min_side)
+        with libjpeg_warnings() as captured:
+            good = _decodes(pending, min_side)
+        if captured.warnings:
+            # Some file decoded past damage, and the parallel decode cannot say which: each one again, on its own.
+            for i, path in enumerate(pending):
+                if i not in good:
+                    continue
+                with libjpeg_warnings() as one:
+                    try:
+                        with open(path, "rb") as f:
+                            decode_rgb(tf.constant(f.read()), min_side)
+                    except (tf.errors.OpError, OSError):
+                        pass
+                if one.warnings:
+                    good.discard(i)
+                    failed[path] = warning_reason(one.warnings)
         for i, path in enumerate(pending):
             if i in good:
                 try:
                     decoded[os.fsdecode(path)] = _stamp(path)
                 except OSError:
                     pass
+                continue
+            if path in failed:
                 continue
             # Few files fail: decode each again on its own for its error message.
             try:

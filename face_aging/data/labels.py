@@ -66,6 +66,25 @@ def group_centre_age(group):
     return (lower[group] + upper[group]) / 2.0
 
 
+def group_position(ages):
+    """Where `ages` (years, float [N]) lie on the age groups' scale: g + t between group g's centre
+    (group_centre_age) and group g + 1's, clipped to [0, NUM_AGE_GROUPS - 1]. Ages in years, not groups: 37 is
+    0.15 of the way from 31-40 (35.5) to 41-50 (45.5)."""
+    centres = np.array([group_centre_age(g) for g in range(NUM_AGE_GROUPS)])
+    return np.interp(np.asarray(ages, np.float64), centres, np.arange(NUM_AGE_GROUPS, dtype=np.float64))
+
+
+def interpolated_group_labels(ages):
+    """CAAE's age label for ages in years: the +-1 coding of plus_minus_one_hot, blended linearly between the two
+    groups whose centres enclose each age (exactly a group's label at its centre). float32 [N, NUM_AGE_GROUPS]."""
+    position = group_position(np.asarray(ages, np.float64).reshape(-1))
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, NUM_AGE_GROUPS - 1)
+    t = (position - low)[:, None]
+    weights = (1 - t) * np.eye(NUM_AGE_GROUPS)[low] + t * np.eye(NUM_AGE_GROUPS)[high]
+    return (2.0 * weights - 1.0).astype(np.float32)
+
+
 def plus_minus_one_hot(indices, depth):
     """The original's label encoding: every entry -1, the true class +1. float32 [N, depth]."""
     indices = np.asarray(indices, dtype=np.int64).reshape(-1)

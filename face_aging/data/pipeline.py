@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from face_aging import exif
 from face_aging.data import labels as L
-from face_aging.data.decode_check import undecodable, unusable_reason
+from face_aging.data.decode_check import libjpeg_warnings, undecodable, unusable_reason
 from face_aging.errors import FaceAgingError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -324,12 +324,28 @@ def read_face(path, image_size, upright=False):
     try:
         with open(path, "rb") as f:
             contents = tf.constant(f.read())
-        if not upright:
-            return decode_and_resize(contents, image_size).numpy(), None
-        image = exif.upright(decode_rgb(contents, image_size).numpy(), exif.orientation(path))
-        return square_and_resize(image, image_size).numpy(), None
+        with libjpeg_warnings() as captured:
+            if not upright:
+                face = decode_and_resize(contents, image_size).numpy()
+            else:
+                image = exif.upright(decode_rgb(contents, image_size).numpy(), exif.orientation(path))
+                face = square_and_resize(image, image_size).numpy()
     except (tf.errors.OpError, OSError) as error:
         return None, unusable_reason(error)
+    warn_damaged(path, captured.warnings)
+    return face, None
+
+
+_warned_damaged = set()
+
+
+def warn_damaged(path, warnings):
+    """Test mode's word on a JPEG libjpeg decoded past damage: the file, what libjpeg said; it is used anyway.
+    Once per file (test mode may read a file at two sizes)."""
+    if warnings and path not in _warned_damaged:
+        _warned_damaged.add(path)
+        logging.warning("%s: damaged JPEG data, decoded past it (libjpeg: %s); the picture may be partly grey or "
+                        "shifted", printable(path), "; ".join(w.strip() for w in warnings[:3]))
 
 
 def scale_to_unit(image):

@@ -39,6 +39,7 @@ class EvalOptions:
     holdout: str = "none"                # only the faces of this held-out set (data/holdout.py)
     residual: float = None               # CAAE: residual aging strength (caae/residual.py); None: the model's own
     input_age: object = "auto"           # CAAE residual aging's own group: auto (the labels), estimate, or years
+    output_size: int = 512               # outputs judged at the inputs' own resolution up to this side (fullres.py)
 
 
 def face_labels(paths):
@@ -135,7 +136,8 @@ def judge_figures(inputs, outputs, target_bounds, real_ages, persons, age_judge,
 
     `real_faces` (default: the inputs) are the faces whose own ages (`real_ages`) give each target's "real faces"
     row: PAGAN ages only its young inputs, but compares them with the older faces of the same set."""
-    per_target = [{"sharpness": metrics.sharpness_ratio(inputs, out)} for out in outputs]
+    per_target = [{"sharpness": metrics.sharpness_ratio(inputs, out), **metrics.ghost_figures(inputs, out)}
+                  for out in outputs]
     gen_matrix = genuine_matrix = None
     real_faces = inputs if real_faces is None else real_faces
     if age_judge is not None:
@@ -213,7 +215,7 @@ def identity_columns(identity_judge, embedded, outputs, per_target, thresholds):
 CAAE_GROUP_OF_CLUSTER = {1: 5, 2: 6, 3: 8}
 
 
-def caae_comparison(faces, ages, genders, clusters, judges, thresholds, embedded):
+def caae_comparison(faces, ages, genders, clusters, judges, thresholds, embedded, fulls=None):
     """PAGAN's report beside the bundled CAAE: the same young faces aged by it (residual aging at its card's strength,
     from the own group of the labels, else estimated) to the group matching each of `clusters`
     (CAAE_GROUP_OF_CLUSTER), judged by the same judges at the same thresholds. None where it is missing."""
@@ -238,9 +240,12 @@ def caae_comparison(faces, ages, genders, clusters, judges, thresholds, embedded
                                             caae_bundled.residual(), own[start:start + 50])
         for i, g in enumerate(groups):
             outputs[i].append(imio.to_uint8(progression[g]))
-    outputs = [np.concatenate(o) for o in outputs]
-    inputs = imio.to_uint8(faces)
-    per_target = [{"sharpness": metrics.sharpness_ratio(inputs, out), "group": L.AGE_GROUP_NAMES[g]}
+    fulls = faces if fulls is None else fulls
+    from face_aging.inference.fullres import carry_changes_uint8
+    outputs = [carry_changes_uint8(fulls, small, np.concatenate(o)) for o in outputs]
+    inputs = imio.to_uint8(fulls)
+    per_target = [{"sharpness": metrics.sharpness_ratio(inputs, out), **metrics.ghost_figures(inputs, out),
+                   "group": L.AGE_GROUP_NAMES[g]}
                   for out, g in zip(outputs, groups)]
     if judges["age"] is not None:
         age_columns(judges["age"], outputs, per_target, target_bounds)
@@ -267,6 +272,12 @@ def evaluate(options, age_judge=None, identity_judge=None):
     else:
         faces, paths = load_test_images(options.testdir, size, options.holdout)
         real_ages, genders, persons = face_labels(paths)
+    # The outputs are judged as test mode writes them: the model's change carried to each face at its own resolution.
+    from face_aging.inference.fullres import carry_changes_uint8, own_side
+    from face_aging.pagan.data import load_images
+    side = own_side(paths, options.output_size)
+    fulls = faces if side == size else load_images(paths, side)
+    _say(f"Outputs at the faces' own resolution: {side}x{side} (the models run at {size}x{size})")
     judges = {}
     for role, given, choose, choice, where in (
             ("age", age_judge, J.choose_age_judge, options.age_judge, options.age_classifier),
@@ -281,19 +292,21 @@ def evaluate(options, age_judge=None, identity_judge=None):
     real_faces, all_ages = None, real_ages
     if options.model == "caae":
         outputs, reconstruction, source, residual = caae_outputs(options, faces, real_ages, genders)
+        outputs = [carry_changes_uint8(fulls, faces, out) for out in outputs]
         targets, target_bounds = list(L.AGE_GROUP_NAMES), [list(b) for b in metrics.group_bounds("caae")]
     else:
         # PAGAN ages young faces (cluster 0) only; the older faces of the set are its "real faces" rows.
         young = ~(real_ages > L.AGE_CLUSTER_UPPER[0])
-        real_faces = imio.to_uint8(faces)
+        real_faces = imio.to_uint8(fulls)
         _say(f"PAGAN: {int(young.sum())} of the {len(faces)} faces are 30 or under (or unlabelled) and are aged; "
              f"the others are the real faces of the clusters")
         if not young.any():
             raise TestModeError(f"{options.testdir}: no face aged 30 or under (PAGAN's inputs) to evaluate on")
         faces, genders, persons = faces[young], genders[young], [p for p, y in zip(persons, young) if y]
-        real_ages = real_ages[young]
+        fulls, real_ages = fulls[young], real_ages[young]
         targets, target_bounds, outputs, source = pagan_outputs(generators, faces)
-    inputs = imio.to_uint8(faces)
+        outputs = [carry_changes_uint8(fulls, faces, out) for out in outputs]
+    inputs = imio.to_uint8(fulls)
     per_target, thresholds, impostors, gen_matrix, genuine_matrix, embedded = judge_figures(
         inputs, outputs, target_bounds, all_ages, persons, judges["age"], judges["identity"], options,
         real_faces=real_faces)
@@ -301,7 +314,8 @@ def evaluate(options, age_judge=None, identity_judge=None):
     if options.model == "pagan" and judges["age"] is not None:
         input_age = metrics.age_figures(judges["age"].estimate(inputs), 0, L.AGE_CLUSTER_UPPER[0])
     if options.model == "pagan":
-        comparison = caae_comparison(faces, real_ages, genders, sorted(generators), judges, thresholds, embedded)
+        comparison = caae_comparison(faces, real_ages, genders, sorted(generators), judges, thresholds, embedded,
+                                     fulls)
     if options.model == "caae" and gen_matrix is not None:
         centres = [L.group_centre_age(g) for g in range(L.NUM_AGE_GROUPS)]
         correlation = metrics.per_face_rank_correlation(gen_matrix, centres)
@@ -316,7 +330,7 @@ def evaluate(options, age_judge=None, identity_judge=None):
         "age_error_21_70": age_error_21_70(per_target),
         "model": options.model, "checkpoint": source, "residual": residual,
         "data": f"{os.path.abspath(options.testdir)} ({int(np.isfinite(real_ages).sum())} with UTKFace age labels)",
-        "num_faces": len(faces), "targets": targets, "target_bounds": target_bounds,
+        "num_faces": len(faces), "output_side": int(inputs.shape[1]), "targets": targets, "target_bounds": target_bounds,
         "judges": {"age": judges["age_record"], "identity": judges["identity_record"]},
         "face_box": J.FACE_BOX, "impostors": impostors, "thresholds": thresholds, "per_target": per_target,
         "rank_correlation": correlation, "reconstruction_error": reconstruction,

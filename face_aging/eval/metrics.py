@@ -396,3 +396,55 @@ def sharpness_ratio(inputs, outputs):
         return dict(mean=math.nan, median=math.nan, n=0)
     ratios = after[keep] / before[keep]
     return dict(mean=float(ratios.mean()), median=float(np.median(ratios)), n=int(keep.sum()))
+
+
+# --- Ghost features and blotches (docs/photos.md) --------------------------------------------------------------------
+# Both are measured at GHOST_SIZE pixels, whatever the faces' own size, where a ghost eye or mouth is a few pixels and
+# skin texture no longer counts, inside the ellipse of the aligned crop the face fills (UTKFace's chip framing).
+GHOST_SIZE = 64
+GHOST_STRONG = 0.12      # a strong edge: Sobel gradient of luminance (in [0, 1] per pixel) above this
+GHOST_NONE = 0.06        # no edge in the input: its gradient below this anywhere within 2 pixels
+BLOTCH_SIGMA = 2.0       # pixels (at GHOST_SIZE): what is left of the change after this blur is its patchwork
+
+
+def _face_ellipse(size=GHOST_SIZE):
+    yy, xx = (np.mgrid[0:size, 0:size] + 0.5) / size
+    return ((xx - 0.5) / 0.36) ** 2 + ((yy - 0.52) / 0.42) ** 2 <= 1.0
+
+
+def _at_ghost_size(images):
+    from PIL import Image
+    images = to_unit_range(images)
+    if images.shape[1:3] == (GHOST_SIZE, GHOST_SIZE):
+        return images
+    return np.stack([np.asarray(Image.fromarray(np.uint8(np.round(x * 255))).resize(
+        (GHOST_SIZE, GHOST_SIZE), Image.BOX), np.float64) / 255.0 for x in images])
+
+
+def ghost_figures(inputs, outputs):
+    """Per face, what an aged face should not have, against its input (any equal sizes; uint8 or [-1, 1]):
+
+    - new_edges: % of the face where the output has a strong edge (a ghost eye, mouth, glasses rim or hairline) and
+      the input has none within 2 pixels; 0 for a change that only follows the input's own features.
+    - blotch: the spread (standard deviation over the face) of the change's luminance after a light blur, in grey
+      levels (0-255): patches darkening or lightening part of the face (a brown smear, dark patches around the eyes).
+      Real aging changes shading too, so this is never 0: compare models on it.
+    Returns {name: dict(mean, median, n)}."""
+    from scipy import ndimage
+    weights = np.array([0.299, 0.587, 0.114])
+    before, after = _at_ghost_size(inputs) @ weights, _at_ghost_size(outputs) @ weights
+    mask = _face_ellipse()
+    new_edges, blotch = [], []
+    for a, b in zip(before, after):
+        grad_a = np.hypot(ndimage.sobel(a, 0), ndimage.sobel(a, 1)) / 4.0
+        grad_b = np.hypot(ndimage.sobel(b, 0), ndimage.sobel(b, 1)) / 4.0
+        new = (grad_b > GHOST_STRONG) & (ndimage.maximum_filter(grad_a, 5) < GHOST_NONE) & mask
+        new_edges.append(100.0 * new.sum() / mask.sum())
+        change = ndimage.gaussian_filter(b - a, BLOTCH_SIGMA)[mask]
+        blotch.append(255.0 * change.std())
+
+    def summary(values):
+        values = np.asarray(values)
+        return dict(mean=float(values.mean()), median=float(np.median(values)), n=int(values.size)) if values.size \
+            else dict(mean=math.nan, median=math.nan, n=0)
+    return {"new_edges": summary(new_edges), "blotch": summary(blotch)}

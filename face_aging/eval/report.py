@@ -167,6 +167,10 @@ def table_rows(results):
                         id_missing))
     rows.append(row("sharpness: high-frequency energy of the output over the input's (median)", "sharp",
                     lambda t: _fmt((t.get("sharpness") or {}).get("median"), 2), None))
+    rows.append(row("ghost features: % of the face with a strong new edge where the input has none (mean)", "ghost",
+                    lambda t: _fmt((t.get("new_edges") or {}).get("mean"), 2), None))
+    rows.append(row("blotches: spread of the blurred luminance change over the face, grey levels (mean)", "blotch",
+                    lambda t: _fmt((t.get("blotch") or {}).get("mean"), 1), None))
     marks = _unresolved_marks(results)
     # Without thresholds (no identity judge) the papers' FARs still get their rows, saying why they are empty.
     fars = [t["far_target"] for t in results.get("thresholds") or []] or list(REPORT_FARS)

@@ -7,11 +7,12 @@ import os
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
 from face_aging import exif
-from face_aging.data.decode_check import unusable_reason
+from face_aging.data.decode_check import libjpeg_warnings, unusable_reason
 from face_aging.data.labels import LabelError, parse_utkface_name
-from face_aging.data.pipeline import check_image, decode_rgb, printable, read_face
+from face_aging.data.pipeline import check_image, decode_rgb, printable, read_face, warn_damaged
 from face_aging.faces import align as A
 from face_aging.faces import detect
 from face_aging.images import to_uint8
@@ -27,7 +28,10 @@ def load_photo(path):
     Raises OSError or tf.errors.OpError when it cannot be read or decoded."""
     with open(path, "rb") as f:
         contents = f.read()
-    return exif.upright(decode_rgb(tf.constant(contents)).numpy(), exif.orientation(path))
+    with libjpeg_warnings() as captured:
+        photo = decode_rgb(tf.constant(contents)).numpy()
+    warn_damaged(path, captured.warnings)
+    return exif.upright(photo, exif.orientation(path))
 
 
 @dataclasses.dataclass
@@ -38,6 +42,8 @@ class FaceCrop:
     crop: np.ndarray             # uint8 [size, size, 3]
     matrix: np.ndarray = None    # photo -> crop coordinates [2, 3]; None when the image was used as it is
     image: np.ndarray = None     # used as it is: float32 [size, size, 3] in [-1, 1], exactly as read (no uint8 step)
+    full: np.ndarray = None      # the same face at its own resolution (at most --output_size): float32 [T, T, 3] in
+                                 # [-1, 1]; what the model changes is carried to it (face_aging.inference.fullres)
 
     @property
     def name(self):
@@ -71,13 +77,21 @@ def _square(shape):
     return abs(width / height - 1.0) <= SQUARE_ASPECT
 
 
-def collect_faces(paths, model, size, align="auto"):
+def own_side(matrix, size, output_size):
+    """The side of the aligned crop at the photo's own scale: as many pixels as the face covers in the photo (the
+    crop of `size` made by `matrix` scaled back to photo pixels), at most `output_size`."""
+    scale = np.sqrt(abs(np.linalg.det(np.asarray(matrix, np.float64)[:, :2])))     # crop pixels per photo pixel
+    return int(max(1, min(output_size, round(size / scale))))
+
+
+def collect_faces(paths, model, size, align="auto", output_size=None):
     """(crops, no_face_paths, skipped) for the image files `paths`: FaceCrops in file order (faces left to right),
     the photos where no face was found, and (path, reason) of files that cannot be read.
 
     align "off": every image as it is; "on": every face MTCNN finds, aligned (DetectorUnavailable without mtcnn);
     "auto": an image that already is an aligned crop (a UTKFace chip name, or one face where the template puts it)
-    as it is, otherwise every face aligned; as "off" (with one warning) when mtcnn is not installed."""
+    as it is, otherwise every face aligned; as "off" (with one warning) when mtcnn is not installed.
+    `output_size`: each crop also gets `full`, the face at its own resolution up to that side (None: not made)."""
     if align not in A.ALIGN_MODES:
         raise ValueError(f"align must be one of {A.ALIGN_MODES}, got {align!r}")
     template = A.template_for(model)
@@ -96,8 +110,14 @@ def collect_faces(paths, model, size, align="auto"):
         face, reason = read_face(path, size, upright=True)
         if reason:
             skipped.append((path, reason))
-        else:
-            crops.append(FaceCrop(path, 0, 1, to_uint8(face), None, face))
+            return
+        full = None
+        if output_size:
+            # The same reading at the image's own side (its centre square), or at most output_size.
+            with Image.open(path) as picture:       # the header only: turning it upright keeps the shorter side
+                side = min(output_size, min(picture.size))
+            full = face if side == size else read_face(path, side, upright=True)[0]
+        crops.append(FaceCrop(path, 0, 1, to_uint8(face), None, face, full))
 
     for path in paths:
         if align == "off" or align == "auto" and is_chip_name(path):
@@ -118,7 +138,13 @@ def collect_faces(paths, model, size, align="auto"):
         elif faces:
             for index, face in enumerate(faces):
                 matrix = A.crop_matrix(face.landmarks, template, size)
-                crops.append(FaceCrop(path, index, len(faces), A.warp_face(photo, matrix, size), matrix))
+                crop = A.warp_face(photo, matrix, size)
+                full = None
+                if output_size:
+                    side = own_side(matrix, size, output_size)
+                    full = crop if side == size else A.warp_face(photo, matrix * (side / size), side)
+                    full = np.asarray(full, np.float32) / 127.5 - 1.0
+                crops.append(FaceCrop(path, index, len(faces), crop, matrix, None, full))
         elif align == "auto" and _square(photo.shape):
             taken_as_is.append(path)
             add_as_is(path)

@@ -1,7 +1,8 @@
 """A local web page that ages a photo: `python main.py --model caae --serve` (or `--model pagan`).
 
-Upload a photo, see the faces found, choose one, the target ages and (CAAE) the gender, and get the aligned face,
-the aged faces side by side, a GIF through the ages and the photo with the aged face pasted back, each downloadable.
+Upload a photo, see the faces found with each one's gender and age now as the bundled estimator sees them (both
+editable), choose a face and the target ages in years, and get the aligned face, the aged faces side by side, a GIF
+through the years and the photo with the aged face pasted back, each at the face's own resolution and downloadable.
 Every step is test mode's own (face_aging.inference.testmode, caae.infer, pagan.infer, faces), with the model
 loaded once when the server starts; CAAE ages residually with the model's strength, as test mode's --residual auto.
 
@@ -26,6 +27,7 @@ from face_aging import images as imio
 from face_aging.data import labels as L
 from face_aging.data.pipeline import printable
 from face_aging.errors import FaceAgingError
+from face_aging.inference.fullres import DEFAULT_OUTPUT_SIZE
 
 INSTALL_HINT = ('pip install -r requirements-app.txt (an installed package: pip install "face-aging[app]")')
 LOOPBACK = "127.0.0.1"
@@ -33,14 +35,13 @@ DEFAULT_PORT = 7860                # Gradio's own default, which users of model 
 BOXES_MAX_SIDE = 1024              # the photo with the faces marked is shown, not downloaded: no need for 12 MP
 MAX_UPLOAD = "50mb"                # a phone photo is a few MB; far larger is a mistake, refused before it is read
 CACHE_SWEEP = (600, 3600)          # every 10 minutes, Gradio deletes uploads and results older than an hour
-# The ages offered on the page: one per CAAE age group and PAGAN cluster, named by its range (the value is an age
-# in it, which output names carry as test mode's --ages does).
-CAAE_AGES = (3, 8, 13, 18, 25, 35, 45, 55, 65, 75)
-PAGAN_AGES = (25, 35, 45, 60)
-CAAE_DEFAULT_AGES = (18, 35, 55, 75)
+# The target ages the page starts with, in years (any ages may be typed): four through the CAAE's range, PAGAN's
+# three clusters' ages.
+CAAE_DEFAULT_AGES = (20, 40, 60, 80)
+PAGAN_DEFAULT_AGES = (35, 45, 60)
 
 
-# The model's faces are small (64x64 for the bundled model): shown filling their boxes, not at their own size.
+# The faces are shown filling their boxes, whatever their resolution (the downloads keep it).
 FACE_CSS = ".face img { width: 100%; height: 100%; object-fit: contain; }"
 
 
@@ -73,21 +74,24 @@ class CAAEAger:
     def __init__(self, model, source, residual):
         self.model, self.source, self.residual = model, source, residual
         self.size = model.config.image_size
-        self.age_choices = [(L.AGE_GROUP_NAMES[int(L.age_to_group(a))], a) for a in CAAE_AGES]
         self.default_ages = list(CAAE_DEFAULT_AGES)
 
     @property
     def description(self):
         return f"CAAE: {self.source}; residual aging strength {self.residual:g} (--residual)"
 
-    def progression(self, faces, gender, source, input_age):
-        """(at(age, i), frames(i)) for faces [N, S, S, 3] of the photo at `source`, as test mode's per-face writer
-        takes them: face i at `age` years, and its GIF's frames, through all ten age groups."""
-        from face_aging.caae.infer import input_groups, name_age
+    def progression(self, faces, gender, own_age, ages):
+        """(at(age, i), frames(i)) for faces [N, S, S, 3] of one gender and own age (years, NaN: estimated from the
+        reconstructions), as test mode's per-face writer takes them: face i at `age` years (one of `ages`), and its
+        GIF's frames, every 3 years from 3 to 81."""
         from face_aging.caae.model import gender_labels
-        own = input_groups([name_age(source)] * len(faces), input_age)
-        groups = self.model.age_progression(faces, gender_labels(gender, len(faces)), self.residual, own)
-        return (lambda age, i: groups[int(L.age_to_group(age)), i]), (lambda i: groups[:, i])
+        from face_aging.inference.testmode import GIF_YEARS
+        wanted = sorted(set(ages) | set(GIF_YEARS))
+        out = self.model.age_faces(faces, wanted, gender_labels(gender, len(faces)), self.residual,
+                                   np.full(len(faces), own_age, np.float64))
+        index = {age: k for k, age in enumerate(wanted)}
+        return ((lambda age, i: out[index[age], i]),
+                (lambda i: np.stack([out[index[a], i] for a in GIF_YEARS])))
 
     def check_ages(self, ages):
         """Every age has its group."""
@@ -104,9 +108,7 @@ class PAGANAger:
         self.template = face_template(generators)
         self.size = max(config.image_size for _, config, _ in generators.values())
         trained = [0] + sorted(generators)
-        self.age_choices = [(L.AGE_CLUSTER_NAMES[int(L.age_to_cluster(a))], a) for a in PAGAN_AGES
-                            if int(L.age_to_cluster(a)) in trained]
-        self.default_ages = [a for _, a in self.age_choices[1:]]
+        self.default_ages = [a for a in PAGAN_DEFAULT_AGES if int(L.age_to_cluster(a)) in trained]
 
     @property
     def description(self):
@@ -117,13 +119,14 @@ class PAGANAger:
             parts.append(f"cluster {L.AGE_CLUSTER_NAMES[k]}: {path}" + (f" (step {step})" if step is not None else ""))
         return "PAGAN: " + "; ".join(parts)
 
-    def progression(self, faces, gender, source, input_age):
-        """(at(age, i), frames(i)) as CAAEAger's; the frames are test mode's: the input, then every trained
-        cluster."""
-        from face_aging.pagan.infer import cluster_outputs
+    def progression(self, faces, gender, own_age, ages):
+        """(at(age, i), frames(i)) as CAAEAger's: the generators' changes blended by years from the face's own age
+        (pagan.infer.face_at_years); the frames go from its own age to 60."""
+        from face_aging.pagan.infer import cluster_outputs, face_at_years, gif_years
         by_cluster = cluster_outputs(self.generators, faces, self.size)
-        return ((lambda age, i: by_cluster[int(L.age_to_cluster(age))][i]),
-                (lambda i: np.stack([by_cluster[k][i] for k in sorted(by_cluster)])))
+        return ((lambda age, i: face_at_years(by_cluster, i, own_age, age)),
+                (lambda i: np.stack([face_at_years(by_cluster, i, own_age, a)
+                                     for a in gif_years(own_age, sorted(self.generators))])))
 
     def check_ages(self, ages):
         from face_aging.pagan.infer import check_clusters
@@ -146,24 +149,39 @@ def load_pagan(savedir):
 
 @dataclasses.dataclass
 class Found:
-    crops: list                   # face_aging.faces.inputs.FaceCrop, left to right
+    crops: list                   # face_aging.faces.inputs.FaceCrop, left to right (with `full`, each face at its
+                                  # own resolution)
     images: np.ndarray            # the model's inputs, float32 [N, S, S, 3] in [-1, 1]
+    infos: list = None            # face_aging.inference.faceinfo.FaceInfo per face: gender and age, estimated
 
 
-def find_faces(path, ager):
-    """Every face in the photo at `path`, as test mode finds it with --align auto; PageError saying why when there
-    is none to age."""
+def find_faces(path, ager, output_size=DEFAULT_OUTPUT_SIZE):
+    """Every face in the photo at `path`, as test mode finds it with --align auto, with its gender and age now
+    (from the name, else estimated); PageError saying why when there is none to age."""
+    from face_aging.caae.infer import load_estimator
+    from face_aging.inference.faceinfo import describe_faces
     from face_aging.inference.testmode import model_input
     from face_aging.faces.inputs import collect_faces
     name = printable(os.path.basename(path))
-    crops, no_face, skipped = collect_faces([path], ager.template, ager.size, "auto")
+    crops, no_face, skipped = collect_faces([path], ager.template, ager.size, "auto", output_size)
     if skipped:
         raise PageError(f"{name} cannot be used: {skipped[0][1]}. Upload a JPEG or PNG photo.")
     if no_face or not crops:
         raise PageError(f"No face found in {name}. Try a photo where the face is larger, seen from the front and "
                         f"well lit.")
     images = np.stack([model_input(crop, ager.size) for crop in crops]).astype(np.float32)
-    return Found(crops=crops, images=images)
+    infos = describe_faces(crops, images, load_estimator=load_estimator)
+    return Found(crops=crops, images=images, infos=infos)
+
+
+def describe_face(info):
+    """What the page says it knows about a face: "female (estimated, 97% sure), 38 years old (estimated)"."""
+    sure = ""
+    if info.female_probability is not None and info.gender_from == "estimated":
+        sure = f", {max(info.female_probability, 1 - info.female_probability):.0%} sure"
+    gender = f"{info.gender_name} ({info.gender_from}{sure})"
+    age = "age unknown" if not np.isfinite(info.age) else f"{info.age:.0f} years old ({info.age_from})"
+    return f"{gender}, {age}"
 
 
 def face_outline(crop, size, photo_shape):
@@ -205,8 +223,10 @@ def draw_faces(photo, crops, size, max_side=BOXES_MAX_SIDE):
 def parse_ages(ages):
     """The target ages chosen, as ints 0-120, each once, in the order given; PageError when there is none."""
     from face_aging.inference.testmode import requested_ages
+    if isinstance(ages, str):      # the page's field: "30, 45" (a list's text, "[30, 45]", too)
+        ages = [part for part in ages.strip("[]").replace(";", ",").replace(" ", ",").split(",") if part]
     try:
-        values = requested_ages(None, [int(a) for a in ages or ()])
+        values = requested_ages(None, [int(round(float(a))) for a in ages or ()])
     except (TypeError, ValueError):
         raise PageError(f"Target ages must be whole numbers of years, got {list(ages)}") from None
     if not values:
@@ -237,45 +257,50 @@ class Results:
     strip: str                    # the input, then the face at each age (test mode's NAME_ages.png)
     gif: str                      # the face through the ages (test mode's NAME.gif)
     faces: list                   # (age, PNG of the face at that age) per age (test mode's NAME_age{N}.png)
+    side: int                     # the faces' side in pixels (the face's own resolution, at most --output_size)
     photos: list                  # (age, the photo with the aged face pasted back) per age (PHOTO_age{N}_photo)
     files: list                   # every file above, for download
 
 
 def age_photo(path, ager, found, face_number, ages, gender, input_age, out_dir):
-    """Age face `face_number` (1-based) of the photo at `path` to `ages`, writing test mode's outputs to `out_dir`:
-    those of --ages, --gif and --paste_back, the aligned crop, and the face at each age."""
-    from face_aging.inference.testmode import paste_back_photos, write_face_outputs
+    """Age face `face_number` (1-based) of the photo at `path` to `ages` (years), writing test mode's outputs to
+    `out_dir` at the face's own resolution: those of --ages, --gif and --paste_back, the aligned crop, and the face
+    at each age. `gender` "male"/"female" and `input_age` (years, or "auto": the face's estimate) as the page's
+    fields give them."""
+    from face_aging.inference.testmode import GIF_YEAR_MS, paste_back_photos, write_face_outputs
     if not 1 <= face_number <= len(found.crops):
         raise PageError(f"There is no face {face_number}: the photo has {len(found.crops)}.")
     ager.check_ages(ages)
     crop, face = found.crops[face_number - 1], found.images[face_number - 1:face_number]
-    at, frames = ager.progression(face, L.GENDER_NAMES.index(gender), path, input_age)
+    info = found.infos[face_number - 1] if found.infos else None
+    own = float(input_age) if input_age != "auto" else (info.age if info is not None else float("nan"))
+    at, frames = ager.progression(face, L.GENDER_NAMES.index(gender), own, ages)
     aligned = os.path.join(out_dir, f"{crop.name}_aligned.png")
-    imio.save_image(np.asarray(crop.crop), aligned)
+    imio.save_image(np.asarray(crop.crop) if crop.full is None else imio.to_uint8(crop.full), aligned)
     (strip, gif), aged = write_face_outputs(out_dir, [crop.name], face, at, frames, ages=ages, gif=True,
-                                            pasted=ages)
+                                            pasted=ages, fulls=[crop.full], gif_ms=GIF_YEAR_MS)
     faces = []
     for age in ages:
         faces.append((age, os.path.join(out_dir, f"{crop.name}_age{age}.png")))
         imio.save_image(aged[0][age], faces[-1][1])
     photos = list(zip(ages, paste_back_photos([crop], aged, ages, out_dir, ager.size)))
     files = [aligned, strip, gif] + [p for _, p in faces] + [p for _, p in photos]
-    return Results(aligned=aligned, strip=strip, gif=gif, faces=faces, photos=photos, files=files)
+    side = crop.crop.shape[0] if crop.full is None else crop.full.shape[0]
+    return Results(aligned=aligned, strip=strip, gif=gif, faces=faces, side=side, photos=photos, files=files)
 
 
 # --- The page --------------------------------------------------------------------------------------------------------
 
-def _age_label(ager, age):
-    names = dict((value, label) for label, value in ager.age_choices)
-    return names.get(age, f"{age}")
+def _age_label(age):
+    return f"{age} years"
 
 
 class Page:
     """The page's logic, apart from Gradio: the model, a small memory of the faces found in recent uploads (so that
     aging the photo just uploaded does not detect its faces again), and the folder results are written to."""
 
-    def __init__(self, ager, work_dir):
-        self.ager, self.work_dir = ager, work_dir
+    def __init__(self, ager, work_dir, output_size=DEFAULT_OUTPUT_SIZE):
+        self.ager, self.work_dir, self.output_size = ager, work_dir, output_size
         self._found = {}
 
     def found(self, path):
@@ -288,7 +313,7 @@ class Page:
         if key not in self._found:
             if len(self._found) >= 4:
                 self._found.pop(next(iter(self._found)))
-            self._found[key] = find_faces(path, self.ager)
+            self._found[key] = find_faces(path, self.ager, self.output_size)
         return self._found[key]
 
     def show_faces(self, path):
@@ -301,12 +326,25 @@ class Page:
         imio.save_image(picture, out, jpeg_quality=90)
         return out, len(found.crops)
 
+    def face_info(self, path, face_number):
+        """(gender, age now as text, what the page says) of face `face_number`: the fields' starting values."""
+        found = self.found(path)
+        number = int(face_number or 1)
+        if not 1 <= number <= len(found.infos):
+            raise PageError(f"There is no face {number}: the photo has {len(found.infos)}.")
+        info = found.infos[number - 1]
+        return (info.gender_name, "" if not np.isfinite(info.age) else f"{info.age:.0f}",
+                f"Face {number}: {describe_face(info)}")
+
     def age(self, path, face_number, ages, gender, input_age):
         found = self.found(path)
         ages = parse_ages(ages)
+        number = int(face_number or 1)
+        if not gender and found.infos and 1 <= number <= len(found.infos):
+            gender = found.infos[number - 1].gender_name       # left empty (the API): the estimate
         out_dir = tempfile.mkdtemp(dir=self.work_dir)
-        return age_photo(path, self.ager, found, int(face_number or 1), ages, gender or "male",
-                         parse_input_age(input_age), out_dir)
+        return age_photo(path, self.ager, found, number, ages, gender or "male", parse_input_age(input_age),
+                         out_dir)
 
 
 def _explain(error):
@@ -318,9 +356,11 @@ def _explain(error):
 
 
 def build_page(page):
-    """The Gradio Blocks of the page. Its API (gradio_client) has two endpoints: /find_faces(photo) -> (the photo
-    with the faces outlined, the face choice) and /age(photo, face, ages, gender, age_now) -> (aligned face, aged
-    faces side by side, GIF, pasted photos, downloads, summary)."""
+    """The Gradio Blocks of the page. Its API (gradio_client) has three endpoints: /find_faces(photo) -> (the photo
+    with the faces outlined, the face choice, what is known of face 1, its gender, its age now), /face_info(photo,
+    face) -> (what is known of that face, its gender, its age now) and /age(photo, face, ages, gender, age_now) ->
+    (aligned face, aged faces side by side, GIF, pasted photos, downloads, summary); ages are years ("30, 45" or a
+    list), gender and age_now empty for the estimates."""
     import gradio as gr
     ager = page.ager
 
@@ -328,12 +368,20 @@ def build_page(page):
         progress(0.1, desc="Finding faces")
         try:
             boxes, count = page.show_faces(photo)
+            gender, age_now, said = page.face_info(photo, 1)
         except Exception as error:
             raise gr.Error(_explain(error), duration=None, print_exception=False) from None
         choices = [(f"Face {k} (left to right)", k) for k in range(1, count + 1)]
-        note = (f"{count} faces found, numbered left to right: choose one below." if count > 1 else
-                "1 face found.")
-        return boxes, gr.update(choices=choices, value=1, visible=count > 1), note
+        note = (f"{count} faces found, numbered left to right: choose one below. " if count > 1 else
+                "1 face found. ") + said + ". Change the gender or the age now below if they are wrong."
+        return boxes, gr.update(choices=choices, value=1, visible=count > 1), note, gender, age_now
+
+    def pick(photo, face):
+        try:
+            gender, age_now, said = page.face_info(photo, face)
+        except Exception as error:
+            raise gr.Error(_explain(error), duration=None, print_exception=False) from None
+        return said + ". Change the gender or the age now below if they are wrong.", gender, age_now
 
     def age(photo, face, ages, gender, age_now, progress=gr.Progress()):
         progress(0.1, desc="Finding faces")
@@ -344,10 +392,11 @@ def build_page(page):
         except Exception as error:
             raise gr.Error(_explain(error), duration=None, print_exception=False) from None
         progress(1.0, desc="Done")
-        names = ", ".join(_age_label(ager, a) for a, _ in results.faces)
-        summary = (f"Face {int(face or 1)} at {names} (left to right, after the input)."
-                   + (f" Gender: {gender}." if ager.takes_gender else ""))
-        gallery = [(p, f"{_age_label(ager, a)}") for a, p in results.photos]
+        names = ", ".join(_age_label(a) for a, _ in results.faces)
+        summary = (f"Face {int(face or 1)} at {names} (left to right, after the input), at the face's own "
+                   f"resolution ({results.side}x{results.side})."
+                   + (f" Aged as {gender}." if ager.takes_gender and gender else ""))
+        gallery = [(p, _age_label(a)) for a, p in results.photos]
         return results.aligned, results.strip, results.gif, gallery, results.files, summary
 
     with gr.Blocks(title="Face aging", analytics_enabled=False, delete_cache=CACHE_SWEEP) as demo:
@@ -360,13 +409,14 @@ def build_page(page):
                 found_note = gr.Markdown()
                 face = gr.Dropdown(label="Face to age", choices=[("Face 1", 1)], value=1, visible=False,
                                    allow_custom_value=True)  # the API may ask for any face; age() says if none
-                ages = gr.CheckboxGroup(label="Target ages", choices=ager.age_choices, value=ager.default_ages)
-                gender = gr.Radio(label="Gender", choices=list(L.GENDER_NAMES), value="male",
-                                  visible=ager.takes_gender)
-                # Text, not a number field: a number field always holds a number, and "empty" (estimate the age)
-                # must stay possible, since the age now sets where residual aging measures the change from.
-                age_now = gr.Textbox(label="Their age now, in years (optional; estimated when empty)", value="",
-                                     max_lines=1, visible=ager.takes_gender)
+                ages = gr.Textbox(label="Target ages, in years (comma-separated)",
+                                  value=", ".join(map(str, ager.default_ages)), max_lines=1)
+                gender = gr.Radio(label="Gender (estimated; change it if it is wrong)", choices=list(L.GENDER_NAMES),
+                                  value=None, visible=ager.takes_gender)
+                # Text, not a number field: a number field always holds a number, and "empty" (the estimate) must
+                # stay possible; the age now is where aging starts.
+                age_now = gr.Textbox(label="Their age now, in years (estimated; change it if it is wrong)",
+                                     value="", max_lines=1)
                 go = gr.Button("Age this face", variant="primary")
             with gr.Column(scale=2):
                 summary = gr.Markdown()
@@ -381,7 +431,10 @@ def build_page(page):
                 downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
         # One request at a time for the model, whichever button sent it; the others wait in the queue.
         one_at_a_time = dict(concurrency_limit=1, concurrency_id="model")
-        photo.upload(find, inputs=photo, outputs=[faces, face, found_note], api_name="find_faces", **one_at_a_time)
+        photo.upload(find, inputs=photo, outputs=[faces, face, found_note, gender, age_now], api_name="find_faces",
+                     **one_at_a_time)
+        face.input(pick, inputs=[photo, face], outputs=[found_note, gender, age_now], api_name="face_info",
+                   **one_at_a_time)
         go.click(age, inputs=[photo, face, ages, gender, age_now],
                  outputs=[aligned, strip, gif, pasted, downloads, summary], api_name="age", **one_at_a_time)
     return demo
@@ -415,7 +468,7 @@ class Server:
         self.close()
 
 
-def start(ager, host=LOOPBACK, port=DEFAULT_PORT):
+def start(ager, host=LOOPBACK, port=DEFAULT_PORT, output_size=DEFAULT_OUTPUT_SIZE):
     """Serve the page for `ager` on host:port in background threads; returns the Server."""
     require_gradio()
     if port == 0:
@@ -432,7 +485,7 @@ def start(ager, host=LOOPBACK, port=DEFAULT_PORT):
         import gradio as gr
         work = os.path.join(root, "results")
         os.makedirs(work)
-        demo = build_page(Page(ager, work))
+        demo = build_page(Page(ager, work, output_size))
         demo.queue(default_concurrency_limit=1)
         # System fonts: the default theme's Google font would be fetched from the internet by the browser.
         theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
@@ -458,9 +511,9 @@ def exposure_warning(host, port):
             f"upload photos to it and use this machine's model. Leave out --host to serve this machine only.")
 
 
-def serve(ager, host=LOOPBACK, port=DEFAULT_PORT):
+def serve(ager, host=LOOPBACK, port=DEFAULT_PORT, output_size=DEFAULT_OUTPUT_SIZE):
     """Serve the page until Ctrl-C or SIGTERM (the --serve command)."""
-    server = start(ager, host, port)
+    server = start(ager, host, port, output_size)
     warning = exposure_warning(host, server.port)
     if warning:
         logging.warning("%s", warning)

@@ -20,6 +20,9 @@ from face_aging.errors import FaceAgingError
 from face_aging.fileio import atomic_write
 
 GIF_FRAME_MS = 400
+# A GIF through the years (--gif with ages in years): a frame every 3 years from 3 to 81, 120 ms each (3.2 s a loop).
+GIF_YEARS = tuple(range(3, 82, 3))
+GIF_YEAR_MS = 120
 
 
 class TestModeError(FaceAgingError, RuntimeError):
@@ -110,9 +113,10 @@ def model_input(crop, size):
     return scale_to_unit(image).numpy()
 
 
-def collect_test_faces(testdir, model, size, align="auto", test_dir=None, held_out="none"):
+def collect_test_faces(testdir, model, size, align="auto", test_dir=None, held_out="none", output_size=None):
     """The faces of every image in `testdir` for `model` ("caae" | "pagan", or a template name of
-    face_aging.faces.align) at `size`, per --align.
+    face_aging.faces.align) at `size`, per --align; with `output_size`, each also at its own resolution up to that
+    side (FaceCrop.full), which the outputs are written at (face_aging.inference.fullres).
 
     Skipped files are named in one warning, photos without a face in another; TestModeError only when no face is
     left at all. With `test_dir`, each aligned crop is saved as test_dir/aligned/NAME.png (what the model sees).
@@ -120,7 +124,7 @@ def collect_test_faces(testdir, model, size, align="auto", test_dir=None, held_o
     """
     from face_aging.faces.inputs import collect_faces
     candidates = holdout.select(list_test_files(testdir), held_out)
-    crops, no_face, skipped = collect_faces(candidates, model, size, align)
+    crops, no_face, skipped = collect_faces(candidates, model, size, align, output_size)
     warn_skipped(skipped, testdir)
     if no_face:
         logging.warning("%s", no_face_message(no_face, align))
@@ -134,7 +138,8 @@ def collect_test_faces(testdir, model, size, align="auto", test_dir=None, held_o
     if test_dir is not None:
         for crop, name in zip(crops, names):
             if crop.matrix is not None:
-                imio.save_image(np.asarray(crop.crop), os.path.join(test_dir, "aligned", f"{name}.png"))
+                aligned = crop.crop if crop.full is None else imio.to_uint8(crop.full)
+                imio.save_image(np.asarray(aligned), os.path.join(test_dir, "aligned", f"{name}.png"))
     images = np.stack([model_input(crop, size) for crop in crops]).astype(np.float32)
     return TestFaces(crops=crops, names=names, images=images)
 
@@ -168,7 +173,8 @@ def _over_centre_square(photo, face):
 def paste_back_photos(crops, aged, ages, test_dir, size):
     """For every photo and age: the photo with each of its faces replaced by the aged one; returns the paths.
 
-    `aged[i][age]` is crop i aged to `age`, uint8 [size, size, 3]. Faces detected in the photo go back through their
+    `aged[i][age]` is crop i aged to `age`, uint8 [T, T, 3] at any side T (`size` is the side the crops' matrices
+    were made for; paste_back scales them). Faces detected in the photo go back through their
     alignment's inverse (face_aging.faces.align.paste_back); an image used as it is gets the aged face over its centre
     square."""
     from face_aging.faces.align import paste_back
@@ -206,11 +212,17 @@ def requested_ages(target_age, ages):
     return out
 
 
-def write_face_outputs(test_dir, names, inputs, at, frames, target_age=None, ages=(), gif=False, pasted=()):
+def write_face_outputs(test_dir, names, inputs, at, frames, target_age=None, ages=(), gif=False, pasted=(),
+                       fulls=None, gif_ms=GIF_FRAME_MS):
     """Each face's own outputs: NAME_age{target_age}.png, NAME_ages.png (the input, then the face at each of `ages`),
-    NAME.gif (`frames(i)`, looping). `at(age, i)` is face i at `age` years and `frames(i)` its frames, in [-1, 1].
+    NAME.gif (`frames(i)`, looping). `at(age, i)` is face i at `age` years and `frames(i)` its frames, in [-1, 1], at
+    the model's size; `fulls` (each face at its own resolution, or None) makes every output that size instead.
 
     Returns (paths written, [{age: uint8 face} per face] for each of `pasted`, for paste_back_photos)."""
+    if fulls is not None:
+        from face_aging.inference.fullres import Lift
+        lift = Lift(fulls, inputs)
+        at, frames, inputs = lift.at(at), lift.frames(frames), [lift.input(i) for i in range(len(names))]
     written, aged = [], []
     for i, name in enumerate(names):
         if target_age is not None:
@@ -223,7 +235,7 @@ def write_face_outputs(test_dir, names, inputs, at, frames, target_age=None, age
             written.append(out)
         if gif:
             out = os.path.join(test_dir, f"{name}.gif")
-            save_gif(imio.to_uint8(frames(i)), out)
+            save_gif(imio.to_uint8(frames(i)), out, gif_ms)
             written.append(out)
         aged.append({age: imio.to_uint8(at(age, i)) for age in pasted})
     return written, aged
