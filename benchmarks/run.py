@@ -11,13 +11,13 @@ Figures:
                   ratios use the mean of the two runs, against the best size (the stricter ceiling).
   caae_train      CAAE training step, 128x128, batch 100, for each --precisions (plus float32 with XLA).
   caae_infer      one face to all 10 age groups at 128x128, after warm-up (median of 20).
-  bundled_test    test mode with the bundled CAAE (face_aging/pretrained) on 10 rendered 200x200 face JPEGs: the model's
-                  time for one face to all 10 groups (median over the faces, after warm-up), and the whole of
-                  test mode (read, age, write the grids, a GIF and a --target_age face each) per face, model loaded.
-  pagan_bundled_test  test mode with the bundled PAGAN generators (face_aging/pretrained/pagan_utkface128) on 10 rendered
-                  200x200 face JPEGs: the three generators on one face (median after warm-up), and the whole of test
-                  mode (read, age to the three clusters, write the strip, the overview, a GIF and a --target_age face)
-                  per face, generators loaded.
+  bundled_test    test mode with the bundled CAAE (face_aging/pretrained) on 10 rendered 256x256 face JPEGs: the model's
+                  time for one face to ten ages in years (median over the faces, after warm-up), and the whole of
+                  test mode (read, estimate gender and age, age, write the grids, a 256-px strip of ten ages, a GIF
+                  and a --target_age face each) per face, models loaded.
+  pagan_bundled_test  the same with the bundled PAGAN generators (face_aging/pretrained/pagan_utkface128): the three
+                  generators on one face (median after warm-up), and the whole of test mode (the strip of ten ages,
+                  the progression, the overview, a GIF and a --target_age face) per face.
   pipeline        the training input pipeline (decode, resize, batch) on a JPEG folder, 128x128, batch 100.
   scan            the checks of a training folder before the run starts, on a JPEG folder: header and tail of every
                   file (pipeline.check_image), the full decode of every file (decode_check, 128x128) without its
@@ -159,6 +159,11 @@ def bench_caae_infer(args):
             "images_per_s": 10 / seconds, "shape": list(np.shape(face))}
 
 
+# Test mode's speed target (docs/photos.md): ten ages, faces 256 px in their photos (outputs at 256 px).
+TEST_SIDE = 256
+TEN_AGES = (10, 18, 25, 32, 38, 45, 52, 60, 70, 80)
+
+
 def bench_bundled_test(args):
     import numpy as np
     from PIL import Image
@@ -171,28 +176,29 @@ def bench_bundled_test(args):
     from face_aging.data.pipeline import scale_to_unit
     config = CAAEConfig(**bundled.architecture())
     model, _ = restore_aging_model(config, "/nonexistent-run")
-    faces = [render_face(make_person(k, seed=3), 20 + 5 * k, 200) for k in range(10)]
+    faces = [render_face(make_person(k, seed=3), 20 + 5 * k, TEST_SIDE) for k in range(10)]
     small = [scale_to_unit(np.asarray(Image.fromarray(f).resize((config.image_size,) * 2, Image.LANCZOS))).numpy()
              for f in faces]
     genders = gender_labels(0, 1)
     # As test mode makes them by default with the bundled model: residual aging at its card's strength.
+    own = np.array([25.0])
     for face in small[:3]:
-        model.age_progression(face[None], genders, model.residual)      # warm-up (tracing)
-    per_face = [timed(lambda f=f: model.age_progression(f[None], genders, model.residual), 1, warmup=0)[0]
+        model.age_faces(face[None], TEN_AGES, genders, model.residual, own)      # warm-up (tracing)
+    per_face = [timed(lambda f=f: model.age_faces(f[None], TEN_AGES, genders, model.residual, own), 1, warmup=0)[0]
                 for f in small]
     with tempfile.TemporaryDirectory() as tmp:
         folder = os.path.join(tmp, "faces")
         os.makedirs(folder)
         for k, face in enumerate(faces):
             Image.fromarray(face).save(os.path.join(folder, f"face{k}.jpg"), quality=95)
-        options = TestOptions(testdir=folder, savedir=os.path.join(tmp, "run"), target_age=60, gif=True,
-                              align="off", config=config)
+        options = TestOptions(testdir=folder, savedir=os.path.join(tmp, "run"), target_age=60, ages=TEN_AGES,
+                              gif=True, align="off", config=config)
         run_test(options)                                 # warm-up: traces every shape once
         start = time.perf_counter()
         run_test(options)
         whole = (time.perf_counter() - start) / len(faces)
     return {"seconds_per_face": statistics.median(per_face), "best_seconds": min(per_face),
-            "test_mode_seconds_per_face": whole, "image_size": config.image_size}
+            "test_mode_seconds_per_face": whole, "image_size": config.image_size, "output_size": TEST_SIDE}
 
 
 def bench_pagan_bundled_test(args):
@@ -203,7 +209,7 @@ def bench_pagan_bundled_test(args):
     from face_aging.pagan.infer import load_generators, run_test
     generators = load_generators("/nonexistent-run")
     size = max(config.image_size for _, config, _ in generators.values())
-    faces = [render_face(make_person(k, seed=3), 20 + k, 200) for k in range(10)]
+    faces = [render_face(make_person(k, seed=3), 20 + k, TEST_SIDE) for k in range(10)]
     small = [tf.constant(np.asarray(Image.fromarray(f).resize((size, size), Image.LANCZOS), np.float32)[None]
                          / 127.5 - 1) for f in faces]
 
@@ -219,12 +225,13 @@ def bench_pagan_bundled_test(args):
         for k, face in enumerate(faces):
             Image.fromarray(face).save(os.path.join(folder, f"face{k}.jpg"), quality=95)
         savedir = os.path.join(tmp, "run")
-        run_test(folder, savedir, target_age=60, gif=True, align="off")     # warm-up
+        run_test(folder, savedir, target_age=60, ages=TEN_AGES, gif=True, align="off")     # warm-up
         start = time.perf_counter()
-        run_test(folder, savedir, target_age=60, gif=True, align="off")
+        run_test(folder, savedir, target_age=60, ages=TEN_AGES, gif=True, align="off")
         whole = (time.perf_counter() - start) / len(faces)
     return {"seconds_per_face": statistics.median(per_face), "best_seconds": min(per_face),
-            "test_mode_seconds_per_face": whole, "image_size": size, "clusters": sorted(generators)}
+            "test_mode_seconds_per_face": whole, "image_size": size, "clusters": sorted(generators),
+            "output_size": TEST_SIDE}
 
 
 def bench_pipeline(args):
@@ -419,11 +426,12 @@ def main():
         r = run_child(name, args)
         what = what.format(clusters=",".join(map(str, r.get("clusters", []))))
         print(f"{name} {r['image_size']}x{r['image_size']} ({what}: {r['seconds_per_face']:.4f} s (best "
-              f"{r['best_seconds']:.4f}); whole test mode on 10 faces with --target_age and --gif: "
-              f"{r['test_mode_seconds_per_face']:.3f} s per face, peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+              f"{r['best_seconds']:.4f}); whole test mode on 10 faces of {r['output_size']} px with ten --ages, "
+              f"--target_age and --gif: {r['test_mode_seconds_per_face']:.3f} s per face, peak RSS "
+              f"{r['peak_rss_mb']:.0f} MB", flush=True)
 
     if "bundled_test" in only:
-        test_mode_line("bundled_test", "the bundled CAAE), one face to 10 age groups")
+        test_mode_line("bundled_test", "the bundled CAAE), one face to ten ages")
     if "pagan_bundled_test" in only:
         test_mode_line("pagan_bundled_test", "the bundled PAGAN, clusters {clusters}), one face through every "
                                              "generator")

@@ -70,7 +70,7 @@ def residual_change(images, faces, base, strength, sigma=None, guard=None):
     change = smooth(tf.convert_to_tensor(faces, tf.float32) - tf.convert_to_tensor(base, tf.float32)[tf.newaxis],
                     sigma)
     if GHOST_GUARD if guard is None else guard:
-        change = guarded_change(images, change)
+        change = GUARD_MIX * guarded_change(images, change) + (1.0 - GUARD_MIX) * change
     return tf.clip_by_value(images[tf.newaxis] + strength * change, -1.0, 1.0)
 
 
@@ -83,6 +83,7 @@ def residual_change(images, faces, base, strength, sigma=None, guard=None):
 GHOST_GUARD = True
 GUARD_RADIUS_PER_64 = 8
 GUARD_EPS = 0.01         # in the [-1, 1] scale's squared units: below it, local contrast counts as flat
+GUARD_MIX = 1.0          # the share of the change that is filtered (docs/photos.md: half was tried on the val faces)
 
 
 def _box(images, radius):

@@ -30,7 +30,8 @@ MODEL_DEFAULTS = {
             "summary_every": AgeOptions.summary_every, "seed": AgeOptions.seed},
     "estimator": {"image_size": EstimatorOptions.image_size, "batch_size": EstimatorOptions.batch_size,
                   "learning_rate": EstimatorOptions.learning_rate, "epoch": EstimatorOptions.epochs,
-                  "savedir": EstimatorOptions.savedir, "seed": EstimatorOptions.seed},
+                  "savedir": EstimatorOptions.savedir, "seed": EstimatorOptions.seed,
+                  "summary_every": EstimatorOptions.summary_every},
 }
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")

@@ -1,6 +1,7 @@
-"""The age-and-gender estimator this package ships (face_aging/pretrained/estimator_utkface64/): trained here on
-UTKFace's training faces with `python main.py --model estimator --is_train --recipe utkface64`, measured on the
-held-out test faces; MODEL_CARD.md beside it says how, with what result and where it fails.
+"""The age-and-gender estimator this package ships (face_aging/pretrained/estimator_utkface96/): trained here on
+UTKFace's training faces with `python main.py --model estimator --is_train` (its defaults are this model's
+settings), measured on the held-out test faces; MODEL_CARD.md beside it says how, with what result and where it
+fails.
 
 `load(savedir)` is what test mode, the page and --eval use: a run directory's own estimator when it has one, else
 this one.
@@ -9,7 +10,7 @@ this one.
 import json
 import os
 
-NAME = "estimator_utkface64"
+NAME = "estimator_utkface96"
 DIRECTORY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained", NAME)
 CARD = os.path.join(DIRECTORY, "MODEL_CARD.md")
 

@@ -1,5 +1,5 @@
 """The estimator's training options (`python main.py --model estimator --is_train`): the defaults are the bundled
-estimator's settings (face_aging/pretrained/estimator_utkface64/MODEL_CARD.md)."""
+estimator's settings (face_aging/pretrained/estimator_utkface96/MODEL_CARD.md)."""
 
 import dataclasses
 import os
@@ -9,9 +9,9 @@ import os
 class EstimatorOptions:
     prepared_dir: str = os.path.join("data", "prepared")
     savedir: str = os.path.join("save", "estimator")
-    image_size: int = 64
+    image_size: int = 96
     width: int = 32
-    epochs: int = 12
+    epochs: int = 16
     batch_size: int = 64
     learning_rate: float = 1e-3
     checkpoint_minutes: float = 10.0

@@ -22,7 +22,11 @@ def figures(female, years, ages, genders):
     for low, high in AGE_BANDS:
         mask = known_age & (ages >= low) & (ages <= high)
         if mask.any():
-            bands[f"{low}-{high}"] = {"faces": int(mask.sum()), "age_mae": float(np.mean(np.abs(years - ages)[mask]))}
+            gender = mask & known_gender
+            bands[f"{low}-{high}"] = {
+                "faces": int(mask.sum()), "age_mae": float(np.mean(np.abs(years - ages)[mask])),
+                "gender_accuracy": float(np.mean((female[gender] > 0.5) == (genders[gender] == 1)))
+                if gender.any() else float("nan")}
     return {"num_faces": int(len(ages)), "age_mae": float(np.mean(error)) if error.size else float("nan"),
             "age_within_5": float(np.mean(error <= 5)) if error.size else float("nan"),
             "gender_accuracy": float(np.mean((female[known_gender] > 0.5) == (genders[known_gender] == 1)))
@@ -43,7 +47,13 @@ def run_eval(testdir, savedir, held_out="none"):
     print(f"\t{result['num_faces']} faces: age error {result['age_mae']:.2f} years on average "
           f"({result['age_within_5']:.0%} within 5 years), gender right for {result['gender_accuracy']:.1%}")
     for band, value in result["by_age"].items():
-        print(f"\t  ages {band}: {value['faces']} faces, age error {value['age_mae']:.2f} years")
+        print(f"\t  ages {band}: {value['faces']} faces, age error {value['age_mae']:.2f} years, gender right for "
+              f"{value['gender_accuracy']:.1%}")
+    adults = np.isfinite(ages) & (ages >= 13) & (genders >= 0)
+    if adults.any():
+        result["gender_accuracy_13_and_over"] = float(np.mean((female[adults] > 0.5) == (genders[adults] == 1)))
+        print(f"\t  gender right for {result['gender_accuracy_13_and_over']:.1%} of the {int(adults.sum())} faces aged "
+              f"13 and over")
     out = os.path.join(savedir, "eval_estimator.json")
     with atomic_write(out) as f:
         f.write(json.dumps(result, indent=1).encode() + b"\n")
