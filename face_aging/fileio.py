@@ -74,3 +74,14 @@ def remove_stale_temp_files(folder):
             except FileNotFoundError:
                 pass
     return removed
+
+
+def shown_path(path):
+    """`path` as a user finds it in a message: relative to the working directory when it lies below it (a clone run
+    from its root), else absolute (an installed package lies elsewhere; on Windows it may even be on another drive,
+    where relpath fails)."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if relative.startswith(os.pardir) else relative

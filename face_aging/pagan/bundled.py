@@ -33,12 +33,9 @@ def available(directory=DIRECTORY):
 
 
 def card_path():
-    """MODEL_CARD.md relative to the working directory when run from a clone, else absolute (as caae.bundled)."""
-    try:
-        relative = os.path.relpath(CARD)
-    except ValueError:
-        return CARD
-    return CARD if relative.startswith(os.pardir) else relative
+    """MODEL_CARD.md as a user finds it (fileio.shown_path)."""
+    from face_aging.fileio import shown_path
+    return shown_path(CARD)
 
 
 def describe(k):
