@@ -232,3 +232,19 @@ def track_layers(model, layers_):
     """
     for layer in layers_:
         model._track_trackable(layer, name=layer.name)
+
+
+def conv_stages(image_size, width, prefix, max_factor=8):
+    """The (conv, batch norm) pairs of a small classifier: stages of a 3x3 conv then a 3x3 stride-2 conv, widths
+    doubling from `width` (at most `max_factor` times), until the map is 4x4 or smaller. Layers are named
+    PREFIX_conv{k} and PREFIX_bn{k} (checkpoints name them so)."""
+    blocks, size, channels = [], int(image_size), int(width)
+    while size > 4:
+        for stride in (1, 2):
+            k = len(blocks)
+            blocks.append((keras.layers.Conv2D(channels, 3, strides=stride, padding="same", use_bias=False,
+                                               name=f"{prefix}_conv{k}"),
+                           keras.layers.BatchNormalization(name=f"{prefix}_bn{k}")))
+        size = (size + 1) // 2
+        channels = min(channels * 2, max_factor * int(width))
+    return blocks

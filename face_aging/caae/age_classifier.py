@@ -27,16 +27,7 @@ class AgeGroupClassifier(keras.Model):
 
     def __init__(self, image_size=64, width=WIDTH, **kwargs):
         super().__init__(**kwargs)
-        self.blocks = []
-        size, channels = image_size, width
-        while size > 4:
-            for stride in (1, 2):
-                k = len(self.blocks)
-                self.blocks.append((keras.layers.Conv2D(channels, 3, strides=stride, padding="same", use_bias=False,
-                                                        name=f"C_conv{k}"),
-                                    keras.layers.BatchNormalization(name=f"C_bn{k}")))
-            size //= 2
-            channels = min(channels * 2, 8 * width)
+        self.blocks = layers.conv_stages(image_size, width, "C")
         # Layers kept in a list are no checkpoint dependencies of their own in Keras 3 (see layers.track_layers).
         layers.track_layers(self, [layer for block in self.blocks for layer in block])
         self.dropout = keras.layers.Dropout(0.3)

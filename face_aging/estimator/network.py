@@ -22,16 +22,7 @@ class AgeGenderEstimator(keras.Model):
     def __init__(self, image_size=64, width=32, **kwargs):
         super().__init__(**kwargs)
         self.image_size, self.width = int(image_size), int(width)
-        self.blocks = []
-        size, channels = self.image_size, self.width
-        while size > 4:
-            for stride in (1, 2):
-                k = len(self.blocks)
-                self.blocks.append((keras.layers.Conv2D(channels, 3, strides=stride, padding="same", use_bias=False,
-                                                        name=f"est_conv{k}"),
-                                    keras.layers.BatchNormalization(name=f"est_bn{k}")))
-            size = (size + 1) // 2
-            channels = min(channels * 2, 8 * self.width)
+        self.blocks = layers.conv_stages(self.image_size, self.width, "est")
         layers.track_layers(self, [layer for block in self.blocks for layer in block])
         self.dropout = keras.layers.Dropout(0.3)
         self.gender_head = keras.layers.Dense(1, name="est_gender")
