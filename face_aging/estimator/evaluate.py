@@ -13,24 +13,29 @@ from face_aging.fileio import atomic_write
 AGE_BANDS = ((0, 12), (13, 20), (21, 35), (36, 50), (51, 65), (66, 120))
 
 
+def _gender_right(female, genders, mask):
+    """The share of the faces at `mask` whose estimated gender is their label's (NaN for none)."""
+    return float(np.mean((female[mask] > 0.5) == (genders[mask] == 1))) if mask.any() else float("nan")
+
+
 def figures(female, years, ages, genders):
-    """{num_faces, age_mae, age_within_5, gender_accuracy, age_mae by band} of estimates against labels (NaN age /
-    -1 gender: not counted)."""
+    """{num_faces, age_mae, age_within_5, gender_accuracy, gender_accuracy_13_and_over, by_age} of estimates against
+    labels (NaN age / -1 gender: not counted)."""
+    ages, genders = np.asarray(ages, np.float64), np.asarray(genders)
     known_age, known_gender = np.isfinite(ages), genders >= 0
-    error = np.abs(years - ages)[known_age]
+    error = np.abs(years - ages)
     bands = {}
     for low, high in AGE_BANDS:
         mask = known_age & (ages >= low) & (ages <= high)
         if mask.any():
-            gender = mask & known_gender
-            bands[f"{low}-{high}"] = {
-                "faces": int(mask.sum()), "age_mae": float(np.mean(np.abs(years - ages)[mask])),
-                "gender_accuracy": float(np.mean((female[gender] > 0.5) == (genders[gender] == 1)))
-                if gender.any() else float("nan")}
-    return {"num_faces": int(len(ages)), "age_mae": float(np.mean(error)) if error.size else float("nan"),
-            "age_within_5": float(np.mean(error <= 5)) if error.size else float("nan"),
-            "gender_accuracy": float(np.mean((female[known_gender] > 0.5) == (genders[known_gender] == 1)))
-            if known_gender.any() else float("nan"),
+            bands[f"{low}-{high}"] = {"faces": int(mask.sum()), "age_mae": float(np.mean(error[mask])),
+                                      "gender_accuracy": _gender_right(female, genders, mask & known_gender)}
+    return {"num_faces": int(len(ages)),
+            "age_mae": float(np.mean(error[known_age])) if known_age.any() else float("nan"),
+            "age_within_5": float(np.mean(error[known_age] <= 5)) if known_age.any() else float("nan"),
+            "gender_accuracy": _gender_right(female, genders, known_gender),
+            "gender_accuracy_13_and_over": _gender_right(female, genders, known_gender & known_age
+                                                         & (np.where(known_age, ages, 0) >= 13)),
             "by_age": bands}
 
 
@@ -49,11 +54,8 @@ def run_eval(testdir, savedir, held_out="none"):
     for band, value in result["by_age"].items():
         print(f"\t  ages {band}: {value['faces']} faces, age error {value['age_mae']:.2f} years, gender right for "
               f"{value['gender_accuracy']:.1%}")
-    adults = np.isfinite(ages) & (ages >= 13) & (genders >= 0)
-    if adults.any():
-        result["gender_accuracy_13_and_over"] = float(np.mean((female[adults] > 0.5) == (genders[adults] == 1)))
-        print(f"\t  gender right for {result['gender_accuracy_13_and_over']:.1%} of the {int(adults.sum())} faces aged "
-              f"13 and over")
+    adults = int(np.sum((genders >= 0) & (np.nan_to_num(ages) >= 13)))
+    print(f"\t  gender right for {result['gender_accuracy_13_and_over']:.1%} of the {adults} faces aged 13 and over")
     out = os.path.join(savedir, "eval_estimator.json")
     with atomic_write(out) as f:
         f.write(json.dumps(result, indent=1).encode() + b"\n")

@@ -50,13 +50,10 @@ def augment(image, seed):
 
 
 def evaluate(model, faces, ages, genders):
-    """{age_mae, gender_accuracy, num_faces} of uint8 faces with known labels (gender -1: not counted)."""
+    """estimator.evaluate.figures of uint8 faces with known labels (gender -1: not counted)."""
+    from face_aging.estimator.evaluate import figures
     female, years = network.estimate(model, faces.astype(np.float32) / 127.5 - 1.0)
-    known = genders >= 0
-    return {"age_mae": float(np.mean(np.abs(years - ages))) if len(ages) else float("nan"),
-            "gender_accuracy": float(np.mean((female[known] > 0.5) == (genders[known] == 1))) if known.any()
-            else float("nan"),
-            "num_faces": int(len(ages))}
+    return figures(female, years, ages.astype(np.float64), genders)
 
 
 class EstimatorJob(loop.Job):

@@ -273,9 +273,9 @@ def evaluate(options, age_judge=None, identity_judge=None):
         faces, paths = load_test_images(options.testdir, size, options.holdout)
         real_ages, genders, persons = face_labels(paths)
     # The outputs are judged as test mode writes them: the model's change carried to each face at its own resolution.
-    from face_aging.inference.fullres import carry_changes_uint8, own_side
+    from face_aging.inference.fullres import carry_changes_uint8, shared_side
     from face_aging.pagan.data import load_images
-    side = own_side(paths, options.output_size)
+    side = shared_side(paths, options.output_size)
     fulls = faces if side == size else load_images(paths, side)
     _say(f"Outputs at the faces' own resolution: {side}x{side} (the models run at {size}x{size})")
     judges = {}

@@ -42,7 +42,7 @@ def carry_changes_uint8(fulls, model_inputs, outputs):
                            for i in range(0, len(outputs), 64)])
 
 
-def own_side(paths, output_size):
+def shared_side(paths, output_size):
     """The side images used as they are are read at: their own (the smallest centre square among them, so that one
     folder gives one size), at most `output_size`."""
     from PIL import Image
