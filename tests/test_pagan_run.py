@@ -211,6 +211,42 @@ def test_the_recipe_trains_with_its_options_recorded(prepared, age_classifier, t
     assert options["image_size"] == 32 and options["gen_channels"] == 4          # explicit flags win
 
 
+def test_a_generator_can_start_from_another_clusters(prepared, age_classifier, tmp_path):
+    """--init_generator: cluster 2's G starts as cluster 1's (the recipe's remedy for 41-50's few faces); D, the step
+    and the optimiser start afresh; another architecture is refused, naming the flag and the difference."""
+    import tensorflow as tf
+    from face_aging.pagan.infer import load_generators
+    savedir = tmp_path / "pagan"
+    common = ["--model", "pagan", "--is_train", "--prepared_dir", str(prepared), "--age_classifier",
+              str(age_classifier / "phi_age"), "--identity", "random", "--savedir", str(savedir), *TINY_PAGAN]
+    assert run_main(*common, "--target_cluster", "1", "--iterations", "2").returncode == 0
+    # A learning rate too small to move a weight: what cluster 2 saves after one step is what it started from.
+    result = run_main(*common, "--target_cluster", "2", "--iterations", "1", "--learning_rate", "1e-12",
+                      "--init_generator", str(savedir / "cluster1"))
+    assert result.returncode == 0, result.stderr
+    assert f"Generator started from {savedir}/cluster1/checkpoint/model-2" in result.stdout
+    generators = load_generators(str(savedir))
+    x = tf.random.uniform([2, 32, 32, 3], -1, 1, seed=5)
+    out1, out2 = (generators[k][0](x, training=False).numpy() for k in (1, 2))
+    assert np.abs(out1 - out2).max() < 1e-5
+    assert json.loads((savedir / "cluster2" / "options.json").read_text())["init_generator"] == str(
+        savedir / "cluster1")
+    # Without it, cluster 3 starts from its own random weights.
+    assert run_main(*common, "--target_cluster", "3", "--iterations", "1", "--learning_rate",
+                    "1e-12").returncode == 0
+    out3 = load_generators(str(savedir))[3][0](x, training=False).numpy()
+    assert np.abs(out1 - out3).max() > 1e-2
+
+    wider = [a if a != "--gen_channels=4" else "--gen_channels=8" for a in common]
+    result = run_main(*wider, "--target_cluster", "1", "--iterations", "1", "--savedir", str(tmp_path / "wide"),
+                      "--init_generator", str(savedir / "cluster1"))
+    assert result.returncode != 0
+    assert f"--init_generator {savedir}/cluster1" in result.stderr and "gen_channels 4 (this run: 8)" in result.stderr
+    result = run_main(*common, "--target_cluster", "1", "--iterations", "1", "--savedir", str(tmp_path / "other"),
+                      "--init_generator", str(tmp_path / "nowhere"))
+    assert result.returncode != 0 and "no checkpoint in" in result.stderr
+
+
 def test_missing_judges_name_the_file_and_the_command(prepared, tmp_path):
     result = run_main("--model", "pagan", "--is_train", "--prepared_dir", str(prepared), "--age_classifier",
                       str(tmp_path / "none"), "--savedir", str(tmp_path / "run"), *TINY_PAGAN)

@@ -178,8 +178,8 @@ def run_pagan(fv, weights):
         savedir=fv.savedir, prepared_dir=fv.prepared_dir, iterations=fv.iterations, batch_size=fv.batch_size,
         age_classifier=fv.age_classifier, identity=fv.identity, use_trained_model=fv.use_trained_model,
         sample_every=fv.sample_every, save_every=fv.save_every, checkpoint_minutes=fv.checkpoint_minutes,
-        summary_every=fv.summary_every, on_bad_checkpoint=fv.on_bad_checkpoint, recipe=fv.recipe, config=config),
-        strategy)
+        summary_every=fv.summary_every, on_bad_checkpoint=fv.on_bad_checkpoint, recipe=fv.recipe,
+        init_generator=fv.init_generator, config=config), strategy)
 
 
 def run_age(fv, weights):

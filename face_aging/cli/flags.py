@@ -173,6 +173,10 @@ def define_flags(fv=flags.FLAGS):
                         "vgg_face_dag.pth (needs torch).", **d)
     flags.DEFINE_integer("iterations", PAGANTrainOptions.iterations, "PAGAN: training iterations (the total: a resumed "
                          "run stops there).", **d)
+    flags.DEFINE_string("init_generator", PAGANTrainOptions.init_generator, "PAGAN: a run folder of another "
+                        "cluster (e.g. save/pagan_utkface128/cluster3) whose generator starts this run's, when this run "
+                        "has no checkpoint yet; its architecture must be this run's. Empty: random initialisation "
+                        "(the paper's).", **d)
     flags.DEFINE_integer("res_blocks", PAGANConfig.res_blocks, "PAGAN: residual blocks in the generator (open point: "
                          "the released model may use 5).", **d)
     flags.DEFINE_enum("padding", PAGANConfig.padding, ["zero", "reflect"], "PAGAN: the generator's padding (open "

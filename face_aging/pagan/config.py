@@ -72,6 +72,7 @@ class PAGANTrainOptions:
     max_to_keep: int = 3
     on_bad_checkpoint: str = "error"  # or "fallback": continue from the newest checkpoint that restores
     recipe: str = "none"              # --recipe: the named flag set this run started from (RECIPES)
+    init_generator: str = ""          # a run folder (SAVEDIR/clusterK) whose G starts this run's G ("" = random)
     config: PAGANConfig = dataclasses.field(default_factory=PAGANConfig)
 
 

@@ -19,7 +19,7 @@ from face_aging.data.labels import AGE_CLUSTER_NAMES
 from face_aging.pagan import data as pdata
 from face_aging.pagan import frozen
 from face_aging.pagan.model import PAGAN
-from face_aging.rundir import cluster_run
+from face_aging.rundir import RunDir, cluster_run
 from face_aging.training import loop
 from face_aging.training.loop import TrainingError
 
@@ -52,7 +52,33 @@ def restore(model, job, directory):
         f"phi_age {model.phi_age.image_size}px)")
     if latest:
         return f"Resumed from {latest} (iteration {int(model.step.numpy())})"
+    if options.init_generator:
+        return f"Generator started from {warm_start(model.generator, c, options.init_generator)}; discriminator " \
+               f"from random initialisation"
     return "Training from random initialisation"
+
+
+def warm_start(generator, config, run_folder):
+    """Load the generator of another run (SAVEDIR/clusterK) into `generator`; returns the checkpoint's path.
+
+    Only G: the discriminator of another cluster has learnt another boundary, and this run's step, learning rate
+    and Adam moments start afresh. Why at all: a cluster with few training faces (41-50) learns a weaker change
+    than its neighbours on the same budget (docs/pagan_recipe.md)."""
+    run = RunDir(run_folder)
+    latest = tf.train.latest_checkpoint(run.checkpoint) if os.path.isdir(run.checkpoint) else None
+    if not latest:
+        raise TrainingError(f"--init_generator {run_folder}: no checkpoint in {run.checkpoint}")
+    recorded = run.read_options()
+    differ = [f"{name} {recorded[name]!r} (this run: {getattr(config, name)!r})"
+              for name in config.ARCHITECTURE if name in recorded and recorded[name] != getattr(config, name)]
+    if differ:
+        raise TrainingError(f"--init_generator {run_folder}: its generator is not this run's: " + "; ".join(differ))
+    try:
+        tf.train.Checkpoint(generator=generator).restore(latest).expect_partial().assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as error:
+        raise TrainingError(f"--init_generator {run_folder}: {latest} does not fit this run's generator: "
+                            f"{str(error).splitlines()[0]}") from None
+    return latest
 
 
 def write_images(model, run, name, young, generated, vis, writer, step):
