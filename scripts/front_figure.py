@@ -112,7 +112,7 @@ def compose(rows, side):
             x = LABEL_WIDTH + c * (side + GAP)
             if tile is None:
                 draw.rectangle((x, y, x + side - 1, y + side - 1), fill=(240, 240, 240))
-                draw.multiline_text((x + side / 2, y + side / 2), f"oldest:\n{PAGAN_OLDEST} years", fill=GREY,
+                draw.multiline_text((x + side / 2, y + side / 2), f"stops at\n{PAGAN_OLDEST} years", fill=GREY,
                                     font=small, anchor="mm", align="center")
             else:
                 figure.paste(tile, (x + (side - tile.size[0]) // 2, y + (side - tile.size[1]) // 2))
