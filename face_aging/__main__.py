@@ -1,6 +1,6 @@
 """Face aging with CAAE and PAGAN (`python -m face_aging`, the same command line as `python main.py` and the
 installed `face-aging` command): `--model caae --is_train` trains, `--is_train False --testdir DIR` ages faces.
-See README.md for every flag.
+See docs/flags.md for every flag.
 """
 
 from face_aging import cli

@@ -311,8 +311,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-b
 
 def test_the_page_in_a_real_browser(gradio_client, photo, tmp_path):
     """Headless Chromium (Debian's package) driven by Playwright: the page of the bundled model, the photo uploaded
-    and aged, a screenshot taken (FACE_AGING_SCREENSHOT=PATH keeps it: README's figure is made so). Skipped where
-    either is missing (CI installs neither)."""
+    and aged, a screenshot taken (FACE_AGING_SCREENSHOT=PATH keeps it: docs/web_page.md's figure is made so).
+    Skipped where either is missing (CI installs neither)."""
     from face_aging.caae import bundled
     from face_aging.caae.config import CAAEConfig
     if not os.path.exists(CHROMIUM):

@@ -16,7 +16,7 @@ from face_aging.cli.validate import parse_ages, parse_input_age, parse_residual,
 from face_aging.errors import USER_ERRORS, FlagError
 
 USAGE = """Face aging with CAAE and PAGAN: `--model caae --is_train` trains, `--is_train False --testdir DIR` ages the
-faces in DIR (with the bundled model when no run has been trained). See README.md for every flag."""
+faces in DIR (with the bundled model when no run has been trained). See docs/flags.md for every flag."""
 
 
 def architecture_from_run(fv=flags.FLAGS):

@@ -225,7 +225,7 @@ def define_flags(fv=flags.FLAGS):
                          "this project's CPU benchmarks; try it on GPUs).", **d)
     flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multiworker"], "Training (caae, pagan): "
                       "tf.distribute strategy. mirrored: every local GPU; multiworker: the machines in TF_CONFIG "
-                      "(README). --batch_size is the global batch, split across replicas.", **d)
+                      "(docs/speed.md). --batch_size is the global batch, split across replicas.", **d)
     flags.DEFINE_float("worker_timeout", 300.0, "Training with --strategy multiworker: seconds a worker waits for the "
                        "others in a collective op before it stops with an error (a worker that dies outright is "
                        "noticed at once).", **d)
