@@ -39,6 +39,12 @@ def test_the_recipe_sets_each_stages_flags_and_explicit_flags_win():
     assert (age.image_size, age.vgg_width, age.identity) == (128, 0.125, "")
     assert age.age_classifier == applied("--model=pagan", "--recipe=utkface128").age_classifier
     assert applied("--model=prepare", "--recipe=utkface128").holdout == "test"
+    # Cluster 2 (41-50) starts from the 51+ generator of the same run, for fewer iterations; the others do not.
+    c2 = applied("--model=pagan", "--recipe=utkface128", "--target_cluster=2", "--savedir=runs/p")
+    assert (c2.init_generator, c2.iterations, c2.decay_every) == (os.path.join("runs/p", "cluster3"), 1500, 750)
+    assert (fv.init_generator, fv.iterations, fv.decay_every) == ("", 3000, 1500)
+    assert applied("--model=pagan", "--recipe=utkface128", "--target_cluster=2", "--init_generator=").init_generator \
+        == ""
     with pytest.raises(FlagError, match="--recipe=utkface128 is for --model prepare or age or pagan, not --model caae"):
         applied("--model=caae", "--recipe=utkface128")
     with pytest.raises(FlagError, match="is for training"):

@@ -14,6 +14,7 @@ from face_aging.caae.config import (DEFAULT_INIT_CHECKPOINT, DEFAULT_WEIGHTS, RE
 from face_aging.errors import FlagError
 from face_aging.estimator.config import EstimatorOptions
 from face_aging.faces.align import ALIGN_MODES
+from face_aging.pagan.config import RECIPE_CLUSTERS as PAGAN_RECIPE_CLUSTERS
 from face_aging.pagan.config import RECIPES as PAGAN_RECIPES
 from face_aging.pagan.config import AgeOptions, LossWeights, PAGANConfig, PAGANTrainOptions
 
@@ -293,3 +294,9 @@ def apply_model_defaults(fv=flags.FLAGS):
     for name, value in recipes[fv.recipe].items():
         if not fv[name].present:
             fv[name].value = value
+    if fv.model == "pagan":
+        for name, value in PAGAN_RECIPE_CLUSTERS.get(fv.recipe, {}).get(fv.target_cluster, {}).items():
+            if name == "init_cluster":
+                name, value = "init_generator", os.path.join(fv.savedir, f"cluster{value}")
+            if not fv[name].present:
+                fv[name].value = value

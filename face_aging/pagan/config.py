@@ -115,3 +115,10 @@ RECIPES = {
                   "sample_every": 250, "save_every": 500},
     },
 }
+# On top of a recipe's "pagan" stage, per target cluster. utkface128's 41-50 generator, trained from scratch on its
+# 1,003 faces (half of its neighbours'), aged no more than the 31-40 one; it starts instead from the 51+ generator of
+# the same --savedir (trained first) and learns how much less to age (docs/pagan_recipe.md). "init_cluster": K sets
+# --init_generator SAVEDIR/clusterK.
+RECIPE_CLUSTERS = {
+    "utkface128": {2: {"init_cluster": 3, "iterations": 1500, "decay_every": 750}},
+}

@@ -67,7 +67,9 @@ def warm_start(generator, config, run_folder):
     run = RunDir(run_folder)
     latest = tf.train.latest_checkpoint(run.checkpoint) if os.path.isdir(run.checkpoint) else None
     if not latest:
-        raise TrainingError(f"--init_generator {run_folder}: no checkpoint in {run.checkpoint}")
+        raise TrainingError(f"--init_generator {run_folder}: no checkpoint in {run.checkpoint}; train that generator "
+                            f"first (--recipe utkface128 starts cluster 2 from cluster 3), or give --init_generator= "
+                            f"to start from random weights")
     recorded = run.read_options()
     differ = [f"{name} {recorded[name]!r} (this run: {getattr(config, name)!r})"
               for name in config.ARCHITECTURE if name in recorded and recorded[name] != getattr(config, name)]
