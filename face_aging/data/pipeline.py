@@ -67,6 +67,20 @@ def _link_problem(path):
     return None
 
 
+def _claimed_header(path):
+    """(format, (width, height)) a JPEG or PNG header claims, for an image Pillow refuses to open (past twice its
+    decompression-bomb limit it raises without naming the size). The format plugins read the header alone and make
+    no such check."""
+    from PIL import JpegImagePlugin, PngImagePlugin
+    for plugin in (PngImagePlugin.PngImageFile, JpegImagePlugin.JpegImageFile):
+        try:
+            with plugin(path) as image:
+                return image.format, image.size
+        except Exception:  # not this format, or a damaged header: the other plugin, or Pillow's own words
+            continue
+    return None
+
+
 def check_image(path):
     """None if `path` looks like a complete JPEG or PNG of a usable size, else the reason it will be skipped.
 
@@ -90,7 +104,10 @@ def check_image(path):
     except UnidentifiedImageError:
         return "not an image Pillow can identify"
     except Image.DecompressionBombError as error:
-        return f"too large ({error})"
+        claimed = _claimed_header(path)
+        if claimed is None:
+            return f"too large ({error})"
+        fmt, (width, height) = claimed
     except OSError as error:
         if error.errno is None:  # Pillow's own complaint about the contents, e.g. "Truncated File Read"
             return f"damaged or truncated image header ({error})"
