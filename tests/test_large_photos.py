@@ -104,7 +104,8 @@ def test_a_near_blank_image_far_larger_than_its_file_is_refused_unread(tmp_path,
 
 def test_a_png_over_the_decode_limit_is_refused(tmp_path):
     path = save(gradient(300, 400), tmp_path / "wide.png")
-    with pytest.raises(P.PhotoError, match=r"a 0-megapixel PNG \(400x300\): a PNG cannot be read at a reduced size"):
+    with pytest.raises(P.PhotoError, match=r"a 0.1-megapixel PNG \(400x300\): a PNG cannot be read at a reduced size, "
+                                           r"and 0.1 megapixels is the most read whole"):
         P.read_photo(path, P.PhotoLimits(max_pixels=20_000, max_decoded=100_000))
     photo = P.read_photo(path, P.PhotoLimits(max_pixels=20_000))    # test mode: decoded whole, then reduced
     assert photo.reduced and photo.pixels.shape[0] * photo.pixels.shape[1] <= 20_000
@@ -143,7 +144,7 @@ def test_faces_of_a_reduced_photo_come_from_the_reduced_reading(two_faces, tmp_p
     with caplog.at_level(logging.WARNING):
         crops, no_face, skipped = inputs.collect_faces([path], "caae", 32, "on", output_size=512, limits=limits)
     assert no_face == [] and skipped == [] and len(crops) == 1
-    assert "1 photo(s) larger than 0 megapixels read reduced" in caplog.text and "1200x900 read at 600x450" in caplog.text
+    assert "1 photo(s) larger than 0.3 megapixels read reduced" in caplog.text and "1200x900 read at 600x450" in caplog.text
     crop = crops[0]
     reduced = crop.photo()
     assert reduced.shape == (450, 600, 3) and crop.reduced_from == (1200, 900) and crop.limits == limits
@@ -176,3 +177,13 @@ def test_a_large_image_used_as_it_is_comes_from_the_reduced_reading(two_faces, t
     (crop,) = crops
     assert crop.matrix is None and crop.image.shape == (32, 32, 3) and crop.reduced_from == (400, 400)
     assert crop.full.shape == (141, 141, 3)                     # the reduced photo's side: at most 20,000 pixels
+
+
+@pytest.mark.parametrize("shape, name, max_pixels", [((600, 800), "a.jpg", 40_000), ((601, 799), "b.jpg", 200_000),
+                                                      ((300, 400), "c.png", 20_000), ((90, 120), "d.jpg", 20_000)],
+                         ids=["dct", "dct_then_resize", "png", "whole"])
+def test_read_size_is_the_size_read_photo_reads_at(tmp_path, shape, name, max_pixels):
+    path = save(gradient(*shape), tmp_path / name, **({"quality": 90} if name.endswith(".jpg") else {}))
+    limits = P.PhotoLimits(max_pixels=max_pixels)
+    height, width = P.read_photo(path, limits).pixels.shape[:2]
+    assert P.read_size(path, limits) == (width, height) and width * height <= max_pixels

@@ -12,7 +12,7 @@ from face_aging.data.labels import LabelError, parse_utkface_name
 from face_aging.data.pipeline import printable, read_face, square_and_resize
 from face_aging.faces import align as A
 from face_aging.faces import detect
-from face_aging.faces.photo import PhotoError, PhotoLimits, box_reduce, read_photo
+from face_aging.faces.photo import PhotoError, PhotoLimits, box_reduce, megapixels, read_photo
 from face_aging.images import to_uint8
 
 
@@ -172,9 +172,9 @@ def collect_faces(paths, model, size, align="auto", output_size=None, limits=Pho
             no_face.append(path)
         del photo
     if reduced:
-        logging.warning("%d photo(s) larger than %.0f megapixels read reduced (docs/photos.md, \"Large photos\"): "
+        logging.warning("%d photo(s) larger than %s megapixels read reduced (docs/photos.md, \"Large photos\"): "
                         "%s; their faces and pasted photos come from the reduced photo", len(reduced),
-                        limits.max_pixels / 1e6, ", ".join(reduced))
+                        megapixels(limits.max_pixels), ", ".join(reduced))
     if taken_as_is:
         logging.warning("No face detected in %d square image(s); used as they are, as already cropped faces: %s",
                         len(taken_as_is), ", ".join(printable(os.path.basename(p)) for p in taken_as_is))

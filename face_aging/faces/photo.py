@@ -70,12 +70,15 @@ class Photo:
         return f"{width}x{height} read at {w}x{h}"
 
 
+def megapixels(pixels):
+    """"16", "0.3": a count of pixels in megapixels, as a message says it."""
+    return f"{pixels / 1e6:.0f}" if pixels >= 9.5e6 else f"{pixels / 1e6:.1g}" if pixels < 1e5 else f"{pixels / 1e6:.1f}"
+
+
 def _header(path):
-    """(format, (width, height) as stored, EXIF orientation) from the file's header."""
+    """(format, (width, height) as stored) from the file's header."""
     with Image.open(path) as image:
-        fmt = "JPEG" if image.format == "MPO" else image.format
-        size = image.size
-    return fmt, size, exif.orientation(path)
+        return ("JPEG" if image.format == "MPO" else image.format), image.size
 
 
 def expansion_problem(size, file_bytes):
@@ -108,14 +111,21 @@ def box_reduce(image, factor):
     return out
 
 
+def _within(width, height, max_pixels):
+    """(width, height) scaled to at most `max_pixels`, the aspect kept, and the scale."""
+    if width * height <= max_pixels:
+        return (width, height), 1.0
+    scale = np.sqrt(max_pixels / (width * height))
+    return (max(1, int(width * scale)), max(1, int(height * scale))), scale
+
+
 def reduce_to(image, max_pixels):
     """`image` (uint8 [H, W, 3]) at most `max_pixels`, its aspect kept: whole factors by box_reduce, the rest by a
     Lanczos resize."""
     height, width = image.shape[:2]
-    if height * width <= max_pixels:
+    target, scale = _within(width, height, max_pixels)
+    if scale == 1.0:
         return image
-    scale = np.sqrt(max_pixels / (height * width))
-    target = (max(1, int(width * scale)), max(1, int(height * scale)))
     factor = int(1.0 / scale)
     if factor >= 2:
         image = box_reduce(image, factor)
@@ -132,15 +142,16 @@ def read_photo(path, limits=PhotoLimits()):
     if reason:
         raise PhotoError(reason)
     try:
-        fmt, size, orientation = _header(path)
+        fmt, size = _header(path)
         problem = expansion_problem(size, os.path.getsize(path))
         if problem:
             raise PhotoError(problem)
         pixels = size[0] * size[1]
         if fmt != "JPEG" and limits.max_decoded and pixels > limits.max_decoded:
-            raise PhotoError(f"a {pixels / 1e6:.0f}-megapixel {fmt} ({size[0]}x{size[1]}): a {fmt} cannot be read "
-                             f"at a reduced size, and {limits.max_decoded / 1e6:.0f} megapixels is the most read "
+            raise PhotoError(f"a {megapixels(pixels)}-megapixel {fmt} ({size[0]}x{size[1]}): a {fmt} cannot be read "
+                             f"at a reduced size, and {megapixels(limits.max_decoded)} megapixels is the most read "
                              f"whole; save it as a JPEG, or smaller")
+        orientation = exif.orientation(path)
         with open(path, "rb") as f:
             contents = tf.constant(f.read())
         with libjpeg_warnings() as captured:
@@ -155,3 +166,12 @@ def read_photo(path, limits=PhotoLimits()):
     warn_damaged(path, captured.warnings)
     full = size if orientation not in (5, 6, 7, 8) else size[::-1]
     return Photo(pixels=reduce_to(exif.upright(image, orientation), limits.max_pixels), full_size=full)
+
+
+def read_size(path, limits=PhotoLimits()):
+    """(width, height) as stored that read_photo reads the photo at path at, from its header alone."""
+    fmt, (width, height) = _header(path)
+    if fmt == "JPEG" and width * height > limits.max_pixels:
+        ratio = dct_ratio((width, height), limits.max_pixels)
+        width, height = -(-width // ratio), -(-height // ratio)          # libjpeg rounds up
+    return _within(width, height, limits.max_pixels)[0]
