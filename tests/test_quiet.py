@@ -38,3 +38,27 @@ def test_test_mode_starts_without_tensorflow_notices(tmp_path):
     assert "Done! 1 face(s)" in result.stdout
     output = result.stdout + result.stderr
     assert not [word for word in NOISE if word in output], output
+
+
+def test_the_page_starts_without_tensorflow_notices(tmp_path):
+    """--serve imports the page's module, which reads photos with TensorFlow, while its flags are checked: it used
+    to print TensorFlow's notices, twice."""
+    import pytest
+    pytest.importorskip("gradio")
+    server = subprocess.Popen([sys.executable, "main.py", "--model", "caae", "--serve", "--port", "0", "--savedir",
+                               str(tmp_path / "save")], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        started = False
+        for line in server.stdout:                          # until it serves (or stops)
+            if "Open http://127.0.0.1:" in line:
+                started = True
+                break
+        server.terminate()
+        output, errors = server.communicate(timeout=120)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert started and server.returncode in (0, 1), errors
+    assert not [word for word in NOISE if word in errors + output], errors

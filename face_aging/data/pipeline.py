@@ -21,6 +21,7 @@ from face_aging import exif
 from face_aging.data import labels as L
 from face_aging.data.decode_check import libjpeg_warnings, undecodable, unusable_reason
 from face_aging.errors import FaceAgingError
+from face_aging.fileio import link_problem, printable  # noqa: F401 (printable: used from here too)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 UTKFACE_HELP = ("Get the aligned & cropped UTKFace faces (UTKFace.tar.gz, https://susanqq.github.io/UTKFace/) and "
@@ -40,31 +41,6 @@ def max_pixels():
     """Largest image (width x height) read: Pillow's decompression-bomb limit. TensorFlow's decoders have none of
     their own, so this is what keeps a tiny file that claims to be 50000x50000 from taking gigabytes."""
     return Image.MAX_IMAGE_PIXELS
-
-
-def printable(path):
-    """`path` as text that can always be printed and written as UTF-8: bytes of a file name that are not UTF-8
-    (os.listdir gives them as surrogate escapes) are shown as \\xNN, as `ls -b` does."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
-
-
-def _link_problem(path):
-    """The reason a symbolic link cannot be followed (a loop, or a missing target), else None."""
-    if not os.path.islink(path):
-        return None
-    try:
-        os.stat(path)
-    except OSError as error:
-        if error.errno == errno.ELOOP:
-            return "symbolic link loop (too many levels of symbolic links)"
-        if error.errno == errno.ENOENT:
-            try:
-                target = os.readlink(path)
-            except OSError:
-                target = "?"
-            return f"broken symbolic link (its target {printable(target)!r} does not exist)"
-        return f"cannot be read ({error.strerror or error})"
-    return None
 
 
 def _claimed_header(path):
@@ -87,7 +63,7 @@ def check_image(path):
     Reads the header with Pillow and the file's tail, which catches directories, broken symbolic links, empty,
     non-image, unreadable, truncated, tiny and oversized files without decoding every image before training starts.
     """
-    reason = _link_problem(path)
+    reason = link_problem(path)
     if reason:
         return reason
     if os.path.isdir(path):

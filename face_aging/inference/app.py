@@ -551,9 +551,10 @@ def serve(ager, host=LOOPBACK, port=DEFAULT_PORT, output_size=DEFAULT_OUTPUT_SIZ
     warning = exposure_warning(host, server.port)
     if warning:
         logging.warning("%s", warning)
-    print(f"\tServing {ager.description}\n\tOpen {server.url} in a browser (Ctrl-C stops the server)", flush=True)
-    # SIGTERM (kill, a service manager) stops the server as Ctrl-C does, so its temporary folder is removed too.
+    # SIGTERM (kill, a service manager) stops the server as Ctrl-C does, so its temporary folder is removed too; from
+    # before the address is printed, as whoever reads it may stop the server at once.
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    print(f"\tServing {ager.description}\n\tOpen {server.url} in a browser (Ctrl-C stops the server)", flush=True)
     try:
         server.demo.block_thread()
     finally:
