@@ -7,7 +7,6 @@ mid-epoch skips exactly the batches it already trained on.
 """
 
 import dataclasses
-import errno
 import hashlib
 import logging
 import os

@@ -30,10 +30,9 @@ from face_aging import images as imio
 from face_aging.data import labels as L
 from face_aging.data.pipeline import printable
 from face_aging.errors import FaceAgingError
-from face_aging.faces.photo import WORK_MAX_PIXELS, PhotoLimits, megapixels
+from face_aging.faces.photo import WORK_MAX_PIXELS, PhotoLimits, megapixels, read_size
 from face_aging.inference.fullres import DEFAULT_OUTPUT_SIZE
-from face_aging.inference.page_fields import (PageError, parse_age_now, parse_ages, parse_face, parse_gender,
-                                              quoted)
+from face_aging.inference.page_fields import PageError, parse_age_now, parse_ages, parse_face, parse_gender
 
 INSTALL_HINT = ('pip install -r requirements-app.txt (an installed package: pip install "face-aging[app]")')
 LOOPBACK = "127.0.0.1"
@@ -346,7 +345,6 @@ class Page:
 
 def photo_pixels(crop):
     """The pixels of the photo `crop` was cut from, as it was read (faces.photo.read_size, from the header)."""
-    from face_aging.faces.photo import read_size
     width, height = read_size(crop.source, crop.limits)
     return width * height
 
