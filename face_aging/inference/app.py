@@ -545,19 +545,23 @@ def exposure_warning(host, port):
 
 def serve(ager, host=LOOPBACK, port=DEFAULT_PORT, output_size=DEFAULT_OUTPUT_SIZE):
     """Serve the page until Ctrl-C or SIGTERM (the --serve command)."""
-    server = start(ager, host, port, output_size)
-    warning = exposure_warning(host, server.port)
-    if warning:
-        logging.warning("%s", warning)
-    # SIGTERM (kill, a service manager) stops the server as Ctrl-C does, so its temporary folder is removed too; from
-    # before the address is printed, as whoever reads it may stop the server at once.
+    # SIGTERM (kill, a service manager) stops the server as Ctrl-C does, so its temporary folder is removed too;
+    # whenever it comes, even while the address is being printed to whoever may stop the server on reading it.
     previous = signal.signal(signal.SIGTERM, _interrupt)
-    print(f"\tServing {ager.description}\n\tOpen {server.url} in a browser (Ctrl-C stops the server)", flush=True)
+    server = None
     try:
+        server = start(ager, host, port, output_size)
+        warning = exposure_warning(host, server.port)
+        if warning:
+            logging.warning("%s", warning)
+        print(f"\tServing {ager.description}\n\tOpen {server.url} in a browser (Ctrl-C stops the server)", flush=True)
         server.demo.block_thread()
+    except KeyboardInterrupt:
+        pass                     # stopping is what was asked (Gradio's own wait takes it the same way)
     finally:
         signal.signal(signal.SIGTERM, previous)
-        server.close()
+        if server is not None:
+            server.close()
 
 
 def _interrupt(signum, frame):
