@@ -144,7 +144,8 @@ def test_faces_of_a_reduced_photo_come_from_the_reduced_reading(two_faces, tmp_p
     with caplog.at_level(logging.WARNING):
         crops, no_face, skipped = inputs.collect_faces([path], "caae", 32, "on", output_size=512, limits=limits)
     assert no_face == [] and skipped == [] and len(crops) == 1
-    assert "1 photo(s) larger than 0.3 megapixels read reduced" in caplog.text and "1200x900 read at 600x450" in caplog.text
+    assert "1 photo(s) larger than 0.3 megapixels read reduced" in caplog.text
+    assert "group.jpg (1200x900 read at 600x450)" in caplog.text
     crop = crops[0]
     reduced = crop.photo()
     assert reduced.shape == (450, 600, 3) and crop.reduced_from == (1200, 900) and crop.limits == limits

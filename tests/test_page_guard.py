@@ -34,7 +34,8 @@ def test_host_names_and_every_network():
     everywhere = Addresses("0.0.0.0", 7860)
     # Addresses as typed into a browser, and this machine's name; never a name someone else controls.
     assert everywhere.refusal("192.168.1.5:7860", "http://192.168.1.5:7860") is None
-    assert everywhere.refusal("evil.example:7860", None) and everywhere.refusal("192.168.1.5:7860", "http://evil.example")
+    assert everywhere.refusal("evil.example:7860", None)
+    assert everywhere.refusal("192.168.1.5:7860", "http://evil.example")
 
 
 def test_file_references_are_every_file_data_path():

@@ -6,10 +6,10 @@ the aged faces go back into the photo. A phone photo (12 megapixels) needs all i
 of up to WORK_MAX_PIXELS (16 megapixels) is read whole, as it always was. Beyond that, more pixels cost memory and
 time and give the outputs nothing a 16-megapixel copy lacks: a face whose aligned crop covers at least output_size
 pixels of the reduced photo still comes out at output_size, and at 16 megapixels that is every face whose crop is
-more than 1/8 of the photo's side (in a 4000x4000 copy, 512 pixels). So a larger photo is read reduced to at most
-WORK_MAX_PIXELS: a JPEG by libjpeg's DCT scaling while it is decoded (1/2, 1/4 or 1/8, the smallest that keeps
-twice WORK_MAX_PIXELS) and a resize; a PNG, which cannot be decoded in part, decoded whole and then reduced (the
-page refuses a PNG that large instead: PhotoLimits.max_decoded).
+about 1/8 of the photo's side or more (in a 4000x4000 copy, 512 pixels). So a larger photo is read reduced to at
+most WORK_MAX_PIXELS, and at least half that: a JPEG by libjpeg's DCT scaling while it is decoded (1/2, 1/4 or 1/8,
+the first that decodes at most twice WORK_MAX_PIXELS), then a resize; a PNG, which cannot be decoded in part,
+decoded whole and then reduced (the page refuses a PNG that large instead: PhotoLimits.max_decoded).
 
 Before anything is decoded, an image of more than BOMB_CHECK_PIXELS whose file is tiny for its pixels (more than
 MAX_EXPANSION bytes of RGB pixels per byte of file) is refused: only an image whose pixels are nearly all one value
@@ -72,7 +72,9 @@ class Photo:
 
 def megapixels(pixels):
     """"16", "0.3": a count of pixels in megapixels, as a message says it."""
-    return f"{pixels / 1e6:.0f}" if pixels >= 9.5e6 else f"{pixels / 1e6:.1g}" if pixels < 1e5 else f"{pixels / 1e6:.1f}"
+    if pixels >= 9.5e6:
+        return f"{pixels / 1e6:.0f}"
+    return f"{pixels / 1e6:.1g}" if pixels < 1e5 else f"{pixels / 1e6:.1f}"
 
 
 def _header(path):
