@@ -4,8 +4,9 @@ A face's landmarks are measured in every frame by MTCNN's last stage on the box 
 (face_aging.faces.refine, a few milliseconds), and smoothed over time by a one-euro filter (Casiez, Roussel, Vogel,
 CHI 2012: a low-pass filter whose cutoff rises with the speed, so a still face is steady and a moving one is not left
 behind). The full detection (face_aging.faces.detect, a few hundred milliseconds on a 720p frame) runs only every
-`detect_every` frames, to find faces that came in, and in any frame where a face was lost. A face not found for a
-frame or two keeps its last landmarks (`hold`), so one blurred frame does not show the unaged face for a moment.
+`detect_every` frames, to find faces that came in, and in any frame where a face was lost. A face found by neither
+ends its track there (its frame passes through unchanged): holding its last place for a frame or two (`hold`) would
+hide a one-frame miss, but at a scene cut it would paint the face's aging onto whatever came next.
 
 Landmarks are what the crop is cut at, so smoothing them keeps the model's input, and so its output, steady; the
 crop is pasted back where it was cut, so a smoothed crop that lags a fast face by a frame shows no seam.
@@ -90,7 +91,7 @@ class Track:
 class FaceTracker:
     """Every face of a clip, frame by frame: `step(image, time, index)` gives the tracks shown in this frame."""
 
-    def __init__(self, detect_every=10, hold=2, min_confidence=0.9, keep_confidence=0.6, detector=None,
+    def __init__(self, detect_every=10, hold=0, min_confidence=0.9, keep_confidence=0.6, detector=None,
                  refiner=None):
         self.detect_every, self.hold = max(1, int(detect_every)), hold
         self.min_confidence, self.keep_confidence = min_confidence, keep_confidence
