@@ -58,6 +58,8 @@ def plan(testdir, target_age, ages):
             raise
         logging.warning("The video(s) in %s are left out: %s: %s", printable(testdir), error, shown)
         return photos, []
+    if len(videos) == 1 and not photos:
+        videoio.ClipReader(videos[0]).close()      # a clip that cannot be read says so before any model loads
     return photos, videos
 
 
