@@ -162,7 +162,11 @@ def age_video(path, ager, out_dir, options, progress=None, should_stop=None, loa
 
     def relay(packet):
         # Sound an MP4 cannot hold is decoded once here and encoded by each writer.
-        decoded = None if packet.stream.codec_context.name in videoio.MP4_SOUND else packet.decode()
+        decoded = None
+        if packet.stream.codec_context.name not in videoio.MP4_SOUND:
+            decoded = videoio.decode_sound(reader, packet)
+            if decoded is None:
+                return
         for writer in every:
             writer.sound_packet(packet, decoded)
 
@@ -218,7 +222,7 @@ def age_video(path, ager, out_dir, options, progress=None, should_stop=None, loa
             side_paths[age] = sides[age].close(os.path.join(out_dir, output_name(path, age, True, stopped)), last)
     outputs = {age: p for age, p in outputs.items() if p}
     side_paths = {age: p for age, p in side_paths.items() if p}
-    damage = reader.damage
+    damage = "; ".join(d for d in (reader.damage, reader.sound_damage) if d) or None
     if not stopped and info.frames and done < info.frames and reader.video.frames:
         damage = (f"{damage}; " if damage else "") + (f"it ends early: {done} of the {info.frames} frames its header "
                                                       f"announces were read (truncated?)")

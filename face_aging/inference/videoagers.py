@@ -53,6 +53,9 @@ class PAGANFrames:
         self.generators = generators
         self.template = face_template(generators)
         self.size = max(config.image_size for _, config, _ in generators.values())
+        # Traced once per generator: called eagerly, Keras's per-layer overhead is most of a small batch's time.
+        self.traced = {k: tf.function(lambda x, g=generator: g(x, training=False), reduce_retracing=True)
+                       for k, (generator, _, _) in generators.items()}
 
     def own_ages(self, faces, genders):
         from face_aging.pagan.infer import UNKNOWN_INPUT_AGE
@@ -66,10 +69,10 @@ class PAGANFrames:
         needed = sorted({k for per_age in weights for w in per_age for k in w})
         changes = {}
         for k in needed:
-            generator, config, _ = self.generators[k]
+            _, config, _ = self.generators[k]
             inputs = faces if config.image_size == self.size else tf.image.resize(
                 faces, [config.image_size] * 2, antialias=True)
-            output = generator(tf.constant(inputs, tf.float32), training=False)
+            output = self.traced[k](tf.constant(inputs, tf.float32))
             if config.image_size != self.size:
                 output = tf.image.resize(output, [self.size] * 2)
             changes[k] = np.asarray(output) - faces

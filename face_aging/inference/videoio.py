@@ -98,6 +98,7 @@ class ClipReader:
     def __init__(self, path):
         av = require_av()
         self.path, self.damage, self.skipped = path, None, 0
+        self.sound_damage = None
         self.last_pts = None
         shown = printable(path)
         if os.path.isdir(path):
@@ -172,6 +173,16 @@ class ClipReader:
 
     def close(self):
         self.container.close()
+
+
+def decode_sound(reader, packet):
+    """A sound packet's frames, or None (noted in reader.damage) when it does not decode."""
+    import av
+    try:
+        return packet.decode()
+    except av.FFmpegError as error:
+        reader.sound_damage = f"damaged sound dropped ({_reason(error)})"
+        return None
 
 
 def to_rgb(frame):
@@ -276,12 +287,14 @@ class ClipWriter:
             if self.container is None:
                 height, width = (frame.height, frame.width) if image is None else image.shape[:2]
                 self._open(frame, width, height)
+            # A clip whose frames change size part-way (rare, but legal) is scaled to the size it started with.
+            width, height = self.video.width, self.video.height
             if image is None:
-                out = frame.reformat(format=self.video.pix_fmt)      # the decoder's own frame if it fits
+                out = frame.reformat(width, height, self.video.pix_fmt)    # the decoder's own frame if it fits
             else:
                 colorspace, color_range = self.colour
                 out = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24").reformat(
-                    format=self.video.pix_fmt, dst_colorspace=colorspace, dst_color_range=color_range)
+                    width, height, self.video.pix_fmt, dst_colorspace=colorspace, dst_color_range=color_range)
             pts = frame.pts
             if pts is None:
                 pts = 0 if self.last_pts is None else self.last_pts + 1
