@@ -3,6 +3,7 @@ here (face_aging.data.synthetic_video: a synthetic face moving slightly, with an
 bundled CAAE (64 px), through main.py once and in-process for the rest. Needs PyAV and mtcnn (the video extra)."""
 
 import gc
+import json
 import logging
 import os
 import re
@@ -52,8 +53,11 @@ def clips(tmp_path_factory):
         # A phone's portrait clip: stored sideways with a display matrix, Opus sound.
         "portrait.mp4": render_clip(str(folder / "portrait.mp4"), width=120, height=160, frames=10, sound="opus",
                                     persons=(4,), rotation=1),
-        # Variable frame rate, PCM sound (which an MP4 cannot hold: re-encoded to AAC).
-        "vfr.mov": render_clip(str(folder / "vfr.mov"), frames=10, sound="pcm", persons=(3,), vfr=True),
+        # Two faces, a variable frame rate, PCM sound (which an MP4 cannot hold: re-encoded to AAC).
+        "vfr.mov": render_clip(str(folder / "vfr.mov"), width=200, frames=10, sound="pcm", persons=(3, 5),
+                               vfr=True),
+        # No face at all, no sound.
+        "empty_room.mp4": render_clip(str(folder / "empty_room.mp4"), frames=6, face_frames=()),
     }
     good = open(folder / "talk.mp4", "rb").read()
     (folder / "garbage.mp4").write_bytes(b"not a video at all " * 50)
@@ -109,32 +113,43 @@ def test_main_ages_every_clip_keeping_frames_timing_rotation_and_sound(clips, ma
             assert out["rate"] == source["rate"], name
             assert out["duration"] == pytest.approx(source["duration"], abs=1e-3), name
             assert out["size"] == source["size"] and out["rotation"] == source["rotation"], name
-            assert len(out["sound"]) == len(source["sound"]) == 1, name
-            codec, rate, seconds = out["sound"][0]
-            assert codec == ("aac" if truth.sound == "pcm_s16le" else truth.sound) and rate == 48000, name
-            assert seconds == pytest.approx(source["sound"][0][2], abs=0.03), name
+            assert len(out["sound"]) == len(source["sound"]) == (1 if truth.sound else 0), name
+            if truth.sound:
+                codec, rate, seconds = out["sound"][0]
+                assert codec == ("aac" if truth.sound == "pcm_s16le" else truth.sound) and rate == 48000, name
+                assert seconds == pytest.approx(source["sound"][0][2], abs=0.03), name
             side = probe(os.path.join(test, f"{stem}_age{age}_side.mp4"))
             assert side["frames"] == source["frames"] and side["rotation"] == 0
             assert side["size"] == (2 * truth.width, truth.height)            # upright, input beside output
     assert probe(os.path.join(folder, "portrait.mp4"))["rotation"] == 90
-    assert os.path.exists(os.path.join(test, "talk_tracks.json"))
+    assert "empty_room.mp4: no face found in any of its 6 frames" in result.stderr
+    for stem, faces in (("talk", 1), ("portrait", 1), ("vfr", 2), ("empty_room", 0)):
+        with open(os.path.join(test, f"{stem}_tracks.json")) as f:
+            tracks = json.load(f)["faces"]
+        assert [t["face"] for t in tracks] == list(range(1, faces + 1)), stem
+        assert all(t["gender_from"] == "estimated" and t["age_from"] == "estimated" for t in tracks)
     assert not [n for n in os.listdir(test) if n.startswith(".tmp-")]
 
 
-def test_faces_are_aged_and_frames_without_a_face_pass_through(clips, main_run):
+@pytest.mark.parametrize("name", ["talk.mp4", "vfr.mov", "empty_room.mp4"])
+def test_faces_are_aged_and_frames_without_a_face_pass_through(clips, main_run, name):
+    """Every face (two in vfr.mov) changed, by age; the rest of the frame, and frames without a face, as they were
+    (up to the re-encoding)."""
     folder, truths = clips
     _, test = main_run
-    truth = truths["talk.mp4"]
-    source = frames_of(os.path.join(folder, "talk.mp4"))
-    aged = {age: frames_of(os.path.join(test, f"talk_age{age}.mp4")) for age in (40, 70)}
+    truth, stem = truths[name], name.split(".")[0]
+    source = frames_of(os.path.join(folder, name))
+    aged = {age: frames_of(os.path.join(test, f"{stem}_age{age}.mp4")) for age in (40, 70)}
     for i, frame in enumerate(source):
+        for box in truth.boxes[i]:
+            face = flicker.face_mask(frame.shape, [box])
+            assert np.abs(aged[70][i] - frame)[face].mean() > 4, (name, i)           # the face changed
+            assert np.abs(aged[70][i] - aged[40][i])[face].mean() > 1, (name, i)     # and by age
         if truth.boxes[i]:
-            face = flicker.face_mask(frame.shape, truth.boxes[i])
-            assert np.abs(aged[70][i] - frame)[face].mean() > 4, i            # the face changed
-            assert np.abs(aged[70][i] - aged[40][i])[face].mean() > 1, i      # and by age
-            assert np.abs(aged[70][i] - frame)[~face].mean() < 3, i           # the rest as it was
+            faces = flicker.face_mask(frame.shape, truth.boxes[i])
+            assert np.abs(aged[70][i] - frame)[~faces].mean() < 3, (name, i)         # the rest as it was
         else:
-            assert np.abs(aged[70][i] - frame).mean() < 2, i                  # re-encoded only
+            assert np.abs(aged[70][i] - frame).mean() < 2, (name, i)                 # re-encoded only
 
 
 def test_single_bad_clip_is_one_line_naming_it(clips):
