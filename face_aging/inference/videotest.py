@@ -166,10 +166,11 @@ def run_videos(videos, ager, test_dir, options, load_estimator=None):
         _say(result, [shown_path(p) for p in paths])
         if result.stopped:
             rest = len(videos) - number - 1
+            wrote = (f"wrote {', '.join(shown_path(p) for p in paths)} (partial, playable)" if paths else
+                     "nothing was written for it")
             raise VideoStopped(
                 f"Stopped by {stop.signal or 'a second signal'} at frame {result.frames}"
-                + (f" of {result.expected}" if result.expected else "") + f" of {printable(path)}: wrote "
-                + ", ".join(shown_path(p) for p in paths) + " (partial, playable)"
+                + (f" of {result.expected}" if result.expected else "") + f" of {printable(path)}: {wrote}"
                 + (f"; {rest} more video(s) not started" if rest else "") + ". Run again to age the whole clip.")
     if failed and len(failed) == len(videos):
         raise videoio.VideoError(f"None of the {len(videos)} video(s) could be read (each is named above)")
