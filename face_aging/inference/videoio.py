@@ -22,8 +22,8 @@ from face_aging.errors import FaceAgingError
 from face_aging.fileio import TEMP_PREFIX, is_disk_full
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".3gp")
-INSTALL_HINT = ('pip install "face-aging[video]" (from a clone: pip install -r requirements-video.txt); it brings '
-                'PyAV, which brings its own FFmpeg')
+INSTALL_HINT = ('pip install "face-aging[video]" (from a clone: pip install -r requirements-video.txt); PyAV\'s '
+                'wheels bring their own FFmpeg')
 # Sound codecs an MP4 file holds as they are; any other is re-encoded to AAC.
 MP4_SOUND = ("aac", "mp3", "opus", "ac3", "eac3", "alac", "flac")
 # The picture: libx264 at CRF 18 (visually lossless for most eyes; frames without a face come out as they went in,
