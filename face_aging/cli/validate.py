@@ -9,6 +9,7 @@ from face_aging import quiet
 from face_aging.caae.config import image_size_problem as caae_image_size_problem
 from face_aging.cli.flags import MODELS
 from face_aging.errors import FlagError
+from face_aging.fileio import link_problem
 from face_aging.pagan.config import image_size_problem as pagan_image_size_problem
 
 
@@ -195,6 +196,9 @@ def _validate_serve(fv):
         raise FlagError(f"--port={fv.port}: must be a port number, 1-65535 (0: any free port)")
     if not fv.host:
         raise FlagError("--host is empty: give an address to listen on, e.g. 127.0.0.1")
+    # The page's module reads photos with TensorFlow: started first, without its notices (imported here, it printed
+    # them, twice).
+    quiet.start_tensorflow()
     from face_aging.inference.app import require_gradio
     require_gradio()
 
@@ -235,7 +239,7 @@ def _validate_testdir(fv):
         raise FlagError("--testdir is required in test mode (--is_train False) and with --eval: a folder of face "
                         "images")
     if not os.path.exists(fv.testdir):
-        raise FlagError(f"--testdir={fv.testdir}: no such file or folder")
+        raise FlagError(f"--testdir={fv.testdir}: {link_problem(fv.testdir) or 'no such file or folder'}")
 
 
 def _validate_caae(fv):
