@@ -112,7 +112,8 @@ def parse_ages(fv=flags.FLAGS):
 
 def _validate_test_outputs(fv):
     """--export, and test mode's --ages, --gif, --paste_back, --align (and PAGAN's --target_age)."""
-    test_only = [name for name in ("ages", "gif", "paste_back", "align") if fv[name].present]
+    test_only = [name for name in ("ages", "gif", "paste_back", "align", "side_by_side", "detect_every")
+                 if fv[name].present]
     if fv.export is not None:
         if fv.model not in ("caae", "pagan"):
             raise FlagError(f"--export: only --model caae or pagan exports a SavedModel, not --model {fv.model}")
@@ -145,6 +146,8 @@ def _validate_test_outputs(fv):
                                 f"ages 0-120, e.g. 10,30,50,70") from None
             if not 0 <= value <= 120:
                 raise FlagError(f"--ages={shown}: {value} is not an age in years, 0-120")
+    if fv.detect_every < 1:
+        raise FlagError(f"--detect_every={fv.detect_every}: must be a positive number of frames")
     if fv.paste_back and fv.target_age is None and not fv.ages:
         raise FlagError("--paste_back needs --target_age N or --ages A,B,...: the age(s) to paste back into the photos")
 
