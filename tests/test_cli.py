@@ -94,7 +94,7 @@ def test_test_mode_with_space_separated_false(trained_run, face_folder, tmp_path
     events_before = sorted(os.listdir(savedir / "summary"))
     # No architecture flags: test mode takes them from the run's options.json.
     result = call_main("--model", "caae", "--is_train", "False", "--testdir", str(testdir), "--savedir", str(savedir),
-                      "--target_age", "65")
+                       "--target_age", "65")
     assert result.returncode == 0, result.stderr
     assert "Testing Mode" in result.stdout and "Training Mode" not in result.stdout
     assert sorted(os.listdir(savedir / "summary")) == events_before       # it did not train
@@ -177,13 +177,13 @@ def test_original_tf1_checkpoint_trains_on_and_ages_faces(face_folder, tmp_path)
     shutil.copy(os.path.join(face_folder, sorted(os.listdir(face_folder))[0]), testdir)
 
     result = call_main("--is_train", "False", f"--testdir={testdir}", f"--savedir={tmp_path / 'fresh'}",
-                      f"--init_checkpoint={prefix}", *TINY_FLAGS)
+                       f"--init_checkpoint={prefix}", *TINY_FLAGS)
     assert result.returncode == 0, result.stderr
     assert "original TF1 checkpoint" in result.stdout
     assert Image.open(tmp_path / "fresh" / "test" / "test_as_male.png").size == (32, 320)
 
     result = call_main(f"--dataset={face_folder}", f"--savedir={tmp_path / 'continued'}", "--epoch=7",
-                      f"--init_checkpoint={prefix}", *TINY_FLAGS)
+                       f"--init_checkpoint={prefix}", *TINY_FLAGS)
     assert result.returncode == 0, result.stderr
     assert "Initialised from the original TF1 checkpoint" in result.stdout and "(step 40)" in result.stdout
     import tensorflow as tf
@@ -201,6 +201,6 @@ def test_mismatched_tf1_checkpoint_names_the_tensors(tmp_path):
     from helpers import original_shapes, random_arrays, write_tf1_checkpoint
     prefix = write_tf1_checkpoint(str(tmp_path / "ckpt"), random_arrays(original_shapes(64, enc=8, gen=64), 1))[0]
     result = call_main("--is_train", "False", f"--testdir={tmp_path}", f"--savedir={tmp_path / 's'}",
-                      f"--init_checkpoint={prefix}", *TINY_FLAGS)
+                       f"--init_checkpoint={prefix}", *TINY_FLAGS)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "E_fc/w" in result.stderr and "--image_size 64" in result.stderr

@@ -20,7 +20,7 @@ def prepared(tmp_path_factory):
     write_utkface_folder(str(root / "faces"), 160, 40, seed=3)
     out = root / "prepared"
     result = call_main("--model", "prepare", "--dataset", str(root / "faces"), "--prepared_dir", str(out),
-                      "--val_fraction", "0.2")
+                       "--val_fraction", "0.2")
     assert result.returncode == 0, result.stderr
     return out
 
@@ -29,8 +29,8 @@ def prepared(tmp_path_factory):
 def age_classifier(prepared, tmp_path_factory):
     root = tmp_path_factory.mktemp("age")
     result = call_main("--model", "age", "--is_train", "--prepared_dir", str(prepared), "--savedir", str(root / "run"),
-                      "--age_classifier", str(root / "phi_age"), "--image_size=32", "--vgg_width=0.0625",
-                      "--fc_units=8", "--batch_size=16", "--epoch=2")
+                       "--age_classifier", str(root / "phi_age"), "--image_size=32", "--vgg_width=0.0625",
+                       "--fc_units=8", "--batch_size=16", "--epoch=2")
     assert result.returncode == 0, result.stderr
     assert "Epoch 2: validation accuracy" in result.stdout
     return root
@@ -131,7 +131,7 @@ def test_age_classifier_run_and_export(prepared, age_classifier):
     assert os.listdir(root / "run" / "summary") and (root / "run" / "options.json").exists()
     # The same command again: nothing left to do, the run is not redone.
     result = call_main("--model", "age", "--is_train", "--prepared_dir", "/nonexistent", "--savedir",
-                      str(root / "run"), "--image_size=32")
+                       str(root / "run"), "--image_size=32")
     assert result.returncode == 1 and "/nonexistent" in result.stderr and "--model prepare" in result.stderr
 
 
@@ -140,7 +140,7 @@ def test_pagan_train_resume_and_test_mode(prepared, age_classifier, tmp_path):
     common = ["--model", "pagan", "--prepared_dir", str(prepared), "--age_classifier",
               str(age_classifier / "phi_age"), "--identity", "random", "--savedir", str(savedir), *TINY_PAGAN]
     result = call_main(*common, "--is_train", "--target_cluster", "2", "--iterations", "6", "--sample_every", "3",
-                      "--save_every", "3")
+                       "--save_every", "3")
     assert result.returncode == 0, result.stderr
     assert "RANDOMLY INITIALISED" in result.stderr
     run = savedir / "cluster2"
@@ -176,7 +176,7 @@ def test_pagan_train_resume_and_test_mode(prepared, age_classifier, tmp_path):
         Image.fromarray(np.random.RandomState(i).randint(0, 255, (50, 40, 3), np.uint8)).save(testdir / f"me{i}.jpg")
     # Noise, not faces, and not square: --align off uses them as they are (auto would find no face in them).
     result = call_main("--model", "pagan", "--is_train", "False", "--testdir", str(testdir), "--savedir", str(savedir),
-                      "--align", "off")
+                       "--align", "off")
     assert result.returncode == 0, result.stderr
     assert "No generator for cluster(s) 1, 3" in result.stderr
     strip = Image.open(savedir / "test" / "me0_progression.png")
@@ -199,8 +199,8 @@ def test_the_recipe_trains_with_its_options_recorded(prepared, age_classifier, t
     identity network, the residual generator, and every option of the recipe in options.json."""
     savedir = tmp_path / "pagan"
     result = call_main("--model", "pagan", "--is_train", "--recipe", "utkface128", "--target_cluster", "1",
-                      "--prepared_dir", str(prepared), "--age_classifier", str(age_classifier / "phi_age"),
-                      "--savedir", str(savedir), *TINY_PAGAN, "--iterations", "2", "--sample_every", "2")
+                       "--prepared_dir", str(prepared), "--age_classifier", str(age_classifier / "phi_age"),
+                       "--savedir", str(savedir), *TINY_PAGAN, "--iterations", "2", "--sample_every", "2")
     assert result.returncode == 0, result.stderr
     assert "identity from CAAE encoder" in result.stdout and "RANDOMLY" not in result.stderr
     options = json.loads((savedir / "cluster1" / "options.json").read_text())
@@ -222,7 +222,7 @@ def test_a_generator_can_start_from_another_clusters(prepared, age_classifier, t
     assert call_main(*common, "--target_cluster", "1", "--iterations", "2").returncode == 0
     # A learning rate too small to move a weight: what cluster 2 saves after one step is what it started from.
     result = call_main(*common, "--target_cluster", "2", "--iterations", "1", "--learning_rate", "1e-12",
-                      "--init_generator", str(savedir / "cluster1"))
+                       "--init_generator", str(savedir / "cluster1"))
     assert result.returncode == 0, result.stderr
     assert f"Generator started from {savedir}/cluster1/checkpoint/model-2" in result.stdout
     generators = load_generators(str(savedir))
@@ -233,31 +233,31 @@ def test_a_generator_can_start_from_another_clusters(prepared, age_classifier, t
         savedir / "cluster1")
     # Without it, cluster 3 starts from its own random weights.
     assert call_main(*common, "--target_cluster", "3", "--iterations", "1", "--learning_rate",
-                    "1e-12").returncode == 0
+                     "1e-12").returncode == 0
     out3 = load_generators(str(savedir))[3][0](x, training=False).numpy()
     assert np.abs(out1 - out3).max() > 1e-2
 
     wider = [a if a != "--gen_channels=4" else "--gen_channels=8" for a in common]
     result = call_main(*wider, "--target_cluster", "1", "--iterations", "1", "--savedir", str(tmp_path / "wide"),
-                      "--init_generator", str(savedir / "cluster1"))
+                       "--init_generator", str(savedir / "cluster1"))
     assert result.returncode != 0
     assert f"--init_generator {savedir}/cluster1" in result.stderr and "gen_channels 4 (this run: 8)" in result.stderr
     result = call_main(*common, "--target_cluster", "1", "--iterations", "1", "--savedir", str(tmp_path / "other"),
-                      "--init_generator", str(tmp_path / "nowhere"))
+                       "--init_generator", str(tmp_path / "nowhere"))
     assert result.returncode != 0 and "no checkpoint in" in result.stderr
 
 
 def test_missing_judges_name_the_file_and_the_command(prepared, tmp_path):
     result = call_main("--model", "pagan", "--is_train", "--prepared_dir", str(prepared), "--age_classifier",
-                      str(tmp_path / "none"), "--savedir", str(tmp_path / "run"), *TINY_PAGAN)
+                       str(tmp_path / "none"), "--savedir", str(tmp_path / "run"), *TINY_PAGAN)
     assert result.returncode == 1
     assert str(tmp_path / "none" / "age_classifier.json") in result.stderr and "--model age" in result.stderr
 
 
 def test_missing_vgg_face_names_the_import_command(prepared, age_classifier, tmp_path):
     result = call_main("--model", "pagan", "--is_train", "--prepared_dir", str(prepared), "--age_classifier",
-                      str(age_classifier / "phi_age"), "--identity", str(tmp_path / "vgg"), "--savedir",
-                      str(tmp_path / "run"), *TINY_PAGAN)
+                       str(age_classifier / "phi_age"), "--identity", str(tmp_path / "vgg"), "--savedir",
+                       str(tmp_path / "run"), *TINY_PAGAN)
     assert result.returncode == 1
     assert str(tmp_path / "vgg") in result.stderr and "--model import" in result.stderr
 
@@ -292,16 +292,16 @@ def test_imported_vgg_face_initialises_phi_age_and_judges_identity(prepared, tmp
     assert result.returncode == 0, result.stderr
     assert "VGG-Face, 32px input, 5 classes" in result.stdout
     result = call_main("--model", "age", "--is_train", "--prepared_dir", str(prepared), "--savedir",
-                      str(tmp_path / "age"), "--age_classifier", str(tmp_path / "phi_age"), "--identity",
-                      str(tmp_path / "vgg_face"), "--image_size=32", "--vgg_width=0.0625", "--fc_units=16",
-                      "--batch_size=16", "--epoch=1")
+                       str(tmp_path / "age"), "--age_classifier", str(tmp_path / "phi_age"), "--identity",
+                       str(tmp_path / "vgg_face"), "--image_size=32", "--vgg_width=0.0625", "--fc_units=16",
+                       "--batch_size=16", "--epoch=1")
     assert result.returncode == 0, result.stderr
     assert "Initialised 15 layers from VGG-Face" in result.stdout      # 13 convs, fc6, fc7 (not the classes)
     info = json.loads((tmp_path / "phi_age" / "age_classifier.json").read_text())
     assert info["config"]["input_scale"] == 1.0                         # VGG-Face's own input range
     result = call_main("--model", "pagan", "--is_train", "--prepared_dir", str(prepared), "--age_classifier",
-                      str(tmp_path / "phi_age"), "--identity", str(tmp_path / "vgg_face"), "--savedir",
-                      str(tmp_path / "pagan"), "--iterations=2", *TINY_PAGAN)
+                       str(tmp_path / "phi_age"), "--identity", str(tmp_path / "vgg_face"), "--savedir",
+                       str(tmp_path / "pagan"), "--iterations=2", *TINY_PAGAN)
     assert result.returncode == 0, result.stderr
     assert f"identity from {source}" in result.stdout
     assert (tmp_path / "pagan" / "cluster1" / "checkpoint" / "model-2.index").exists()
