@@ -20,10 +20,50 @@ TINY_FLAGS = ["--image_size=32", "--enc_channels=8", "--gen_channels=64", "--bat
 # ------------------------------------------------------------------------------------------------ running the CLI
 
 def run_main(*args, timeout=300):
-    """Run main.py as a user would; returns the CompletedProcess (text output)."""
+    """Run main.py as a user would, in a new process; returns the CompletedProcess (text output). Each launch pays
+    Python's and TensorFlow's start (5-8 s on 2 cores): use it where the process itself is under test (its exit by
+    a signal, what it imports, a resource limit, TensorFlow's start-up); call_main otherwise."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
     return subprocess.run([sys.executable, os.path.join(REPO, "main.py"), *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def call_main(*args):
+    """main.py's entry point run in this process: the same flag parsing (face_aging.cli.flags.parse_flags, into a
+    fresh FlagValues, so nothing carries over between calls) and the same main() with its error handling, as
+    absl.app.run calls them. Returns a CompletedProcess like run_main's: the exit status main.py would have (2 for
+    a flag error, 1 for a user error, 1 and the traceback on stderr for any other exception), what was printed to
+    stdout, and on stderr what was written there plus every logging record (INFO and up, as absl shows them)."""
+    import contextlib
+    import logging
+    import traceback
+    from absl import flags
+    from face_aging.caae import residual
+    from face_aging.cli import commands, flags as cli_flags
+    fv = flags.FlagValues()
+    cli_flags.define_flags(fv)
+    argv = ["main.py", *args]
+    out, err = io.StringIO(), io.StringIO()
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(logging.Formatter("%(levelname).1s %(filename)s:%(lineno)d] %(message)s"))
+    root = logging.getLogger()
+    saved_level, saved_ghost_guard = root.level, residual.GHOST_GUARD
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = commands.main(cli_flags.parse_flags(argv, fv), fv)
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else 0 if exit_.code is None else 1
+            except Exception:  # what the interpreter does with an uncaught exception
+                traceback.print_exc()
+                code = 1
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved_level)
+        residual.GHOST_GUARD = saved_ghost_guard
+    return subprocess.CompletedProcess(argv, code or 0, out.getvalue(), err.getvalue())
 
 
 def parsed(*args):

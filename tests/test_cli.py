@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import REPO, TINY_FLAGS, first_faces, parsed, run_main
+from helpers import REPO, TINY_FLAGS, call_main, first_faces, parsed, run_main
 from face_aging.cli import flags as cli_flags, validate as cli_validate
 from face_aging.errors import FlagError
 
@@ -80,7 +80,7 @@ def test_stray_argument_is_an_error_not_silently_ignored(tmp_path):
 
 
 def test_missing_dataset_says_how_to_get_utkface(tmp_path):
-    result = run_main("--dataset=NoSuchSet", f"--savedir={tmp_path / 's'}", *TINY_FLAGS, timeout=120)
+    result = call_main("--dataset=NoSuchSet", f"--savedir={tmp_path / 's'}", *TINY_FLAGS)
     assert result.returncode == 1
     assert "UTKFace" in result.stderr and "--dataset synthetic" in result.stderr
     assert "Traceback" not in result.stderr
@@ -93,8 +93,8 @@ def test_test_mode_with_space_separated_false(trained_run, face_folder, tmp_path
     shutil.copytree(trained_run, savedir)
     events_before = sorted(os.listdir(savedir / "summary"))
     # No architecture flags: test mode takes them from the run's options.json.
-    result = run_main("--model", "caae", "--is_train", "False", "--testdir", str(testdir), "--savedir", str(savedir),
-                      "--target_age", "65")
+    result = call_main("--model", "caae", "--is_train", "False", "--testdir", str(testdir), "--savedir", str(savedir),
+                       "--target_age", "65")
     assert result.returncode == 0, result.stderr
     assert "Testing Mode" in result.stdout and "Training Mode" not in result.stdout
     assert sorted(os.listdir(savedir / "summary")) == events_before       # it did not train
@@ -116,7 +116,7 @@ def test_test_mode_outputs_are_the_checkpointed_models(lively_run, face_folder, 
     savedir, model = lively_run
     savedir = shutil.copytree(savedir, tmp_path / "run")
     testdir = first_faces(face_folder, tmp_path / "faces", 4)
-    result = run_main("--is_train", "False", f"--testdir={testdir}", f"--savedir={savedir}")
+    result = call_main("--is_train", "False", f"--testdir={testdir}", f"--savedir={savedir}")
     assert result.returncode == 0, result.stderr
     faces, _ = load_test_images(str(testdir), 32)
     for gender, name in enumerate(("male", "female")):
@@ -128,7 +128,7 @@ def test_test_mode_outputs_are_the_checkpointed_models(lively_run, face_folder, 
 
 
 def test_test_mode_without_a_checkpoint_is_a_clear_error(face_folder, tmp_path):
-    result = run_main("--is_train=false", f"--testdir={face_folder}", f"--savedir={tmp_path}", *TINY_FLAGS)
+    result = call_main("--is_train=false", f"--testdir={face_folder}", f"--savedir={tmp_path}", *TINY_FLAGS)
     assert result.returncode == 1
     assert "No checkpoint" in result.stderr and "Traceback" not in result.stderr
 
@@ -137,7 +137,7 @@ def test_test_mode_with_no_images_is_a_clear_error(trained_run, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("not a face")
-    result = run_main("--nois_train", f"--testdir={empty}", f"--savedir={trained_run}")
+    result = call_main("--nois_train", f"--testdir={empty}", f"--savedir={trained_run}")
     assert result.returncode == 1 and "no readable JPEG or PNG" in result.stderr
 
 
@@ -158,7 +158,7 @@ def test_killed_run_resumes_mid_epoch_and_finishes(face_folder, tmp_path):
     stopped_at = int(tf.train.latest_checkpoint(str(savedir / "checkpoint")).rsplit("-", 1)[1])
     assert 1 <= stopped_at < 18, (out, err)
     assert "Stopped by SIGTERM" in err
-    result = run_main(f"--dataset={face_folder}", f"--savedir={savedir}", "--epoch=3", *TINY_FLAGS)
+    result = call_main(f"--dataset={face_folder}", f"--savedir={savedir}", "--epoch=3", *TINY_FLAGS)
     assert result.returncode == 0, result.stderr
     assert f"Resumed from {savedir}/checkpoint/model-{stopped_at} (step {stopped_at})" in result.stdout
     assert tf.train.latest_checkpoint(str(savedir / "checkpoint")).endswith("model-18")
@@ -176,21 +176,21 @@ def test_original_tf1_checkpoint_trains_on_and_ages_faces(face_folder, tmp_path)
     testdir.mkdir()
     shutil.copy(os.path.join(face_folder, sorted(os.listdir(face_folder))[0]), testdir)
 
-    result = run_main("--is_train", "False", f"--testdir={testdir}", f"--savedir={tmp_path / 'fresh'}",
-                      f"--init_checkpoint={prefix}", *TINY_FLAGS)
+    result = call_main("--is_train", "False", f"--testdir={testdir}", f"--savedir={tmp_path / 'fresh'}",
+                       f"--init_checkpoint={prefix}", *TINY_FLAGS)
     assert result.returncode == 0, result.stderr
     assert "original TF1 checkpoint" in result.stdout
     assert Image.open(tmp_path / "fresh" / "test" / "test_as_male.png").size == (32, 320)
 
-    result = run_main(f"--dataset={face_folder}", f"--savedir={tmp_path / 'continued'}", "--epoch=7",
-                      f"--init_checkpoint={prefix}", *TINY_FLAGS)
+    result = call_main(f"--dataset={face_folder}", f"--savedir={tmp_path / 'continued'}", "--epoch=7",
+                       f"--init_checkpoint={prefix}", *TINY_FLAGS)
     assert result.returncode == 0, result.stderr
     assert "Initialised from the original TF1 checkpoint" in result.stdout and "(step 40)" in result.stdout
     import tensorflow as tf
     # Step 40 is inside epoch 7 (6 batches an epoch): the run finishes that epoch and stops at 42.
     assert tf.train.latest_checkpoint(str(tmp_path / "continued" / "checkpoint")).endswith("model-42")
 
-    result = run_main(f"--dataset={face_folder}", f"--savedir={original_run}", "--epoch=7", *TINY_FLAGS)
+    result = call_main(f"--dataset={face_folder}", f"--savedir={original_run}", "--epoch=7", *TINY_FLAGS)
     assert result.returncode == 0, result.stderr
     assert (original_run / "checkpoint" / "checkpoint.tf1").exists()
     assert os.path.exists(prefix + ".index")                        # the original's files are kept
@@ -200,7 +200,7 @@ def test_original_tf1_checkpoint_trains_on_and_ages_faces(face_folder, tmp_path)
 def test_mismatched_tf1_checkpoint_names_the_tensors(tmp_path):
     from helpers import original_shapes, random_arrays, write_tf1_checkpoint
     prefix = write_tf1_checkpoint(str(tmp_path / "ckpt"), random_arrays(original_shapes(64, enc=8, gen=64), 1))[0]
-    result = run_main("--is_train", "False", f"--testdir={tmp_path}", f"--savedir={tmp_path / 's'}",
-                      f"--init_checkpoint={prefix}", *TINY_FLAGS)
+    result = call_main("--is_train", "False", f"--testdir={tmp_path}", f"--savedir={tmp_path / 's'}",
+                       f"--init_checkpoint={prefix}", *TINY_FLAGS)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "E_fc/w" in result.stderr and "--image_size 64" in result.stderr

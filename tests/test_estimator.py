@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from helpers import run_main
+from helpers import call_main
 
 TINY = ["--image_size=32", "--estimator_width=4", "--batch_size=16"]
 
@@ -32,12 +32,12 @@ def estimator_run(tmp_path_factory):
     from face_aging.data.synthetic import write_utkface_folder
     root = tmp_path_factory.mktemp("estimator")
     write_utkface_folder(str(root / "faces"), 160, 40, seed=4)
-    result = run_main("--model", "prepare", "--dataset", str(root / "faces"), "--prepared_dir",
-                      str(root / "prepared"), "--val_fraction", "0.2")
+    result = call_main("--model", "prepare", "--dataset", str(root / "faces"), "--prepared_dir",
+                       str(root / "prepared"), "--val_fraction", "0.2")
     assert result.returncode == 0, result.stderr
     savedir = root / "run"
-    result = run_main("--model", "estimator", "--is_train", "--prepared_dir", str(root / "prepared"), "--savedir",
-                      str(savedir), "--epoch=3", *TINY)
+    result = call_main("--model", "estimator", "--is_train", "--prepared_dir", str(root / "prepared"), "--savedir",
+                       str(savedir), "--epoch=3", *TINY)
     assert result.returncode == 0, result.stderr
     assert "Epoch 3: validation age error" in result.stdout
     return root, savedir
@@ -48,10 +48,10 @@ def test_training_writes_a_run_that_resumes_and_evaluates(estimator_run):
     options = json.loads((savedir / "options.json").read_text())
     assert options["model"] == "estimator" and options["image_size"] == 32 and options["width"] == 4
     assert any(name.startswith("events") for name in os.listdir(savedir / "summary"))
-    again = run_main("--model", "estimator", "--is_train", "--prepared_dir", str(root / "prepared"), "--savedir",
-                     str(savedir), "--epoch=3", *TINY)
+    again = call_main("--model", "estimator", "--is_train", "--prepared_dir", str(root / "prepared"), "--savedir",
+                      str(savedir), "--epoch=3", *TINY)
     assert again.returncode == 0 and "Already trained 3 epochs" in again.stdout
-    result = run_main("--model", "estimator", "--eval", "--testdir", str(root / "faces"), "--savedir", str(savedir))
+    result = call_main("--model", "estimator", "--eval", "--testdir", str(root / "faces"), "--savedir", str(savedir))
     assert result.returncode == 0, result.stderr
     figures = json.loads((savedir / "eval_estimator.json").read_text())
     assert figures["num_faces"] == 160 and 0 <= figures["gender_accuracy"] <= 1 and figures["age_mae"] >= 0
@@ -111,7 +111,7 @@ def test_faces_are_described_from_flags_names_and_the_estimator(monkeypatch):
 
 
 def test_estimator_flag_errors(tmp_path):
-    result = run_main("--model", "estimator", "--is_train", "False", "--savedir", str(tmp_path), timeout=60)
+    result = call_main("--model", "estimator", "--is_train", "False", "--savedir", str(tmp_path))
     assert result.returncode == 2 and "--model estimator trains (--is_train) or is measured" in result.stderr
-    result = run_main("--model", "estimator", "--is_train", "--estimator_width=0", timeout=60)
+    result = call_main("--model", "estimator", "--is_train", "--estimator_width=0")
     assert result.returncode == 2 and "--estimator_width=0" in result.stderr

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import run_main
+from helpers import call_main
 from face_aging.data.labels import group_centre_age, plus_minus_one_hot
 from face_aging.eval import judges as J
 from face_aging.eval import metrics
@@ -190,8 +190,8 @@ def test_pagan_evaluation_covers_the_trained_clusters(labelled_faces, tmp_path):
 
 def test_main_eval_writes_the_report(lively_run, labelled_faces, tmp_path):
     savedir, _ = lively_run
-    result = run_main("--model", "caae", "--eval", "--testdir", labelled_faces, "--savedir", savedir,
-                      "--age_judge", "none", "--identity_judge", "none")
+    result = call_main("--model", "caae", "--eval", "--testdir", labelled_faces, "--savedir", savedir,
+                       "--age_judge", "none", "--identity_judge", "none")
     assert result.returncode == 0, result.stderr
     out = os.path.join(savedir, "eval")
     data = json.load(open(os.path.join(out, "eval.json")))
@@ -199,7 +199,7 @@ def test_main_eval_writes_the_report(lively_run, labelled_faces, tmp_path):
     table = open(os.path.join(out, "eval.md")).read()
     assert "judge missing" in table and "71+" in table
     assert "71+" in result.stdout
-    result = run_main("--model", "caae", "--eval", "--savedir", savedir)
+    result = call_main("--model", "caae", "--eval", "--savedir", savedir)
     assert result.returncode == 2 and "--testdir is required" in result.stderr
 
 

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import run_main, write_pagan_run
+from helpers import call_main, write_pagan_run
 
 LOADER = r"""
 import json, sys
@@ -70,7 +70,7 @@ def test_caae_export_round_trip(lively_run, tmp_path):
     from face_aging.images import to_uint8
     savedir, model = lively_run
     out = tmp_path / "exported"
-    result = run_main("--model", "caae", "--export", str(out), "--savedir", savedir)
+    result = call_main("--model", "caae", "--export", str(out), "--savedir", savedir)
     assert result.returncode == 0, result.stderr
     info = json.loads((out / "export.json").read_text())
     assert info["image_size"] == 32 and info["model"] == "caae" and len(info["age_groups"]) == 10
@@ -94,12 +94,12 @@ def test_caae_export_round_trip(lively_run, tmp_path):
     assert aged3.std() > 10                                         # a lively model's faces, not a flat grey
 
     # Again into the same folder: a previous export is replaced; any other non-empty folder is refused.
-    result = run_main("--model", "caae", "--export", str(out), "--savedir", savedir)
+    result = call_main("--model", "caae", "--export", str(out), "--savedir", savedir)
     assert result.returncode == 0, result.stderr
     other = tmp_path / "mine"
     other.mkdir()
     (other / "notes.txt").write_text("keep me")
-    result = run_main("--model", "caae", "--export", str(other), "--savedir", savedir, timeout=60)
+    result = call_main("--model", "caae", "--export", str(other), "--savedir", savedir)
     assert result.returncode == 2 and "not a previous export" in result.stderr
     assert os.listdir(other) == ["notes.txt"]
 
@@ -110,7 +110,7 @@ def test_pagan_export_round_trip(tmp_path):
     savedir = tmp_path / "pagan"
     write_pagan_run(str(savedir), (1, 3))
     out = tmp_path / "exported"
-    result = run_main("--model", "pagan", "--export", str(out), "--savedir", str(savedir))
+    result = call_main("--model", "pagan", "--export", str(out), "--savedir", str(savedir))
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(out)) == ["README.txt", "cluster1", "cluster3", "export.json"]
     info = json.loads((out / "export.json").read_text())
@@ -153,7 +153,7 @@ def test_export_without_a_checkpoint_exports_the_bundled_generators(tmp_path):
     from face_aging.pagan import bundled
     if not bundled.available():
         pytest.skip("no bundled PAGAN generators in this tree")
-    result = run_main("--model", "pagan", "--export", str(tmp_path / "out"), "--savedir", str(tmp_path / "none"))
+    result = call_main("--model", "pagan", "--export", str(tmp_path / "out"), "--savedir", str(tmp_path / "none"))
     assert result.returncode == 0, result.stderr
     for k in bundled.available():
         assert (tmp_path / "out" / f"cluster{k}" / "saved_model.pb").exists()

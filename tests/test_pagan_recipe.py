@@ -11,7 +11,7 @@ import tensorflow as tf
 from PIL import Image
 
 from face_aging.pagan.config import LossWeights
-from helpers import parsed, run_main, synthetic_face, write_pagan_run
+from helpers import call_main, parsed, synthetic_face, write_pagan_run
 
 TINY = dict(image_size=32, gen_channels=4, res_blocks=1, head_width=1 / 16)
 
@@ -191,8 +191,8 @@ def test_the_bundled_generators_age_a_rendered_face_in_test_mode(tmp_path):
     testdir.mkdir()
     Image.fromarray(face).save(testdir / "face.png")
     savedir = tmp_path / "empty_run"
-    result = run_main("--model", "pagan", "--is_train", "False", "--testdir", str(testdir), "--savedir",
-                      str(savedir), "--align", "off", "--target_age", "60")
+    result = call_main("--model", "pagan", "--is_train", "False", "--testdir", str(testdir), "--savedir",
+                       str(savedir), "--align", "off", "--target_age", "60")
     assert result.returncode == 0, result.stderr
     assert "bundled generator pagan_utkface128/cluster3" in result.stdout
     strip = np.asarray(Image.open(savedir / "test" / "face_progression.png"), np.float64)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import run_main
+from helpers import call_main
 
 TINY_PAGAN = ["--image_size=32", "--gen_channels=4", "--res_blocks=1", "--head_width=0.0625", "--batch_size=4"]
 
@@ -19,8 +19,8 @@ def prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("pagan_data")
     write_utkface_folder(str(root / "faces"), 160, 40, seed=3)
     out = root / "prepared"
-    result = run_main("--model", "prepare", "--dataset", str(root / "faces"), "--prepared_dir", str(out),
-                      "--val_fraction", "0.2")
+    result = call_main("--model", "prepare", "--dataset", str(root / "faces"), "--prepared_dir", str(out),
+                       "--val_fraction", "0.2")
     assert result.returncode == 0, result.stderr
     return out
 
@@ -28,9 +28,9 @@ def prepared(tmp_path_factory):
 @pytest.fixture(scope="module")
 def age_classifier(prepared, tmp_path_factory):
     root = tmp_path_factory.mktemp("age")
-    result = run_main("--model", "age", "--is_train", "--prepared_dir", str(prepared), "--savedir", str(root / "run"),
-                      "--age_classifier", str(root / "phi_age"), "--image_size=32", "--vgg_width=0.0625",
-                      "--fc_units=8", "--batch_size=16", "--epoch=2")
+    result = call_main("--model", "age", "--is_train", "--prepared_dir", str(prepared), "--savedir", str(root / "run"),
+                       "--age_classifier", str(root / "phi_age"), "--image_size=32", "--vgg_width=0.0625",
+                       "--fc_units=8", "--batch_size=16", "--epoch=2")
     assert result.returncode == 0, result.stderr
     assert "Epoch 2: validation accuracy" in result.stdout
     return root
@@ -130,8 +130,8 @@ def test_age_classifier_run_and_export(prepared, age_classifier):
     assert model.trainable is False
     assert os.listdir(root / "run" / "summary") and (root / "run" / "options.json").exists()
     # The same command again: nothing left to do, the run is not redone.
-    result = run_main("--model", "age", "--is_train", "--prepared_dir", "/nonexistent", "--savedir",
-                      str(root / "run"), "--image_size=32")
+    result = call_main("--model", "age", "--is_train", "--prepared_dir", "/nonexistent", "--savedir",
+                       str(root / "run"), "--image_size=32")
     assert result.returncode == 1 and "/nonexistent" in result.stderr and "--model prepare" in result.stderr
 
 
@@ -139,8 +139,8 @@ def test_pagan_train_resume_and_test_mode(prepared, age_classifier, tmp_path):
     savedir = tmp_path / "pagan"
     common = ["--model", "pagan", "--prepared_dir", str(prepared), "--age_classifier",
               str(age_classifier / "phi_age"), "--identity", "random", "--savedir", str(savedir), *TINY_PAGAN]
-    result = run_main(*common, "--is_train", "--target_cluster", "2", "--iterations", "6", "--sample_every", "3",
-                      "--save_every", "3")
+    result = call_main(*common, "--is_train", "--target_cluster", "2", "--iterations", "6", "--sample_every", "3",
+                       "--save_every", "3")
     assert result.returncode == 0, result.stderr
     assert "RANDOMLY INITIALISED" in result.stderr
     run = savedir / "cluster2"
@@ -164,7 +164,7 @@ def test_pagan_train_resume_and_test_mode(prepared, age_classifier, tmp_path):
     assert {"L_D", "L_G", "L_G_age", "L_ide", "L_pix", "learning_rate", "samples", "test"} <= tags
 
     # Resumed under tf.distribute (one replica here): a one-device checkpoint restores into mirrored variables.
-    result = run_main(*common, "--is_train", "--target_cluster", "2", "--iterations", "8", "--strategy", "mirrored")
+    result = call_main(*common, "--is_train", "--target_cluster", "2", "--iterations", "8", "--strategy", "mirrored")
     assert result.returncode == 0, result.stderr
     assert "Precision float32, 1 replica(s) of 4 pairs" in result.stdout
     assert f"Resumed from {run}/checkpoint/model-6 (iteration 6)" in result.stdout
@@ -175,8 +175,8 @@ def test_pagan_train_resume_and_test_mode(prepared, age_classifier, tmp_path):
     for i in range(3):
         Image.fromarray(np.random.RandomState(i).randint(0, 255, (50, 40, 3), np.uint8)).save(testdir / f"me{i}.jpg")
     # Noise, not faces, and not square: --align off uses them as they are (auto would find no face in them).
-    result = run_main("--model", "pagan", "--is_train", "False", "--testdir", str(testdir), "--savedir", str(savedir),
-                      "--align", "off")
+    result = call_main("--model", "pagan", "--is_train", "False", "--testdir", str(testdir), "--savedir", str(savedir),
+                       "--align", "off")
     assert result.returncode == 0, result.stderr
     assert "No generator for cluster(s) 1, 3" in result.stderr
     strip = Image.open(savedir / "test" / "me0_progression.png")
@@ -198,9 +198,9 @@ def test_the_recipe_trains_with_its_options_recorded(prepared, age_classifier, t
     """--recipe utkface128 through main.py (sizes made tiny by explicit flags, which win): the CAAE encoder as the
     identity network, the residual generator, and every option of the recipe in options.json."""
     savedir = tmp_path / "pagan"
-    result = run_main("--model", "pagan", "--is_train", "--recipe", "utkface128", "--target_cluster", "1",
-                      "--prepared_dir", str(prepared), "--age_classifier", str(age_classifier / "phi_age"),
-                      "--savedir", str(savedir), *TINY_PAGAN, "--iterations", "2", "--sample_every", "2")
+    result = call_main("--model", "pagan", "--is_train", "--recipe", "utkface128", "--target_cluster", "1",
+                       "--prepared_dir", str(prepared), "--age_classifier", str(age_classifier / "phi_age"),
+                       "--savedir", str(savedir), *TINY_PAGAN, "--iterations", "2", "--sample_every", "2")
     assert result.returncode == 0, result.stderr
     assert "identity from CAAE encoder" in result.stdout and "RANDOMLY" not in result.stderr
     options = json.loads((savedir / "cluster1" / "options.json").read_text())
@@ -219,10 +219,10 @@ def test_a_generator_can_start_from_another_clusters(prepared, age_classifier, t
     savedir = tmp_path / "pagan"
     common = ["--model", "pagan", "--is_train", "--prepared_dir", str(prepared), "--age_classifier",
               str(age_classifier / "phi_age"), "--identity", "random", "--savedir", str(savedir), *TINY_PAGAN]
-    assert run_main(*common, "--target_cluster", "1", "--iterations", "2").returncode == 0
+    assert call_main(*common, "--target_cluster", "1", "--iterations", "2").returncode == 0
     # A learning rate too small to move a weight: what cluster 2 saves after one step is what it started from.
-    result = run_main(*common, "--target_cluster", "2", "--iterations", "1", "--learning_rate", "1e-12",
-                      "--init_generator", str(savedir / "cluster1"))
+    result = call_main(*common, "--target_cluster", "2", "--iterations", "1", "--learning_rate", "1e-12",
+                       "--init_generator", str(savedir / "cluster1"))
     assert result.returncode == 0, result.stderr
     assert f"Generator started from {savedir}/cluster1/checkpoint/model-2" in result.stdout
     generators = load_generators(str(savedir))
@@ -232,32 +232,32 @@ def test_a_generator_can_start_from_another_clusters(prepared, age_classifier, t
     assert json.loads((savedir / "cluster2" / "options.json").read_text())["init_generator"] == str(
         savedir / "cluster1")
     # Without it, cluster 3 starts from its own random weights.
-    assert run_main(*common, "--target_cluster", "3", "--iterations", "1", "--learning_rate",
-                    "1e-12").returncode == 0
+    assert call_main(*common, "--target_cluster", "3", "--iterations", "1", "--learning_rate",
+                     "1e-12").returncode == 0
     out3 = load_generators(str(savedir))[3][0](x, training=False).numpy()
     assert np.abs(out1 - out3).max() > 1e-2
 
     wider = [a if a != "--gen_channels=4" else "--gen_channels=8" for a in common]
-    result = run_main(*wider, "--target_cluster", "1", "--iterations", "1", "--savedir", str(tmp_path / "wide"),
-                      "--init_generator", str(savedir / "cluster1"))
+    result = call_main(*wider, "--target_cluster", "1", "--iterations", "1", "--savedir", str(tmp_path / "wide"),
+                       "--init_generator", str(savedir / "cluster1"))
     assert result.returncode != 0
     assert f"--init_generator {savedir}/cluster1" in result.stderr and "gen_channels 4 (this run: 8)" in result.stderr
-    result = run_main(*common, "--target_cluster", "1", "--iterations", "1", "--savedir", str(tmp_path / "other"),
-                      "--init_generator", str(tmp_path / "nowhere"))
+    result = call_main(*common, "--target_cluster", "1", "--iterations", "1", "--savedir", str(tmp_path / "other"),
+                       "--init_generator", str(tmp_path / "nowhere"))
     assert result.returncode != 0 and "no checkpoint in" in result.stderr
 
 
 def test_missing_judges_name_the_file_and_the_command(prepared, tmp_path):
-    result = run_main("--model", "pagan", "--is_train", "--prepared_dir", str(prepared), "--age_classifier",
-                      str(tmp_path / "none"), "--savedir", str(tmp_path / "run"), *TINY_PAGAN)
+    result = call_main("--model", "pagan", "--is_train", "--prepared_dir", str(prepared), "--age_classifier",
+                       str(tmp_path / "none"), "--savedir", str(tmp_path / "run"), *TINY_PAGAN)
     assert result.returncode == 1
     assert str(tmp_path / "none" / "age_classifier.json") in result.stderr and "--model age" in result.stderr
 
 
 def test_missing_vgg_face_names_the_import_command(prepared, age_classifier, tmp_path):
-    result = run_main("--model", "pagan", "--is_train", "--prepared_dir", str(prepared), "--age_classifier",
-                      str(age_classifier / "phi_age"), "--identity", str(tmp_path / "vgg"), "--savedir",
-                      str(tmp_path / "run"), *TINY_PAGAN)
+    result = call_main("--model", "pagan", "--is_train", "--prepared_dir", str(prepared), "--age_classifier",
+                       str(age_classifier / "phi_age"), "--identity", str(tmp_path / "vgg"), "--savedir",
+                       str(tmp_path / "run"), *TINY_PAGAN)
     assert result.returncode == 1
     assert str(tmp_path / "vgg") in result.stderr and "--model import" in result.stderr
 
@@ -279,7 +279,7 @@ def test_missing_vgg_face_names_the_import_command(prepared, age_classifier, tmp
     (("--model=import", "--source=/no/vgg_face.mat"), "--source=/no/vgg_face.mat: no such file"),
 ])
 def test_pagan_flags_are_rejected_before_any_work(args, message, tmp_path):
-    result = run_main(*args, "--savedir", str(tmp_path / "run"))
+    result = call_main(*args, "--savedir", str(tmp_path / "run"))
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert not (tmp_path / "run").exists()
 
@@ -288,20 +288,20 @@ def test_imported_vgg_face_initialises_phi_age_and_judges_identity(prepared, tmp
     """The whole chain with a VGG-Face file in MatConvNet's format: import, phi_age from it, PAGAN judged by it."""
     from helpers import random_network, write_matconvnet
     source = write_matconvnet(str(tmp_path / "vgg_face.mat"), random_network(size=32), "simplenn-net", size=32)
-    result = run_main("--model", "import", "--source", source, "--identity", str(tmp_path / "vgg_face"))
+    result = call_main("--model", "import", "--source", source, "--identity", str(tmp_path / "vgg_face"))
     assert result.returncode == 0, result.stderr
     assert "VGG-Face, 32px input, 5 classes" in result.stdout
-    result = run_main("--model", "age", "--is_train", "--prepared_dir", str(prepared), "--savedir",
-                      str(tmp_path / "age"), "--age_classifier", str(tmp_path / "phi_age"), "--identity",
-                      str(tmp_path / "vgg_face"), "--image_size=32", "--vgg_width=0.0625", "--fc_units=16",
-                      "--batch_size=16", "--epoch=1")
+    result = call_main("--model", "age", "--is_train", "--prepared_dir", str(prepared), "--savedir",
+                       str(tmp_path / "age"), "--age_classifier", str(tmp_path / "phi_age"), "--identity",
+                       str(tmp_path / "vgg_face"), "--image_size=32", "--vgg_width=0.0625", "--fc_units=16",
+                       "--batch_size=16", "--epoch=1")
     assert result.returncode == 0, result.stderr
     assert "Initialised 15 layers from VGG-Face" in result.stdout      # 13 convs, fc6, fc7 (not the classes)
     info = json.loads((tmp_path / "phi_age" / "age_classifier.json").read_text())
     assert info["config"]["input_scale"] == 1.0                         # VGG-Face's own input range
-    result = run_main("--model", "pagan", "--is_train", "--prepared_dir", str(prepared), "--age_classifier",
-                      str(tmp_path / "phi_age"), "--identity", str(tmp_path / "vgg_face"), "--savedir",
-                      str(tmp_path / "pagan"), "--iterations=2", *TINY_PAGAN)
+    result = call_main("--model", "pagan", "--is_train", "--prepared_dir", str(prepared), "--age_classifier",
+                       str(tmp_path / "phi_age"), "--identity", str(tmp_path / "vgg_face"), "--savedir",
+                       str(tmp_path / "pagan"), "--iterations=2", *TINY_PAGAN)
     assert result.returncode == 0, result.stderr
     assert f"identity from {source}" in result.stdout
     assert (tmp_path / "pagan" / "cluster1" / "checkpoint" / "model-2.index").exists()

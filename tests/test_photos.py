@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from helpers import first_faces, parsed, run_main, write_pagan_run
+from helpers import call_main, first_faces, parsed, write_pagan_run
 from face_aging.cli import flags as cli_flags, validate as cli_validate
 from face_aging.errors import FlagError
 
@@ -42,8 +42,8 @@ def gif_frames(path):
 def test_caae_target_age_ages_and_gif(caae_run, chips):
     """Ages in years at the chips' own resolution (48 px; the model runs at 32), faces.json from the names."""
     from face_aging.inference.testmode import GIF_YEARS
-    result = run_main("--model", "caae", "--is_train", "False", "--testdir", str(chips), "--savedir", caae_run,
-                      "--target_age", "65", "--ages", "10,30,50,70", "--gif", "--align", "off")
+    result = call_main("--model", "caae", "--is_train", "False", "--testdir", str(chips), "--savedir", caae_run,
+                       "--target_age", "65", "--ages", "10,30,50,70", "--gif", "--align", "off")
     assert result.returncode == 0, result.stderr
     test = os.path.join(caae_run, "test")
     for name in sorted(os.listdir(chips)):
@@ -73,8 +73,8 @@ def test_paste_back_of_an_image_used_as_it_is(caae_run, tmp_path):
     photo = np.random.RandomState(3).randint(0, 255, (40, 64, 3), np.uint8)
     Image.fromarray(photo).save(photos / "wide.png")
     Image.fromarray(photo[:, :40]).save(photos / "me.jpg", quality=95)
-    result = run_main("--model", "caae", "--is_train", "False", "--testdir", str(photos), "--savedir", caae_run,
-                      "--ages", "20,70", "--paste_back", "--align", "off", "--gender", "female")
+    result = call_main("--model", "caae", "--is_train", "False", "--testdir", str(photos), "--savedir", caae_run,
+                       "--ages", "20,70", "--paste_back", "--align", "off", "--gender", "female")
     assert result.returncode == 0, result.stderr
     test = os.path.join(caae_run, "test")
     for age in (20, 70):
@@ -92,8 +92,8 @@ def test_photos_without_a_face_are_listed_and_the_rest_is_aged(caae_run, chips, 
     noise = np.random.RandomState(1).randint(0, 255, (60, 100, 3), np.uint8)
     Image.fromarray(noise).save(chips / "landscape.png")
     Image.fromarray(np.full((90, 50, 3), 200, np.uint8)).save(chips / "blank.jpg")
-    result = run_main("--model", "caae", "--is_train", "False", "--testdir", str(chips), "--savedir", caae_run,
-                      "--target_age", "40")
+    result = call_main("--model", "caae", "--is_train", "False", "--testdir", str(chips), "--savedir", caae_run,
+                       "--target_age", "40")
     assert result.returncode == 0, result.stderr
     assert "No face found in 2 photo(s): blank.jpg, landscape.png" in result.stderr
     assert "--align off" in result.stderr
@@ -103,7 +103,7 @@ def test_photos_without_a_face_are_listed_and_the_rest_is_aged(caae_run, chips, 
     only_photos = tmp_path / "no_faces"
     only_photos.mkdir()
     shutil.copy(chips / "landscape.png", only_photos)
-    result = run_main("--model", "caae", "--is_train", "False", "--testdir", str(only_photos), "--savedir", caae_run)
+    result = call_main("--model", "caae", "--is_train", "False", "--testdir", str(only_photos), "--savedir", caae_run)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "No face found in any image" in result.stderr and "landscape.png" in result.stderr
 
@@ -139,8 +139,7 @@ def test_photo_flags_outside_test_mode_are_refused(tmp_path):
     fv = parsed("--gif")
     with pytest.raises(FlagError, match="--gif is for test mode"):
         cli_validate.validate(fv)
-    result = run_main("--is_train=false", f"--testdir={tmp_path}", f"--savedir={tmp_path / 'run'}", "--paste_back",
-                      timeout=60)
+    result = call_main("--is_train=false", f"--testdir={tmp_path}", f"--savedir={tmp_path / 'run'}", "--paste_back")
     assert result.returncode == 2 and "--paste_back needs --target_age" in result.stderr
     assert not (tmp_path / "run").exists()
 
@@ -266,8 +265,8 @@ def test_pagan_target_age_through_main(tmp_path):
     faces.mkdir()
     for i in range(2):
         Image.fromarray(np.random.RandomState(i).randint(0, 255, (40, 40, 3), np.uint8)).save(faces / f"me{i}.png")
-    result = run_main("--model", "pagan", "--is_train", "False", "--testdir", str(faces), "--savedir", str(savedir),
-                      "--target_age", "45", "--ages", "20,45", "--gif", "--align", "off", "--input_age", "20")
+    result = call_main("--model", "pagan", "--is_train", "False", "--testdir", str(faces), "--savedir", str(savedir),
+                       "--target_age", "45", "--ages", "20,45", "--gif", "--align", "off", "--input_age", "20")
     assert result.returncode == 0, result.stderr
     for i in range(2):
         aged = np.asarray(Image.open(savedir / "test" / f"me{i}_age45.png"))
@@ -275,6 +274,6 @@ def test_pagan_target_age_through_main(tmp_path):
         assert aged.shape == (40, 40, 3) and strip.shape == (40, 3 * 40, 3)      # the images' own 40 px
         assert np.array_equal(strip[:, 80:], aged)
         assert len(gif_frames(savedir / "test" / f"me{i}.gif")) == len(range(20, 46, 3))    # to cluster 2's 45
-    result = run_main("--model", "pagan", "--is_train", "False", "--testdir", str(faces), "--savedir", str(savedir),
-                      "--target_age", "70", "--align", "off")
+    result = call_main("--model", "pagan", "--is_train", "False", "--testdir", str(faces), "--savedir", str(savedir),
+                       "--target_age", "70", "--align", "off")
     assert result.returncode == 1 and "cluster 3 (51+)" in result.stderr and "--target_cluster 3" in result.stderr

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import TINY_FLAGS, read_events, run_main
+from helpers import TINY_FLAGS, call_main, read_events
 from face_aging.caae import age_classifier, losses
 from face_aging.caae.model import CAAE
 from face_aging.caae.config import TrainOptions
@@ -78,8 +78,8 @@ def test_training_never_sees_held_out_faces_and_eval_selects_them(tmp_path, face
     _, paths = load_test_images(folder, 32, "val")
     assert val_name in [os.path.basename(p) for p in paths] and test_name not in [os.path.basename(p) for p in paths]
     # Test mode too: only the held-out set's faces get outputs.
-    result = run_main("--is_train=false", f"--testdir={folder}", f"--savedir={savedir}", "--holdout=test",
-                      "--target_age=60")
+    result = call_main("--is_train=false", f"--testdir={folder}", f"--savedir={savedir}", "--holdout=test",
+                       "--target_age=60")
     assert result.returncode == 0, result.stderr[-2000:]
     written = sorted(n for n in os.listdir(os.path.join(savedir, "test")) if n.endswith("_age60.png"))
     expected = sorted(os.path.basename(p).split(".")[0] + "_age60.png" for p in holdout.select(
@@ -173,7 +173,7 @@ def test_recipe_training_trains_the_classifier_once_summarises_and_resumes(tmp_p
     savedir = str(tmp_path / "run")
     flags = ["--model=caae", "--is_train", f"--dataset={face_folder}", f"--savedir={savedir}", *TINY_FLAGS,
              "--age_loss=0.1", "--id_loss=0.5", "--flip", "--age_classifier_epochs=2"]
-    first = run_main(*flags, "--epoch=1")
+    first = call_main(*flags, "--epoch=1")
     assert first.returncode == 0, first.stderr[-3000:]
     assert "Trained the age classifier" in first.stdout and "[age classifier epoch 2/2]" in first.stdout
     record = json.load(open(os.path.join(savedir, "options.json")))
@@ -186,7 +186,7 @@ def test_recipe_training_trains_the_classifier_once_summarises_and_resumes(tmp_p
     shown = json.loads(events["options"][0][1].item().decode())          # the options, as text in TensorBoard
     assert (shown["age_loss"], shown["id_loss"], shown["flip"]) == (0.1, 0.5, True)
     classifier_files = sorted(os.listdir(os.path.join(savedir, "age_classifier")))
-    second = run_main(*flags, "--epoch=2")
+    second = call_main(*flags, "--epoch=2")
     assert second.returncode == 0, second.stderr[-3000:]
     assert "Restored the age classifier" in second.stdout and "age classifier epoch" not in second.stdout
     assert sorted(os.listdir(os.path.join(savedir, "age_classifier"))) == classifier_files
@@ -200,7 +200,7 @@ def test_recipe_flags_are_checked(tmp_path):
                        ("--id_loss=-0.5", "--id_loss=-0.5: must be a weight >= 0"),
                        ("--age_classifier_epochs=0", "--age_classifier_epochs=0: must be a positive integer"),
                        ("--holdout=train", "--holdout")):
-        result = run_main("--model=caae", "--is_train", f"--savedir={tmp_path}", flag)
+        result = call_main("--model=caae", "--is_train", f"--savedir={tmp_path}", flag)
         assert result.returncode != 0 and text in result.stderr, (flag, result.stderr[-500:])
 
 

@@ -2,7 +2,8 @@
 samples), signals during a write, damaged or foreign checkpoints, NaN/Inf losses and weights, a full disk.
 
 Kills happen in a subprocess that runs main.py through a small wrapper (written by the test) which patches one
-library or TensorFlow function in that subprocess to kill it at the chosen moment; the restart is plain main.py.
+library or TensorFlow function in that subprocess to kill it at the chosen moment; the restart is main.py's entry
+point with the same flags, unpatched (in this process: tests/helpers.py's call_main).
 """
 
 import glob
@@ -21,7 +22,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from helpers import REPO, run_main
+from helpers import REPO, call_main
 from face_aging import checkpointing
 from face_aging.caae.model import CAAE
 from face_aging.caae.config import TrainOptions
@@ -244,7 +245,7 @@ def test_caae_killed_at_every_point_resumes_from_the_last_complete_checkpoint(sm
     assert latest(run) == stopped and checkpoints(run) == [second, third, stopped]
 
     # 6. The same plain command finishes the run; the step counter continues to the end.
-    result = run_main(*args)
+    result = call_main(*args)
     assert result.returncode == 0, result.stderr
     assert f"Resumed from {run}/checkpoint/{stopped} (step {3 * spe + 1})" in result.stdout
     assert f"Done: 4 epochs, step {total}" in result.stdout
@@ -369,7 +370,7 @@ def test_checkpoint_of_another_image_size_names_the_shapes(two_checkpoints, smal
 def test_main_py_reports_a_bad_checkpoint_in_one_line(two_checkpoints, small_faces, tmp_path):
     run, spe = copy_run(two_checkpoints, tmp_path)
     prefix = damage(run, "truncated index", 2 * spe)
-    result = run_main(f"--dataset={small_faces}", f"--savedir={run}", "--epoch=2", *SMALL_FLAGS, timeout=120)
+    result = call_main(f"--dataset={small_faces}", f"--savedir={run}", "--epoch=2", *SMALL_FLAGS)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1 and f"Checkpoint {prefix} cannot be restored" in errors[0]
@@ -386,8 +387,8 @@ def test_diverging_caae_stops_at_the_first_nan_without_saving(two_checkpoints, s
     """--learning_rate=1e12 diverges within a few steps. The run saves after every step (--checkpoint_minutes tiny):
     each of those checkpoints holds finite weights, none is written at or after the step whose loss is NaN."""
     run, spe = copy_run(two_checkpoints, tmp_path)
-    result = run_main(f"--dataset={small_faces}", f"--savedir={run}", "--epoch=4", "--save_every_epochs=1",
-                      "--checkpoint_minutes=0.0001", "--learning_rate=1e12", *SMALL_FLAGS)
+    result = call_main(f"--dataset={small_faces}", f"--savedir={run}", "--epoch=4", "--save_every_epochs=1",
+                       "--checkpoint_minutes=0.0001", "--learning_rate=1e12", *SMALL_FLAGS)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     found = re.search(r"Error: Loss (\w+) is (nan|inf|-inf) at step (\d+)", result.stderr)
     assert found, result.stderr
@@ -551,7 +552,7 @@ def pagan_killed_and_resumed(pagan_inputs, tmp_path_factory):
                                 "action": "SIGKILL"}, *args)
     run = root / "pagan" / "cluster3"
     after_kill = (latest(run), pngs(run / "samples"))
-    return run, killed, after_kill, run_main(*args)
+    return run, killed, after_kill, call_main(*args)
 
 
 def test_pagan_killed_during_an_iteration_resumes_from_the_last_checkpoint(pagan_killed_and_resumed):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from absl import flags
 
-from helpers import first_faces, run_main
+from helpers import call_main, first_faces
 from face_aging.cli import flags as cli_flags, validate as cli_validate
 from face_aging.errors import FlagError
 
@@ -117,7 +117,7 @@ def test_test_mode_eval_and_export_with_residual_aging(lively_run, face_folder, 
     own = input_groups([name_age(p) for p in paths], "auto")                    # from the UTKFace names
     assert (own >= 0).all()
 
-    result = run_main("--is_train", "False", f"--testdir={testdir}", f"--savedir={savedir}", "--residual=1.5")
+    result = call_main("--is_train", "False", f"--testdir={testdir}", f"--savedir={savedir}", "--residual=1.5")
     assert result.returncode == 0, result.stderr
     assert "residual aging, strength 1.5" in result.stdout
     expected = imio.make_grid(imio.to_uint8(model.age_progression(faces, gender_labels(0, 3), 1.5, own).reshape(
@@ -125,8 +125,8 @@ def test_test_mode_eval_and_export_with_residual_aging(lively_run, face_folder, 
     written = np.asarray(Image.open(savedir / "test" / "test_as_male.png"))
     assert np.abs(written.astype(int) - expected.astype(int)).max() <= 1
     # --input_age 40: every face's 31-40 row is the input itself.
-    result = run_main("--is_train", "False", f"--testdir={testdir}", f"--savedir={savedir}", "--residual=1.5",
-                      "--input_age=40")
+    result = call_main("--is_train", "False", f"--testdir={testdir}", f"--savedir={savedir}", "--residual=1.5",
+                       "--input_age=40")
     assert result.returncode == 0, result.stderr
     written = np.asarray(Image.open(savedir / "test" / "test_as_female.png"))
     row = written[5 * 32:6 * 32].reshape(32, 3, 32, 3).transpose(1, 0, 2, 3)
@@ -135,18 +135,18 @@ def test_test_mode_eval_and_export_with_residual_aging(lively_run, face_folder, 
                          rows=10)
     assert np.abs(written.astype(int) - raw.astype(int)).mean() > 5           # not G's faces
 
-    result = run_main("--eval", f"--testdir={testdir}", f"--savedir={savedir}", "--age_judge=none",
-                      "--identity_judge=none", "--residual=1.5")
+    result = call_main("--eval", f"--testdir={testdir}", f"--savedir={savedir}", "--age_judge=none",
+                       "--identity_judge=none", "--residual=1.5")
     assert result.returncode == 0, result.stderr
     report = json.load(open(savedir / "eval" / "eval.json"))
     assert report["residual"] == {"strength": 1.5, "input_age": "auto"}
     assert "residual aging, strength 1.5" in (savedir / "eval" / "eval.md").read_text()
-    result = run_main("--eval", f"--testdir={testdir}", f"--savedir={savedir}", "--age_judge=none",
-                      "--identity_judge=none")
+    result = call_main("--eval", f"--testdir={testdir}", f"--savedir={savedir}", "--age_judge=none",
+                       "--identity_judge=none")
     assert json.load(open(savedir / "eval" / "eval.json"))["residual"]["strength"] == 0.0   # a run's own: off
 
     exported = tmp_path / "exported"
-    result = run_main(f"--export={exported}", f"--savedir={savedir}", "--residual=1.5")
+    result = call_main(f"--export={exported}", f"--savedir={savedir}", "--residual=1.5")
     assert result.returncode == 0, result.stderr
     assert json.load(open(exported / "export.json"))["recommended_residual_strength"] == 1.5
     import tensorflow as tf

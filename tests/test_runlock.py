@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from helpers import REPO, TINY_FLAGS, run_main
+from helpers import REPO, TINY_FLAGS, call_main
 from face_aging import runlock
 
 HOLDER = r'''
@@ -49,8 +49,8 @@ def test_a_second_training_in_a_held_run_directory_is_refused_at_once(holder, tm
     stale = savedir / ".tmp-left-by-the-live-run.png"
     stale.write_bytes(b"being written")
     start = time.time()
-    result = run_main("--model", "caae", "--is_train", "--dataset=synthetic", "--num_synthetic=64", "--epoch=1",
-                      f"--savedir={savedir}", *TINY_FLAGS, timeout=120)
+    result = call_main("--model", "caae", "--is_train", "--dataset=synthetic", "--num_synthetic=64", "--epoch=1",
+                       f"--savedir={savedir}", *TINY_FLAGS)
     assert result.returncode == 1, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     message = result.stderr.strip().splitlines()[-1]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import REPO, TINY_FLAGS, assert_same_first_step, run_main
+from helpers import REPO, TINY_FLAGS, assert_same_first_step, call_main, run_main
 from face_aging import layers
 from face_aging.caae.config import CAAEConfig
 from face_aging.caae.model import CAAE
@@ -210,5 +210,5 @@ def test_multiworker_strategy_trains_through_main(tmp_path):
     (["--precision=float64"], "--precision"),
 ])
 def test_speed_flags_rejected_where_they_do_not_apply(args, message):
-    done = run_main(*args)
+    done = call_main(*args)
     assert done.returncode == 2 and message in done.stderr, done.stderr

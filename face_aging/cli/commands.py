@@ -252,14 +252,15 @@ def console(argv=None):
     app.run(main, argv=argv, flags_parser=parse_flags)
 
 
-def main(argv):
-    """absl.app.run entry point: known errors are one clear line, not a traceback."""
+def main(argv, fv=flags.FLAGS):
+    """absl.app.run entry point: known errors are one clear line, not a traceback. `fv`: the parsed flags (the
+    tests call it with their own FlagValues, in-process)."""
     if len(argv) > 1:
         sys.stderr.write(f"{os.path.basename(argv[0])}: error: unexpected argument(s) {' '.join(argv[1:])!r}; "
                          f"flags are written --name=value (booleans also --name / --noname)\n")
         return 2
     try:
-        return run()
+        return run(fv)
     except FlagError as error:
         sys.stderr.write(f"{os.path.basename(argv[0])}: error: {error}\n")
         return 2
