@@ -76,16 +76,14 @@ class _Stop(StopRequest):
                         self.signal)
 
 
-class ConsoleProgress:
+class ConsoleProgress(progress_line.StatusLine):
     """`NAME: frame 120/300 [=====>    ] 6.1 frames/s, 0:00:29 left, 1 face`: in place on a terminal, a line every
     `interval` seconds otherwise (logs, CI)."""
 
     def __init__(self, stream=None, interval=10.0, width=24):
-        self.stream = stream or sys.stdout
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        progress_line.StatusLine.__init__(self, stream)
         self.interval, self.width = interval, width
         self.last = None
-        self.open = False
 
     def __call__(self, p):
         import time
@@ -95,25 +93,10 @@ class ConsoleProgress:
             return
         self.last = now
         total = f"/{p.frames}" if p.frames else ""
-        bar = ""
-        if p.frames:
-            filled = int(min(1.0, p.frame / p.frames) * self.width)
-            bar = " [" + ("=" * filled + ">").ljust(self.width)[:self.width] + "]"
+        bar = f" [{progress_line.bar(p.frame / p.frames, self.width)}]" if p.frames else ""
         left = progress_line.format_duration(p.seconds_left) if p.seconds_left is not None else "?"
-        line = (f"\t{printable(os.path.basename(p.path))}: frame {p.frame}{total}{bar} {p.fps:.1f} frames/s, "
-                f"{left} left, {p.faces} face{'s' if p.faces != 1 else ''}")
-        if self.tty:
-            self.stream.write("\r" + line + "\033[K")
-            self.open = True
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def newline(self):
-        if self.open:
-            self.stream.write("\n")
-            self.stream.flush()
-            self.open = False
+        self.write(f"\t{printable(os.path.basename(p.path))}: frame {p.frame}{total}{bar} {p.fps:.1f} frames/s, "
+                   f"{left} left, {p.faces} face{'s' if p.faces != 1 else ''}")
 
 
 def _say(result, shown):
