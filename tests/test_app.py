@@ -7,17 +7,15 @@ side with an EXIF orientation tag, as phones store photos."""
 
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import urllib.request
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from helpers import REPO, parsed
+from helpers import REPO, parsed, png_claiming
 from face_aging.inference import app
 from face_aging.cli import validate as cli_validate
 from face_aging.errors import FlagError
@@ -40,14 +38,6 @@ def save_on_its_side(photo, path):
     exif[0x0112] = 6
     Image.fromarray(np.ascontiguousarray(np.rot90(photo, 1))).save(path, quality=95, exif=exif)
     return str(path)
-
-
-def png_claiming(width, height):
-    """A tiny PNG whose header claims width x height pixels (a decompression bomb, or a huge panorama)."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
 
 
 def tree(root):

@@ -8,15 +8,13 @@ limit are in BENCHMARKS.md."""
 
 import io
 import logging
-import struct
-import zlib
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
-from helpers import detectable_faces, place, rotation_matrix
+from helpers import detectable_faces, place, png_claiming, rotation_matrix
 from face_aging.data.pipeline import check_image
 from face_aging.faces import align as A
 from face_aging.faces import inputs, photo as P
@@ -33,13 +31,6 @@ def gradient(height, width, seed=0):
 def save(array, path, **options):
     Image.fromarray(array).save(path, **options)
     return str(path)
-
-
-def png_claiming(width, height):
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
 
 
 def test_a_photo_within_the_limit_is_read_whole(tmp_path):
