@@ -24,7 +24,7 @@ STEP = textwrap.dedent("""
     import os, sys
     import numpy as np
     sys.path.insert(0, sys.argv[1])
-    from face_aging import distribute
+    from face_aging.training import distribute
     # First, before any other TensorFlow work (as main.py does).
     strategy = distribute.make_strategy("multiworker", 60) if os.environ.get("TF_CONFIG") else None
     import keras, tensorflow as tf
