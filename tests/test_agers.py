@@ -49,10 +49,11 @@ def test_the_caae_ages_in_years_per_gender_as_its_model_does(lively_run, tiny_co
 
 
 def test_pagan_blends_its_generators_by_years_and_names_a_missing_cluster(tmp_path):
+    from face_aging.pagan.infer import AGING_RISE
     generators = write_pagan(str(tmp_path / "run"), (1, 3))
     ager = load_ager("pagan", str(tmp_path / "run"))
     x = faces(2)
-    out = ager.age(x, [0, 1], [25.0, 25.0], [25, 35.5, 60])
+    out = ager.age(x, [0, 1], [25.0, 25.0], [25, 25 + AGING_RISE[1], 25 + AGING_RISE[3]])
     np.testing.assert_array_equal(out[0], x)                        # at its own age: the input itself
     for i in range(2):
         np.testing.assert_allclose(out[1, i], np.clip(generators[1](x[i:i + 1], training=False)[0], -1, 1),
@@ -80,10 +81,15 @@ def test_combined_ages_with_pagan_above_a_faces_own_age_and_the_caae_at_or_below
     np.testing.assert_array_equal(out[1, 1], caae[1, 1])            # ... younger than the 50-year-old
     np.testing.assert_array_equal(out[2], pagan[2])                 # 60: older than both
     assert not np.array_equal(caae[1, 0], pagan[1, 0])              # the two models do differ there
+    # A child is aged by the CAAE at every age: PAGAN turns a child into a smear (few children in its data).
+    from face_aging.inference.combined import PAGAN_MIN_AGE
+    child = ager.age(x[:1], [0], [PAGAN_MIN_AGE - 5.0], [60])
+    np.testing.assert_array_equal(child, ager.caae.age(x[:1], [0], [PAGAN_MIN_AGE - 5.0], [60]))
     # A face nothing dates: where the models switch is the CAAE's own reading of it.
     unknown = ager.age(x[:1], [0], [np.nan], [40])
     read = ager.caae.own_ages(x[:1], [0])[0]
-    expected = ager.pagan if 40 > read else ager.caae
+    from face_aging.inference.combined import PAGAN_MIN_AGE
+    expected = ager.pagan if 40 > read >= PAGAN_MIN_AGE else ager.caae
     np.testing.assert_array_equal(unknown[0, 0], expected.age(x[:1], [0], [read], [40])[0, 0])
 
 

@@ -274,6 +274,12 @@ def evaluate(options, age_judge=None, identity_judge=None, ager=None):
                         for a in real_ages[known].astype(int)])
         near_age = metrics.near_age_verification(genuine_matrix[known], own, threshold,
                                                  judges["identity"].higher_means_same)
+        # And at the judge's strictest fixed threshold (dlib: 0.5, the field's stricter figure), when it has one.
+        strict = [t for t in getattr(judges["identity"], "fixed_thresholds", ()) if t != threshold]
+        if strict and near_age:
+            strictest = max(strict) if judges["identity"].higher_means_same else min(strict)
+            near_age["strict"] = metrics.near_age_verification(genuine_matrix[known], own, strictest,
+                                                               judges["identity"].higher_means_same)
     return {
         "age_error_21_70": age_error_21_70(per_target),
         "model": ager.key, "checkpoint": made.source, "residual": made.residual,

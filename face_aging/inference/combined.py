@@ -18,6 +18,9 @@ from face_aging.models.ager import GIF_YEARS, Ager, AgerError, eval_targets
 from face_aging.data import labels as L
 
 
+# Children (of 12 and under) are aged by the CAAE at every age: PAGAN, which saw few of them in training, gives a
+# baby adult folds on a grey smear and a ghost moustache (docs/photos.md; the CAAE ages them less, but cleanly).
+PAGAN_MIN_AGE = 13
 PAGAN_SUBDIR = "pagan"         # PAGAN's default run directory (save/pagan) beside the CAAE's (save)
 
 
@@ -52,8 +55,9 @@ class CombinedAger(Ager):
                    PAGANAger.load(os.path.join(savedir, PAGAN_SUBDIR)))
 
     def describe(self, input_age="auto"):
-        return ([f"{self.name}: PAGAN above each face's own age, the CAAE at or below it "
-                 f"({self.size}x{self.size} faces)"] + self.caae.describe(input_age) + self.pagan.describe(input_age))
+        return ([f"{self.name}: PAGAN ages faces of {PAGAN_MIN_AGE} and over above their own age, the CAAE makes "
+                 f"the younger faces and ages children ({self.size}x{self.size} faces; docs/photos.md)"]
+                + self.caae.describe(input_age) + self.pagan.describe(input_age))
 
     def check_ages(self, ages):
         self.pagan.check_ages(ages)
@@ -71,7 +75,8 @@ class CombinedAger(Ager):
         unknown = ~np.isfinite(own)
         if unknown.any():           # where to switch models: the CAAE's reading of the face
             own[unknown] = self.caae.own_ages(_at_size(faces[unknown], self.caae.size), np.asarray(genders)[unknown])
-        older = np.array([[age > own[i] for i in range(len(faces))] for age in ages], bool).reshape(len(ages), -1)
+        older = np.array([[age > own[i] >= PAGAN_MIN_AGE for i in range(len(faces))] for age in ages],
+                         bool).reshape(len(ages), -1)
         caae_ages = [a for a, row in zip(ages, older) if not row.all()]
         pagan_ages = [a for a, row in zip(ages, older) if row.any()]
         by_caae = dict(zip(caae_ages, self._by(self.caae, faces, genders, own, caae_ages)))
