@@ -17,7 +17,7 @@ def _seeded():
 
 @pytest.fixture(scope="session")
 def tiny_config():
-    from face_aging.caae.config import CAAEConfig
+    from face_aging.models.caae.config import CAAEConfig
     return CAAEConfig(image_size=32, enc_channels=8, gen_channels=64)
 
 
@@ -34,8 +34,8 @@ def face_folder(tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory, face_folder, tiny_config):
     """A run directory after one epoch of tiny CAAE training on `face_folder`."""
-    from face_aging.caae.config import TrainOptions
-    from face_aging.caae.train import train
+    from face_aging.models.caae.config import TrainOptions
+    from face_aging.models.caae.train import train
     savedir = str(tmp_path_factory.mktemp("run"))
     train(TrainOptions(savedir=savedir, dataset=face_folder, epoch=1, batch_size=16, config=tiny_config))
     return savedir
@@ -46,8 +46,8 @@ def lively_run(tmp_path_factory, tiny_config):
     """A run directory whose checkpoint has He-scaled random weights, so that every layer shows in the output
     (a few steps of training from the 0.02-sd initialisation still give a nearly uniform grey face)."""
     import tensorflow as tf
-    from face_aging.caae import tf1_checkpoint
-    from face_aging.caae.model import CAAE
+    from face_aging.models.caae import tf1_checkpoint
+    from face_aging.models.caae.model import CAAE
     from face_aging.training.rundir import RunDir
     from helpers import original_shapes, random_arrays, write_tf1_checkpoint
     root = tmp_path_factory.mktemp("lively")

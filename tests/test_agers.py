@@ -16,8 +16,8 @@ from face_aging.models.ager import AgerError
 
 def write_pagan(savedir, clusters, template="utkface"):
     """Tiny random generators SAVEDIR/clusterK, aligned as `template`; {k: generator}."""
-    from face_aging.pagan.config import PAGANConfig
-    from face_aging.pagan.model import build_generator
+    from face_aging.models.pagan.config import PAGANConfig
+    from face_aging.models.pagan.model import build_generator
     from face_aging.training.rundir import RunDir
     generators = {}
     for k in clusters:
@@ -35,7 +35,7 @@ def faces(n, size=32, seed=3):
 
 
 def test_the_caae_ages_in_years_per_gender_as_its_model_does(lively_run, tiny_config):
-    from face_aging.caae.model import gender_labels
+    from face_aging.models.caae.model import gender_labels
     ager = load_ager("caae", lively_run[0])
     assert (ager.size, ager.template, ager.takes_gender) == (32, "caae", True)
     x = faces(3)
@@ -49,7 +49,7 @@ def test_the_caae_ages_in_years_per_gender_as_its_model_does(lively_run, tiny_co
 
 
 def test_pagan_blends_its_generators_by_years_and_names_a_missing_cluster(tmp_path):
-    from face_aging.pagan.infer import AGING_RISE
+    from face_aging.models.pagan.infer import AGING_RISE
     generators = write_pagan(str(tmp_path / "run"), (1, 3))
     ager = load_ager("pagan", str(tmp_path / "run"))
     x = faces(2)
@@ -106,8 +106,8 @@ def test_combined_carries_the_smaller_models_change_to_the_larger_size(lively_ru
     savedir = str(tmp_path / "run")
     shutil.copytree(lively_run[0], savedir)
     arch = dict(PAGAN_ARCH, image_size=64)
-    from face_aging.pagan.config import PAGANConfig
-    from face_aging.pagan.model import build_generator
+    from face_aging.models.pagan.config import PAGANConfig
+    from face_aging.models.pagan.model import build_generator
     from face_aging.training.rundir import RunDir
     run = RunDir(os.path.join(savedir, "pagan", "cluster1")).make()
     generator = build_generator(PAGANConfig(target_cluster=1, template="utkface", **arch))

@@ -232,7 +232,7 @@ def test_pagan_ages_gif_and_paste_back(photo_folder, fake_detection, tmp_path, c
         run_test(TestOptions(testdir=str(folder), savedir=savedir, model="pagan", target_age=45))
     run_test(TestOptions(testdir=str(folder), savedir=savedir, model="pagan", target_age=25, ages=(20, 34, 56),
                          gif=True, paste_back=True, align="on", input_age=25))
-    from face_aging.pagan.infer import change_weights, gif_years
+    from face_aging.models.pagan.infer import change_weights, gif_years
     test = os.path.join(savedir, "test")
     for k in (1, 2):
         name = f"party_face{k}"
@@ -275,7 +275,7 @@ def test_pagan_target_age_through_main(tmp_path):
         strip = np.asarray(Image.open(savedir / "test" / f"me{i}_ages.png"))
         assert aged.shape == (40, 40, 3) and strip.shape == (40, 3 * 40, 3)      # the images' own 40 px
         assert np.array_equal(strip[:, 80:], aged)
-        from face_aging.pagan.infer import gif_years
+        from face_aging.models.pagan.infer import gif_years
         assert len(gif_frames(savedir / "test" / f"me{i}.gif")) == len(gif_years(20, [2])) > 3   # to 41-50's rise
     result = call_main("--model", "pagan", "--is_train", "False", "--testdir", str(faces), "--savedir", str(savedir),
                        "--target_age", "70", "--align", "off")

@@ -19,8 +19,8 @@ def test_interpolated_labels_are_the_groups_at_their_centres_and_blend_between()
 
 
 def test_caae_ages_in_years_match_its_groups_at_their_centres(tiny_config, lively_run):
-    from face_aging.caae.infer import restore_aging_model
-    from face_aging.caae.model import gender_labels
+    from face_aging.models.caae.infer import restore_aging_model
+    from face_aging.models.caae.model import gender_labels
     from face_aging.data import labels as L
     model, _ = restore_aging_model(tiny_config, lively_run[0])
     faces = np.random.RandomState(0).uniform(-1, 1, (3, 32, 32, 3)).astype(np.float32)
@@ -39,7 +39,7 @@ def test_caae_ages_in_years_match_its_groups_at_their_centres(tiny_config, livel
 
 
 def test_pagan_blends_its_clusters_by_the_years_each_adds_to_the_faces_own_age():
-    from face_aging.pagan.infer import AGING_RISE, MAX_WEIGHT, change_weights, face_at_years
+    from face_aging.models.pagan.infer import AGING_RISE, MAX_WEIGHT, change_weights, face_at_years
     trained = [1, 2, 3]
     r1, r2, r3 = AGING_RISE[1], AGING_RISE[2], AGING_RISE[3]
     assert change_weights(20, 20 + r1, trained) == pytest.approx({1: 1.0})

@@ -211,7 +211,7 @@ def footnotes(results):
 
 def header_lines(results):
     """The facts a reader needs before the numbers: model, data, faces, judges, face box, impostor pairs."""
-    from face_aging.caae.residual import describe_outputs
+    from face_aging.models.caae.residual import describe_outputs
     model = results.get("model", "?")
     lines = [f"Model: {model.upper()}" + (f" ({results['checkpoint']})" if results.get("checkpoint") else ""),
              f"Data: {results.get('data', 'not recorded')}; {results.get('num_faces', 0):,} input faces",

@@ -11,9 +11,9 @@ import tensorflow as tf
 
 from face_aging.data.labels import AGE_CLUSTER_NAMES, NUM_AGE_CLUSTERS, age_to_cluster
 from face_aging.models.ager import AgerError
-from face_aging.pagan import bundled
-from face_aging.pagan.config import config_from_run
-from face_aging.pagan.model import build_generator
+from face_aging.models.pagan import bundled
+from face_aging.models.pagan.config import config_from_run
+from face_aging.models.pagan.model import build_generator
 from face_aging.training.rundir import RunDir, cluster_run
 
 
@@ -29,7 +29,7 @@ def _restore(config, path, options_path):
 
 def load_generators(savedir, bundled_dir=bundled.DIRECTORY):
     """{cluster: (generator, config, where it came from)} for every SAVEDIR/clusterK with a checkpoint; when SAVEDIR
-    has none, the generators bundled with the package (face_aging/pagan/bundled.py)."""
+    has none, the generators bundled with the package (face_aging/models/pagan/bundled.py)."""
     found = {}
     for k in range(1, NUM_AGE_CLUSTERS):
         run = cluster_run(savedir, k)
