@@ -7,6 +7,30 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest  # noqa: E402
 
+# Slow tests (pyproject.toml's `slow` marker) of two files that other work is changing at the moment, marked here
+# until the marks move into the files themselves. A name that its file no longer defines is an error, so that a
+# rename cannot move a slow test into the fast tier unnoticed.
+SLOW_ELSEWHERE = {
+    "test_app.py": ("test_the_package_and_its_commands_do_not_import_gradio", "test_the_page_in_a_real_browser"),
+    "test_bad_inputs.py": ("test_train_uses_the_usable_faces_and_names_every_skipped_file",
+                           "test_test_mode_ages_every_readable_image_and_names_the_rest",
+                           "test_eval_uses_every_readable_image_and_names_the_rest",
+                           "test_test_mode_and_eval_stop_when_nothing_is_usable",
+                           "test_import_of_a_zero_byte_file_through_main"),
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects by the marks
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        names = SLOW_ELSEWHERE.get(item.path.name, ())
+        missing = [name for name in names if not hasattr(item.module, name)]
+        if missing:
+            raise pytest.UsageError(f"tests/conftest.py's SLOW_ELSEWHERE names {', '.join(missing)}, which "
+                                    f"tests/{item.path.name} does not define")
+        if item.originalname in names:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def _seeded():
@@ -32,13 +56,35 @@ def face_folder(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def trained_run(tmp_path_factory, face_folder, tiny_config):
-    """A run directory after one epoch of tiny CAAE training on `face_folder`."""
+def trained(tmp_path_factory, face_folder, tiny_config):
+    """(run directory, the CAAE as training left it) after one epoch of tiny CAAE training on `face_folder` (6 steps
+    of 16 faces): the one trained run of the session. Tests that write into it or train it further copy it."""
     from face_aging.caae.config import TrainOptions
     from face_aging.caae.train import train
     savedir = str(tmp_path_factory.mktemp("run"))
-    train(TrainOptions(savedir=savedir, dataset=face_folder, epoch=1, batch_size=16, config=tiny_config))
-    return savedir
+    model = train(TrainOptions(savedir=savedir, dataset=face_folder, epoch=1, batch_size=16, config=tiny_config))
+    return savedir, model
+
+
+@pytest.fixture(scope="session")
+def trained_run(trained):
+    """The run directory of `trained`."""
+    return trained[0]
+
+
+@pytest.fixture(scope="session")
+def pagan_prepared(tmp_path_factory):
+    """A UTKFace-style folder of 160 synthetic faces at 40x40 (all four clusters) prepared through main.py (--model
+    prepare, a fifth for validation): the data of the PAGAN and phi_age runs (test_pagan_run, test_reliability)."""
+    from face_aging.data.synthetic import write_utkface_folder
+    from helpers import call_main
+    root = tmp_path_factory.mktemp("pagan_data")
+    write_utkface_folder(str(root / "faces"), 160, 40, seed=3)
+    out = root / "prepared"
+    result = call_main("--model", "prepare", "--dataset", str(root / "faces"), "--prepared_dir", str(out),
+                       "--val_fraction", "0.2")
+    assert result.returncode == 0, result.stderr
+    return out
 
 
 @pytest.fixture(scope="session")

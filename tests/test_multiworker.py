@@ -89,6 +89,7 @@ def finish(workers, timeout):
     return results
 
 
+@pytest.mark.slow
 def test_a_step_on_two_workers_equals_a_step_on_one(tmp_path):
     """Global batch 8: two workers of 4 faces each (synchronised batch norm, all-reduced gradients) update E, G, D_z
     and D_img as one worker does with all 8 (the tolerances of the two-device mirrored test)."""
@@ -115,6 +116,7 @@ def faces(tmp_path_factory):
     return str(folder)
 
 
+@pytest.mark.slow
 def test_two_workers_train_resume_and_stop_when_one_is_lost(faces, tmp_path):
     savedir = tmp_path / "run"
 

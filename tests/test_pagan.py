@@ -103,6 +103,7 @@ def _faces(n, seed):
     return tf.constant(np.random.RandomState(seed).uniform(-1, 1, (n, 32, 32, 3)).astype(np.float32))
 
 
+@pytest.mark.slow
 def test_train_step_schedule_is_compiled_and_judges_stay_frozen():
     phi_age, phi_id = tiny_judges()
     model = PAGAN(PAGANConfig(**TINY), phi_age, phi_id)
@@ -122,6 +123,7 @@ def test_train_step_schedule_is_compiled_and_judges_stay_frozen():
     assert all(not np.array_equal(a, w.numpy()) for a, w in zip(d_before, model.discriminator.trainable_weights))
 
 
+@pytest.mark.slow
 def test_terms_match_a_direct_computation():
     """The step's reported losses are the objective evaluated on its own forward pass (checked with frozen D)."""
     phi_age, phi_id = tiny_judges()
@@ -150,6 +152,7 @@ def test_terms_match_a_direct_computation():
                                                 + w.identity * expected_ide + w.pixel * expected_pix, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_a_few_steps_lower_the_generator_loss():
     """With D held fixed (its learning rate 0), G's steps must lower L_G on the same batch."""
     phi_age, phi_id = tiny_judges()
@@ -167,6 +170,7 @@ def test_a_few_steps_lower_the_generator_loss():
     assert last < 0.7 * first
 
 
+@pytest.mark.slow
 def test_judges_see_their_own_input_size():
     """A generator at 32px is judged by networks built for 64px: the faces are resized for them."""
     phi_age, phi_id = tiny_judges(64)

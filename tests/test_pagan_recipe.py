@@ -114,6 +114,7 @@ def test_test_mode_aligns_photos_to_the_crop_the_run_recorded(tmp_path):
 
 # --- the identity stand-in -----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_the_caae_encoder_stands_in_for_vgg_face_frozen_and_giving_g_gradients():
     from face_aging.pagan import frozen
     from face_aging.pagan.config import PAGANConfig
@@ -166,6 +167,7 @@ def test_prepare_with_the_holdout_rule_keeps_held_out_faces_out_of_training(tmp_
 
 # --- the bundled generators ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_generators_written_as_bundled_load_when_the_run_has_none(tmp_path):
     from face_aging.pagan import bundled
     from face_aging.pagan.infer import load_generators

@@ -100,6 +100,7 @@ def test_load_assigns_every_tensor_and_returns_global_step(loaded32):
     assert compared == {id(w) for m in models for w in m.weights}  # nothing left at its random init
 
 
+@pytest.mark.slow
 def test_load_from_prefix_returns_its_own_step(checkpoint32):
     _, prefixes, arrays = checkpoint32
     encoder, generator, _, _ = small_models()

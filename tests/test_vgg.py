@@ -52,6 +52,7 @@ def vgg16_param_count(classes, channels=(64, 128, 256, 512, 512), fc=4096, side=
     return count + (side * side * cin * fc + fc) + (fc * fc + fc) + (fc * classes + classes)
 
 
+@pytest.mark.slow
 def test_vgg_face_at_224_with_the_real_widths():
     model = VGG16(2622)
     assert vgg16_param_count(2622) == 145_002_878  # the published VGG-Face parameter count
