@@ -4,6 +4,9 @@ that are not fixtures are in helpers.py."""
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# One thread per operation: the tests' tiny tensors gain nothing from a second one, and scripts/test runs two test
+# processes on two cores. Read when TensorFlow starts, here and in the processes the tests launch.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 import pytest  # noqa: E402
 

@@ -86,7 +86,7 @@ def test_missing_dataset_says_how_to_get_utkface(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("count", [1, 3])
+@pytest.mark.parametrize("count", [1, pytest.param(3, marks=pytest.mark.slow)])
 def test_test_mode_with_space_separated_false(trained_run, face_folder, tmp_path, count):
     testdir = first_faces(face_folder, tmp_path / "faces", count)
     savedir = tmp_path / "run"

@@ -20,6 +20,7 @@ def tiny_judges(size=32):
     return phi_age, phi_id
 
 
+@pytest.mark.slow
 def test_generator_keeps_the_size_and_range():
     for size, channels in ((224, 32), (32, 4)):
         generator = PAGANGenerator(channels)
@@ -43,6 +44,7 @@ def test_reflection_padding_and_five_blocks_are_options():
         PAGANGenerator(4, padding="mirror")
 
 
+@pytest.mark.slow
 def test_pyramid_discriminator_gives_a_12x3_map_at_224():
     taps = {"conv1_2": tf.zeros([2, 224, 224, 64]), "conv2_2": tf.zeros([2, 112, 112, 128]),
             "conv3_3": tf.zeros([2, 56, 56, 256]), "conv4_3": tf.zeros([2, 28, 28, 512])}

@@ -106,6 +106,7 @@ def test_phi_age_learns_a_separable_set():
     assert after >= 0.5 and after >= before + 0.25, (before, after)   # chance is 0.25
 
 
+@pytest.mark.slow
 def test_age_classifier_run_and_export(prepared, age_classifier):
     from face_aging.data import prepare
     from face_aging.pagan.frozen import load_age_classifier

@@ -91,6 +91,7 @@ def test_a_resumed_caae_run_shows_each_step_once(face_folder, tiny_config, tmp_p
     from face_aging.caae.train import train
     options = TrainOptions(savedir=str(tmp_path), dataset=face_folder, epoch=2, batch_size=16, save_every_epochs=1,
                            config=tiny_config)
+    _next_writers_sort_in_creation_order(tmp_path / "scratch", 2)      # the two sessions' event files
     train(options)
     spe = 120 - 24 >> 4                                # 120 faces, 24 held out for the samples, batches of 16
     checkpoint_dir = str(tmp_path / "checkpoint")

@@ -65,6 +65,7 @@ def loaded32(checkpoint32):
 
 # 1 ------------------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_map_of_default_model_is_the_released_checkpoint_listing():
     assert original_shapes(128) == ORIGINAL_VARIABLES_128  # the helper used below agrees with the release
     models = build_networks(128)
@@ -212,6 +213,7 @@ def test_missing_tensor_is_named_and_nothing_assigned(tmp_path, checkpoint32):
     assert_unchanged(before, models)
 
 
+@pytest.mark.slow
 def test_other_image_size_names_shapes_and_hints(tmp_path):
     arrays = random_arrays(original_shapes(64, Z_DIM, ENC, GEN), seed=2)
     prefix, = write_tf1_checkpoint(str(tmp_path), arrays, global_steps=(3,))
