@@ -18,6 +18,12 @@ Figures:
   pagan_bundled_test  the same with the bundled PAGAN generators (face_aging/pretrained/pagan_utkface128): the three
                   generators on one face (median after warm-up), and the whole of test mode (the strip of ten ages,
                   the progression, the overview, a GIF and a --target_age face) per face.
+  video_caae      test mode on a video (face_aging.inference.video): a rendered 1280x720 clip of 60 frames at 30 fps
+                  with one face moving slightly and an AAC sound track, aged to 70 by the bundled CAAE, end to end
+                  (decode, follow the face, age, blend, encode, sound copied), after a warm-up clip: frames a second,
+                  the flicker ratio (docs/test_mode.md#videos), and whether frame count, rate and sound read back
+                  equal to the input's.
+  video_pagan     the same with the bundled PAGAN generators (70 needs the 51+ generator alone).
   pipeline        the training input pipeline (decode, resize, batch) on a JPEG folder, 128x128, batch 100.
   scan            the checks of a training folder before the run starts, on a JPEG folder: header and tail of every
                   file (pipeline.check_image), the full decode of every file (decode_check, 128x128) without its
@@ -234,6 +240,48 @@ def bench_pagan_bundled_test(args):
             "output_size": TEST_SIDE}
 
 
+VIDEO_SIZE = (1280, 720)
+
+
+def bench_video(args):
+    """A 720p clip through age_video with a bundled model (args.video_model)."""
+    import av
+    from face_aging.caae.infer import load_estimator
+    from face_aging.data.synthetic_video import render_clip
+    from face_aging.inference import flicker, videoagers
+    from face_aging.inference.video import VideoOptions, age_video
+    if args.video_model == "caae":
+        from face_aging.caae import bundled
+        from face_aging.caae.config import CAAEConfig
+        from face_aging.caae.infer import restore_aging_model
+        model, _ = restore_aging_model(CAAEConfig(**bundled.architecture()), "/nonexistent-run")
+        ager = videoagers.CAAEFrames(model, model.residual)
+    else:
+        from face_aging.pagan.infer import load_generators
+        ager = videoagers.PAGANFrames(load_generators("/nonexistent-run"))
+    width, height = VIDEO_SIZE
+    options = VideoOptions(ages=(70,))
+
+    def read_back(path):
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            return (sum(1 for _ in container.decode(stream)), stream.average_rate,
+                    [(s.codec_context.name, s.frames) for s in container.streams.audio])
+
+    with tempfile.TemporaryDirectory() as tmp:
+        warm = render_clip(os.path.join(tmp, "warm.mp4"), width, height, frames=8, rate=30, persons=(2,),
+                           face_side=400)
+        age_video(warm.path, ager, tmp, options, load_estimator=load_estimator)   # traces every function once
+        clip = render_clip(os.path.join(tmp, "clip.mp4"), width, height, frames=args.video_frames, rate=30,
+                           persons=(2,), face_side=400, sound="aac", amplitude=0.02)
+        result = age_video(clip.path, ager, tmp, options, load_estimator=load_estimator)
+        ratio, before, after = flicker.flicker_ratio(clip.path, result.outputs[70], clip.boxes)
+        same = read_back(clip.path) == read_back(result.outputs[70])
+    return {"fps": result.frames / result.seconds, "seconds": result.seconds, "frames": result.frames,
+            "flicker": ratio, "change_in": before, "change_out": after, "detections": result.detections,
+            "read_back_equal": same, "size": f"{width}x{height}"}
+
+
 def bench_pipeline(args):
     from face_aging.data.pipeline import FaceDataset, scan_labelled_folder
     faces = scan_labelled_folder(args.folder)
@@ -304,7 +352,7 @@ def bench_pagan_train(args):
 
 CHILDREN = {"ceiling": bench_ceiling, "caae_train": bench_caae_train, "caae_infer": bench_caae_infer,
             "bundled_test": bench_bundled_test, "pagan_bundled_test": bench_pagan_bundled_test,
-            "pipeline": bench_pipeline, "pagan_train": bench_pagan_train,
+            "pipeline": bench_pipeline, "pagan_train": bench_pagan_train, "video": bench_video,
             "scan": bench_scan}
 
 
@@ -321,7 +369,8 @@ def run_child(name, args, **extra):
     cmd = [sys.executable, os.path.abspath(__file__), "--child", name, "--image_size", str(args.image_size),
            "--batch_size", str(args.batch_size), "--steps", str(args.steps), "--folder", args.folder or "",
            "--pagan_size", str(args.pagan_size), "--pagan_batch", str(args.pagan_batch),
-           "--pagan_steps", str(args.pagan_steps), "--pipeline_batches", str(args.pipeline_batches)]
+           "--pagan_steps", str(args.pagan_steps), "--pipeline_batches", str(args.pipeline_batches),
+           "--video_model", args.video_model, "--video_frames", str(args.video_frames)]
     for key, value in extra.items():
         if value is True:
             cmd.append(f"--{key}")
@@ -359,8 +408,8 @@ def machine():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", default="ceiling,caae_train,caae_infer,bundled_test,pagan_bundled_test,pipeline,"
-                                          "scan,pagan_train")
+    parser.add_argument("--only", default="ceiling,caae_train,caae_infer,bundled_test,pagan_bundled_test,video_caae,"
+                                          "video_pagan,pipeline,scan,pagan_train")
     parser.add_argument("--precisions", default=",".join(PRECISIONS))
     parser.add_argument("--data", default="", help="a folder of JPEG faces for the pipeline (default: make 2,000)")
     parser.add_argument("--quick", action="store_true", help="fewer timed steps")
@@ -377,6 +426,8 @@ def main():
     parser.add_argument("--pagan_batch", type=int, default=8)
     parser.add_argument("--pagan_steps", type=int, default=0)
     parser.add_argument("--pipeline_batches", type=int, default=20)
+    parser.add_argument("--video_model", default="caae")
+    parser.add_argument("--video_frames", type=int, default=60, help="frames of the video benchmarks' clip")
     args = parser.parse_args()
     args.steps = args.steps or (2 if args.quick else 4)
     args.pagan_steps = args.pagan_steps or (2 if args.quick else 4)
@@ -435,6 +486,16 @@ def main():
     if "pagan_bundled_test" in only:
         test_mode_line("pagan_bundled_test", "the bundled PAGAN, clusters {clusters}), one face through every "
                                              "generator")
+    for model in ("caae", "pagan"):
+        if f"video_{model}" not in only:
+            continue
+        args.video_model = model
+        r = run_child("video", args)
+        print(f"video_{model} {r['size']}, {r['frames']} frames, one face, to 70 with the bundled {model.upper()}: "
+              f"{r['fps']:.1f} frames/s end to end ({r['seconds']:.1f} s, {r['detections']} full detections); "
+              f"flicker {r['flicker']:.2f} (frame-to-frame change in the face {r['change_in']:.2f} -> "
+              f"{r['change_out']:.2f} grey levels); frames, rate and sound read back "
+              f"{'equal' if r['read_back_equal'] else 'DIFFERENT'}; peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
     if "pipeline" in only:
         with tempfile.TemporaryDirectory() as tmp:
             folder = args.data or make_jpeg_folder(2000, os.path.join(tmp, "faces"))

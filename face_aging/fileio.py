@@ -18,6 +18,31 @@ TEMP_PREFIX = ".tmp-"
 DISK_FULL_ERRNOS = frozenset(e for e in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", None)) if e is not None)
 
 
+def printable(path):
+    """`path` as text that can always be printed and written as UTF-8: bytes of a file name that are not UTF-8
+    (os.listdir gives them as surrogate escapes) are shown as \\xNN, as `ls -b` does."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def link_problem(path):
+    """The reason a symbolic link cannot be followed (a loop, or a missing target), else None."""
+    if not os.path.islink(path):
+        return None
+    try:
+        os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "symbolic link loop (too many levels of symbolic links)"
+        if error.errno == errno.ENOENT:
+            try:
+                target = os.readlink(path)
+            except OSError:
+                target = "?"
+            return f"broken symbolic link (its target {printable(target)!r} does not exist)"
+        return f"cannot be read ({error.strerror or error})"
+    return None
+
+
 class DiskFullError(FaceAgingError, OSError):
     """A file could not be written for lack of space (or over a size limit or quota); the message names it."""
 

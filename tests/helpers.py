@@ -7,8 +7,10 @@ import glob
 import io
 import os
 import shutil
+import struct
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -416,3 +418,11 @@ def jpeg_that_decodes_past_damage(size=64):
             if data[k] == 0xFF:
                 data[k] = 0x12
     return bytes(data)
+
+
+def png_claiming(width, height):
+    """A tiny PNG whose header claims width x height pixels (a decompression bomb, or a huge panorama)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")

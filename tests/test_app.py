@@ -7,17 +7,15 @@ side with an EXIF orientation tag, as phones store photos."""
 
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import urllib.request
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from helpers import REPO, parsed
+from helpers import REPO, parsed, png_claiming
 from face_aging.inference import app
 from face_aging.cli import validate as cli_validate
 from face_aging.errors import FlagError
@@ -40,14 +38,6 @@ def save_on_its_side(photo, path):
     exif[0x0112] = 6
     Image.fromarray(np.ascontiguousarray(np.rot90(photo, 1))).save(path, quality=95, exif=exif)
     return str(path)
-
-
-def png_claiming(width, height):
-    """A tiny PNG whose header claims width x height pixels (a decompression bomb, or a huge panorama)."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
 
 
 def tree(root):
@@ -176,6 +166,223 @@ def test_a_request_for_what_the_photo_lacks_gets_a_message(client, photo):
         client.predict(gradio_client_file(photo[0]), 1, "35", "male", "forty", api_name="/age")
 
 
+# ---------------------------------------------------------------------------------------------------- hostile input
+
+HOSTILE_AGE_NOW = [
+    ("inf", "The age now must be a number of years, got 'inf'."),
+    ("1e309", "The age now must be a number of years, got '1e309'."),
+    ("9" * 400, "The age now must be a number of years, got '" + "9" * 47 + "...' (400 characters)."),
+    ("1" * 1_000_000, "The age now must be a number of years, got '" + "1" * 47 + "...' (1,000,000 characters)."),
+    ("1e308", "The age now must be 0-120 years, got '1e308'."),
+    ("nan", "The age now must be a number of years, got 'nan'."),
+    ("-5", "The age now must be 0-120 years, got '-5'."),
+]
+HOSTILE_FACE = [
+    ("nan", "The face must be a face number, 1-1, got 'nan'."),
+    ("inf", "The face must be a face number, 1-1, got 'inf'."),
+    ("../../etc/passwd", "The face must be a face number, 1-1, got '../../etc/passwd'."),
+    ("0", "There is no face 0: the photo has 1 face."),
+    (0, "There is no face 0: the photo has 1 face."),
+    (1e40, "The face must be a face number, 1-1, got 1e+40."),
+    ("x" * 100_000, "The face must be a face number, 1-1, got '" + "x" * 47 + "...' (100,000 characters)."),
+]
+HOSTILE_AGES = [
+    ("inf", "Target ages must be years, 0-120, separated by commas; 'inf' is not."),
+    ("1e309", "Target ages must be years, 0-120, separated by commas; '1e309' is not."),
+    ("30, nan", "Target ages must be years, 0-120, separated by commas; 'nan' is not."),
+    (", ".join(map(str, range(0, 110, 10))), "At most 10 target ages at a time, got more."),
+    ("5" * 1_000_000, "Target ages must be years, 0-120, separated by commas; '" + "5" * 47 +
+     "...' (1,000,000 characters) is not."),
+]
+HOSTILE_GENDER = [
+    ("x" * 1_000_000, "The gender must be male or female, got '" + "x" * 47 + "...' (1,000,000 characters)."),
+    ("other", "The gender must be male or female, got 'other'."),
+]
+
+
+@pytest.mark.parametrize("field, value, message", [("age_now", *case) for case in HOSTILE_AGE_NOW]
+                         + [("face", *case) for case in HOSTILE_FACE] + [("ages", *case) for case in HOSTILE_AGES]
+                         + [("gender", *case) for case in HOSTILE_GENDER])
+def test_every_bad_field_gets_a_short_message_naming_it(client, photo, field, value, message):
+    """The hostile values of issue 27: each refused with the page's own message, quoting at most 50 characters of
+    what was sent; none reaches "Something went wrong"."""
+    from gradio_client.exceptions import AppError
+    fields = {"face": 1, "ages": "35", "gender": "male", "age_now": "", field: value}
+    with pytest.raises(AppError) as refused:
+        client.predict(gradio_client_file(photo[0]), fields["face"], fields["ages"], fields["gender"],
+                       fields["age_now"], api_name="/age")
+    assert str(refused.value) == message and len(message) < 300
+    if field == "face":
+        with pytest.raises(AppError) as refused:
+            client.predict(gradio_client_file(photo[0]), value, api_name="/face_info")
+        assert str(refused.value) == message
+
+
+def json_call(server, api, body):
+    """POST `body` (JSON text) to /gradio_api/call/API as any HTTP client can: (status, the answer's text)."""
+    import httpx
+    answer = httpx.post(f"{server.url}gradio_api/call/{api}", content=body,
+                        headers={"content-type": "application/json"}, timeout=60)
+    if answer.status_code != 200:
+        return answer.status_code, answer.text
+    with httpx.stream("GET", f"{server.url}gradio_api/call/{api}/{answer.json()['event_id']}", timeout=300) as events:
+        return 200, "".join(events.iter_text())
+
+
+def upload(server, path, headers=None):
+    import httpx
+    with open(path, "rb") as f:
+        return httpx.post(f"{server.url}gradio_api/upload", files={"files": (os.path.basename(path), f)},
+                          headers=headers or {}, timeout=60)
+
+
+def file_data(path):
+    return {"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": "holiday.jpg"}
+
+
+def test_numbers_json_cannot_hold_get_messages_too(served, photo):
+    import json
+    server = served[0]
+    uploaded = json.dumps(file_data(upload(server, photo[0]).json()[0]))
+    for face, age_now, message in (("Infinity", '""', "The face must be a face number, 1-1, got inf."),
+                                   ("NaN", '""', "The face must be a face number, 1-1, got nan."),
+                                   ("1", "1e400", "The age now must be a number of years, got 'inf'.")):
+        status, answer = json_call(server, "age", f'{{"data": [{uploaded}, {face}, "30", "male", {age_now}]}}')
+        assert status == 200 and json.dumps(message) in answer and "Something went wrong" not in answer
+
+
+def test_a_request_naming_anything_but_an_upload_is_refused_before_gradio_records_it(served, photo):
+    """Issue 27's sweep killer: a FileData whose path is the upload folder. Refused, with every other path that is
+    not a file the upload route wrote, before Gradio puts it on its list of temporary files."""
+    import json
+    server = served[0]
+    uploaded = upload(server, photo[0]).json()[0]
+    results = os.path.join(server.root, "results")
+    for path in (server.root, os.path.dirname(uploaded), results, uploaded + "/../..", "/etc/passwd",
+                 "http://127.0.0.1:9/holiday.jpg", None):
+        body = json.dumps({"data": [file_data(path) if path else {"url": "http://127.0.0.1:9/a.jpg",
+                                                                  "meta": {"_type": "gradio.FileData"}},
+                                    1, "30", "male", ""]})
+        status, answer = json_call(server, "age", body)
+        assert status == 422, (path, answer)
+        message = json.loads(answer)["detail"][0]["message"]
+        assert ("is not a photo uploaded to this page" in message or "by its URL is not fetched" in message) \
+            and len(message) < 300
+    recorded = [p for files in server.demo.temp_file_sets for p in files]
+    assert recorded and not [p for p in recorded if os.path.isdir(p) or not p.startswith(server.root)]
+    status, answer = json_call(server, "age", json.dumps({"data": [file_data(uploaded), 1, "30", "male", ""]}))
+    assert status == 200 and "Face 1 at 30 years" in answer          # the upload itself is aged
+
+
+@pytest.mark.parametrize("headers", [{"Origin": "http://evil.example"}, {"Host": "evil.example"},
+                                     {"Origin": "null"}, {"Origin": "http://127.0.0.1:9"}],
+                         ids=["other_site", "rebound_name", "null_origin", "other_local_port"])
+def test_requests_from_another_site_or_name_are_refused(served, photo, headers):
+    server = served[0]
+    before = tree(server.root)
+    answer = upload(server, photo[0], headers)
+    assert answer.status_code == 403 and answer.text.startswith("Refused: ") and len(answer.text) < 300
+    assert tree(server.root) == before                 # nothing was written: Gradio never saw it
+    import httpx
+    assert httpx.get(server.url, headers=headers, timeout=30).status_code == 403
+
+
+def test_the_page_itself_and_its_own_names_are_answered(served, photo):
+    server = served[0]
+    for headers in ({"Origin": server.url.rstrip("/")}, {"Host": f"localhost:{server.port}"},
+                    {"Host": f"[::1]:{server.port}"}):
+        answer = upload(server, photo[0], headers)
+        assert answer.status_code == 200 and answer.json()[0].startswith(server.root)
+
+
+def test_a_request_far_larger_than_its_fields_is_refused(served):
+    import httpx
+    answer = httpx.post(f"{served[0].url}gradio_api/call/age", content=b'{"data": ["' + b"1" * (5 << 20) + b'"]}',
+                        headers={"content-type": "application/json"}, timeout=60)
+    assert answer.status_code == 413 and "over 4 MB" in answer.text
+
+
+# ---------------------------------------------------------------------------------------------------- limits, sweep
+
+SMALL_LIMITS = dict(max_pixels=60_000, max_decoded=100_000, max_faces=20)
+
+
+@pytest.fixture
+def small_page(gradio_client, lively_run, tiny_config, served):
+    """The page with tiny limits (a photo read at most 60,000 pixels, a PNG refused beyond 100,000), sweeping every
+    0.2 s the files older than ten minutes. One test at a time, and `served` is not used meanwhile: Gradio reads
+    its folder from the process's environment, so one process serves one page at a time."""
+    from face_aging.faces.photo import PhotoLimits
+    server = app.start(app.load_caae(tiny_config, lively_run[0]), port=0, sweep=(0.2, 600),
+                       limits=PhotoLimits(**SMALL_LIMITS))
+    yield server
+    server.close()
+
+
+def test_a_photo_larger_than_its_faces_need_is_used_reduced(small_page, gradio_client, photo, tmp_path):
+    client = gradio_client.Client(small_page.url, verbose=False, download_files=str(tmp_path))
+    boxes, _, note, _, _ = client.predict(gradio_client_file(photo[0]), api_name="/find_faces")
+    # 420x300 is 126,000 pixels: libjpeg's 1/2 scale decodes it within twice the 60,000, and within 60,000.
+    assert note.startswith("The photo (420x300) is more than its faces need: the page uses it at 210x150. 1 face")
+    assert read(boxes).shape == (150, 210, 3)
+    *_, pasted, _, summary = client.predict(gradio_client_file(photo[0]), 1, "30, 60", "male", "", api_name="/age")
+    assert [read(item["image"]).shape for item in pasted] == [(150, 210, 3)] * 2 and "Face 1 at 30" in summary
+
+
+def test_work_past_the_page_budget_gets_a_message(small_page, gradio_client, photo, tmp_path, monkeypatch):
+    from gradio_client.exceptions import AppError
+    client = gradio_client.Client(small_page.url, verbose=False, download_files=False)
+    monkeypatch.setattr(app, "MAX_PASTED_PIXELS", 70_000)       # two copies of the 31,500-pixel reduced photo
+    with pytest.raises(AppError, match=r"^3 ages of this 0.03-megapixel photo is more than the page makes at a time "
+                                       r"\(each age is a copy of the photo\): choose at most 2\.$"):
+        client.predict(gradio_client_file(photo[0]), 1, "30, 45, 60", "male", "", api_name="/age")
+    png = tmp_path / "wide.png"
+    Image.fromarray(upright_photo()).save(png)                  # 126,000 pixels: a PNG cannot be read reduced
+    with pytest.raises(AppError, match=r"^wide.png cannot be used: a 0.1-megapixel PNG \(420x300\): a PNG cannot be "
+                                       r"read at a reduced size"):
+        client.predict(gradio_client_file(str(png)), api_name="/find_faces")
+    bomb = tmp_path / "blank.png"
+    Image.new("1", (2200, 2200), 0).save(bomb)                  # 4.8 megapixels in a few hundred bytes
+    with pytest.raises(AppError, match=r"^blank.png cannot be used: 2200x2200 pixels stored in \d+ bytes: nearly "
+                                       r"every pixel has the same value"):
+        client.predict(gradio_client_file(str(bomb)), api_name="/find_faces")
+
+
+def test_the_page_sweeps_old_uploads_and_results_whatever_gradio_does(small_page, gradio_client, photo):
+    """After any requests, files older than the sweep's age are gone: the page's own sweep, which reads none of
+    Gradio's lists (cleared here: Gradio's sweep then deletes nothing)."""
+    import json
+    import time
+    server = small_page
+    client = gradio_client.Client(server.url, verbose=False, download_files=False)
+    client.predict(gradio_client_file(photo[0]), 1, "30", "male", "", api_name="/age")
+    uploaded = upload(server, photo[0]).json()[0]
+    assert json_call(server, "age", json.dumps({"data": [file_data(server.root), 1, "30", "male", ""]}))[0] == 422
+    for files in server.demo.temp_file_sets:
+        files.clear()
+    written = tree(server.root)
+    assert os.path.relpath(uploaded, server.root) in written and any(name.endswith("_photo.jpg") for name in written)
+    hour_ago = time.time() - 3600
+    for name in written:
+        os.utime(os.path.join(server.root, name), (hour_ago, hour_ago))
+    fresh = upload(server, photo[0], {"Origin": server.url.rstrip("/")}).json()[0]   # same bytes, same name: renewed
+    assert server.sweeper.wait_for_sweeps(2)
+    assert list(tree(server.root)) == [os.path.relpath(fresh, server.root)]
+    assert os.path.isdir(os.path.join(server.root, "results"))
+    client.predict(gradio_client_file(photo[0]), 1, "45", "male", "", api_name="/age")    # and the page goes on
+
+
+def test_the_sweep_waits_for_the_request_in_progress(small_page, photo):
+    import time
+    server = small_page
+    uploaded = upload(server, photo[0]).json()[0]
+    hour_ago = time.time() - 3600
+    os.utime(uploaded, (hour_ago, hour_ago))
+    with server.page.busy:                                     # as a request holds it while it reads the photo
+        assert not server.sweeper.wait_for_sweeps(1, timeout=2) and os.path.exists(uploaded)
+    assert server.sweeper.wait_for_sweeps(1) and not os.path.exists(uploaded)
+
+
 def test_concurrent_requests_wait_their_turn(client, photo, served):
     # One request at a time for the model: both endpoints share one queue slot.
     events = list(served[0].demo.fns.values())
@@ -245,9 +452,9 @@ def test_a_face_chip_is_aged_as_it_is(lively_run, tiny_config, face_folder, tmp_
     assert chip.endswith(".jpg.chip.jpg")
     path = shutil.copy(os.path.join(face_folder, chip), tmp_path)
     page = app.Page(app.load_caae(tiny_config, lively_run[0]), str(tmp_path))
-    boxes, count = page.show_faces(str(path))
+    boxes, count, note = page.show_faces(str(path))
     outlined = read(boxes).astype(int)
-    assert count == 1 and outlined.shape == (48, 48, 3)
+    assert count == 1 and outlined.shape == (48, 48, 3) and note == ""
     assert np.abs(outlined[:, :2] - read(path)[:, :2]).mean() > 20          # the outline runs along the edge
     results = page.age(str(path), 1, [65], "male", "")
     assert read(results.aligned).shape == (48, 48, 3) and read(results.photos[0][1]).shape == (48, 48, 3)

@@ -73,3 +73,35 @@ def test_an_image_without_a_tag_is_used_as_stored(tmp_path):
     images, _ = load_test_images(str(tmp_path), SIZE)
     upright, sideways = errors(images[0])
     assert sideways < 6 and upright > 30, (upright, sideways)
+
+
+def png_with_exif_after_the_picture(orientation):
+    """A PNG whose eXIf chunk comes after its picture data (IDAT), where PNG allows it."""
+    import struct
+    import zlib
+    buffer = io.BytesIO()
+    Image.fromarray(displayed()).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = orientation
+    tiff = exif.tobytes()[6:] if exif.tobytes().startswith(b"Exif\x00\x00") else exif.tobytes()
+    chunk = struct.pack(">I", len(tiff)) + b"eXIf" + tiff + struct.pack(">I", zlib.crc32(b"eXIf" + tiff))
+    end = data.rindex(b"IEND") - 4
+    return data[:end] + chunk + data[end:]
+
+
+def test_a_png_tag_after_the_picture_is_read_without_decoding_it(tmp_path, monkeypatch):
+    from PIL import PngImagePlugin
+    from face_aging import exif
+    path = tmp_path / "late.png"
+    path.write_bytes(png_with_exif_after_the_picture(6))
+    with Image.open(path) as image:                        # the premise: Pillow must decode to find it
+        assert "exif" not in image.info and image.getexif().get(EXIF_ORIENTATION) == 6
+
+    def no_decoding(self):
+        raise AssertionError("the picture was decoded")
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", no_decoding)
+    assert exif.orientation(str(path)) == 6
+    plain = tmp_path / "plain.png"
+    Image.fromarray(displayed()).save(plain)
+    assert exif.orientation(str(plain)) == 1

@@ -117,7 +117,7 @@ def test_a_disagreement_is_found(tmp_path):
     assert changed.count("numpy") == text.count("numpy") and "mkdocs" in changed
     (tmp_path / "pyproject.toml").write_text(changed)
     for name in ("requirements.txt", "requirements-photos.txt", "requirements-eval.txt", "requirements-test.txt",
-                 "requirements-app.txt"):
+                 "requirements-app.txt", "requirements-video.txt"):
         with open(os.path.join(REPO, name)) as f:
             (tmp_path / name).write_text(f.read())
     problems = disagreements(str(tmp_path))

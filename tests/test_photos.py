@@ -7,6 +7,7 @@ by given landmarks (tests/test_faces.py tests real detection)."""
 import json
 import logging
 import os
+import re
 import shutil
 
 import numpy as np
@@ -121,6 +122,18 @@ def test_photo_flag_errors(args, message, tmp_path):
     cli_flags.apply_model_defaults(fv)
     with pytest.raises(FlagError, match=message.replace("(", r"\(")):
         cli_validate.validate(fv)
+
+
+def test_a_testdir_that_is_a_broken_link_says_so(tmp_path):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    (tmp_path / "gone").symlink_to(tmp_path / "photos")
+    for name, message in (("a", "symbolic link loop (too many levels of symbolic links)"),
+                          ("gone", "broken symbolic link (its target '"), ("missing", "no such file or folder")):
+        fv = parsed("--is_train=false", f"--testdir={tmp_path / name}")
+        cli_flags.apply_model_defaults(fv)
+        with pytest.raises(FlagError, match="^" + re.escape(f"--testdir={tmp_path / name}: {message}")):
+            cli_validate.validate(fv)
 
 
 def test_photo_flags_outside_test_mode_are_refused(tmp_path):

@@ -40,3 +40,31 @@ def test_test_mode_starts_without_tensorflow_notices(tmp_path):
     assert "Done! 1 face(s)" in result.stdout
     output = result.stdout + result.stderr
     assert not [word for word in NOISE if word in output], output
+
+
+def test_the_page_starts_without_tensorflow_notices(tmp_path):
+    """--serve imports the page's module, which reads photos with TensorFlow, while its flags are checked: it used
+    to print TensorFlow's notices, twice. Stopped by SIGTERM the moment it prints its address, it removes its
+    folder."""
+    import pytest
+    pytest.importorskip("gradio")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    server = subprocess.Popen([sys.executable, "main.py", "--model", "caae", "--serve", "--port", "0", "--savedir",
+                               str(tmp_path / "save")], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=dict(os.environ, TMPDIR=str(temp)))
+    try:
+        started = False
+        for line in server.stdout:                          # until it serves (or stops)
+            if "Open http://127.0.0.1:" in line:
+                started = True
+                break
+        server.terminate()
+        output, errors = server.communicate(timeout=120)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert started and server.returncode == 0, errors              # stopped by SIGTERM as by Ctrl-C
+    assert not [p for p in os.listdir(temp) if p.startswith("face-aging-app-")]      # its folder removed
+    assert not [word for word in NOISE if word in errors + output], errors

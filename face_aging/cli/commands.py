@@ -145,20 +145,32 @@ def run_caae(fv, weights):
         print("\n\tTesting Mode")
         from face_aging.caae.config import TestOptions
         from face_aging.caae.infer import run_test
-        run_test(TestOptions(testdir=fv.testdir, savedir=fv.savedir, target_age=fv.target_age, gender=fv.gender,
-                             init_checkpoint=_test_init_checkpoint(fv), ages=tuple(parse_ages(fv)), gif=fv.gif,
-                             paste_back=fv.paste_back, align=fv.align, holdout=fv.holdout,
-                             residual=parse_residual(fv), input_age=parse_input_age(fv),
-                             output_size=fv.output_size, config=config_from_flags(fv)))
+        from face_aging.inference import videotest
+        photos, videos = videotest.plan(fv.testdir, fv.target_age, parse_ages(fv))
+        options = TestOptions(testdir=fv.testdir, savedir=fv.savedir, target_age=fv.target_age, gender=fv.gender,
+                              init_checkpoint=_test_init_checkpoint(fv), ages=tuple(parse_ages(fv)), gif=fv.gif,
+                              paste_back=fv.paste_back, align=fv.align, holdout=fv.holdout,
+                              residual=parse_residual(fv), input_age=parse_input_age(fv),
+                              output_size=fv.output_size, config=config_from_flags(fv))
+        if photos:
+            run_test(options)
+        if videos:
+            videotest.caae_videos(options, videos, fv.side_by_side, fv.detect_every)
 
 
 def run_pagan(fv, weights):
     if not fv.is_train:
         print("\n\tTesting Mode (PAGAN)")
+        from face_aging.inference import videotest
         from face_aging.pagan.infer import run_test
-        run_test(fv.testdir, fv.savedir, target_age=fv.target_age, ages=parse_ages(fv), gif=fv.gif,
-                 paste_back=fv.paste_back, align=fv.align, output_size=fv.output_size, gender=fv.gender,
-                 input_age=parse_input_age(fv))
+        photos, videos = videotest.plan(fv.testdir, fv.target_age, parse_ages(fv))
+        if photos:
+            run_test(fv.testdir, fv.savedir, target_age=fv.target_age, ages=parse_ages(fv), gif=fv.gif,
+                     paste_back=fv.paste_back, align=fv.align, output_size=fv.output_size, gender=fv.gender,
+                     input_age=parse_input_age(fv))
+        if videos:
+            videotest.pagan_videos(fv.savedir, videos, fv.target_age, parse_ages(fv), fv.side_by_side,
+                                   fv.detect_every, fv.gender, parse_input_age(fv))
         return
     print(f"\n\tTraining Mode (PAGAN, target cluster {fv.target_cluster})")
     from face_aging import distribute

@@ -53,7 +53,8 @@ def define_flags(fv=flags.FLAGS):
                         "path to a folder of AGE_GENDER_RACE_*.jpg faces, or 'synthetic' for the built-in faces.", **d)
     flags.DEFINE_string("savedir", TrainOptions.savedir, "Run directory: summary/, samples/, test/, checkpoint/, "
                         "options.json.", **d)
-    flags.DEFINE_string("testdir", "None", "Test mode: a folder of face images (JPEG/PNG) or one image.", **d)
+    flags.DEFINE_string("testdir", "None", "Test mode: a folder of face images (JPEG/PNG) and videos, or one image or "
+                        "video (MP4, MOV, MKV, WebM, AVI: NAME_age{N}.mp4 per --target_age / --ages).", **d)
     flags.DEFINE_boolean("use_trained_model", TrainOptions.use_trained_model, "Continue from --savedir's checkpoint if "
                          "there is one; False trains from scratch, starting with --pretrain_epochs of plain "
                          "autoencoder training.", **d)
@@ -77,6 +78,11 @@ def define_flags(fv=flags.FLAGS):
                          "(docs/photos.md).", **d)
     flags.DEFINE_boolean("paste_back", False, "Test mode with --target_age or --ages: also write "
                          "PHOTO_age{N}_photo.jpg/.png, each whole photo with its faces replaced by the aged ones.", **d)
+    flags.DEFINE_boolean("side_by_side", False, "Test mode on videos: also write NAME_age{N}_side.mp4, the input "
+                         "clip beside the aged one (docs/test_mode.md#videos).", **d)
+    flags.DEFINE_integer("detect_every", 10, "Test mode on videos: run the full face detection every this many "
+                         "frames (and whenever a face is lost); between them faces are followed from frame to "
+                         "frame, which is much faster.", **d)
     flags.DEFINE_enum("align", TestOptions.align, list(ALIGN_MODES), "Test mode: face detection and alignment of the "
                       "--testdir images. auto: images that already are face crops (UTKFace-style chips) are used as "
                       "they are, in any other photo every face is found and aligned to the model's training crop; "

@@ -9,6 +9,7 @@ from face_aging import quiet
 from face_aging.caae.config import image_size_problem as caae_image_size_problem
 from face_aging.cli.flags import MODELS
 from face_aging.errors import FlagError
+from face_aging.fileio import link_problem
 from face_aging.pagan.config import image_size_problem as pagan_image_size_problem
 
 
@@ -111,7 +112,8 @@ def parse_ages(fv=flags.FLAGS):
 
 def _validate_test_outputs(fv):
     """--export, and test mode's --ages, --gif, --paste_back, --align (and PAGAN's --target_age)."""
-    test_only = [name for name in ("ages", "gif", "paste_back", "align") if fv[name].present]
+    test_only = [name for name in ("ages", "gif", "paste_back", "align", "side_by_side", "detect_every")
+                 if fv[name].present]
     if fv.export is not None:
         if fv.model not in ("caae", "pagan"):
             raise FlagError(f"--export: only --model caae or pagan exports a SavedModel, not --model {fv.model}")
@@ -144,6 +146,8 @@ def _validate_test_outputs(fv):
                                 f"ages 0-120, e.g. 10,30,50,70") from None
             if not 0 <= value <= 120:
                 raise FlagError(f"--ages={shown}: {value} is not an age in years, 0-120")
+    if fv.detect_every < 1:
+        raise FlagError(f"--detect_every={fv.detect_every}: must be a positive number of frames")
     if fv.paste_back and fv.target_age is None and not fv.ages:
         raise FlagError("--paste_back needs --target_age N or --ages A,B,...: the age(s) to paste back into the photos")
 
@@ -192,6 +196,9 @@ def _validate_serve(fv):
         raise FlagError(f"--port={fv.port}: must be a port number, 1-65535 (0: any free port)")
     if not fv.host:
         raise FlagError("--host is empty: give an address to listen on, e.g. 127.0.0.1")
+    # The page's module reads photos with TensorFlow: started first, without its notices (imported here, it printed
+    # them, twice).
+    quiet.start_tensorflow()
     from face_aging.inference.app import require_gradio
     require_gradio()
 
@@ -232,7 +239,7 @@ def _validate_testdir(fv):
         raise FlagError("--testdir is required in test mode (--is_train False) and with --eval: a folder of face "
                         "images")
     if not os.path.exists(fv.testdir):
-        raise FlagError(f"--testdir={fv.testdir}: no such file or folder")
+        raise FlagError(f"--testdir={fv.testdir}: {link_problem(fv.testdir) or 'no such file or folder'}")
 
 
 def _validate_caae(fv):

@@ -7,7 +7,6 @@ mid-epoch skips exactly the batches it already trained on.
 """
 
 import dataclasses
-import errno
 import hashlib
 import logging
 import os
@@ -21,6 +20,7 @@ from face_aging import exif
 from face_aging.data import labels as L
 from face_aging.data.decode_check import libjpeg_warnings, undecodable, unusable_reason
 from face_aging.errors import FaceAgingError
+from face_aging.fileio import link_problem, printable  # noqa: F401 (printable: used from here too)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 UTKFACE_HELP = ("Get the aligned & cropped UTKFace faces (UTKFace.tar.gz, https://susanqq.github.io/UTKFace/) and "
@@ -42,28 +42,17 @@ def max_pixels():
     return Image.MAX_IMAGE_PIXELS
 
 
-def printable(path):
-    """`path` as text that can always be printed and written as UTF-8: bytes of a file name that are not UTF-8
-    (os.listdir gives them as surrogate escapes) are shown as \\xNN, as `ls -b` does."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
-
-
-def _link_problem(path):
-    """The reason a symbolic link cannot be followed (a loop, or a missing target), else None."""
-    if not os.path.islink(path):
-        return None
-    try:
-        os.stat(path)
-    except OSError as error:
-        if error.errno == errno.ELOOP:
-            return "symbolic link loop (too many levels of symbolic links)"
-        if error.errno == errno.ENOENT:
-            try:
-                target = os.readlink(path)
-            except OSError:
-                target = "?"
-            return f"broken symbolic link (its target {printable(target)!r} does not exist)"
-        return f"cannot be read ({error.strerror or error})"
+def _claimed_header(path):
+    """(format, (width, height)) a JPEG or PNG header claims, for an image Pillow refuses to open (past twice its
+    decompression-bomb limit it raises without naming the size). The format plugins read the header alone and make
+    no such check."""
+    from PIL import JpegImagePlugin, PngImagePlugin
+    for plugin in (PngImagePlugin.PngImageFile, JpegImagePlugin.JpegImageFile):
+        try:
+            with plugin(path) as image:
+                return image.format, image.size
+        except Exception:  # not this format, or a damaged header: the other plugin, or Pillow's own words
+            continue
     return None
 
 
@@ -73,7 +62,7 @@ def check_image(path):
     Reads the header with Pillow and the file's tail, which catches directories, broken symbolic links, empty,
     non-image, unreadable, truncated, tiny and oversized files without decoding every image before training starts.
     """
-    reason = _link_problem(path)
+    reason = link_problem(path)
     if reason:
         return reason
     if os.path.isdir(path):
@@ -90,7 +79,10 @@ def check_image(path):
     except UnidentifiedImageError:
         return "not an image Pillow can identify"
     except Image.DecompressionBombError as error:
-        return f"too large ({error})"
+        claimed = _claimed_header(path)
+        if claimed is None:
+            return f"too large ({error})"
+        fmt, (width, height) = claimed
     except OSError as error:
         if error.errno is None:  # Pillow's own complaint about the contents, e.g. "Truncated File Read"
             return f"damaged or truncated image header ({error})"

@@ -14,6 +14,7 @@ from PIL import Image
 
 # --align: auto (face chips as they are, photos detected and aligned), on (always detect), off (as they are).
 ALIGN_MODES = ("auto", "on", "off")
+PASTE_BAND_ROWS = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,20 +158,27 @@ def paste_back(photo, face, matrix, size=None):
     result = photo.copy()
     if x1 <= x0 or y1 <= y0:
         return result
-    # region pixel -> crop coordinates
-    out_to_in = forward @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], np.float64)
-    warped = np.asarray(Image.fromarray(face).transform((x1 - x0, y1 - y0), Image.AFFINE, _pillow_data(out_to_in),
-                                                        resample=Image.BICUBIC), np.float32)
-    # The mask is computed at each photo pixel's centre mapped into the crop, not warped, so it is exact.
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64) + 0.5
-    crop_xy = np.stack([xs, ys], axis=-1) @ forward[:2, :2].T + forward[:2, 2]
-    mask = _paste_mask(crop_xy, side)[..., None]
-    region = result[y0:y1, x0:x1].astype(np.float32)
-    if np.ptp(region, axis=-1).max() <= 2:
-        # A black-and-white photo: the models only make colour faces, and a skin-toned oval would stand out.
-        warped = np.repeat(warped @ np.array([[0.299], [0.587], [0.114]], np.float32), 3, axis=-1)
-    blended = np.clip(np.rint(region * (1.0 - mask) + warped * mask), 0, 255).astype(np.uint8)
-    result[y0:y1, x0:x1] = np.where(mask > 0, blended, result[y0:y1, x0:x1])
+    # A black-and-white photo: the models only make colour faces, and a skin-toned oval would stand out.
+    grey = np.ptp(result[y0:y1, x0:x1], axis=-1).max() <= 2
+    face_image = Image.fromarray(face)
+    # A band of rows at a time: a face filling a 16-megapixel photo would otherwise need its region's coordinates,
+    # mask and warped face at 8 bytes a value all at once (gigabytes); each output pixel is computed alone, so the
+    # bands give the same picture.
+    for top in range(y0, y1, PASTE_BAND_ROWS):
+        bottom = min(top + PASTE_BAND_ROWS, y1)
+        # band pixel -> crop coordinates
+        out_to_in = forward @ np.array([[1, 0, x0], [0, 1, top], [0, 0, 1]], np.float64)
+        warped = np.asarray(face_image.transform((x1 - x0, bottom - top), Image.AFFINE, _pillow_data(out_to_in),
+                                                 resample=Image.BICUBIC), np.float32)
+        # The mask is computed at each photo pixel's centre mapped into the crop, not warped, so it is exact.
+        ys, xs = np.mgrid[top:bottom, x0:x1].astype(np.float64) + 0.5
+        crop_xy = np.stack([xs, ys], axis=-1) @ forward[:2, :2].T + forward[:2, 2]
+        mask = _paste_mask(crop_xy, side)[..., None]
+        region = result[top:bottom, x0:x1].astype(np.float32)
+        if grey:
+            warped = np.repeat(warped @ np.array([[0.299], [0.587], [0.114]], np.float32), 3, axis=-1)
+        blended = np.clip(np.rint(region * (1.0 - mask) + warped * mask), 0, 255).astype(np.uint8)
+        result[top:bottom, x0:x1] = np.where(mask > 0, blended, result[top:bottom, x0:x1])
     return result
 
 

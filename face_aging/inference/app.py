@@ -9,7 +9,9 @@ loaded once when the server starts; CAAE ages residually with the model's streng
 The page is Gradio's, an optional extra (requirements-app.txt): this module imports gradio only inside the functions
 that build and start the page, so the package and its other commands work without it. The server listens on
 127.0.0.1 unless told otherwise, runs one request at a time (others wait in Gradio's queue), keeps uploads and
-results in a temporary folder of its own that it removes when it stops, and writes nothing into the run directory.
+results in a temporary folder of its own that it sweeps and removes when it stops, and writes nothing into the run
+directory. What a request may send is bounded: its fields by page_fields, its origin, its files and the sweep by
+page_guard, the photo's size and faces by PAGE_LIMITS (face_aging.faces.photo).
 """
 
 import dataclasses
@@ -19,6 +21,7 @@ import shutil
 import signal
 import socket
 import tempfile
+import threading
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -27,14 +30,22 @@ from face_aging import images as imio
 from face_aging.data import labels as L
 from face_aging.data.pipeline import printable
 from face_aging.errors import FaceAgingError
+from face_aging.faces.photo import WORK_MAX_PIXELS, PhotoLimits, megapixels, read_size
 from face_aging.inference.fullres import DEFAULT_OUTPUT_SIZE
+from face_aging.inference.page_fields import PageError, parse_age_now, parse_ages, parse_face, parse_gender
 
 INSTALL_HINT = ('pip install -r requirements-app.txt (an installed package: pip install "face-aging[app]")')
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 7860                # Gradio's own default, which users of model demos know
 BOXES_MAX_SIDE = 1024              # the photo with the faces marked is shown, not downloaded: no need for 12 MP
 MAX_UPLOAD = "50mb"                # a phone photo is a few MB; far larger is a mistake, refused before it is read
-CACHE_SWEEP = (600, 3600)          # every 10 minutes, Gradio deletes uploads and results older than an hour
+CACHE_SWEEP = (600, 3600)          # every 10 minutes, uploads and results older than an hour are deleted
+# A photo is read at most 16 megapixels (a PNG, which cannot be read reduced, is refused beyond that): the page's
+# memory is then bounded whatever is uploaded. More than 20 faces is a crowd, not a portrait to age.
+PAGE_LIMITS = PhotoLimits(max_pixels=WORK_MAX_PIXELS, max_decoded=WORK_MAX_PIXELS, max_faces=20)
+# The work of one /age: each target age is a pasted copy of the photo (read, blended, encoded, stored).
+MAX_PASTED_PIXELS = 100_000_000
+MAX_MESSAGE = 300                  # no message the page shows is longer
 # The target ages the page starts with, in years (any ages may be typed): four through the CAAE's range, PAGAN's
 # three clusters' ages.
 CAAE_DEFAULT_AGES = (20, 40, 60, 80)
@@ -47,10 +58,6 @@ FACE_CSS = ".face img { width: 100%; height: 100%; object-fit: contain; }"
 
 class AppUnavailable(FaceAgingError, RuntimeError):
     """--serve was asked for but Gradio is not installed."""
-
-
-class PageError(FaceAgingError, ValueError):
-    """A request the page cannot do (no face, a broken file, ...); its message is shown on the page."""
 
 
 def require_gradio():
@@ -155,17 +162,19 @@ class Found:
     infos: list = None            # face_aging.inference.faceinfo.FaceInfo per face: gender and age, estimated
 
 
-def find_faces(path, ager, output_size=DEFAULT_OUTPUT_SIZE):
+def find_faces(path, ager, output_size=DEFAULT_OUTPUT_SIZE, limits=PAGE_LIMITS):
     """Every face in the photo at `path`, as test mode finds it with --align auto, with its gender and age now
-    (from the name, else estimated); PageError saying why when there is none to age."""
+    (from the name, else estimated); PageError saying why when there is none to age. The photo is read within
+    `limits` (faces.photo.PhotoLimits)."""
     from face_aging.caae.infer import load_estimator
     from face_aging.inference.faceinfo import describe_faces
     from face_aging.inference.testmode import model_input
     from face_aging.faces.inputs import collect_faces
     name = printable(os.path.basename(path))
-    crops, no_face, skipped = collect_faces([path], ager.template, ager.size, "auto", output_size)
+    name = name if len(name) <= 60 else name[:40] + "..." + name[-17:]
+    crops, no_face, skipped = collect_faces([path], ager.template, ager.size, "auto", output_size, limits)
     if skipped:
-        raise PageError(f"{name} cannot be used: {skipped[0][1]}. Upload a JPEG or PNG photo.")
+        raise PageError(f"{name} cannot be used: {skipped[0][1]}.")
     if no_face or not crops:
         raise PageError(f"No face found in {name}. Try a photo where the face is larger, seen from the front and "
                         f"well lit.")
@@ -220,37 +229,6 @@ def draw_faces(photo, crops, size, max_side=BOXES_MAX_SIDE):
     return np.asarray(picture)
 
 
-def parse_ages(ages):
-    """The target ages chosen, as ints 0-120, each once, in the order given; PageError when there is none."""
-    from face_aging.inference.testmode import requested_ages
-    if isinstance(ages, str):      # the page's field: "30, 45" (a list's text, "[30, 45]", too)
-        ages = [part for part in ages.strip("[]").replace(";", ",").replace(" ", ",").split(",") if part]
-    try:
-        values = requested_ages(None, [int(round(float(a))) for a in ages or ()])
-    except (TypeError, ValueError):
-        raise PageError(f"Target ages must be whole numbers of years, got {list(ages)}") from None
-    if not values:
-        raise PageError("Choose at least one target age.")
-    bad = [a for a in values if not 0 <= a <= 120]
-    if bad:
-        raise PageError(f"{bad[0]} is not an age in years, 0-120.")
-    return values
-
-
-def parse_input_age(value):
-    """The face's age now, for CAAE's residual aging: 'auto' (estimated, or read from a UTKFace-style name) when
-    not given, else the age in years."""
-    if value is None or value == "":
-        return "auto"
-    try:
-        age = int(round(float(value)))
-    except (TypeError, ValueError):
-        raise PageError(f"The age now must be a number of years, got {value!r}") from None
-    if not 0 <= age <= 120:
-        raise PageError(f"The age now must be 0-120 years, got {age}.")
-    return age
-
-
 @dataclasses.dataclass
 class Results:
     aligned: str                  # the crop the model saw (PNG)
@@ -260,6 +238,8 @@ class Results:
     side: int                     # the faces' side in pixels (the face's own resolution, at most --output_size)
     photos: list                  # (age, the photo with the aged face pasted back) per age (PHOTO_age{N}_photo)
     files: list                   # every file above, for download
+    face: int = 1                 # the face aged (1-based)
+    gender: str = None            # the gender it was aged as (CAAE)
 
 
 def age_photo(path, ager, found, face_number, ages, gender, input_age, out_dir):
@@ -268,8 +248,7 @@ def age_photo(path, ager, found, face_number, ages, gender, input_age, out_dir):
     at each age. `gender` "male"/"female" and `input_age` (years, or "auto": the face's estimate) as the page's
     fields give them."""
     from face_aging.inference.testmode import GIF_YEAR_MS, paste_back_photos, write_face_outputs
-    if not 1 <= face_number <= len(found.crops):
-        raise PageError(f"There is no face {face_number}: the photo has {len(found.crops)}.")
+    face_number = parse_face(face_number, len(found.crops))
     ager.check_ages(ages)
     crop, face = found.crops[face_number - 1], found.images[face_number - 1:face_number]
     info = found.infos[face_number - 1] if found.infos else None
@@ -286,7 +265,8 @@ def age_photo(path, ager, found, face_number, ages, gender, input_age, out_dir):
     photos = list(zip(ages, paste_back_photos([crop], aged, ages, out_dir, ager.size)))
     files = [aligned, strip, gif] + [p for _, p in faces] + [p for _, p in photos]
     side = crop.crop.shape[0] if crop.full is None else crop.full.shape[0]
-    return Results(aligned=aligned, strip=strip, gif=gif, faces=faces, side=side, photos=photos, files=files)
+    return Results(aligned=aligned, strip=strip, gif=gif, faces=faces, side=side, photos=photos, files=files,
+                   face=face_number, gender=gender)
 
 
 # --- The page --------------------------------------------------------------------------------------------------------
@@ -297,65 +277,94 @@ def _age_label(age):
 
 class Page:
     """The page's logic, apart from Gradio: the model, a small memory of the faces found in recent uploads (so that
-    aging the photo just uploaded does not detect its faces again), and the folder results are written to."""
+    aging the photo just uploaded does not detect its faces again), and the folder results are written to. Every
+    field a request sends is parsed here (page_fields); the photo is read within `limits`."""
 
-    def __init__(self, ager, work_dir, output_size=DEFAULT_OUTPUT_SIZE):
-        self.ager, self.work_dir, self.output_size = ager, work_dir, output_size
+    def __init__(self, ager, work_dir, output_size=DEFAULT_OUTPUT_SIZE, limits=PAGE_LIMITS):
+        self.ager, self.work_dir, self.output_size, self.limits = ager, work_dir, output_size, limits
         self._found = {}
+        # Held by each request (they run one at a time anyway) and by the page's sweep, which then never deletes a
+        # photo halfway through a request that reads it.
+        self.busy = threading.RLock()
 
     def found(self, path):
-        if not path:
+        if not path or not isinstance(path, str):
             raise PageError("Upload a photo first.")
-        if not os.path.exists(path):
-            raise PageError("The uploaded photo is no longer here (uploads are kept for an hour): upload it again.")
-        status = os.stat(path)
+        try:
+            status = os.stat(path)
+        except OSError:
+            raise PageError("The uploaded photo is no longer here (uploads are kept for an hour): upload it "
+                            "again.") from None
         key = (path, status.st_size, status.st_mtime_ns)
         if key not in self._found:
             if len(self._found) >= 4:
                 self._found.pop(next(iter(self._found)))
-            self._found[key] = find_faces(path, self.ager, self.output_size)
+            self._found[key] = find_faces(path, self.ager, self.output_size, self.limits)
         return self._found[key]
 
     def show_faces(self, path):
-        """(the photo with its faces outlined, as a JPEG in a new folder, the number of faces)."""
+        """(the photo with its faces outlined, as a JPEG in a new folder, the number of faces, a note saying the
+        photo was read reduced, or "")."""
         found = self.found(path)
-        from face_aging.faces.inputs import load_photo
-        picture = draw_faces(load_photo(path), found.crops, self.ager.size)
-        stem = os.path.basename(path).split(".")[0]
+        photo = found.crops[0].photo()
+        picture = draw_faces(photo, found.crops, self.ager.size)
+        stem = os.path.basename(path).split(".")[0][:60]
         out = os.path.join(tempfile.mkdtemp(dir=self.work_dir), f"{stem}_faces.jpg")
         imio.save_image(picture, out, jpeg_quality=90)
-        return out, len(found.crops)
+        note = ""
+        if found.crops[0].reduced_from:
+            width, height = found.crops[0].reduced_from
+            note = (f"The photo ({width}x{height}) is more than its faces need: the page uses it at "
+                    f"{photo.shape[1]}x{photo.shape[0]}. ")
+        return out, len(found.crops), note
 
     def face_info(self, path, face_number):
         """(gender, age now as text, what the page says) of face `face_number`: the fields' starting values."""
         found = self.found(path)
-        number = int(face_number or 1)
-        if not 1 <= number <= len(found.infos):
-            raise PageError(f"There is no face {number}: the photo has {len(found.infos)}.")
+        number = parse_face(face_number, len(found.crops))
         info = found.infos[number - 1]
         return (info.gender_name, "" if not np.isfinite(info.age) else f"{info.age:.0f}",
                 f"Face {number}: {describe_face(info)}")
 
     def age(self, path, face_number, ages, gender, input_age):
         found = self.found(path)
+        number = parse_face(face_number, len(found.crops))
         ages = parse_ages(ages)
-        number = int(face_number or 1)
-        if not gender and found.infos and 1 <= number <= len(found.infos):
+        gender = parse_gender(gender) if self.ager.takes_gender else None
+        input_age = parse_age_now(input_age)
+        pixels = photo_pixels(found.crops[number - 1])
+        if len(ages) * pixels > MAX_PASTED_PIXELS:
+            most = max(1, MAX_PASTED_PIXELS // pixels)
+            raise PageError(f"{len(ages)} ages of this {megapixels(pixels)}-megapixel photo is more than the page "
+                            f"makes at a time (each age is a copy of the photo): choose at most {most}.")
+        if not gender and found.infos:
             gender = found.infos[number - 1].gender_name       # left empty (the API): the estimate
         out_dir = tempfile.mkdtemp(dir=self.work_dir)
-        return age_photo(path, self.ager, found, number, ages, gender or "male", parse_input_age(input_age),
-                         out_dir)
+        return age_photo(path, self.ager, found, number, ages, gender or "male", input_age, out_dir)
+
+
+def photo_pixels(crop):
+    """The pixels of the photo `crop` was cut from, as it was read (faces.photo.read_size, from the header)."""
+    width, height = read_size(crop.source, crop.limits)
+    return width * height
 
 
 def _explain(error):
-    """The message a failed request shows on the page (the server keeps serving whatever went wrong)."""
+    """The message a failed request shows on the page (the server keeps serving whatever went wrong), at most
+    MAX_MESSAGE characters."""
     if isinstance(error, FaceAgingError):
-        return str(error)
-    logging.exception("The request failed")
-    return f"Something went wrong ({type(error).__name__}: {error}); the server's log has the details."
+        message = str(error)
+    else:
+        logging.exception("The request failed")
+        message = f"Something went wrong ({type(error).__name__}: {error}); the server's log has the details."
+    return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE - 3] + "..."
 
 
-def build_page(page):
+def _as_sent(payload):
+    return payload
+
+
+def build_page(page, sweep=CACHE_SWEEP):
     """The Gradio Blocks of the page. Its API (gradio_client) has three endpoints: /find_faces(photo) -> (the photo
     with the faces outlined, the face choice, what is known of face 1, its gender, its age now), /face_info(photo,
     face) -> (what is known of that face, its gender, its age now) and /age(photo, face, ages, gender, age_now) ->
@@ -367,18 +376,20 @@ def build_page(page):
     def find(photo, progress=gr.Progress()):
         progress(0.1, desc="Finding faces")
         try:
-            boxes, count = page.show_faces(photo)
-            gender, age_now, said = page.face_info(photo, 1)
+            with page.busy:
+                boxes, count, reduced = page.show_faces(photo)
+                gender, age_now, said = page.face_info(photo, 1)
         except Exception as error:
             raise gr.Error(_explain(error), duration=None, print_exception=False) from None
         choices = [(f"Face {k} (left to right)", k) for k in range(1, count + 1)]
-        note = (f"{count} faces found, numbered left to right: choose one below. " if count > 1 else
-                "1 face found. ") + said + ". Change the gender or the age now below if they are wrong."
+        note = (reduced + (f"{count} faces found, numbered left to right: choose one below. " if count > 1 else
+                           "1 face found. ") + said + ". Change the gender or the age now below if they are wrong.")
         return boxes, gr.update(choices=choices, value=1, visible=count > 1), note, gender, age_now
 
     def pick(photo, face):
         try:
-            gender, age_now, said = page.face_info(photo, face)
+            with page.busy:
+                gender, age_now, said = page.face_info(photo, face)
         except Exception as error:
             raise gr.Error(_explain(error), duration=None, print_exception=False) from None
         return said + ". Change the gender or the age now below if they are wrong.", gender, age_now
@@ -386,20 +397,21 @@ def build_page(page):
     def age(photo, face, ages, gender, age_now, progress=gr.Progress()):
         progress(0.1, desc="Finding faces")
         try:
-            page.found(photo)
-            progress(0.4, desc="Aging")
-            results = page.age(photo, face, ages, gender, age_now)
+            with page.busy:
+                page.found(photo)
+                progress(0.4, desc="Aging")
+                results = page.age(photo, face, ages, gender, age_now)
         except Exception as error:
             raise gr.Error(_explain(error), duration=None, print_exception=False) from None
         progress(1.0, desc="Done")
         names = ", ".join(_age_label(a) for a, _ in results.faces)
-        summary = (f"Face {int(face or 1)} at {names} (left to right, after the input), at the face's own "
+        summary = (f"Face {results.face} at {names} (left to right, after the input), at the face's own "
                    f"resolution ({results.side}x{results.side})."
-                   + (f" Aged as {gender}." if ager.takes_gender and gender else ""))
+                   + (f" Aged as {results.gender}." if ager.takes_gender else ""))
         gallery = [(p, _age_label(a)) for a, p in results.photos]
         return results.aligned, results.strip, results.gif, gallery, results.files, summary
 
-    with gr.Blocks(title="Face aging", analytics_enabled=False, delete_cache=CACHE_SWEEP) as demo:
+    with gr.Blocks(title="Face aging", analytics_enabled=False, delete_cache=sweep) as demo:
         gr.Markdown(f"# Face aging\n**Model:** {ager.description}  \nEverything runs on this machine; nothing is "
                     f"sent anywhere.")
         with gr.Row():
@@ -413,6 +425,10 @@ def build_page(page):
                                   value=", ".join(map(str, ager.default_ages)), max_lines=1)
                 gender = gr.Radio(label="Gender (estimated; change it if it is wrong)", choices=list(L.GENDER_NAMES),
                                   value=None, visible=ager.takes_gender)
+                # The value as sent, for page_fields.parse_gender: Gradio's own check quotes whatever was sent,
+                # however long. (A subclass would do it too, but Gradio writes a .pyi file beside any module that
+                # defines one.)
+                gender.preprocess = _as_sent
                 # Text, not a number field: a number field always holds a number, and "empty" (the estimate) must
                 # stay possible; the age now is where aging starts.
                 age_now = gr.Textbox(label="Their age now, in years (estimated; change it if it is wrong)",
@@ -448,12 +464,16 @@ def free_port(host=LOOPBACK):
 
 
 class Server:
-    """The page being served: `url`, `port`, and `close()`, which stops it and removes its temporary folder."""
+    """The page being served: `url`, `port`, its `page`, `sweeper` and `uploads` (page_guard), and `close()`, which
+    stops it and removes its temporary folder."""
 
-    def __init__(self, demo, url, port, root, previous_temp):
+    def __init__(self, demo, url, port, root, previous_temp, page=None, sweeper=None, uploads=None):
         self.demo, self.url, self.port, self.root, self._previous_temp = demo, url, port, root, previous_temp
+        self.page, self.sweeper, self.uploads = page, sweeper, uploads
 
     def close(self):
+        if self.sweeper is not None:
+            self.sweeper.stop()
         self.demo.close()
         shutil.rmtree(self.root, ignore_errors=True)
         if self._previous_temp is None:
@@ -468,9 +488,14 @@ class Server:
         self.close()
 
 
-def start(ager, host=LOOPBACK, port=DEFAULT_PORT, output_size=DEFAULT_OUTPUT_SIZE):
-    """Serve the page for `ager` on host:port in background threads; returns the Server."""
+def start(ager, host=LOOPBACK, port=DEFAULT_PORT, output_size=DEFAULT_OUTPUT_SIZE, sweep=CACHE_SWEEP,
+          limits=PAGE_LIMITS):
+    """Serve the page for `ager` on host:port in background threads; returns the Server. `sweep`: (every, age) in
+    seconds of the sweep of uploads and results; `limits`: how much of a photo is read (faces.photo.PhotoLimits).
+    One page per process at a time: Gradio reads its folder from the process's environment (GRADIO_TEMP_DIR)."""
     require_gradio()
+    from starlette.middleware import Middleware
+    from face_aging.inference.page_guard import Addresses, PageGuard, Sweeper, Uploads
     if port == 0:
         port = free_port(host if host != "0.0.0.0" else LOOPBACK)
     root = tempfile.mkdtemp(prefix="face-aging-app-")
@@ -485,22 +510,29 @@ def start(ager, host=LOOPBACK, port=DEFAULT_PORT, output_size=DEFAULT_OUTPUT_SIZ
         import gradio as gr
         work = os.path.join(root, "results")
         os.makedirs(work)
-        demo = build_page(Page(ager, work, output_size))
+        page = Page(ager, work, output_size, limits)
+        demo = build_page(page, sweep)
         demo.queue(default_concurrency_limit=1)
+        uploads = Uploads()
+        guard = Middleware(PageGuard, addresses=Addresses(host, port), uploads=uploads)
         # System fonts: the default theme's Google font would be fetched from the internet by the browser.
+        # show_error=False: every message of the page's own is a gr.Error, shown whatever this says; Gradio's own
+        # errors about a malformed request (pydantic's text, the components' reprs) are not shown.
         theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
                                   font_mono=["ui-monospace", "monospace"])
         try:
             demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True, share=False,
-                        inbrowser=False, show_error=True, ssr_mode=False, max_file_size=MAX_UPLOAD, theme=theme,
-                        css=FACE_CSS)
+                        inbrowser=False, show_error=False, ssr_mode=False, max_file_size=MAX_UPLOAD, theme=theme,
+                        css=FACE_CSS, app_kwargs={"middleware": [guard]})
         except OSError as error:
             raise AppUnavailable(f"Cannot listen on {host}:{port} ({error}): pass another --port") from None
+        # The page's own sweep, beside Gradio's (delete_cache), which one bad file stops for good.
+        sweeper = Sweeper(root, *sweep, keep=(work,), lock=page.busy, uploads=uploads).start()
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
-    shown = LOOPBACK if host in ("0.0.0.0", "::") else host
-    return Server(demo, f"http://{shown}:{port}/", port, root, previous_temp)
+    shown = LOOPBACK if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host
+    return Server(demo, f"http://{shown}:{port}/", port, root, previous_temp, page, sweeper, uploads)
 
 
 def exposure_warning(host, port):
@@ -513,18 +545,23 @@ def exposure_warning(host, port):
 
 def serve(ager, host=LOOPBACK, port=DEFAULT_PORT, output_size=DEFAULT_OUTPUT_SIZE):
     """Serve the page until Ctrl-C or SIGTERM (the --serve command)."""
-    server = start(ager, host, port, output_size)
-    warning = exposure_warning(host, server.port)
-    if warning:
-        logging.warning("%s", warning)
-    print(f"\tServing {ager.description}\n\tOpen {server.url} in a browser (Ctrl-C stops the server)", flush=True)
-    # SIGTERM (kill, a service manager) stops the server as Ctrl-C does, so its temporary folder is removed too.
+    # SIGTERM (kill, a service manager) stops the server as Ctrl-C does, so its temporary folder is removed too;
+    # whenever it comes, even while the address is being printed to whoever may stop the server on reading it.
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    server = None
     try:
+        server = start(ager, host, port, output_size)
+        warning = exposure_warning(host, server.port)
+        if warning:
+            logging.warning("%s", warning)
+        print(f"\tServing {ager.description}\n\tOpen {server.url} in a browser (Ctrl-C stops the server)", flush=True)
         server.demo.block_thread()
+    except KeyboardInterrupt:
+        pass                     # stopping is what was asked (Gradio's own wait takes it the same way)
     finally:
         signal.signal(signal.SIGTERM, previous)
-        server.close()
+        if server is not None:
+            server.close()
 
 
 def _interrupt(signum, frame):
