@@ -4,35 +4,12 @@ that are not fixtures are in helpers.py."""
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# One thread per operation: the tests' tiny tensors gain nothing from a second one, and scripts/test runs two test
-# processes on two cores. Read when TensorFlow starts, here and in the processes the tests launch.
+# One thread per operation: the tests' tiny tensors gain nothing from a second one, and the tests that start two
+# worker processes (test_multiworker) then have a core each. Read when TensorFlow starts, here and in the processes
+# the tests launch.
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 import pytest  # noqa: E402
-
-# Slow tests (pyproject.toml's `slow` marker) of two files that other work is changing at the moment, marked here
-# until the marks move into the files themselves. A name that its file no longer defines is an error, so that a
-# rename cannot move a slow test into the fast tier unnoticed.
-SLOW_ELSEWHERE = {
-    "test_app.py": ("test_the_package_and_its_commands_do_not_import_gradio", "test_the_page_in_a_real_browser"),
-    "test_bad_inputs.py": ("test_train_uses_the_usable_faces_and_names_every_skipped_file",
-                           "test_test_mode_ages_every_readable_image_and_names_the_rest",
-                           "test_eval_uses_every_readable_image_and_names_the_rest",
-                           "test_test_mode_and_eval_stop_when_nothing_is_usable",
-                           "test_import_of_a_zero_byte_file_through_main"),
-}
-
-
-@pytest.hookimpl(tryfirst=True)  # before -m selects by the marks
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        names = SLOW_ELSEWHERE.get(item.path.name, ())
-        missing = [name for name in names if not hasattr(item.module, name)]
-        if missing:
-            raise pytest.UsageError(f"tests/conftest.py's SLOW_ELSEWHERE names {', '.join(missing)}, which "
-                                    f"tests/{item.path.name} does not define")
-        if item.originalname in names:
-            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)
@@ -88,6 +65,18 @@ def pagan_prepared(tmp_path_factory):
                        "--val_fraction", "0.2")
     assert result.returncode == 0, result.stderr
     return out
+
+
+@pytest.fixture(scope="session")
+def random_phi_age(tmp_path_factory):
+    """A folder holding a small random phi_age (VGG-16 at 32 px, 1/16 of its widths), saved as `--model age` saves
+    one: what a PAGAN run reads as --age_classifier where no test needs a trained one."""
+    from face_aging.pagan import frozen
+    from face_aging.pagan.vgg import VGG16, scaled_channels
+    folder = tmp_path_factory.mktemp("random_phi_age") / "phi_age"
+    phi_age = VGG16(4, 32, scaled_channels(0.0625), 8, input_scale=1 / 127.5, name="phi_age")
+    frozen.save_age_classifier(phi_age, str(folder), {"source": "random, for tests"})
+    return folder
 
 
 @pytest.fixture(scope="session")

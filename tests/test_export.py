@@ -152,6 +152,7 @@ def test_no_generator_in_the_run_nor_bundled_is_a_clear_error(tmp_path):
         load_generators(str(tmp_path / "none"), bundled_dir=str(tmp_path / "no_bundle"))
 
 
+@pytest.mark.slow
 def test_export_without_a_checkpoint_exports_the_bundled_generators(tmp_path):
     from face_aging.pagan import bundled
     if not bundled.available():

@@ -252,9 +252,9 @@ def test_missing_judges_name_the_file_and_the_command(prepared, tmp_path):
     assert str(tmp_path / "none" / "age_classifier.json") in result.stderr and "--model age" in result.stderr
 
 
-def test_missing_vgg_face_names_the_import_command(prepared, age_classifier, tmp_path):
+def test_missing_vgg_face_names_the_import_command(prepared, random_phi_age, tmp_path):
     result = call_main("--model", "pagan", "--is_train", "--prepared_dir", str(prepared), "--age_classifier",
-                       str(age_classifier / "phi_age"), "--identity", str(tmp_path / "vgg"), "--savedir",
+                       str(random_phi_age), "--identity", str(tmp_path / "vgg"), "--savedir",
                        str(tmp_path / "run"), *TINY_PAGAN)
     assert result.returncode == 1
     assert str(tmp_path / "vgg") in result.stderr and "--model import" in result.stderr

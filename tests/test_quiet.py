@@ -42,6 +42,7 @@ def test_test_mode_starts_without_tensorflow_notices(tmp_path):
     assert not [word for word in NOISE if word in output], output
 
 
+@pytest.mark.slow
 def test_the_page_starts_without_tensorflow_notices(tmp_path):
     """--serve imports the page's module, which reads photos with TensorFlow, while its flags are checked: it used
     to print TensorFlow's notices, twice. Stopped by SIGTERM the moment it prints its address, it removes its

@@ -532,15 +532,10 @@ TINY_PAGAN = ["--image_size=32", "--gen_channels=4", "--res_blocks=1", "--head_w
 
 
 @pytest.fixture(scope="module")
-def pagan_inputs(pagan_prepared, tmp_path_factory):
+def pagan_inputs(pagan_prepared, random_phi_age):
     """Prepared data (conftest's 160 synthetic faces, all clusters) and a small random phi_age: what a PAGAN run
     reads. Returns {"prepared": folder, "phi_age": folder}."""
-    from face_aging.pagan import frozen
-    from face_aging.pagan.vgg import VGG16, scaled_channels
-    root = tmp_path_factory.mktemp("pagan_inputs")
-    phi_age = VGG16(4, 32, scaled_channels(0.0625), 8, input_scale=1 / 127.5, name="phi_age")
-    frozen.save_age_classifier(phi_age, str(root / "phi_age"), {"source": "random, for tests"})
-    return {"prepared": pagan_prepared, "phi_age": root / "phi_age"}
+    return {"prepared": pagan_prepared, "phi_age": random_phi_age}
 
 
 def pagan_args(inputs, savedir, *more):
