@@ -174,8 +174,8 @@ def bench_bundled_test(args):
     import numpy as np
     from PIL import Image
     from face_aging.caae import bundled
-    from face_aging.caae.config import TestOptions
-    from face_aging.caae.infer import restore_aging_model, run_test
+    from face_aging.caae.infer import restore_aging_model
+    from face_aging.inference.testmode import TestOptions, run_test
     from face_aging.caae.config import CAAEConfig
     from face_aging.caae.model import gender_labels
     from face_aging.data.synthetic import make_person, render_face
@@ -212,7 +212,8 @@ def bench_pagan_bundled_test(args):
     import tensorflow as tf
     from PIL import Image
     from face_aging.data.synthetic import make_person, render_face
-    from face_aging.pagan.infer import load_generators, run_test
+    from face_aging.inference.testmode import TestOptions, run_test
+    from face_aging.pagan.infer import load_generators
     generators = load_generators("/nonexistent-run")
     size = max(config.image_size for _, config, _ in generators.values())
     faces = [render_face(make_person(k, seed=3), 20 + k, TEST_SIDE) for k in range(10)]
@@ -231,9 +232,11 @@ def bench_pagan_bundled_test(args):
         for k, face in enumerate(faces):
             Image.fromarray(face).save(os.path.join(folder, f"face{k}.jpg"), quality=95)
         savedir = os.path.join(tmp, "run")
-        run_test(folder, savedir, target_age=60, ages=TEN_AGES, gif=True, align="off")     # warm-up
+        options = TestOptions(testdir=folder, savedir=savedir, model="pagan", target_age=60, ages=TEN_AGES, gif=True,
+                              align="off")
+        run_test(options)                                  # warm-up
         start = time.perf_counter()
-        run_test(folder, savedir, target_age=60, ages=TEN_AGES, gif=True, align="off")
+        run_test(options)
         whole = (time.perf_counter() - start) / len(faces)
     return {"seconds_per_face": statistics.median(per_face), "best_seconds": min(per_face),
             "test_mode_seconds_per_face": whole, "image_size": size, "clusters": sorted(generators),
@@ -321,7 +324,7 @@ def bench_scan(args):
 def bench_pagan_train(args):
     import numpy as np
     import tensorflow as tf
-    from face_aging import precision as mp
+    from face_aging.training import precision as mp
     from face_aging.pagan.config import PAGANConfig
     from face_aging.pagan.model import PAGAN
     from face_aging.pagan.vgg import VGG16

@@ -86,7 +86,7 @@ def lively_run(tmp_path_factory, tiny_config):
     import tensorflow as tf
     from face_aging.caae import tf1_checkpoint
     from face_aging.caae.model import CAAE
-    from face_aging.rundir import RunDir
+    from face_aging.training.rundir import RunDir
     from helpers import original_shapes, random_arrays, write_tf1_checkpoint
     root = tmp_path_factory.mktemp("lively")
     arrays = random_arrays(original_shapes(32, enc=8, gen=64), seed=11)

@@ -141,7 +141,7 @@ def write_pagan_run(savedir, clusters, seed=5):
     import tensorflow as tf
     from face_aging.pagan.config import PAGANConfig
     from face_aging.pagan.model import build_generator
-    from face_aging.rundir import RunDir
+    from face_aging.training.rundir import RunDir
     generators = {}
     for k in clusters:
         keras.utils.set_random_seed(seed + k)

@@ -17,6 +17,7 @@ from PIL import Image, ImageSequence
 
 from helpers import REPO, parsed, png_claiming
 from face_aging.inference import app
+from face_aging.inference.agers import load_ager
 from face_aging.cli import validate as cli_validate
 from face_aging.errors import FlagError
 
@@ -81,7 +82,7 @@ def served(gradio_client, lively_run, tiny_config, tmp_path_factory):
     """The page for a copy of the tiny CAAE run, on a free loopback port: (server, savedir, the run's files before)."""
     savedir = str(shutil.copytree(lively_run[0], tmp_path_factory.mktemp("served") / "run"))
     before = tree(savedir)
-    server = app.start(app.load_caae(tiny_config, savedir), port=0)
+    server = app.start(load_ager("caae", savedir, architecture=tiny_config), port=0)
     yield server, savedir, before
     server.close()
 
@@ -319,7 +320,7 @@ def small_page(gradio_client, lively_run, tiny_config, served):
     0.2 s the files older than ten minutes. One test at a time, and `served` is not used meanwhile: Gradio reads
     its folder from the process's environment, so one process serves one page at a time."""
     from face_aging.faces.photo import PhotoLimits
-    server = app.start(app.load_caae(tiny_config, lively_run[0]), port=0, sweep=(0.2, 600),
+    server = app.start(load_ager("caae", lively_run[0], architecture=tiny_config), port=0, sweep=(0.2, 600),
                        limits=PhotoLimits(**SMALL_LIMITS))
     yield server
     server.close()
@@ -411,7 +412,7 @@ def test_nothing_is_written_into_the_run_directory(client, photo, served):
 
 @pytest.mark.slow
 def test_the_server_removes_its_temporary_folder_when_it_stops(gradio_client, lively_run, tiny_config, photo):
-    server = app.start(app.load_caae(tiny_config, lively_run[0]), port=0)
+    server = app.start(load_ager("caae", lively_run[0], architecture=tiny_config), port=0)
     try:
         client = gradio_client.Client(server.url, verbose=False, download_files=False)
         client.predict(gradio_client_file(photo[0]), 1, "45", "male", "", api_name="/age")
@@ -432,9 +433,10 @@ def test_the_bundled_model_ages_residually_with_its_own_strength(tmp_path, photo
     from face_aging.caae.config import CAAEConfig
     if not bundled.available():
         pytest.skip("the bundled model is not in this checkout")
-    ager = app.load_caae(CAAEConfig(**bundled.architecture()), str(tmp_path / "no_run"))
+    ager = load_ager("caae", str(tmp_path / "no_run"), architecture=CAAEConfig(**bundled.architecture()))
     assert ager.residual == bundled.residual() > 0
-    assert "the bundled model" in ager.description and f"strength {bundled.residual():g}" in ager.description
+    said = "; ".join(ager.describe())
+    assert "the bundled model" in said and f"strength {bundled.residual():g}" in said
     results = app.Page(ager, str(tmp_path)).age(photo[0], 1, [70], "male", None)
     strip = read(results.strip).astype(int)
     side = strip.shape[0]
@@ -448,9 +450,10 @@ def test_pagan_offers_its_trained_clusters_and_ages_through_them(tmp_path, photo
     from face_aging.inference.testmode import TestModeError
     from helpers import write_pagan_run
     write_pagan_run(str(tmp_path / "pagan"), clusters=(1, 3))
-    ager = app.load_pagan(str(tmp_path / "pagan"))
-    assert ager.default_ages == [35, 60] and not ager.takes_gender     # the trained clusters' ages
-    assert "cluster 31-40" in ager.description and "cluster 51+" in ager.description
+    ager = load_ager("pagan", str(tmp_path / "pagan"))
+    assert list(ager.default_ages) == [35, 60] and not ager.takes_gender     # the trained clusters' ages
+    said = "; ".join(ager.describe())
+    assert "cluster 1 (31-40)" in said and "cluster 3 (51+)" in said
     page = app.Page(ager, str(tmp_path))
     results = page.age(photo[0], 1, [35, 60], None, "20")
     assert len(gif_frames(results.gif)) == len(range(20, 61, 3))      # from its age now to 51+'s 60
@@ -465,7 +468,7 @@ def test_a_face_chip_is_aged_as_it_is(lively_run, tiny_config, face_folder, tmp_
     chip = sorted(os.listdir(face_folder))[0]
     assert chip.endswith(".jpg.chip.jpg")
     path = shutil.copy(os.path.join(face_folder, chip), tmp_path)
-    page = app.Page(app.load_caae(tiny_config, lively_run[0]), str(tmp_path))
+    page = app.Page(load_ager("caae", lively_run[0], architecture=tiny_config), str(tmp_path))
     boxes, count, note = page.show_faces(str(path))
     outlined = read(boxes).astype(int)
     assert count == 1 and outlined.shape == (48, 48, 3) and note == ""
@@ -487,7 +490,7 @@ def test_face_outline_is_the_aligned_square_in_the_photo():
 
 @pytest.mark.parametrize("args, message", [
     (("--port", "8000"), "--port is for --serve"),
-    (("--serve", "--model", "age"), "only --model caae or pagan has a page"),
+    (("--serve", "--model", "age"), "only --model caae, pagan, combined has a page"),
     (("--serve", "--eval", "--testdir", "x"), "--serve and --eval: choose one"),
     (("--serve", "--is_train"), "--serve and --is_train: choose one"),
     (("--serve", "--port", "70000"), "--port=70000: must be a port number"),
@@ -544,7 +547,7 @@ def test_the_page_in_a_real_browser(gradio_client, photo, tmp_path):
     if not bundled.available():
         pytest.skip("the bundled model is not in this checkout")
     screenshot = os.environ.get("FACE_AGING_SCREENSHOT") or str(tmp_path / "page.png")
-    server = app.start(app.load_caae(CAAEConfig(**bundled.architecture()), str(tmp_path / "no_run")), port=0)
+    server = app.start(load_ager("caae", str(tmp_path / "no_run"), architecture=CAAEConfig(**bundled.architecture())), port=0)
     try:
         with sync_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

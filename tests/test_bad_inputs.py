@@ -348,7 +348,7 @@ def test_eval_uses_every_readable_image_and_names_the_rest(corpus, trained, tiny
     savedir, _ = trained
     with caplog.at_level(logging.WARNING):
         results = evaluate(EvalOptions(model="caae", testdir=folder, savedir=savedir, age_judge="none",
-                                       identity_judge="none", caae_config=tiny_config))
+                                       identity_judge="none", architecture=tiny_config))
     assert results["num_faces"] == len(used(expected, UNLABELLED))
     skipped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Skipped ")]
     assert len(skipped) == 1
@@ -454,7 +454,7 @@ def test_test_mode_and_eval_stop_when_nothing_is_usable(hopeless, trained, tiny_
             load_test_images(where, 32)
         with pytest.raises(TestModeError, match=words):
             evaluate(EvalOptions(model="caae", testdir=where, savedir=trained[0], age_judge="none",
-                                 identity_judge="none", caae_config=tiny_config))
+                                 identity_judge="none", architecture=tiny_config))
     with pytest.raises(TestModeError, match="nothing is left"):
         load_test_images(folder, 32)
 

@@ -26,16 +26,20 @@ def _seeded():
 
 # --------------------------------------------------------------------------------------------------- metrics
 
-def test_group_bounds_match_the_label_functions():
-    caae = metrics.group_bounds("caae")
-    assert caae == [(0, 5), (6, 10), (11, 15), (16, 20), (21, 30), (31, 40), (41, 50), (51, 60), (61, 70), (71, 120)]
-    assert metrics.group_bounds("pagan") == [(0, 30), (31, 40), (41, 50), (51, 120)]
-    for kind, to_index in (("caae", age_to_group), ("pagan", age_to_cluster)):
-        for index, (low, high) in enumerate(metrics.group_bounds(kind)):
-            assert int(to_index(low)) == index and int(to_index(high)) == index
-    assert metrics.group_names("pagan") == ["30-", "31-40", "41-50", "51+"]
-    with pytest.raises(ValueError, match="caae"):
-        metrics.group_bounds("morph")
+def test_eval_targets_match_the_label_functions():
+    from face_aging.data import labels as L
+    from face_aging.models.ager import eval_targets
+    groups = eval_targets(L.AGE_GROUP_UPPER, L.AGE_GROUP_NAMES)
+    clusters = eval_targets(L.AGE_CLUSTER_UPPER, L.AGE_CLUSTER_NAMES)
+    assert [(t.low, t.high) for t in groups] == [(0, 5), (6, 10), (11, 15), (16, 20), (21, 30), (31, 40), (41, 50),
+                                                 (51, 60), (61, 70), (71, 120)]
+    assert [(t.low, t.high) for t in clusters] == [(0, 30), (31, 40), (41, 50), (51, 120)]
+    for targets, to_index in ((groups, age_to_group), (clusters, age_to_cluster)):
+        for index, target in enumerate(targets):
+            assert int(to_index(target.low)) == index and int(to_index(target.high)) == index
+    assert [t.name for t in clusters] == ["30-", "31-40", "41-50", "51+"]
+    # The age a target asks for: its middle; an open-ended one's first ten years' middle.
+    assert [t.age for t in clusters] == [15.0, 35.5, 45.5, 60.5] and groups[-1].age == 80.5
 
 
 def test_age_figures_exclude_failures_and_count_inside_after_rounding():
@@ -240,7 +244,7 @@ def _results():
             verification=[dict(far=1e-5, rate=r5, enough=False, n=100, failed=0),
                           dict(far=1e-3, rate=r3, enough=True, n=100, failed=0)]))
     per_target[2]["real_age"], per_target[2]["real_ages"] = None, None
-    return dict(model="pagan", checkpoint="runs/pagan", data="CACD val", num_faces=100,
+    return dict(model="pagan", target_word="cluster", checkpoint="runs/pagan", data="CACD val", num_faces=100,
                 targets=["31-40", "41-50", "51+"], target_bounds=bounds,
                 judges=dict(age=dict(name="DEX", kind="age estimator", source="dex.h5", version="1.0"),
                             identity=dict(name="VGG-Face fc7", kind="face descriptor", source="vgg_face.mat",
@@ -288,7 +292,8 @@ def test_build_table_says_why_a_judge_is_missing():
 
 def test_caae_extra_figures_and_console_table():
     results = _results()
-    results.update(model="caae", rank_correlation=dict(mean=0.9312, median=0.95, n=99, undefined=1, pooled=0.88),
+    results.update(model="caae", target_word="group", ranks_targets=True, reconstructs=True,
+                   rank_correlation=dict(mean=0.9312, median=0.95, n=99, undefined=1, pooled=0.88),
                    reconstruction_error=0.07123, residual=dict(strength=2.0, input_age="estimate"),
                    near_age_verification=dict(share=0.85, n=1000, threshold=0.6, within=2, share_aged=0.8,
                                               n_aged=800))

@@ -46,8 +46,7 @@ def errors(tile):
 
 @pytest.mark.parametrize("name, align", [("phone.jpg", "off"), ("30_0_0_20170101000000001.jpg.chip.jpg", "auto")])
 def test_test_mode_uses_the_photo_the_way_the_user_sees_it(lively_run, tiny_config, tmp_path, name, align):
-    from face_aging.caae.config import TestOptions
-    from face_aging.caae.infer import run_test
+    from face_aging.inference.testmode import TestOptions, run_test
     savedir, _ = lively_run
     testdir = tmp_path / "photos"
     testdir.mkdir()

@@ -21,6 +21,7 @@ import pytest
 
 from helpers import REPO, TINY_FLAGS, assert_same_first_step
 
+
 def first_caae_step(strategy):
     """One CAAE step on a fixed global batch of 8 under `strategy` (None: one device): (replicas, loss terms, Adam's
     first moments, weights)."""
@@ -46,7 +47,7 @@ STEP = textwrap.dedent("""
     import os, sys
     import numpy as np
     sys.path.insert(0, sys.argv[1])
-    from face_aging import distribute
+    from face_aging.training import distribute
     strategy = distribute.make_strategy("multiworker", 60)
 """) + textwrap.dedent(inspect.getsource(first_caae_step)) + textwrap.dedent("""
     np.save(sys.argv[2], np.array(first_caae_step(strategy), dtype=object), allow_pickle=True)

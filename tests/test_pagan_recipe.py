@@ -104,7 +104,7 @@ def test_the_chroma_term_counts_colour_not_brightness():
 @pytest.mark.slow
 def test_test_mode_aligns_photos_to_the_crop_the_run_recorded(tmp_path):
     from face_aging.pagan.infer import face_template, load_generators
-    from face_aging.rundir import RunDir
+    from face_aging.training.rundir import RunDir
     write_pagan_run(str(tmp_path / "run"), (1, 2))
     assert face_template(load_generators(str(tmp_path / "run"))) == "pagan"       # the paper's loose crop
     for k in (1, 2):

@@ -200,8 +200,7 @@ def check_pasted(out, photo):
 
 
 def test_caae_aligns_every_face_and_pastes_it_back(caae_run, photo_folder, fake_detection, tiny_config, caplog):
-    from face_aging.caae.config import TestOptions
-    from face_aging.caae.infer import run_test
+    from face_aging.inference.testmode import TestOptions, run_test
     fake_detection("caae")
     folder, photo = photo_folder
     with caplog.at_level(logging.WARNING):
@@ -226,16 +225,15 @@ def test_caae_aligns_every_face_and_pastes_it_back(caae_run, photo_folder, fake_
 
 @pytest.mark.slow
 def test_pagan_ages_gif_and_paste_back(photo_folder, fake_detection, tmp_path, caplog):
-    from face_aging.inference.testmode import TestModeError
-    from face_aging.pagan.infer import run_test
+    from face_aging.inference.testmode import TestModeError, TestOptions, run_test
     fake_detection("pagan")
     savedir = str(tmp_path / "pagan")
     write_pagan_run(savedir, (1, 3))
     folder, photo = photo_folder
     with pytest.raises(TestModeError, match=r"cluster 2 \(41-50\).*cluster2.*--target_cluster 2"):
-        run_test(str(folder), savedir, target_age=45)
-    run_test(str(folder), savedir, target_age=25, ages=(20, 35, 60), gif=True, paste_back=True, align="on",
-             input_age=25)
+        run_test(TestOptions(testdir=str(folder), savedir=savedir, model="pagan", target_age=45))
+    run_test(TestOptions(testdir=str(folder), savedir=savedir, model="pagan", target_age=25, ages=(20, 35, 60),
+                         gif=True, paste_back=True, align="on", input_age=25))
     test = os.path.join(savedir, "test")
     for k in (1, 2):
         name = f"party_face{k}"

@@ -4,7 +4,7 @@ plain lines at an interval, never a carriage return."""
 import io
 import time
 
-from face_aging.progress import Progress
+from face_aging.training.progress import Progress
 
 
 class Terminal(io.StringIO):

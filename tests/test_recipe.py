@@ -190,6 +190,10 @@ def test_recipe_training_trains_the_classifier_once_summarises_and_resumes(tmp_p
     shown = json.loads(events["options"][0][1].item().decode())          # the options, as text in TensorBoard
     assert (shown["age_loss"], shown["id_loss"], shown["flip"]) == (0.1, 0.5, True)
     classifier_files = sorted(os.listdir(os.path.join(savedir, "age_classifier")))
+    # C trained through the one loop, in a run directory of its own (resumable, NaN-checked, saved on signals).
+    assert {"options.json", "checkpoint", "summary"} <= set(classifier_files)
+    assert json.load(open(os.path.join(savedir, "age_classifier", "options.json")))["epochs"] == 2
+    assert tf.train.latest_checkpoint(os.path.join(savedir, "age_classifier", "checkpoint"))
     second = call_main(*flags, "--epoch=2")
     assert second.returncode == 0, second.stderr[-3000:]
     assert "Restored the age classifier" in second.stdout and "age classifier epoch" not in second.stdout
@@ -261,18 +265,20 @@ def test_the_recipe_preset_sets_its_flags_and_explicit_flags_win():
 
 
 @pytest.mark.slow
-def test_the_age_classifier_restores_every_weight(tmp_path):
+def test_the_age_classifier_restores_every_weight(tmp_path, capsys):
     """A resumed run must judge with the classifier it trained: every convolution and batch-norm statistic is in its
     checkpoint (layers kept in lists are not checkpointed by Keras 3 on their own)."""
     faces = load_faces("synthetic", 32, num_synthetic=80)
     data = FaceDataset(faces, 32, 16, num_vis=8, flip=True)
     writer = tf.summary.create_file_writer(str(tmp_path / "summary"))
-    trained, said = age_classifier.train_or_restore(str(tmp_path / "c"), data, 1, writer)
-    assert said.startswith("Trained")
-    restored, said = age_classifier.train_or_restore(str(tmp_path / "c"), data, 1, writer)
-    assert said.startswith("Restored")
+    trained = age_classifier.train_or_restore(str(tmp_path / "c"), data, 1, writer)
+    assert "Trained the age classifier" in capsys.readouterr().out
+    restored = age_classifier.train_or_restore(str(tmp_path / "c"), data, 1, writer)
+    assert "Restored the age classifier" in capsys.readouterr().out
+    assert not trained.trainable and not restored.trainable                 # frozen for the CAAE's training
     x = tf.random.uniform([6, 32, 32, 3], -1, 1, seed=1)
     assert np.array_equal(trained(x, training=False).numpy(), restored(x, training=False).numpy())
-    saved = [name for name, _ in tf.train.list_variables(tf.train.latest_checkpoint(str(tmp_path / "c")))]
+    saved = [name for name, _ in tf.train.list_variables(tf.train.latest_checkpoint(str(tmp_path / "c" /
+                                                                                     "checkpoint")))]
     assert sum("moving_mean" in n for n in saved) == sum("C_bn" in v.path and "moving_mean" in v.path
                                                         for v in trained.variables) > 0

@@ -23,7 +23,7 @@ import tensorflow as tf
 from PIL import Image
 
 from helpers import REPO, call_main
-from face_aging import checkpointing
+from face_aging.training import checkpointing
 from face_aging.caae.model import CAAE
 from face_aging.caae.config import TrainOptions
 from face_aging.caae.train import train

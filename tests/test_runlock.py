@@ -13,11 +13,11 @@ import time
 import pytest
 
 from helpers import REPO, TINY_FLAGS, call_main
-from face_aging import runlock
+from face_aging.training import runlock
 
 HOLDER = r'''
 import sys, time
-from face_aging import runlock
+from face_aging.training import runlock
 with runlock.training_lock(sys.argv[1]):
     print("held", flush=True)
     time.sleep(120)
@@ -93,8 +93,8 @@ def test_a_lock_left_by_a_killed_run_does_not_block_the_next(holder, tmp_path):
 
 
 def test_test_mode_reads_a_run_while_it_trains(holder, lively_run, tmp_path):
-    from face_aging.caae.config import CAAEConfig, TestOptions
-    from face_aging.caae.infer import run_test
+    from face_aging.caae.config import CAAEConfig
+    from face_aging.inference.testmode import TestOptions, run_test
     from face_aging.data.synthetic import write_utkface_folder
     savedir, _ = lively_run
     holder(savedir)

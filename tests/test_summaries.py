@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import plugin_event_accumulator as pea
 
-from face_aging import summaries
+from face_aging.training import summaries
 
 
 def points(logdir, tag):
@@ -86,7 +86,7 @@ def test_a_session_writer_purges_what_an_earlier_session_wrote_past_its_start(tm
 
 @pytest.mark.slow
 def test_a_resumed_caae_run_shows_each_step_once(face_folder, tiny_config, tmp_path):
-    from face_aging import checkpointing
+    from face_aging.training import checkpointing
     from face_aging.caae.config import TrainOptions
     from face_aging.caae.train import train
     options = TrainOptions(savedir=str(tmp_path), dataset=face_folder, epoch=2, batch_size=16, save_every_epochs=1,

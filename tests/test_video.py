@@ -168,12 +168,8 @@ def test_single_bad_clip_is_one_line_naming_it(clips):
 
 @pytest.fixture(scope="module")
 def caae_ager():
-    from face_aging.caae import bundled
-    from face_aging.caae.config import CAAEConfig
-    from face_aging.caae.infer import restore_aging_model
-    from face_aging.inference.videoagers import CAAEFrames
-    model, _ = restore_aging_model(CAAEConfig(**bundled.architecture()), "/nonexistent-run")
-    return CAAEFrames(model, model.residual)
+    from face_aging.inference.agers import load_ager
+    return load_ager("caae", "/nonexistent-run")
 
 
 def _options(**kw):

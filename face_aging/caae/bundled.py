@@ -53,7 +53,7 @@ def write(savedir, directory=DIRECTORY, test_residual=0.0):
     maintainers: `python -m face_aging.caae.bundled SAVEDIR [STRENGTH]`. Returns the prefix written."""
     import tensorflow as tf
     from face_aging.caae.model import AgingModel
-    from face_aging.rundir import RunDir
+    from face_aging.training.rundir import RunDir
     run = RunDir(savedir)
     recorded = run.read_options()
     latest = tf.train.latest_checkpoint(run.checkpoint)

@@ -75,21 +75,3 @@ class TrainOptions:
     age_classifier_epochs: int = 5     # training of the recipe's age classifier C (with config.age_loss > 0)
     recipe: str = "none"               # --recipe: the named flag set this run started from (RECIPES)
     config: CAAEConfig = dataclasses.field(default_factory=CAAEConfig)
-
-
-@dataclasses.dataclass
-class TestOptions:
-    testdir: str
-    savedir: str = "save"
-    target_age: int = None
-    gender: str = "auto"          # per-face outputs: auto (from a UTKFace-style name, else male), male or female
-    init_checkpoint: str = ""
-    ages: tuple = ()              # --ages: NAME_ages.png strips
-    gif: bool = False             # --gif: NAME.gif
-    paste_back: bool = False      # --paste_back: the aged faces back in the photos (needs target_age or ages)
-    align: str = "auto"           # auto | on | off (see the module docstring)
-    holdout: str = "none"         # only the faces of this held-out set (face_aging.data.holdout)
-    residual: float = None        # residual aging strength (face_aging.caae.residual); None: the model's own
-    input_age: object = "auto"    # residual aging's own group: auto (a UTKFace-style name), estimate, or years
-    output_size: int = 512        # outputs at each face's own resolution up to this side (face_aging.inference.fullres)
-    config: CAAEConfig = dataclasses.field(default_factory=CAAEConfig)

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from face_aging import distribute, precision
+from face_aging.training import distribute, precision
 from face_aging.caae import losses
 from face_aging.caae.config import CAAEConfig
 from face_aging.caae.residual import own_groups, residual_change, residual_progression

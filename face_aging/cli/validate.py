@@ -7,7 +7,7 @@ from absl import flags
 
 from face_aging import quiet
 from face_aging.caae.config import image_size_problem as caae_image_size_problem
-from face_aging.cli.flags import MODELS
+from face_aging.cli.flags import AGING_MODELS, MODELS
 from face_aging.errors import FlagError
 from face_aging.fileio import link_problem
 from face_aging.pagan.config import image_size_problem as pagan_image_size_problem
@@ -44,7 +44,10 @@ def validate(fv=flags.FLAGS):
             fv.model in ("caae", "pagan") and training):
         raise FlagError("--precision and --xla apply to training (--model caae or pagan with --is_train); test mode, "
                         "--eval and --export always run float32")
-    if fv.model == "caae":
+    if fv.model == "combined" and fv.is_train and not (fv.eval or fv.serve or fv.export is not None):
+        raise FlagError("--model combined does not train: it ages with the CAAE and PAGAN of --savedir (or the bundled "
+                        "ones); train them with --model caae and --model pagan into that --savedir")
+    if fv.model in ("caae", "combined"):
         return _validate_caae(fv)
     if fv.model == "prepare":
         if not fv.dataset or fv.dataset == "UTKFace" and not fv["dataset"].present:
@@ -116,7 +119,8 @@ def _validate_test_outputs(fv):
                  if fv[name].present]
     if fv.export is not None:
         if fv.model not in ("caae", "pagan"):
-            raise FlagError(f"--export: only --model caae or pagan exports a SavedModel, not --model {fv.model}")
+            raise FlagError(f"--export: only --model caae or pagan exports a SavedModel, not --model {fv.model}"
+                            + (" (export its two models one by one)" if fv.model == "combined" else ""))
         if not fv.export:
             raise FlagError("--export is empty: give the folder to write the SavedModel to")
         if fv.eval:
@@ -124,12 +128,12 @@ def _validate_test_outputs(fv):
         if test_only:
             raise FlagError(f"--{test_only[0]} is for test mode (--is_train False), not --export")
         quiet.start_tensorflow()
-        from face_aging.export import destination_problem
+        from face_aging.inference.export import destination_problem
         problem = destination_problem(fv.export)
         if problem:
             raise FlagError(f"--export={fv.export}: {problem}")
         return
-    if test_only and fv.model in ("caae", "pagan") and (fv.is_train or fv.eval):
+    if test_only and fv.model in AGING_MODELS and (fv.is_train or fv.eval):
         raise FlagError(f"--{test_only[0]} is for test mode (--is_train False --testdir DIR)"
                         + (", not --eval" if fv.eval else ""))
     if fv.target_age is not None and not 0 <= fv.target_age <= 120:
@@ -186,8 +190,8 @@ def _validate_serve(fv):
         if given:
             raise FlagError(f"--{given[0]} is for --serve (the web page)")
         return
-    if fv.model not in ("caae", "pagan"):
-        raise FlagError(f"--serve: only --model caae or pagan has a page, not --model {fv.model}")
+    if fv.model not in AGING_MODELS:
+        raise FlagError(f"--serve: only --model {', '.join(AGING_MODELS)} has a page, not --model {fv.model}")
     other = [name for name in ("eval", "export", "testdir") if fv[name].present]
     if other or fv["is_train"].present and fv.is_train:
         raise FlagError(f"--serve and --{(other or ['is_train'])[0]}: choose one (--serve serves a trained model and "
@@ -206,17 +210,17 @@ def _validate_serve(fv):
 def _validate_residual(fv):
     if fv["input_age"].present:
         parse_input_age(fv)
-        if fv.model not in ("caae", "pagan") or (fv.is_train and not fv.eval):
-            raise FlagError("--input_age is for test mode (--is_train False) and --eval of --model caae or pagan: the "
-                            "faces' age now, where their aging starts")
-        if fv.model == "pagan" and fv.input_age == "estimate":
-            raise FlagError("--input_age=estimate is the CAAE's (its closest reconstruction); PAGAN takes auto or an "
-                            "age in years")
+        if fv.model not in AGING_MODELS or (fv.is_train and not fv.eval):
+            raise FlagError("--input_age is for test mode (--is_train False) and --eval of --model caae, pagan or "
+                            "combined: the faces' age now, where their aging starts")
+        if fv.model != "caae" and fv.input_age == "estimate":
+            raise FlagError(f"--input_age=estimate is the CAAE's (its closest reconstruction); --model {fv.model} "
+                            f"takes auto or an age in years")
     if not fv["residual"].present:
         return
     parse_residual(fv)
-    if fv.model != "caae":
-        raise FlagError(f"--residual is CAAE's (--model caae), not --model {fv.model}'s")
+    if fv.model not in ("caae", "combined"):
+        raise FlagError(f"--residual is CAAE's (--model caae or combined), not --model {fv.model}'s")
     if fv.is_train and not fv.eval and fv.export is None and not fv.serve:
         raise FlagError("--residual is for test mode (--is_train False), --eval and --export: it changes how a trained "
                         "model's outputs are made, not training")

@@ -18,7 +18,8 @@ from PIL import Image, UnidentifiedImageError
 
 from face_aging import exif
 from face_aging.data import labels as L
-from face_aging.data.decode_check import libjpeg_warnings, undecodable, unusable_reason
+# decode_rgb lives with the decode check, which decodes exactly as training does.
+from face_aging.data.decode_check import decode_rgb, libjpeg_warnings, undecodable, unusable_reason  # noqa: F401
 from face_aging.errors import FaceAgingError
 from face_aging.fileio import link_problem, printable  # noqa: F401 (printable: used from here too)
 
@@ -266,28 +267,6 @@ def load_faces(dataset, image_size, seed=2017, num_synthetic=6000, data_root="da
         return LabelledFaces(ages=data["ages"], genders=data["genders"], images=data["images"],
                              person_ids=data["person_ids"], source=f"synthetic(n={num_synthetic}, seed={seed})")
     return scan_labelled_folder(resolve_dataset(dataset, data_root), image_size, decode_cache)
-
-
-def decode_rgb(contents, min_side=None):
-    """Encoded JPEG/PNG bytes -> uint8 [H, W, 3]. Grey, grey+alpha, RGBA, palette, 16-bit and CMYK images come
-    out as 8-bit RGB (alpha dropped, 16-bit scaled by 255/65535).
-
-    With `min_side`, a JPEG at least twice that size (in its smaller side) is decoded at 1/2, 1/4 or 1/8 scale
-    by libjpeg's DCT scaling, the smallest that keeps `min_side` pixels: a 8000x8000 photo is then decoded as
-    1000x1000 (3 MB) instead of 192 MB, and in a fraction of the time.
-    """
-    def any_format():
-        return tf.io.decode_image(contents, channels=3, expand_animations=False, dtype=tf.uint8)
-    if min_side is None:
-        return any_format()
-
-    def scaled_jpeg():
-        shape = tf.io.extract_jpeg_shape(contents)
-        side = tf.minimum(shape[0], shape[1])
-        index = tf.add_n([tf.cast(side // r >= min_side, tf.int32) for r in (2, 4, 8)])
-        return tf.switch_case(index, [lambda r=r: tf.io.decode_jpeg(contents, channels=3, ratio=r)
-                                      for r in (1, 2, 4, 8)])
-    return tf.cond(tf.io.is_jpeg(contents), scaled_jpeg, any_format)
 
 
 def decode_and_resize(contents, image_size):

@@ -18,7 +18,7 @@ from face_aging.data.pipeline import decode_and_resize
 from face_aging.estimator import network
 from face_aging.estimator.config import EstimatorOptions  # noqa: F401 (the options train_estimator takes)
 from face_aging.pagan import data as pdata
-from face_aging.rundir import RunDir
+from face_aging.training.rundir import RunDir
 from face_aging.training import loop
 from face_aging.training.loop import TrainingError
 

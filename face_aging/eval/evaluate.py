@@ -1,4 +1,5 @@
-"""Evaluation mode: age every face in a folder to every target group (CAAE) or cluster (PAGAN), judge the outputs
+"""Evaluation mode: age every face in a folder to every target of the model (CAAE: its ten age groups; PAGAN: its
+trained clusters; combined: the CAAE's groups) through its Ager (face_aging/models/ager.py), judge the outputs
 offline, and write the papers' age/identity table (SAVEDIR/eval/eval.{json,md}, two PNG plots).
 
 Inputs carry labels when their names are UTKFace-style (AGE_GENDER_RACE_*): the age gives the "real faces of that
@@ -18,13 +19,14 @@ from face_aging import images as imio
 from face_aging.data import labels as L
 from face_aging.eval import judges as J
 from face_aging.eval import metrics, report
+from face_aging.models.ager import requested_age
 
 REPORT_FARS = report.REPORT_FARS
 
 
 @dataclasses.dataclass
 class EvalOptions:
-    model: str                           # caae | pagan
+    model: str                           # caae | pagan | combined (face_aging.inference.agers)
     testdir: str
     savedir: str
     out_dir: str = ""                    # default SAVEDIR/eval
@@ -35,7 +37,7 @@ class EvalOptions:
     max_impostor_pairs: int = 200_000
     seed: int = 2017
     init_checkpoint: str = ""            # CAAE: an original TF1 checkpoint when SAVEDIR has none
-    caae_config: object = None
+    architecture: object = None          # CAAE: the architecture flags given (a dict or a CAAEConfig); None: the run's
     holdout: str = "none"                # only the faces of this held-out set (data/holdout.py)
     residual: float = None               # CAAE: residual aging strength (caae/residual.py); None: the model's own
     input_age: object = "auto"           # CAAE residual aging's own group: auto (the labels), estimate, or years
@@ -56,20 +58,19 @@ def face_labels(paths):
     return np.array(ages), np.array(genders), [""] * len(paths)
 
 
-def prepared_faces(prepared_dir, model, size):
+def prepared_faces(prepared_dir, ager, size):
     """A prepared data folder (--model prepare) as the input: its test split, or its val split when test is empty;
-    PAGAN takes the young faces (cluster 0) of it. Labels and persons come from the manifest (CACD, FG-NET and MORPH
-    know their persons, so impostor pairs are truly different people)."""
+    a model that ages only some faces (PAGAN: the young ones, cluster 0) takes those. Labels and persons come from
+    the manifest (CACD, FG-NET and MORPH know their persons, so impostor pairs are truly different people)."""
     from face_aging.data import prepare
     from face_aging.pagan.data import load_images
     split_name, split = "test", prepare.read_split(prepared_dir, "test")
     if len(split) == 0:
         split_name, split = "val", prepare.read_split(prepared_dir, "val")
-    if model == "pagan":
-        split = split.select(split.clusters == 0)
+    split = split.select(ager.eval_ages(np.where(split.ages >= 0, split.ages, np.nan).astype(float)))
     if len(split) == 0:
-        raise prepare.PrepareError(f"{prepared_dir}: no {'young ' if model == 'pagan' else ''}faces in its test or "
-                                   f"val split to evaluate on")
+        raise prepare.PrepareError(f"{prepared_dir}: no faces {ager.name} ages in its test or val split to evaluate "
+                                   f"on")
     _say(f"Evaluating on the {split_name} split of {prepared_dir}: {len(split)} faces")
     ages = np.where(split.ages >= 0, split.ages, np.nan).astype(float)
     return load_images(split.paths, size), list(split.paths), ages, np.asarray(split.genders), list(split.persons)
@@ -88,46 +89,6 @@ def persons_with_duplicates(inputs, persons):
         seen.add(key)
         out.append(key)
     return out, duplicates
-
-
-def caae_outputs(options, faces, ages, genders):
-    """Every face at each of the 10 groups ([10] uint8 arrays), G's reconstruction error at its own group (labelled
-    faces), where E and G came from, and how the outputs were made (G's faces or residual aging)."""
-    from face_aging.caae.infer import input_groups, residual_strength, restore_aging_model
-    model, source = restore_aging_model(options.caae_config, options.savedir, options.init_checkpoint)
-    residual = residual_strength(options.residual, model)
-    own = input_groups(ages, options.input_age)
-    gender_labels = L.plus_minus_one_hot(np.where(genders < 0, 0, genders), 2)
-    outputs = [[] for _ in range(L.NUM_AGE_GROUPS)]
-    for start in range(0, len(faces), 50):
-        progression = model.age_progression(faces[start:start + 50], gender_labels[start:start + 50], residual,
-                                            own[start:start + 50])
-        for g in range(L.NUM_AGE_GROUPS):
-            outputs[g].append(imio.to_uint8(progression[g]))
-    outputs = [np.concatenate(o) for o in outputs]
-    known = np.isfinite(ages)
-    error = None
-    if known.any():
-        own = model.age_to_groups(faces[known], L.age_to_group(ages[known].astype(int)), gender_labels[known])
-        error = metrics.reconstruction_error(faces[known], np.clip(own, -1, 1))
-    return outputs, error, source, {"strength": residual, "input_age": options.input_age if residual > 0 else None}
-
-
-def pagan_outputs(generators, faces):
-    """Every face at each cluster that has a generator: (targets, bounds, [uint8 arrays], source)."""
-    import tensorflow as tf
-    bounds = metrics.group_bounds("pagan")
-    names = metrics.group_names("pagan")
-    outputs, targets, target_bounds, sources = [], [], [], []
-    for k, (generator, config, path) in sorted(generators.items()):
-        x = tf.image.resize(faces, [config.image_size] * 2, antialias=True) if config.image_size != faces.shape[1] \
-            else tf.constant(faces)
-        out = np.concatenate([generator(x[i:i + 16], training=False).numpy() for i in range(0, len(faces), 16)])
-        outputs.append(imio.to_uint8(out))
-        targets.append(names[k])
-        target_bounds.append(list(bounds[k]))
-        sources.append(path)
-    return targets, target_bounds, outputs, ", ".join(sources)
 
 
 def judge_figures(inputs, outputs, target_bounds, real_ages, persons, age_judge, identity_judge, options,
@@ -164,12 +125,6 @@ def judge_figures(inputs, outputs, target_bounds, real_ages, persons, age_judge,
                       for far in REPORT_FARS]
         genuine_matrix = identity_columns(identity_judge, embedded, outputs, per_target, thresholds)
     return per_target, thresholds, impostors, gen_matrix, genuine_matrix, embedded
-
-
-def requested_age(low, high):
-    """The age in years a target stands for: its middle, and for an open-ended one (51+, 71+) the middle of its first
-    ten years (60.5, 80.5)."""
-    return (low + (low + 19 if high >= metrics.MAX_AGE else high)) / 2.0
 
 
 def age_error_21_70(per_target):
@@ -210,65 +165,54 @@ def identity_columns(identity_judge, embedded, outputs, per_target, thresholds):
     return np.stack(columns, axis=1)
 
 
-# The CAAE age group PAGAN's report compares each cluster with: the group holding the cluster's span (31-40, 41-50);
-# for 51+, 61-70, which holds the median age (61) of UTKFace's 51+ faces.
-CAAE_GROUP_OF_CLUSTER = {1: 5, 2: 6, 3: 8}
-
-
-def caae_comparison(faces, ages, genders, clusters, judges, thresholds, embedded, fulls=None):
-    """PAGAN's report beside the bundled CAAE: the same young faces aged by it (residual aging at its card's strength,
-    from the own group of the labels, else estimated) to the group matching each of `clusters`
-    (CAAE_GROUP_OF_CLUSTER), judged by the same judges at the same thresholds. None where it is missing."""
+def comparison_figures(ager, faces, real_ages, genders, target_bounds, judges, thresholds, embedded, fulls):
+    """The report beside another model the ager names (Ager.comparison; PAGAN: the bundled CAAE): the same faces aged
+    by it (its own way, as its own --eval does) to the target matching each of the ager's, judged by the same judges
+    at the same thresholds against the ager's targets. None where there is none or it is not bundled."""
     import tensorflow as tf
-    from face_aging.caae import bundled as caae_bundled
-    from face_aging.caae.config import CAAEConfig
-    from face_aging.caae.infer import input_groups
-    from face_aging.caae.model import AgingModel
-    if not caae_bundled.available():
+    from face_aging.inference.agers import load_ager
+    from face_aging.models.ager import AgerError
+    if ager.comparison is None:
         return None
-    model = AgingModel(CAAEConfig(**caae_bundled.architecture()))
-    model.weights_checkpoint().restore(caae_bundled.PREFIX).expect_partial()
-    size = model.config.image_size
-    small = tf.image.resize(faces, [size, size], antialias=True).numpy()
-    gender_labels = L.plus_minus_one_hot(np.where(genders < 0, 0, genders), 2)
-    own = input_groups(ages, "auto")
-    groups = [CAAE_GROUP_OF_CLUSTER[k] for k in clusters]
-    target_bounds = [list(metrics.group_bounds("pagan")[k]) for k in clusters]
-    outputs = [[] for _ in groups]
-    for start in range(0, len(faces), 50):
-        progression = model.age_progression(small[start:start + 50], gender_labels[start:start + 50],
-                                            caae_bundled.residual(), own[start:start + 50])
-        for i, g in enumerate(groups):
-            outputs[i].append(imio.to_uint8(progression[g]))
-    fulls = faces if fulls is None else fulls
+    model, matching = ager.comparison
+    _say(f"Beside it, for comparison: the bundled {model}")
+    try:
+        other = load_ager(model, os.path.join(os.path.sep, "nonexistent", "face_aging_bundled"))
+    except AgerError:
+        return None
+    small = faces if other.size == faces.shape[1] else tf.image.resize(faces, [other.size] * 2,
+                                                                       antialias=True).numpy()
+    made = other.eval_outputs(small, real_ages, genders)
+    names = [t.name for t in other.eval_targets()]
+    columns = [matching[t] for t in range(len(target_bounds))]
     from face_aging.inference.fullres import carry_changes_uint8
-    outputs = [carry_changes_uint8(fulls, small, np.concatenate(o)) for o in outputs]
+    outputs = [carry_changes_uint8(fulls, small, imio.to_uint8(made.outputs[c])) for c in columns]
     inputs = imio.to_uint8(fulls)
     per_target = [{"sharpness": metrics.sharpness_ratio(inputs, out), **metrics.ghost_figures(inputs, out),
-                   "group": L.AGE_GROUP_NAMES[g]}
-                  for out, g in zip(outputs, groups)]
+                   "group": names[c]} for out, c in zip(outputs, columns)]
     if judges["age"] is not None:
         age_columns(judges["age"], outputs, per_target, target_bounds)
     if judges["identity"] is not None:
         identity_columns(judges["identity"], embedded, outputs, per_target, thresholds)
-    return {"model": caae_bundled.describe(), "residual": caae_bundled.residual(), "per_target": per_target}
+    residual = made.residual["strength"] if made.residual else None
+    return {"model": made.source, "residual": residual, "per_target": per_target}
 
 
 def _say(text):
     print(f"\t{text}", flush=True)
 
 
-def evaluate(options, age_judge=None, identity_judge=None):
-    """Run the evaluation; judges may be passed in (tests), else they are chosen by options. Returns results."""
+def evaluate(options, age_judge=None, identity_judge=None, ager=None):
+    """Run the evaluation; judges may be passed in (tests), else they are chosen by options; the model is `ager`, else
+    options.model's loaded from options.savedir. Returns results."""
+    from face_aging.inference.agers import load_ager
     from face_aging.inference.testmode import TestModeError, load_test_images
-    if options.model == "caae":
-        size = options.caae_config.image_size
-    else:
-        from face_aging.pagan.infer import load_generators
-        generators = load_generators(options.savedir)
-        size = max(config.image_size for _, config, _ in generators.values())
+    if ager is None:
+        ager = load_ager(options.model, options.savedir, options.init_checkpoint, options.residual,
+                         options.architecture)
+    size = ager.size
     if os.path.isfile(os.path.join(options.testdir, "prepare.json")):
-        faces, paths, real_ages, genders, persons = prepared_faces(options.testdir, options.model, size)
+        faces, paths, real_ages, genders, persons = prepared_faces(options.testdir, ager, size)
     else:
         faces, paths = load_test_images(options.testdir, size, options.holdout)
         real_ages, genders, persons = face_labels(paths)
@@ -288,49 +232,55 @@ def evaluate(options, age_judge=None, identity_judge=None):
             logging.warning("No %s judge: %s", role, why)
         judges[role + "_record"] = J.describe(judge) if judge is not None else {"missing": why}
 
-    reconstruction = correlation = near_age = residual = comparison = None
+    targets = ager.eval_targets()
+    target_bounds = [[t.low, t.high] for t in targets]
     real_faces, all_ages = None, real_ages
-    if options.model == "caae":
-        outputs, reconstruction, source, residual = caae_outputs(options, faces, real_ages, genders)
-        outputs = [carry_changes_uint8(fulls, faces, out) for out in outputs]
-        targets, target_bounds = list(L.AGE_GROUP_NAMES), [list(b) for b in metrics.group_bounds("caae")]
-    else:
-        # PAGAN ages young faces (cluster 0) only; the older faces of the set are its "real faces" rows.
-        young = ~(real_ages > L.AGE_CLUSTER_UPPER[0])
+    aged = ager.eval_ages(real_ages)
+    if not aged.all():
+        # A model that ages only some faces (PAGAN: the young ones); the others are its targets' "real faces" rows.
         real_faces = imio.to_uint8(fulls)
-        _say(f"PAGAN: {int(young.sum())} of the {len(faces)} faces are 30 or under (or unlabelled) and are aged; "
-             f"the others are the real faces of the clusters")
-        if not young.any():
-            raise TestModeError(f"{options.testdir}: no face aged 30 or under (PAGAN's inputs) to evaluate on")
-        faces, genders, persons = faces[young], genders[young], [p for p, y in zip(persons, young) if y]
-        fulls, real_ages = fulls[young], real_ages[young]
-        targets, target_bounds, outputs, source = pagan_outputs(generators, faces)
-        outputs = [carry_changes_uint8(fulls, faces, out) for out in outputs]
+        _say(f"{ager.name}: {int(aged.sum())} of the {len(faces)} faces are 30 or under (or unlabelled) and are "
+             f"aged; the others are the real faces of the clusters")
+        if not aged.any():
+            raise TestModeError(f"{options.testdir}: no face aged 30 or under ({ager.name}'s inputs) to evaluate on")
+        faces, genders, persons = faces[aged], genders[aged], [p for p, y in zip(persons, aged) if y]
+        fulls, real_ages = fulls[aged], real_ages[aged]
+    made = ager.eval_outputs(faces, real_ages, genders, options.input_age)
+    outputs = [carry_changes_uint8(fulls, faces, imio.to_uint8(out)) for out in made.outputs]
+    reconstruction = None
+    if made.reconstructed is not None:
+        known, rebuilt = made.reconstructed
+        reconstruction = metrics.reconstruction_error(faces[known], rebuilt)
     inputs = imio.to_uint8(fulls)
     per_target, thresholds, impostors, gen_matrix, genuine_matrix, embedded = judge_figures(
         inputs, outputs, target_bounds, all_ages, persons, judges["age"], judges["identity"], options,
         real_faces=real_faces)
-    input_age = None
-    if options.model == "pagan" and judges["age"] is not None:
+    input_age = correlation = near_age = None
+    if real_faces is not None and judges["age"] is not None:
         input_age = metrics.age_figures(judges["age"].estimate(inputs), 0, L.AGE_CLUSTER_UPPER[0])
-    if options.model == "pagan":
-        comparison = caae_comparison(faces, real_ages, genders, sorted(generators), judges, thresholds, embedded,
-                                     fulls)
-    if options.model == "caae" and gen_matrix is not None:
-        centres = [L.group_centre_age(g) for g in range(L.NUM_AGE_GROUPS)]
-        correlation = metrics.per_face_rank_correlation(gen_matrix, centres)
+    comparison = comparison_figures(ager, faces, real_ages, genders, target_bounds, judges, thresholds, embedded,
+                                    fulls)
+    if real_faces is None and gen_matrix is not None:
+        # How faithfully each face's estimated age follows the targets' order (the groups' ages).
+        correlation = metrics.per_face_rank_correlation(gen_matrix, [t.age for t in targets])
         correlation["rhos"] = [None if not np.isfinite(r) else float(r) for r in correlation["rhos"]]
-        correlation["pooled"] = metrics.rank_correlation(np.tile(centres, len(gen_matrix)), gen_matrix.reshape(-1))
+        correlation["pooled"] = metrics.rank_correlation(np.tile([t.age for t in targets], len(gen_matrix)),
+                                                         gen_matrix.reshape(-1))
     known = np.isfinite(real_ages)
     threshold = getattr(judges["identity"], "usual_threshold", None)
-    if options.model == "caae" and genuine_matrix is not None and threshold is not None and known.any():
-        near_age = metrics.near_age_verification(genuine_matrix[known], L.age_to_group(real_ages[known].astype(int)),
-                                                 threshold, judges["identity"].higher_means_same)
+    if real_faces is None and genuine_matrix is not None and threshold is not None and known.any():
+        # Each labelled face's own target: the one whose ages hold its age.
+        own = np.array([next(k for k, t in enumerate(targets) if t.low <= a <= t.high or k == len(targets) - 1)
+                        for a in real_ages[known].astype(int)])
+        near_age = metrics.near_age_verification(genuine_matrix[known], own, threshold,
+                                                 judges["identity"].higher_means_same)
     return {
         "age_error_21_70": age_error_21_70(per_target),
-        "model": options.model, "checkpoint": source, "residual": residual,
+        "model": ager.key, "checkpoint": made.source, "residual": made.residual,
+        "target_word": ager.target_word, "ranks_targets": real_faces is None, "reconstructs": ager.reconstructs,
         "data": f"{os.path.abspath(options.testdir)} ({int(np.isfinite(real_ages).sum())} with UTKFace age labels)",
-        "num_faces": len(faces), "output_side": int(inputs.shape[1]), "targets": targets, "target_bounds": target_bounds,
+        "num_faces": len(faces), "output_side": int(inputs.shape[1]), "targets": [t.name for t in targets],
+        "target_bounds": target_bounds,
         "judges": {"age": judges["age_record"], "identity": judges["identity_record"]},
         "face_box": J.FACE_BOX, "impostors": impostors, "thresholds": thresholds, "per_target": per_target,
         "rank_correlation": correlation, "reconstruction_error": reconstruction,

@@ -19,7 +19,6 @@ import math
 import numpy as np
 from scipy import stats
 
-from face_aging.data.labels import AGE_CLUSTER_NAMES, AGE_CLUSTER_UPPER, AGE_GROUP_NAMES, AGE_GROUP_UPPER, MAX_AGE
 
 # Above this many different-person pairs, impostor pairs are drawn by rejection instead of listed: listing
 # 5 million pairs costs 80 MB, and a data set that large has so many persons that almost every draw is accepted.
@@ -27,28 +26,6 @@ ENUMERATE_LIMIT = 5_000_000
 
 
 # ---------------------------------------------------------------------------------------------------------- ages
-
-def _uppers(kind):
-    if kind == "caae":
-        return AGE_GROUP_UPPER, AGE_GROUP_NAMES
-    if kind == "pagan":
-        return AGE_CLUSTER_UPPER, AGE_CLUSTER_NAMES
-    raise ValueError(f"kind must be 'caae' (10 age groups) or 'pagan' (4 age clusters), not {kind!r}")
-
-
-def group_bounds(kind):
-    """Inclusive (low, high) ages of each target: CAAE's 10 groups (0-5 ... 71-120) or PAGAN's 4 clusters
-    (0-30, 31-40, 41-50, 51-120). Derived from labels.py so the table can never disagree with training."""
-    uppers, _ = _uppers(kind)
-    lows = (0,) + tuple(u + 1 for u in uppers)
-    highs = tuple(uppers) + (MAX_AGE,)
-    return [(int(low), int(high)) for low, high in zip(lows, highs)]
-
-
-def group_names(kind):
-    """Names of the targets in `group_bounds(kind)` order ("0-5" ... "71+", or "30-" ... "51+")."""
-    return list(_uppers(kind)[1])
-
 
 def whole_years(ages):
     """Ages rounded to whole years, halves up (30.5 -> 31).

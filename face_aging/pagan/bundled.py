@@ -47,9 +47,9 @@ def write(savedir, directory=DIRECTORY):
     discriminator, no optimiser state) as DIRECTORY/clusterK/generator.*, beside the run's options.json and where it
     came from. For maintainers: `python -m face_aging.pagan.bundled SAVEDIR`. Returns the prefixes written."""
     import tensorflow as tf
-    from face_aging.pagan.infer import config_from_run
+    from face_aging.pagan.config import config_from_run
     from face_aging.pagan.model import build_generator
-    from face_aging.rundir import cluster_run
+    from face_aging.training.rundir import cluster_run
     written = []
     for k in range(1, NUM_AGE_CLUSTERS):
         run = cluster_run(savedir, k)

@@ -122,3 +122,10 @@ RECIPES = {
 RECIPE_CLUSTERS = {
     "utkface128": {2: {"init_cluster": 3, "iterations": 1500, "decay_every": 750}},
 }
+
+
+def config_from_run(run):
+    """The PAGANConfig a run (a training.rundir.RunDir) recorded in its options.json: its generator, rebuilt."""
+    recorded = run.read_options()
+    fields = {name: recorded[name] for name in PAGANConfig.ARCHITECTURE if name in recorded}
+    return PAGANConfig(**fields)

@@ -15,7 +15,7 @@ from face_aging.data.decode_check import CACHE_FILE, undecodable
 from face_aging.data.labels import AGE_CLUSTER_NAMES
 from face_aging.data.pipeline import decode_and_resize, printable, read_face, warn_skipped
 from face_aging.errors import FaceAgingError
-from face_aging.rundir import SKIPPED_FILE, write_text_atomic
+from face_aging.training.rundir import SKIPPED_FILE, write_text_atomic
 
 
 class PAGANDataError(FaceAgingError, ValueError):

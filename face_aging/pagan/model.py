@@ -7,7 +7,7 @@ The judges (phi_age and the identity network) are frozen VGG-16s passed in; they
 import keras
 import tensorflow as tf
 
-from face_aging import distribute, precision
+from face_aging.training import distribute, precision
 from face_aging.pagan import losses
 from face_aging.pagan.networks import PAGANGenerator, PyramidDiscriminator
 from face_aging.pagan.vgg import TAPS

@@ -5,7 +5,7 @@ updates) and its own equations (its losses.py)."""
 import keras
 import tensorflow as tf
 
-from face_aging import precision
+from face_aging.training import precision
 
 
 class AdversarialModel:

@@ -10,10 +10,10 @@ SIGINT/SIGTERM (then the process exits: the same command resumes) and at the end
 
 import time
 
-from face_aging import checkpointing, distribute, runlock, summaries
+from face_aging.training import checkpointing, distribute, runlock, summaries
 from face_aging.errors import FaceAgingError
-from face_aging.progress import Progress
-from face_aging.signals import StopRequest
+from face_aging.training.progress import Progress
+from face_aging.training.signals import StopRequest
 
 
 class TrainingError(FaceAgingError, RuntimeError):

@@ -1,6 +1,6 @@
 """Measure a face template: the median MTCNN landmarks of already aligned face crops, in units of the crop side.
 
-    python -m face_aging.faces.measure_template DIR [--limit N]
+    python scripts/measure_template.py DIR [--limit N]
 
 Reads N images spread evenly over DIR's sorted file list (UTKFace names sort by age, so every age is sampled),
 prints the per-landmark medians and spreads, the template as Python, and how far each crop lies from that template
@@ -88,7 +88,7 @@ def main(argv=None):
     points, shapes, missed, several = measure(paths)
     if not len(points):
         sys.exit(f"{printable(args.dir)}: no face found in {len(paths)} images")
-    print(f"python -m face_aging.faces.measure_template {printable(os.path.abspath(args.dir))} --limit {args.limit}")
+    print(f"python scripts/measure_template.py {printable(os.path.abspath(args.dir))} --limit {args.limit}")
     print(report(paths, points, shapes, missed, several))
 
 

@@ -1,0 +1,122 @@
+"""One way to age a face, whatever the model (face_aging/models/ager.py): the CAAE's and PAGAN's agers age a batch to
+ages in years through the same calls, and the combined one hands each (face, age) to the model that should make it."""
+
+import os
+import shutil
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers import PAGAN_ARCH
+from face_aging.inference.agers import load_ager
+from face_aging.models.ager import AgerError
+
+
+def write_pagan(savedir, clusters, template="utkface"):
+    """Tiny random generators SAVEDIR/clusterK, aligned as `template`; {k: generator}."""
+    from face_aging.pagan.config import PAGANConfig
+    from face_aging.pagan.model import build_generator
+    from face_aging.training.rundir import RunDir
+    generators = {}
+    for k in clusters:
+        keras.utils.set_random_seed(20 + k)
+        generators[k] = build_generator(PAGANConfig(target_cluster=k, template=template, **PAGAN_ARCH))
+        run = RunDir(os.path.join(savedir, f"cluster{k}")).make()
+        tf.train.CheckpointManager(tf.train.Checkpoint(generator=generators[k]), run.checkpoint, max_to_keep=1,
+                                   checkpoint_name="model").save(1)
+        run.write_options(dict(PAGAN_ARCH, target_cluster=k, template=template))
+    return generators
+
+
+def faces(n, size=32, seed=3):
+    return np.random.default_rng(seed).uniform(-0.8, 0.8, (n, size, size, 3)).astype(np.float32)
+
+
+def test_the_caae_ages_in_years_per_gender_as_its_model_does(lively_run, tiny_config):
+    from face_aging.caae.model import gender_labels
+    ager = load_ager("caae", lively_run[0])
+    assert (ager.size, ager.template, ager.takes_gender) == (32, "caae", True)
+    x = faces(3)
+    out = ager.age(x, [0, 1, 0], [20.0, np.nan, 50.0], [10, 60])
+    assert out.shape == (2, 3, 32, 32, 3) and np.isfinite(out).all()
+    men = ager.model.age_faces(x[[0, 2]], [10, 60], gender_labels(0, 2), ager.residual, np.array([20.0, 50.0]))
+    woman = ager.model.age_faces(x[[1]], [10, 60], gender_labels(1, 1), ager.residual, np.array([np.nan]))
+    np.testing.assert_array_equal(out[:, [0, 2]], men)
+    np.testing.assert_array_equal(out[:, [1]], woman)
+    assert ager.describe()[0].startswith("CAAE: ") and len(ager.eval_targets()) == 10
+
+
+def test_pagan_blends_its_generators_by_years_and_names_a_missing_cluster(tmp_path):
+    generators = write_pagan(str(tmp_path / "run"), (1, 3))
+    ager = load_ager("pagan", str(tmp_path / "run"))
+    x = faces(2)
+    out = ager.age(x, [0, 1], [25.0, 25.0], [25, 35.5, 60])
+    np.testing.assert_array_equal(out[0], x)                        # at its own age: the input itself
+    for i in range(2):
+        np.testing.assert_allclose(out[1, i], np.clip(generators[1](x[i:i + 1], training=False)[0], -1, 1),
+                                   atol=1e-5)
+        np.testing.assert_allclose(out[2, i], np.clip(generators[3](x[i:i + 1], training=False)[0], -1, 1),
+                                   atol=1e-5)
+    with pytest.raises(AgerError, match=r"cluster 2 \(41-50\)"):
+        ager.check_ages([45])
+    assert [t.name for t in ager.eval_targets()] == ["31-40", "51+"] and ager.target_word == "cluster"
+
+
+def test_combined_ages_with_pagan_above_a_faces_own_age_and_the_caae_at_or_below(lively_run, tmp_path):
+    savedir = str(tmp_path / "run")
+    shutil.copytree(lively_run[0], savedir)
+    write_pagan(os.path.join(savedir, "pagan"), (1, 2, 3))
+    ager = load_ager("combined", savedir)
+    assert ager.size == 32 and ager.takes_gender
+    x = faces(2)
+    own, ages = [20.0, 50.0], [10, 40, 60]
+    out = ager.age(x, [0, 1], own, ages)
+    caae = ager.caae.age(x, [0, 1], own, ages)
+    pagan = ager.pagan.age(x, [0, 1], own, ages)
+    np.testing.assert_array_equal(out[0], caae[0])                  # 10: younger than both
+    np.testing.assert_array_equal(out[1, 0], pagan[1, 0])           # 40: older than the 20-year-old ...
+    np.testing.assert_array_equal(out[1, 1], caae[1, 1])            # ... younger than the 50-year-old
+    np.testing.assert_array_equal(out[2], pagan[2])                 # 60: older than both
+    assert not np.array_equal(caae[1, 0], pagan[1, 0])              # the two models do differ there
+    # A face nothing dates: where the models switch is the CAAE's own reading of it.
+    unknown = ager.age(x[:1], [0], [np.nan], [40])
+    read = ager.caae.own_ages(x[:1], [0])[0]
+    expected = ager.pagan if 40 > read else ager.caae
+    np.testing.assert_array_equal(unknown[0, 0], expected.age(x[:1], [0], [read], [40])[0, 0])
+
+
+def test_combined_refuses_models_that_align_faces_differently(lively_run, tmp_path):
+    savedir = str(tmp_path / "run")
+    shutil.copytree(lively_run[0], savedir)
+    write_pagan(os.path.join(savedir, "pagan"), (1,), template="pagan")
+    with pytest.raises(AgerError, match="align faces alike"):
+        load_ager("combined", savedir)
+
+
+def test_combined_carries_the_smaller_models_change_to_the_larger_size(lively_run, tmp_path):
+    from face_aging.inference.fullres import carry_change
+    savedir = str(tmp_path / "run")
+    shutil.copytree(lively_run[0], savedir)
+    arch = dict(PAGAN_ARCH, image_size=64)
+    from face_aging.pagan.config import PAGANConfig
+    from face_aging.pagan.model import build_generator
+    from face_aging.training.rundir import RunDir
+    run = RunDir(os.path.join(savedir, "pagan", "cluster1")).make()
+    generator = build_generator(PAGANConfig(target_cluster=1, template="utkface", **arch))
+    tf.train.CheckpointManager(tf.train.Checkpoint(generator=generator), run.checkpoint, max_to_keep=1,
+                               checkpoint_name="model").save(1)
+    run.write_options(dict(arch, target_cluster=1, template="utkface"))
+    ager = load_ager("combined", savedir)
+    assert ager.size == 64
+    x = faces(1, 64)
+    out = ager.age(x, [0], [30.0], [10])                            # the CAAE's, made at 32 and carried to 64
+    small = tf.image.resize(x, [32, 32], antialias=True).numpy()
+    np.testing.assert_allclose(out[0], carry_change(x, small, ager.caae.age(small, [0], [30.0], [10])[0]), atol=1e-6)
+
+
+def test_an_unknown_model_is_a_flag_error():
+    from face_aging.errors import FlagError
+    with pytest.raises(FlagError, match="--model=morph: no such aging model; expected one of caae, pagan, combined"):
+        load_ager("morph", "/nonexistent")
