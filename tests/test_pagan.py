@@ -55,7 +55,7 @@ def test_pyramid_discriminator_gives_a_12x3_map_at_224():
                                                      [512, 512, 512], [512, 512]]
 
 
-@pytest.mark.parametrize("size, side", [(32, 1), (64, 1), (128, 2), (160, 2)])
+@pytest.mark.parametrize("size, side", [(32, 1), (64, 1), (128, 2), pytest.param(160, 2, marks=pytest.mark.slow)])
 def test_pyramid_discriminator_adapts_to_other_sizes(size, side):
     phi_age, _ = tiny_judges(size)
     discriminator = PyramidDiscriminator(size, phi_age.channels[:4], width=1 / 16)

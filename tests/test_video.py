@@ -187,6 +187,7 @@ def test_flicker_within_target(caae_ager, tmp_path):
     assert ratio <= 1.3, (ratio, before, after)
 
 
+@pytest.mark.slow
 def test_frames_are_streamed_and_a_stop_leaves_a_playable_partial_clip(caae_ager, tmp_path):
     """Decoded frames are not kept (the live VideoFrame count stays flat); a stop request ends the clip there, under
     _partial, playable, with its sound."""
