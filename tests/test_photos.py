@@ -199,6 +199,7 @@ def check_pasted(out, photo):
         assert np.abs(out[centre].astype(int) - photo[centre]).mean() > 2
 
 
+@pytest.mark.slow
 def test_caae_aligns_every_face_and_pastes_it_back(caae_run, photo_folder, fake_detection, tiny_config, caplog):
     from face_aging.inference.testmode import TestOptions, run_test
     fake_detection("caae")

@@ -95,6 +95,7 @@ def conv_ops(fn, *args):
     return [op.type for op in graph.get_operations() if op.type in ("Conv2D", "MatMul")]
 
 
+@pytest.mark.slow
 def test_taps_run_only_as_deep_as_the_deepest_requested_tap():
     model = tiny_model()
     spec = tf.TensorSpec([1, SIZE, SIZE, 3])

@@ -177,6 +177,7 @@ def _options(**kw):
     return VideoOptions(ages=kw.pop("ages", (70,)), gender="male", input_age=20, **kw)
 
 
+@pytest.mark.slow
 def test_flicker_within_target(caae_ager, tmp_path):
     """The issue's measure on a rendered face moving slightly: at most 1.3 times the input's frame-to-frame change."""
     from face_aging.inference.video import age_video
