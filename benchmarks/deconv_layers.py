@@ -62,8 +62,8 @@ def main():
             dt = timed(fwd_bwd(op, x, w), args.repeats)
             print(f"conv {side}x{side}x{cin}->{side // 2}x{side // 2}x{cout} {name:>10}: {dt:.3f} s "
                   f"{flops / dt / 1e9:.0f} GFLOP/s")
-    from face_aging.caae.config import CAAEConfig
-    from face_aging.caae.model import CAAE
+    from face_aging.models.caae.config import CAAEConfig
+    from face_aging.models.caae.model import CAAE
     from face_aging.data.labels import plus_minus_one_hot
     images = tf.random.uniform([b, 128, 128, 3], -1, 1)
     ages = plus_minus_one_hot(np.arange(b) % 10, 10)

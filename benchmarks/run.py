@@ -18,6 +18,8 @@ Figures:
   pagan_bundled_test  the same with the bundled PAGAN generators (face_aging/pretrained/pagan_utkface128): the three
                   generators on one face (median after warm-up), and the whole of test mode (the strip of ten ages,
                   the progression, the overview, a GIF and a --target_age face) per face.
+  combined_bundled_test  the same with --model combined (both bundled models; faces of 20-29 years, so ages above
+                  their own go to PAGAN, the others to the CAAE): one face to ten ages, and the whole of test mode.
   video_caae      test mode on a video (face_aging.inference.video): a rendered 1280x720 clip of 60 frames at 30 fps
                   with one face moving slightly and an AAC sound track, aged to 70 by the bundled CAAE, end to end
                   (decode, follow the face, age, blend, encode, sound copied), after a warm-up clip: frames a second,
@@ -138,8 +140,8 @@ def caae_flops_per_image(model, size):
 
 def bench_caae_train(args):
     import tensorflow as tf
-    from face_aging.caae.config import CAAEConfig
-    from face_aging.caae.model import CAAE
+    from face_aging.models.caae.config import CAAEConfig
+    from face_aging.models.caae.model import CAAE
     model = CAAE(CAAEConfig(image_size=args.image_size, precision=args.precision, xla=args.xla))
     images, ages, genders = _caae_batch(args.batch_size, args.image_size)
     weights = tf.constant([1e-4, 0.0, 0.0])
@@ -152,8 +154,8 @@ def bench_caae_train(args):
 
 def bench_caae_infer(args):
     import numpy as np
-    from face_aging.caae.config import CAAEConfig
-    from face_aging.caae.model import AgingModel, gender_labels
+    from face_aging.models.caae.config import CAAEConfig
+    from face_aging.models.caae.model import AgingModel, gender_labels
     model = AgingModel(CAAEConfig(image_size=args.image_size))
     face = _caae_batch(1, args.image_size)[0].numpy()
     genders = gender_labels(0, 1)
@@ -173,11 +175,11 @@ TEN_AGES = (10, 18, 25, 32, 38, 45, 52, 60, 70, 80)
 def bench_bundled_test(args):
     import numpy as np
     from PIL import Image
-    from face_aging.caae import bundled
-    from face_aging.caae.infer import restore_aging_model
+    from face_aging.models.caae import bundled
+    from face_aging.models.caae.infer import restore_aging_model
     from face_aging.inference.testmode import TestOptions, run_test
-    from face_aging.caae.config import CAAEConfig
-    from face_aging.caae.model import gender_labels
+    from face_aging.models.caae.config import CAAEConfig
+    from face_aging.models.caae.model import gender_labels
     from face_aging.data.synthetic import make_person, render_face
     from face_aging.data.pipeline import scale_to_unit
     config = CAAEConfig(**bundled.architecture())
@@ -207,13 +209,45 @@ def bench_bundled_test(args):
             "test_mode_seconds_per_face": whole, "image_size": config.image_size, "output_size": TEST_SIDE}
 
 
+def bench_combined_bundled_test(args):
+    """--model combined with the bundled CAAE and PAGAN: one face (ages 20-29 as its own) to ten ages through the
+    Ager, then whole test mode on 10 faces, as bench_bundled_test."""
+    import numpy as np
+    from PIL import Image
+    from face_aging.data.pipeline import scale_to_unit
+    from face_aging.data.synthetic import make_person, render_face
+    from face_aging.inference.agers import load_ager
+    from face_aging.inference.testmode import TestOptions, run_test
+    ager = load_ager("combined", "/nonexistent-run")
+    faces = [render_face(make_person(k, seed=3), 20 + k, TEST_SIDE) for k in range(10)]
+    small = [scale_to_unit(np.asarray(Image.fromarray(f).resize((ager.size,) * 2, Image.LANCZOS))).numpy()
+             for f in faces]
+    for k, face in enumerate(small[:3]):
+        ager.age(face[None], [0], [20.0 + k], TEN_AGES)                     # warm-up (tracing)
+    per_face = [timed(lambda f=f, k=k: ager.age(f[None], [0], [20.0 + k], TEN_AGES), 1, warmup=0)[0]
+                for k, f in enumerate(small)]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = os.path.join(tmp, "faces")
+        os.makedirs(folder)
+        for k, face in enumerate(faces):
+            Image.fromarray(face).save(os.path.join(folder, f"face{k}.jpg"), quality=95)
+        options = TestOptions(testdir=folder, savedir=os.path.join(tmp, "run"), model="combined", target_age=60,
+                              ages=TEN_AGES, gif=True, align="off")
+        run_test(options, ager)                            # warm-up: traces every shape once
+        start = time.perf_counter()
+        run_test(options, ager)
+        whole = (time.perf_counter() - start) / len(faces)
+    return {"seconds_per_face": statistics.median(per_face), "best_seconds": min(per_face),
+            "test_mode_seconds_per_face": whole, "image_size": ager.size, "output_size": TEST_SIDE}
+
+
 def bench_pagan_bundled_test(args):
     import numpy as np
     import tensorflow as tf
     from PIL import Image
     from face_aging.data.synthetic import make_person, render_face
     from face_aging.inference.testmode import TestOptions, run_test
-    from face_aging.pagan.infer import load_generators
+    from face_aging.models.pagan.infer import load_generators
     generators = load_generators("/nonexistent-run")
     size = max(config.image_size for _, config, _ in generators.values())
     faces = [render_face(make_person(k, seed=3), 20 + k, TEST_SIDE) for k in range(10)]
@@ -249,19 +283,12 @@ VIDEO_SIZE = (1280, 720)
 def bench_video(args):
     """A 720p clip through age_video with a bundled model (args.video_model)."""
     import av
-    from face_aging.caae.infer import load_estimator
     from face_aging.data.synthetic_video import render_clip
-    from face_aging.inference import flicker, videoagers
+    from face_aging.inference import flicker
+    from face_aging.inference.agers import load_ager
+    from face_aging.inference.faceinfo import bundled_estimator as load_estimator
     from face_aging.inference.video import VideoOptions, age_video
-    if args.video_model == "caae":
-        from face_aging.caae import bundled
-        from face_aging.caae.config import CAAEConfig
-        from face_aging.caae.infer import restore_aging_model
-        model, _ = restore_aging_model(CAAEConfig(**bundled.architecture()), "/nonexistent-run")
-        ager = videoagers.CAAEFrames(model, model.residual)
-    else:
-        from face_aging.pagan.infer import load_generators
-        ager = videoagers.PAGANFrames(load_generators("/nonexistent-run"))
+    ager = load_ager(args.video_model, "/nonexistent-run")
     width, height = VIDEO_SIZE
     options = VideoOptions(ages=(70,))
 
@@ -325,9 +352,9 @@ def bench_pagan_train(args):
     import numpy as np
     import tensorflow as tf
     from face_aging.training import precision as mp
-    from face_aging.pagan.config import PAGANConfig
-    from face_aging.pagan.model import PAGAN
-    from face_aging.pagan.vgg import VGG16
+    from face_aging.models.pagan.config import PAGANConfig
+    from face_aging.models.pagan.model import PAGAN
+    from face_aging.models.pagan.vgg import VGG16
     size, batch = args.pagan_size, args.pagan_batch
     phi_age = VGG16(4, image_size=size, name="phi_age")
     phi_id = VGG16(2622, image_size=size, name="vgg_face")
@@ -355,6 +382,7 @@ def bench_pagan_train(args):
 
 CHILDREN = {"ceiling": bench_ceiling, "caae_train": bench_caae_train, "caae_infer": bench_caae_infer,
             "bundled_test": bench_bundled_test, "pagan_bundled_test": bench_pagan_bundled_test,
+            "combined_bundled_test": bench_combined_bundled_test,
             "pipeline": bench_pipeline, "pagan_train": bench_pagan_train, "video": bench_video,
             "scan": bench_scan}
 
@@ -489,6 +517,8 @@ def main():
     if "pagan_bundled_test" in only:
         test_mode_line("pagan_bundled_test", "the bundled PAGAN, clusters {clusters}), one face through every "
                                              "generator")
+    if "combined_bundled_test" in only:
+        test_mode_line("combined_bundled_test", "the bundled CAAE and PAGAN, --model combined), one face to ten ages")
     for model in ("caae", "pagan"):
         if f"video_{model}" not in only:
             continue

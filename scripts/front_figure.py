@@ -4,7 +4,7 @@ The face is scikit-image's astronaut photo (Eileen Collins, NASA; public domain)
 models are trained on UTKFace, which may not be redistributed, so none of its faces is committed here. The script
 runs what a user runs on a photo,
 
-    python main.py --model pagan|caae --is_train False --testdir DIR --ages ... --align auto
+    python main.py --model combined|pagan|caae --is_train False --testdir DIR --ages ... --align auto
 
 with the bundled models (it checks that test mode says so), reads the NAME_ages.png strips test mode writes (the
 aligned face, then the face at each age, all at the face's own resolution in the photo) and lays them out, labelled,
@@ -15,7 +15,7 @@ in one PNG. Nothing is resized: the tiles are the pixels test mode wrote.
 
 Needs the photos extra (MTCNN finds the face: pip install -r requirements-photos.txt, or pip install
 "face-aging[photos]") and scikit-image for the photo (pip install scikit-image; no requirements file lists it, as
-nothing else uses it). About a minute on 2 CPU cores: three runs of test mode, each starting TensorFlow.
+nothing else uses it). About a minute on 2 CPU cores: four runs of test mode, each starting TensorFlow.
 """
 
 import argparse
@@ -32,16 +32,16 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(REPO, "docs", "figures", "front.png")
 NAME = "astronaut"
 
-# The columns, ages in years. PAGAN only ages, up to its 51+ cluster's age (60: past it, the face is the 51+ one), so
-# its row leaves 75 empty rather than repeat its 60-year face.
-AGES = (45, 60, 75)
-PAGAN_OLDEST = 60
+# The columns, ages in years. PAGAN only ages: its row leaves the ages at or below the face's own empty rather than
+# repeat the photo's face.
+AGES = (25, 45, 60, 75)
 
 # (row label, main.py flags, the console line that shows the bundled model was used)
 ROWS = (
+    ("CAAE + PAGAN (bundled)", ["--model", "combined"], "the bundled generator pagan_utkface128"),
     ("PAGAN (bundled)", ["--model", "pagan"], "the bundled generator pagan_utkface128"),
-    ("CAAE (bundled), default", ["--model", "caae"], "Loaded the bundled model caae_utkface64"),
-    ("CAAE, --noghost_guard", ["--model", "caae", "--noghost_guard"], "Loaded the bundled model caae_utkface64"),
+    ("CAAE (bundled)", ["--model", "caae"], "the bundled model caae_utkface64"),
+    ("CAAE, --noghost_guard", ["--model", "caae", "--noghost_guard"], "the bundled model caae_utkface64"),
 )
 
 GAP = 4
@@ -112,7 +112,7 @@ def compose(rows, side):
             x = LABEL_WIDTH + c * (side + GAP)
             if tile is None:
                 draw.rectangle((x, y, x + side - 1, y + side - 1), fill=(240, 240, 240))
-                draw.multiline_text((x + side / 2, y + side / 2), f"stops at\n{PAGAN_OLDEST} years", fill=GREY,
+                draw.multiline_text((x + side / 2, y + side / 2), "PAGAN\nonly ages", fill=GREY,
                                     font=small, anchor="mm", align="center")
             else:
                 figure.paste(tile, (x + (side - tile.size[0]) // 2, y + (side - tile.size[1]) // 2))
@@ -130,13 +130,13 @@ def main():
         rows, side = [], 0
         for label, flags, expect in ROWS:
             pagan = flags[1] == "pagan"
-            ages = [a for a in AGES if not pagan or a <= PAGAN_OLDEST]
-            tiles, face = run_test_mode(flags, ages, photos, os.path.join(tmp, f"run{len(rows)}"), expect)
+            tiles, face = run_test_mode(flags, AGES, photos, os.path.join(tmp, f"run{len(rows)}"), expect)
+            if pagan:
+                tiles = tiles[:1] + [None if age <= face["age"] else tile for age, tile in zip(AGES, tiles[1:])]
             # Each model aligns the face to its own crop (PAGAN: eye-aligned, CAAE: a UTKFace chip), so the sides
             # may differ by a pixel or two and the estimated age differs a little; cells take the largest side and
             # each tile sits in its cell's centre, unresized.
             side = max(side, tiles[0].size[0])
-            tiles += [None] * (1 + len(AGES) - len(tiles))
             lines = [label, f"age now: {face['age']:.0f} ({face['age_from']})"]
             if not pagan:  # PAGAN has no gender label
                 lines.append(f"aged as {face['gender']} ({face['gender_from']})")

@@ -21,7 +21,7 @@ def _seeded():
 
 @pytest.fixture(scope="session")
 def tiny_config():
-    from face_aging.caae.config import CAAEConfig
+    from face_aging.models.caae.config import CAAEConfig
     return CAAEConfig(image_size=32, enc_channels=8, gen_channels=64)
 
 
@@ -39,8 +39,8 @@ def face_folder(tmp_path_factory):
 def trained(tmp_path_factory, face_folder, tiny_config):
     """(run directory, the CAAE as training left it) after one epoch of tiny CAAE training on `face_folder` (6 steps
     of 16 faces): the one trained run of the session. Tests that write into it or train it further copy it."""
-    from face_aging.caae.config import TrainOptions
-    from face_aging.caae.train import train
+    from face_aging.models.caae.config import TrainOptions
+    from face_aging.models.caae.train import train
     savedir = str(tmp_path_factory.mktemp("run"))
     model = train(TrainOptions(savedir=savedir, dataset=face_folder, epoch=1, batch_size=16, config=tiny_config))
     return savedir, model
@@ -71,8 +71,8 @@ def pagan_prepared(tmp_path_factory):
 def random_phi_age(tmp_path_factory):
     """A folder holding a small random phi_age (VGG-16 at 32 px, 1/16 of its widths), saved as `--model age` saves
     one: what a PAGAN run reads as --age_classifier where no test needs a trained one."""
-    from face_aging.pagan import frozen
-    from face_aging.pagan.vgg import VGG16, scaled_channels
+    from face_aging.models.pagan import frozen
+    from face_aging.models.pagan.vgg import VGG16, scaled_channels
     folder = tmp_path_factory.mktemp("random_phi_age") / "phi_age"
     phi_age = VGG16(4, 32, scaled_channels(0.0625), 8, input_scale=1 / 127.5, name="phi_age")
     frozen.save_age_classifier(phi_age, str(folder), {"source": "random, for tests"})
@@ -84,8 +84,8 @@ def lively_run(tmp_path_factory, tiny_config):
     """A run directory whose checkpoint has He-scaled random weights, so that every layer shows in the output
     (a few steps of training from the 0.02-sd initialisation still give a nearly uniform grey face)."""
     import tensorflow as tf
-    from face_aging.caae import tf1_checkpoint
-    from face_aging.caae.model import CAAE
+    from face_aging.models.caae import tf1_checkpoint
+    from face_aging.models.caae.model import CAAE
     from face_aging.training.rundir import RunDir
     from helpers import original_shapes, random_arrays, write_tf1_checkpoint
     root = tmp_path_factory.mktemp("lively")

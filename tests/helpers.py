@@ -40,7 +40,7 @@ def call_main(*args):
     import logging
     import traceback
     from absl import flags
-    from face_aging.caae import residual
+    from face_aging.models.caae import residual
     from face_aging.cli import commands, flags as cli_flags
     fv = flags.FlagValues()
     cli_flags.define_flags(fv)
@@ -139,8 +139,8 @@ def write_pagan_run(savedir, clusters, seed=5):
     """SAVEDIR/clusterK/{checkpoint, options.json} for each K: tiny generators with random weights."""
     import keras
     import tensorflow as tf
-    from face_aging.pagan.config import PAGANConfig
-    from face_aging.pagan.model import build_generator
+    from face_aging.models.pagan.config import PAGANConfig
+    from face_aging.models.pagan.model import build_generator
     from face_aging.training.rundir import RunDir
     generators = {}
     for k in clusters:
@@ -289,7 +289,7 @@ def write_tf1_checkpoint(directory, arrays, global_steps=(), optimizer_extras=Tr
 # ------------------------------------------------------------------------- VGG-Face as MatConvNet files (test_vgg)
 
 VGG_SIZE = 64                 # final map 2x2: fc6's flatten order matters
-VGG_WIDTH = 1 / 16            # VGG-16's channels scaled by this (face_aging.pagan.vgg.scaled_channels)
+VGG_WIDTH = 1 / 16            # VGG-16's channels scaled by this (face_aging.models.pagan.vgg.scaled_channels)
 VGG_FC_UNITS, VGG_CLASSES = 16, 5
 VGG_BLOCKS = (2, 2, 3, 3, 3)  # VGG-16's convs per block, written out here independently of the module
 VGG_FILE_MEAN = (120.5, 101.25, 90.0)  # deliberately not VGG-Face's: the file's own mean must be the one used
@@ -300,7 +300,7 @@ def random_network(seed=3, size=VGG_SIZE, channels=None, fc=VGG_FC_UNITS, classe
     """[(name, type, filters H x W x Cin x Cout or None, biases)] in running order, with He-scaled weights;
     `channels` None: VGG-16's widths scaled by VGG_WIDTH."""
     if channels is None:
-        from face_aging.pagan.vgg import scaled_channels
+        from face_aging.models.pagan.vgg import scaled_channels
         channels = scaled_channels(VGG_WIDTH)
     rng = np.random.default_rng(seed)
     layers, cin = [], 3

@@ -16,8 +16,8 @@ from face_aging.models.ager import AgerError
 
 def write_pagan(savedir, clusters, template="utkface"):
     """Tiny random generators SAVEDIR/clusterK, aligned as `template`; {k: generator}."""
-    from face_aging.pagan.config import PAGANConfig
-    from face_aging.pagan.model import build_generator
+    from face_aging.models.pagan.config import PAGANConfig
+    from face_aging.models.pagan.model import build_generator
     from face_aging.training.rundir import RunDir
     generators = {}
     for k in clusters:
@@ -35,7 +35,7 @@ def faces(n, size=32, seed=3):
 
 
 def test_the_caae_ages_in_years_per_gender_as_its_model_does(lively_run, tiny_config):
-    from face_aging.caae.model import gender_labels
+    from face_aging.models.caae.model import gender_labels
     ager = load_ager("caae", lively_run[0])
     assert (ager.size, ager.template, ager.takes_gender) == (32, "caae", True)
     x = faces(3)
@@ -50,10 +50,11 @@ def test_the_caae_ages_in_years_per_gender_as_its_model_does(lively_run, tiny_co
 
 @pytest.mark.slow
 def test_pagan_blends_its_generators_by_years_and_names_a_missing_cluster(tmp_path):
+    from face_aging.models.pagan.infer import AGING_RISE
     generators = write_pagan(str(tmp_path / "run"), (1, 3))
     ager = load_ager("pagan", str(tmp_path / "run"))
     x = faces(2)
-    out = ager.age(x, [0, 1], [25.0, 25.0], [25, 35.5, 60])
+    out = ager.age(x, [0, 1], [25.0, 25.0], [25, 25 + AGING_RISE[1], 25 + AGING_RISE[3]])
     np.testing.assert_array_equal(out[0], x)                        # at its own age: the input itself
     for i in range(2):
         np.testing.assert_allclose(out[1, i], np.clip(generators[1](x[i:i + 1], training=False)[0], -1, 1),
@@ -82,10 +83,15 @@ def test_combined_ages_with_pagan_above_a_faces_own_age_and_the_caae_at_or_below
     np.testing.assert_array_equal(out[1, 1], caae[1, 1])            # ... younger than the 50-year-old
     np.testing.assert_array_equal(out[2], pagan[2])                 # 60: older than both
     assert not np.array_equal(caae[1, 0], pagan[1, 0])              # the two models do differ there
+    # A child is aged by the CAAE at every age: PAGAN turns a child into a smear (few children in its data).
+    from face_aging.inference.combined import PAGAN_MIN_AGE
+    child = ager.age(x[:1], [0], [PAGAN_MIN_AGE - 5.0], [60])
+    np.testing.assert_array_equal(child, ager.caae.age(x[:1], [0], [PAGAN_MIN_AGE - 5.0], [60]))
     # A face nothing dates: where the models switch is the CAAE's own reading of it.
     unknown = ager.age(x[:1], [0], [np.nan], [40])
     read = ager.caae.own_ages(x[:1], [0])[0]
-    expected = ager.pagan if 40 > read else ager.caae
+    from face_aging.inference.combined import PAGAN_MIN_AGE
+    expected = ager.pagan if 40 > read >= PAGAN_MIN_AGE else ager.caae
     np.testing.assert_array_equal(unknown[0, 0], expected.age(x[:1], [0], [read], [40])[0, 0])
 
 
@@ -102,8 +108,8 @@ def test_combined_carries_the_smaller_models_change_to_the_larger_size(lively_ru
     savedir = str(tmp_path / "run")
     shutil.copytree(lively_run[0], savedir)
     arch = dict(PAGAN_ARCH, image_size=64)
-    from face_aging.pagan.config import PAGANConfig
-    from face_aging.pagan.model import build_generator
+    from face_aging.models.pagan.config import PAGANConfig
+    from face_aging.models.pagan.model import build_generator
     from face_aging.training.rundir import RunDir
     run = RunDir(os.path.join(savedir, "pagan", "cluster1")).make()
     generator = build_generator(PAGANConfig(target_cluster=1, template="utkface", **arch))

@@ -357,7 +357,7 @@ def test_eval_uses_every_readable_image_and_names_the_rest(corpus, trained, tiny
 
 def test_prepare_uses_the_usable_faces_and_records_every_skipped_file(corpus, tmp_path, caplog):
     from face_aging.data.prepare import prepare, read_split
-    from face_aging.pagan.data import face_stream, load_images
+    from face_aging.models.pagan.data import face_stream, load_images
     folder, expected = corpus
     out = str(tmp_path / "prepared")
     with caplog.at_level(logging.WARNING):
@@ -506,14 +506,14 @@ def test_non_utf8_paths_are_skipped_by_prepare_with_the_reason(latin1_folder, tm
 
 
 def test_pagan_stream_reads_non_utf8_paths(latin1_folder):
-    from face_aging.pagan.data import face_stream
+    from face_aging.models.pagan.data import face_stream
     paths = sorted(os.path.join(latin1_folder, n) for n in os.listdir(latin1_folder))
     batch = next(iter(face_stream(paths, 32, 3, seed=1, start_step=0, end_step=1)))
     assert batch.shape == (3, 32, 32, 3)
 
 
 def test_a_file_gone_from_a_prepared_split_is_named(tmp_path):
-    from face_aging.pagan.data import PAGANDataError, load_images
+    from face_aging.models.pagan.data import PAGANDataError, load_images
     with pytest.raises(PAGANDataError, match="gone.jpg.*prepare the data again"):
         load_images([str(tmp_path / "gone.jpg")], 32)
 
@@ -550,7 +550,7 @@ def bad_mats(tmp_path_factory):
 ])
 def test_import_of_a_bad_weights_file_names_it_and_the_reason(bad_mats, tmp_path, name, words):
     from face_aging.errors import USER_ERRORS
-    from face_aging.pagan import vggface_import
+    from face_aging.models.pagan import vggface_import
     path = os.path.join(bad_mats, name)
     with pytest.raises(USER_ERRORS) as info:
         vggface_import.convert(path, str(tmp_path / "out"))

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from helpers import call_main
-from face_aging.caae import bundled
+from face_aging.models.caae import bundled
 
 
 def _face_folder(tmp_path, count=3):
@@ -37,9 +37,9 @@ def test_the_bundled_model_is_in_the_package_small_and_documented():
 def test_the_bundled_model_ages_a_face():
     """E and G restore from the bundled files alone, rebuild a face near its input at a nearby age, and make the
     71+ face clearly differ from the child's."""
-    from face_aging.caae.infer import restore_aging_model
-    from face_aging.caae.config import CAAEConfig
-    from face_aging.caae.model import gender_labels
+    from face_aging.models.caae.infer import restore_aging_model
+    from face_aging.models.caae.config import CAAEConfig
+    from face_aging.models.caae.model import gender_labels
     from face_aging.data.synthetic import make_person, render_face
     from face_aging.data.pipeline import scale_to_unit
     config = CAAEConfig(**bundled.architecture())

@@ -112,7 +112,7 @@ def test_test_mode_outputs_are_the_checkpointed_models(lively_run, face_folder, 
     """The grids main.py writes are exactly the restored model's faces at every age group."""
     from face_aging import images as imio
     from face_aging.inference.testmode import load_test_images
-    from face_aging.caae.model import gender_labels
+    from face_aging.models.caae.model import gender_labels
     savedir, model = lively_run
     savedir = shutil.copytree(savedir, tmp_path / "run")
     testdir = first_faces(face_folder, tmp_path / "faces", 4)

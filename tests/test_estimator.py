@@ -1,4 +1,4 @@
-"""The age-and-gender estimator (face_aging/estimator/): its label distribution, training through main.py on data
+"""The age-and-gender estimator (face_aging/models/estimator/): its label distribution, training through main.py on data
 the test makes, resuming, --eval, bundling, and how test mode uses it (face_aging/inference/faceinfo.py)."""
 
 import json
@@ -14,7 +14,7 @@ TINY = ["--image_size=32", "--estimator_width=4", "--batch_size=16"]
 
 def test_age_targets_and_expectation():
     import tensorflow as tf
-    from face_aging.estimator import network
+    from face_aging.models.estimator import network
     targets = network.age_targets(tf.constant([30, 0, 150])).numpy()
     np.testing.assert_allclose(targets.sum(-1), 1.0, rtol=1e-6)
     assert np.argmax(targets[0]) == 30 and np.argmax(targets[1]) == 0 and np.argmax(targets[2]) == network.MAX_YEARS
@@ -62,7 +62,7 @@ def test_training_writes_a_run_that_resumes_and_evaluates(estimator_run):
 @pytest.mark.slow
 def test_bundling_a_run_and_loading_it(estimator_run, tmp_path):
     import tensorflow as tf
-    from face_aging.estimator import bundled, network
+    from face_aging.models.estimator import bundled, network
     _, savedir = estimator_run
     directory = str(tmp_path / "bundled")
     bundled.write(str(savedir), directory, figures={"age_mae": 1.0})
@@ -77,7 +77,7 @@ def test_bundling_a_run_and_loading_it(estimator_run, tmp_path):
 
 
 def test_bundled_estimator_ships_and_says_what_it_sees():
-    from face_aging.estimator import bundled, network
+    from face_aging.models.estimator import bundled, network
     model, where = bundled.load()
     assert "bundled estimator" in where and os.path.exists(bundled.CARD)
     female, years = network.estimate(model, np.zeros((2, 64, 64, 3), np.float32))
@@ -100,7 +100,7 @@ def test_faces_are_described_from_flags_names_and_the_estimator(monkeypatch):
         return np.array([0.2, 0.9][:len(faces)]), np.array([41.0, 7.0][:len(faces)])
 
     # The estimator's answers are set here, so that what comes from where can be checked exactly.
-    monkeypatch.setattr("face_aging.estimator.network.estimate", fake_estimate)
+    monkeypatch.setattr("face_aging.models.estimator.network.estimate", fake_estimate)
     infos = describe_faces(crops, images, load_estimator=Fake)
     flagged = describe_faces(crops, images, gender="female", age=60, load_estimator=Fake)
     assert asked == [2]                                   # only the two faces without a name, and only once

@@ -146,8 +146,8 @@ def test_installed_judges_read_faces(labelled_faces):
 @pytest.mark.slow
 def test_pagan_evaluation_covers_the_trained_clusters(labelled_faces, tmp_path):
     import tensorflow as tf
-    from face_aging.pagan.config import PAGANConfig
-    from face_aging.pagan.model import build_generator
+    from face_aging.models.pagan.config import PAGANConfig
+    from face_aging.models.pagan.model import build_generator
     from face_aging.training.rundir import RunDir
     generators = {}
     for k in (1, 3):

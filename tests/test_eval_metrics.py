@@ -297,13 +297,15 @@ def test_caae_extra_figures_and_console_table():
                    rank_correlation=dict(mean=0.9312, median=0.95, n=99, undefined=1, pooled=0.88),
                    reconstruction_error=0.07123, residual=dict(strength=2.0, input_age="estimate"),
                    near_age_verification=dict(share=0.85, n=1000, threshold=0.6, within=2, share_aged=0.8,
-                                              n_aged=800))
+                                              n_aged=800, strict=dict(share=0.7, n=1000, threshold=0.5, within=2,
+                                                                      share_aged=0.625, n_aged=800)))
     table = report.build_table(results)
     assert ("per face mean 0.931, median 0.950 over 99 faces (1 undefined); all outputs pooled 0.880") in table
     assert "Reconstruction error of G at the input's own group (mean absolute, [0, 1] pixel units): 0.0712" in table
     assert "Outputs: residual aging, strength 2: the input plus 2 x G's change from the input's own age; own age: " \
            "the group whose reconstruction is closest" in table
     assert "85.0% of 1,000 outputs (80.0% of the 800 at targets 1-2 groups away)" in table
+    assert "by the stricter threshold 0.5: 70.0% (62.5% of those at targets 1-2 groups away)" in table
     results["residual"] = dict(strength=0.0, input_age=None)
     assert "Outputs: G's own faces (residual aging off)" in report.build_table(results)
     assert "real faces of the group" in table

@@ -67,7 +67,7 @@ def assert_close(exported, expected):
 
 @pytest.mark.slow
 def test_caae_export_round_trip(lively_run, tmp_path):
-    from face_aging.caae.model import gender_labels
+    from face_aging.models.caae.model import gender_labels
     from face_aging.data.labels import plus_minus_one_hot
     from face_aging.images import to_uint8
     savedir, model = lively_run
@@ -109,7 +109,7 @@ def test_caae_export_round_trip(lively_run, tmp_path):
 @pytest.mark.slow
 def test_pagan_export_round_trip(tmp_path):
     from face_aging.images import to_uint8
-    from face_aging.pagan.infer import load_generators
+    from face_aging.models.pagan.infer import load_generators
     savedir = tmp_path / "pagan"
     write_pagan_run(str(savedir), (1, 3))
     out = tmp_path / "exported"
@@ -147,14 +147,14 @@ def test_export_flag_errors(args, message):
 
 def test_no_generator_in_the_run_nor_bundled_is_a_clear_error(tmp_path):
     from face_aging.inference.testmode import TestModeError
-    from face_aging.pagan.infer import load_generators
+    from face_aging.models.pagan.infer import load_generators
     with pytest.raises(TestModeError, match="No PAGAN generator under .*none bundled"):
         load_generators(str(tmp_path / "none"), bundled_dir=str(tmp_path / "no_bundle"))
 
 
 @pytest.mark.slow
 def test_export_without_a_checkpoint_exports_the_bundled_generators(tmp_path):
-    from face_aging.pagan import bundled
+    from face_aging.models.pagan import bundled
     if not bundled.available():
         pytest.skip("no bundled PAGAN generators in this tree")
     result = call_main("--model", "pagan", "--export", str(tmp_path / "out"), "--savedir", str(tmp_path / "none"))

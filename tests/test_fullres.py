@@ -72,7 +72,7 @@ def test_ghost_figures_catch_new_features_and_patches_not_the_input_itself():
 
 
 def test_the_ghost_guard_follows_the_inputs_edges():
-    from face_aging.caae.residual import guarded_change
+    from face_aging.models.caae.residual import guarded_change
     face = np.full((1, 32, 32, 3), -0.2, np.float32)
     face[:, :, 16:] = 0.6                                                      # one vertical edge
     change = np.zeros((1, 1, 32, 32, 3), np.float32)

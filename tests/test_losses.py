@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from face_aging.caae import losses
+from face_aging.models.caae import losses
 
 
 def test_reconstruction_is_mean_absolute_error():

@@ -28,8 +28,8 @@ def first_caae_step(strategy):
     import keras
     import numpy as np
     import tensorflow as tf
-    from face_aging.caae.config import CAAEConfig
-    from face_aging.caae.model import CAAE
+    from face_aging.models.caae.config import CAAEConfig
+    from face_aging.models.caae.model import CAAE
     rs = np.random.RandomState(0)
     x = tf.constant(rs.uniform(-1, 1, [8, 32, 32, 3]).astype("float32"))
     a = tf.constant(np.eye(10, dtype="float32")[rs.randint(0, 10, 8)] * 2 - 1)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from face_aging.caae import networks as N
+from face_aging.models.caae import networks as N
 
 
 def conv_params(cin, cout, k=5):

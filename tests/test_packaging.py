@@ -248,7 +248,7 @@ def test_the_wheel_holds_the_package_the_bundled_model_and_the_command(tmp_path)
 def test_bundled_card_path(tmp_path, monkeypatch, cwd_inside):
     """The model card's path in the console line: relative in a clone run from its root, absolute from elsewhere (an
     installed package)."""
-    from face_aging.caae import bundled
+    from face_aging.models.caae import bundled
     monkeypatch.chdir(REPO if cwd_inside else tmp_path)
     shown = bundled.card_path()
     if cwd_inside:

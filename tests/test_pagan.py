@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from face_aging.pagan import losses
-from face_aging.pagan.config import LossWeights, PAGANConfig
-from face_aging.pagan.model import PAGAN
-from face_aging.pagan.networks import PAGANGenerator, PyramidDiscriminator, head_plan
-from face_aging.pagan.vgg import VGG16, scaled_channels
+from face_aging.models.pagan import losses
+from face_aging.models.pagan.config import LossWeights, PAGANConfig
+from face_aging.models.pagan.model import PAGAN
+from face_aging.models.pagan.networks import PAGANGenerator, PyramidDiscriminator, head_plan
+from face_aging.models.pagan.vgg import VGG16, scaled_channels
 
 TINY = dict(image_size=32, gen_channels=4, res_blocks=1, head_width=1 / 16)
 

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from face_aging.pagan.config import LossWeights
+from face_aging.models.pagan.config import LossWeights
 from helpers import call_main, parsed, synthetic_face, write_pagan_run
 
 TINY = dict(image_size=32, gen_channels=4, res_blocks=1, head_width=1 / 16)
@@ -54,7 +54,7 @@ def test_the_recipe_sets_each_stages_flags_and_explicit_flags_win():
 # --- the residual generator ----------------------------------------------------------------------------------
 
 def test_a_residual_generator_starts_as_the_identity_and_learns_a_change():
-    from face_aging.pagan.networks import PAGANGenerator
+    from face_aging.models.pagan.networks import PAGANGenerator
     x = tf.random.uniform([2, 32, 32, 3], -0.9, 0.9, seed=1)
     generator = PAGANGenerator(4, res_blocks=1, residual=True)
     assert np.array_equal(generator(x).numpy(), x.numpy())
@@ -75,7 +75,7 @@ def test_a_residual_generator_starts_as_the_identity_and_learns_a_change():
 
 
 def test_resize_upsampling_replaces_the_transposed_convolutions():
-    from face_aging.pagan.networks import PAGANGenerator
+    from face_aging.models.pagan.networks import PAGANGenerator
     generator = PAGANGenerator(4, res_blocks=1, upsample="resize")
     assert generator(tf.zeros([1, 32, 32, 3])).shape == (1, 32, 32, 3)
     kinds = {type(layer).__name__ for layer in generator._flatten_layers()}
@@ -86,7 +86,7 @@ def test_resize_upsampling_replaces_the_transposed_convolutions():
 
 
 def test_the_chroma_term_counts_colour_not_brightness():
-    from face_aging.pagan import losses
+    from face_aging.models.pagan import losses
     rng = np.random.RandomState(0)
     x = rng.uniform(-0.5, 0.5, (2, 8, 8, 3)).astype(np.float32)
     grey = x + rng.uniform(-0.3, 0.3, (2, 8, 8, 1)).astype(np.float32)      # the same change in R, G and B
@@ -103,7 +103,7 @@ def test_the_chroma_term_counts_colour_not_brightness():
 
 @pytest.mark.slow
 def test_test_mode_aligns_photos_to_the_crop_the_run_recorded(tmp_path):
-    from face_aging.pagan.infer import face_template, load_generators
+    from face_aging.models.pagan.infer import face_template, load_generators
     from face_aging.training.rundir import RunDir
     write_pagan_run(str(tmp_path / "run"), (1, 2))
     assert face_template(load_generators(str(tmp_path / "run"))) == "pagan"       # the paper's loose crop
@@ -117,10 +117,10 @@ def test_test_mode_aligns_photos_to_the_crop_the_run_recorded(tmp_path):
 
 @pytest.mark.slow
 def test_the_caae_encoder_stands_in_for_vgg_face_frozen_and_giving_g_gradients():
-    from face_aging.pagan import frozen
-    from face_aging.pagan.config import PAGANConfig
-    from face_aging.pagan.model import PAGAN
-    from face_aging.pagan.vgg import VGG16, scaled_channels
+    from face_aging.models.pagan import frozen
+    from face_aging.models.pagan.config import PAGANConfig
+    from face_aging.models.pagan.model import PAGAN
+    from face_aging.models.pagan.vgg import VGG16, scaled_channels
     identity = frozen.load_identity_network(frozen.CAAE_IDENTITY)
     assert identity.image_size == 64 and not identity.trainable_variables
     face, _ = synthetic_face(1, size=64)
@@ -145,8 +145,8 @@ def test_the_caae_encoder_stands_in_for_vgg_face_frozen_and_giving_g_gradients()
 
 
 def test_the_caae_stand_in_names_what_is_missing(tmp_path):
-    from face_aging.pagan import frozen
-    from face_aging.pagan.vgg_store import MissingWeightsError
+    from face_aging.models.pagan import frozen
+    from face_aging.models.pagan.vgg_store import MissingWeightsError
     with pytest.raises(MissingWeightsError, match=f"{tmp_path}.*missing"):
         frozen.caae_identity_network(str(tmp_path))
 
@@ -170,8 +170,8 @@ def test_prepare_with_the_holdout_rule_keeps_held_out_faces_out_of_training(tmp_
 
 @pytest.mark.slow
 def test_generators_written_as_bundled_load_when_the_run_has_none(tmp_path):
-    from face_aging.pagan import bundled
-    from face_aging.pagan.infer import load_generators
+    from face_aging.models.pagan import bundled
+    from face_aging.models.pagan.infer import load_generators
     trained = write_pagan_run(str(tmp_path / "run"), (1, 3))
     written = bundled.write(str(tmp_path / "run"), str(tmp_path / "bundle"))
     assert len(written) == 2 and bundled.available(str(tmp_path / "bundle")) == [1, 3]
@@ -184,11 +184,11 @@ def test_generators_written_as_bundled_load_when_the_run_has_none(tmp_path):
     assert load_generators(str(tmp_path / "run"))[1][2].startswith(str(tmp_path / "run"))
 
 
-@pytest.mark.skipif(not __import__("face_aging.pagan.bundled", fromlist=["available"]).available(),
+@pytest.mark.skipif(not __import__("face_aging.models.pagan.bundled", fromlist=["available"]).available(),
                     reason="no bundled PAGAN generators in this tree")
 @pytest.mark.slow
 def test_the_bundled_generators_age_a_rendered_face_in_test_mode(tmp_path):
-    from face_aging.pagan import bundled
+    from face_aging.models.pagan import bundled
     clusters = bundled.available()
     face, _ = synthetic_face(2, size=128)
     testdir = tmp_path / "faces"

@@ -30,7 +30,7 @@ def age_classifier(prepared, tmp_path_factory):
 
 
 def test_stream_resumes_where_it_stopped():
-    from face_aging.pagan.data import stream_indices
+    from face_aging.models.pagan.data import stream_indices
     whole = stream_indices(13, 4, seed=5, start_step=0, end_step=20)
     assert np.array_equal(stream_indices(13, 4, seed=5, start_step=7, end_step=20), whole[7:])
     # Every face once per pass over the data, in a new order each pass.
@@ -47,7 +47,7 @@ def _weights_by_hand(counts):
 
 
 def test_class_weights_are_inverse_frequency_with_mean_one():
-    from face_aging.pagan.age_classifier import class_weights
+    from face_aging.models.pagan.age_classifier import class_weights
     clusters = np.array([0] * 6 + [1] * 3 + [3] * 1)           # cluster 2 absent
     weights = class_weights(clusters)
     np.testing.assert_allclose(weights, [10 / 18, 10 / 9, 0.0, 10 / 3], rtol=1e-6)
@@ -59,8 +59,8 @@ def test_class_weights_are_inverse_frequency_with_mean_one():
 def test_phi_age_step_weights_each_face_by_its_cluster():
     """The training loss is the mean of each face's cross-entropy times its own cluster's weight (numpy here)."""
     import tensorflow as tf
-    from face_aging.pagan.age_classifier import AgeClassifierTrainer
-    from face_aging.pagan.config import AgeOptions
+    from face_aging.models.pagan.age_classifier import AgeClassifierTrainer
+    from face_aging.models.pagan.config import AgeOptions
     weights = np.array([0.5, 1.0, 2.0, 4.0], np.float32)
     trainer = AgeClassifierTrainer(AgeOptions(image_size=32, width=0.0625, fc_units=8), weights,
                                    from_vgg_face=False)
@@ -90,8 +90,8 @@ def _coloured_faces(count, rng):
 def test_phi_age_learns_a_separable_set():
     """A few steps of phi_age's own training step take it from chance to clearly above it on held-out faces."""
     import tensorflow as tf
-    from face_aging.pagan.age_classifier import AgeClassifierTrainer, class_weights
-    from face_aging.pagan.config import AgeOptions
+    from face_aging.models.pagan.age_classifier import AgeClassifierTrainer, class_weights
+    from face_aging.models.pagan.config import AgeOptions
     rng = np.random.default_rng(0)
     images, labels = _coloured_faces(64, rng)
     held_out, truth = _coloured_faces(32, rng)
@@ -109,7 +109,7 @@ def test_phi_age_learns_a_separable_set():
 @pytest.mark.slow
 def test_age_classifier_run_and_export(prepared, age_classifier):
     from face_aging.data import prepare
-    from face_aging.pagan.frozen import load_age_classifier
+    from face_aging.models.pagan.frozen import load_age_classifier
     root = age_classifier
     info = json.loads((root / "phi_age" / "age_classifier.json").read_text())
     assert info["config"]["num_classes"] == 4 and info["config"]["image_size"] == 32
@@ -179,7 +179,7 @@ def test_pagan_train_resume_and_test_mode(prepared, age_classifier, tmp_path):
     assert strip.size == (2 * 40, 40)                    # the input, then cluster 2, at the images' own 40 px
     assert Image.open(savedir / "test" / "overview.png").size == (2 * 32, 3 * 32)     # the overview: model size
     # The strip's second face is the generator's change on the 32-px input, carried to the 40-px image.
-    from face_aging.pagan.infer import load_generators
+    from face_aging.models.pagan.infer import load_generators
     from face_aging.inference.fullres import carry_change
     from face_aging.inference.testmode import load_test_images
     generator = load_generators(str(savedir))[2][0]
@@ -213,7 +213,7 @@ def test_a_generator_can_start_from_another_clusters(prepared, age_classifier, t
     """--init_generator: cluster 2's G starts as cluster 1's (the recipe's remedy for 41-50's few faces); D, the step
     and the optimiser start afresh; another architecture is refused, naming the flag and the difference."""
     import tensorflow as tf
-    from face_aging.pagan.infer import load_generators
+    from face_aging.models.pagan.infer import load_generators
     savedir = tmp_path / "pagan"
     common = ["--model", "pagan", "--is_train", "--prepared_dir", str(prepared), "--age_classifier",
               str(age_classifier / "phi_age"), "--identity", "random", "--savedir", str(savedir), *TINY_PAGAN]

@@ -11,10 +11,10 @@ import pytest
 import tensorflow as tf
 
 from helpers import TINY_FLAGS, call_main, read_events
-from face_aging.caae import age_classifier, losses
-from face_aging.caae.model import CAAE
-from face_aging.caae.config import TrainOptions
-from face_aging.caae.train import train
+from face_aging.models.caae import age_classifier, losses
+from face_aging.models.caae.model import CAAE
+from face_aging.models.caae.config import TrainOptions
+from face_aging.models.caae.train import train
 from face_aging.data import holdout
 from face_aging.data.pipeline import FaceDataset, load_faces
 
@@ -240,7 +240,7 @@ def test_the_age_blind_code_trains_d_age_and_e_confuses_it(tmp_path, tiny_config
 
 def test_the_recipe_preset_sets_its_flags_and_explicit_flags_win():
     from absl import flags
-    from face_aging.caae.config import RECIPES
+    from face_aging.models.caae.config import RECIPES
     from face_aging.cli import flags as cli_flags
     from face_aging.errors import FlagError
 

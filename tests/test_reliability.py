@@ -24,9 +24,9 @@ from PIL import Image
 
 from helpers import REPO, call_main
 from face_aging.training import checkpointing
-from face_aging.caae.model import CAAE
-from face_aging.caae.config import TrainOptions
-from face_aging.caae.train import train
+from face_aging.models.caae.model import CAAE
+from face_aging.models.caae.config import TrainOptions
+from face_aging.models.caae.train import train
 from face_aging.training.loop import TrainingError
 
 WRAPPER = r'''
@@ -162,7 +162,7 @@ SMALL_FLAGS = ["--image_size=32", "--enc_channels=4", "--gen_channels=16", "--ba
 
 @pytest.fixture(scope="module")
 def small_config():
-    from face_aging.caae.config import CAAEConfig
+    from face_aging.models.caae.config import CAAEConfig
     return CAAEConfig(image_size=32, enc_channels=4, gen_channels=16)
 
 
@@ -201,7 +201,7 @@ def test_caae_killed_at_every_point_resumes_from_the_last_complete_checkpoint(sm
     args = [f"--dataset={small_faces}", f"--savedir={run}", "--epoch=4", "--save_every_epochs=1", *SMALL_FLAGS]
 
     # 1. SIGKILL while step 6 runs (in epoch 2): the checkpoint of epoch 1 is the last one.
-    result = run_wrapped(tmp_path, {"kind": "step", "target": "face_aging.caae.model:CAAE", "at": 6,
+    result = run_wrapped(tmp_path, {"kind": "step", "target": "face_aging.models.caae.model:CAAE", "at": 6,
                                     "action": "SIGKILL"}, *args)
     assert result.returncode == -signal.SIGKILL, result.stderr
     assert "Training from random initialisation" in result.stdout
@@ -363,7 +363,7 @@ def test_unreadable_state_file_is_named_and_rebuilt_by_the_fallback(two_checkpoi
 
 @pytest.mark.slow
 def test_checkpoint_of_another_image_size_names_the_shapes(two_checkpoints, small_faces, tmp_path):
-    from face_aging.caae.config import CAAEConfig
+    from face_aging.models.caae.config import CAAEConfig
     run, spe = copy_run(two_checkpoints, tmp_path)
     with pytest.raises(TrainingError) as error:
         train(small_options(run, small_faces, CAAEConfig(image_size=64, enc_channels=4, gen_channels=32)))
@@ -550,7 +550,7 @@ def pagan_killed_and_resumed(pagan_inputs, tmp_path_factory):
     the same plain command. Returns (run directory, killed process, restarted process)."""
     root = tmp_path_factory.mktemp("pagan_kill")
     args = pagan_args(pagan_inputs, root / "pagan", "--iterations=6", "--save_every=3", "--sample_every=3")
-    killed = run_wrapped(root, {"kind": "step", "target": "face_aging.pagan.model:PAGAN", "at": 5,
+    killed = run_wrapped(root, {"kind": "step", "target": "face_aging.models.pagan.model:PAGAN", "at": 5,
                                 "action": "SIGKILL"}, *args)
     run = root / "pagan" / "cluster3"
     after_kill = (latest(run), pngs(run / "samples"))
@@ -576,8 +576,8 @@ def test_pagan_killed_during_an_iteration_resumes_from_the_last_checkpoint(pagan
 @pytest.mark.slow
 def test_pagan_checkpoint_in_a_caae_run_and_back(pagan_killed_and_resumed, pagan_inputs, two_checkpoints,
                                                  small_faces, small_config, tmp_path):
-    from face_aging.pagan import train as pagan_train
-    from face_aging.pagan.config import LossWeights, PAGANConfig, PAGANTrainOptions
+    from face_aging.models.pagan import train as pagan_train
+    from face_aging.models.pagan.config import LossWeights, PAGANConfig, PAGANTrainOptions
     pagan_run = pagan_killed_and_resumed[0]
     caae_run = tmp_path / "caae"
     shutil.copytree(pagan_run / "checkpoint", caae_run / "checkpoint")
@@ -603,8 +603,8 @@ def test_pagan_checkpoint_in_a_caae_run_and_back(pagan_killed_and_resumed, pagan
 
 @pytest.mark.slow
 def test_diverging_pagan_stops_at_the_first_nan_without_saving(pagan_killed_and_resumed, pagan_inputs, tmp_path):
-    from face_aging.pagan import train as pagan_train
-    from face_aging.pagan.config import LossWeights, PAGANConfig, PAGANTrainOptions
+    from face_aging.models.pagan import train as pagan_train
+    from face_aging.models.pagan.config import LossWeights, PAGANConfig, PAGANTrainOptions
     savedir = tmp_path / "pagan"
     shutil.copytree(pagan_killed_and_resumed[0], savedir / "cluster3")
     run = savedir / "cluster3"
@@ -633,8 +633,8 @@ def test_diverging_pagan_stops_at_the_first_nan_without_saving(pagan_killed_and_
 @pytest.fixture(scope="module")
 def age_run(pagan_inputs, tmp_path_factory):
     """phi_age trained for one epoch (checkpointed and exported at its end)."""
-    from face_aging.pagan.config import AgeOptions
-    from face_aging.pagan.age_classifier import train_age_classifier
+    from face_aging.models.pagan.config import AgeOptions
+    from face_aging.models.pagan.age_classifier import train_age_classifier
     root = tmp_path_factory.mktemp("age")
     options = AgeOptions(prepared_dir=str(pagan_inputs["prepared"]), savedir=str(root / "run"),
                          out_dir=str(root / "phi_age"), init="", epochs=1, batch_size=16, image_size=32,
@@ -646,7 +646,7 @@ def age_run(pagan_inputs, tmp_path_factory):
 @pytest.mark.slow
 def test_age_classifier_nan_and_bad_checkpoint(age_run, tmp_path):
     import dataclasses
-    from face_aging.pagan.age_classifier import train_age_classifier
+    from face_aging.models.pagan.age_classifier import train_age_classifier
     source, options = age_run
     root = shutil.copytree(source, tmp_path / "age")
     options = dataclasses.replace(options, savedir=str(root / "run"), out_dir=str(root / "phi_age"))

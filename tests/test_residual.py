@@ -1,4 +1,4 @@
-"""Residual aging (face_aging/caae/residual.py): the input plus k times G's change from the face's own group, in
+"""Residual aging (face_aging/models/caae/residual.py): the input plus k times G's change from the face's own group, in
 the model, test mode, --eval and the export; and --residual's flag checks."""
 
 import json
@@ -21,7 +21,7 @@ def _parsed(*args):
 
 
 def test_own_group_is_the_closest_reconstruction_and_its_output_is_the_input():
-    from face_aging.caae.residual import own_groups, residual_progression
+    from face_aging.models.caae.residual import own_groups, residual_progression
     rng = np.random.RandomState(0)
     faces = rng.uniform(-0.5, 0.5, (3, 8, 8, 3)).astype(np.float32)
     offsets = np.linspace(-0.4, 0.4, 10).astype(np.float32)           # group g's reconstruction: face + offset
@@ -40,7 +40,7 @@ def test_own_group_is_the_closest_reconstruction_and_its_output_is_the_input():
 
 
 def test_smoothing_keeps_flat_changes_and_removes_stripes():
-    from face_aging.caae.residual import smooth
+    from face_aging.models.caae.residual import smooth
     flat = np.full((2, 3, 16, 16, 3), 0.3, np.float32)
     np.testing.assert_allclose(smooth(flat, 1.0).numpy(), flat, atol=1e-6)           # a uniform change stays
     stripes = np.zeros((1, 16, 16, 3), np.float32)
@@ -56,8 +56,8 @@ def test_smoothing_keeps_flat_changes_and_removes_stripes():
 
 
 def test_the_models_residual_progression_is_the_formula_over_its_own_faces(tiny_config):
-    from face_aging.caae.model import AgingModel, gender_labels
-    from face_aging.caae.residual import SMOOTH_PER_64, guarded_change, smooth
+    from face_aging.models.caae.model import AgingModel, gender_labels
+    from face_aging.models.caae.residual import SMOOTH_PER_64, guarded_change, smooth
     model = AgingModel(tiny_config)
     faces = np.random.RandomState(1).uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32)
     genders = gender_labels(1, 4)
@@ -88,7 +88,7 @@ def test_bad_residual_flags_are_refused_with_the_flags_name(args, message):
 
 
 def test_own_groups_from_names_estimate_or_a_given_age():
-    from face_aging.caae.infer import input_groups, name_age
+    from face_aging.models.caae.infer import input_groups, name_age
     ages = [name_age("/x/25_0_1_20170116.jpg.chip.jpg"), name_age("/x/holiday.jpg"), name_age("/x/80_1_0_1.jpg")]
     assert np.isnan(ages[1]) and ages[0] == 25
     assert list(input_groups(ages, "auto")) == [4, -1, 9]                       # 21-30, to estimate, 71+
@@ -108,9 +108,9 @@ def test_test_mode_eval_and_export_with_residual_aging(lively_run, face_folder, 
     --eval's outputs and the export's residual_progression the model's residual progression."""
     from PIL import Image
     from face_aging import images as imio
-    from face_aging.caae.infer import input_groups, name_age
+    from face_aging.models.caae.infer import input_groups, name_age
     from face_aging.inference.testmode import load_test_images
-    from face_aging.caae.model import gender_labels
+    from face_aging.models.caae.model import gender_labels
     savedir, model = lively_run
     savedir = shutil.copytree(savedir, tmp_path / "run")
     testdir = first_faces(face_folder, tmp_path / "faces", 3)

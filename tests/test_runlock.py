@@ -63,9 +63,9 @@ def test_a_second_training_in_a_held_run_directory_is_refused_at_once(holder, tm
 
 
 def test_pagan_and_phi_age_refuse_a_held_run_directory(holder, tmp_path):
-    from face_aging.pagan.age_classifier import train_age_classifier
-    from face_aging.pagan.config import AgeOptions, PAGANConfig, PAGANTrainOptions
-    from face_aging.pagan.train import train
+    from face_aging.models.pagan.age_classifier import train_age_classifier
+    from face_aging.models.pagan.config import AgeOptions, PAGANConfig, PAGANTrainOptions
+    from face_aging.models.pagan.train import train
     (tmp_path / "pagan" / "cluster3").mkdir(parents=True)
     process = holder(tmp_path / "pagan" / "cluster3")
     with pytest.raises(runlock.RunDirInUseError, match=rf"{tmp_path}/pagan/cluster3 is in use: process "
@@ -93,7 +93,7 @@ def test_a_lock_left_by_a_killed_run_does_not_block_the_next(holder, tmp_path):
 
 
 def test_test_mode_reads_a_run_while_it_trains(holder, lively_run, tmp_path):
-    from face_aging.caae.config import CAAEConfig
+    from face_aging.models.caae.config import CAAEConfig
     from face_aging.inference.testmode import TestOptions, run_test
     from face_aging.data.synthetic import write_utkface_folder
     savedir, _ = lively_run

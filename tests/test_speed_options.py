@@ -13,8 +13,8 @@ import tensorflow as tf
 
 from helpers import REPO, TINY_FLAGS, assert_same_first_step, call_main, run_main
 from face_aging import layers
-from face_aging.caae.config import CAAEConfig
-from face_aging.caae.model import CAAE
+from face_aging.models.caae.config import CAAEConfig
+from face_aging.models.caae.model import CAAE
 
 TINY = dict(image_size=32, enc_channels=8, gen_channels=64)
 
@@ -115,11 +115,11 @@ _TWO_CPUS = textwrap.dedent("""
 """)
 
 _TWO_DEVICES = _TWO_CPUS + textwrap.dedent("""
-    from face_aging.caae.config import CAAEConfig
-    from face_aging.caae.model import CAAE
-    from face_aging.pagan.config import PAGANConfig
-    from face_aging.pagan.model import PAGAN
-    from face_aging.pagan.vgg import VGG16, scaled_channels
+    from face_aging.models.caae.config import CAAEConfig
+    from face_aging.models.caae.model import CAAE
+    from face_aging.models.pagan.config import PAGANConfig
+    from face_aging.models.pagan.model import PAGAN
+    from face_aging.models.pagan.vgg import VGG16, scaled_channels
     rs = np.random.RandomState(0)
     x = tf.constant(rs.uniform(-1, 1, [8, 32, 32, 3]).astype("float32"))
     a = tf.constant(np.eye(10, dtype="float32")[rs.randint(0, 10, 8)] * 2 - 1)

@@ -87,8 +87,8 @@ def test_a_session_writer_purges_what_an_earlier_session_wrote_past_its_start(tm
 @pytest.mark.slow
 def test_a_resumed_caae_run_shows_each_step_once(face_folder, tiny_config, tmp_path):
     from face_aging.training import checkpointing
-    from face_aging.caae.config import TrainOptions
-    from face_aging.caae.train import train
+    from face_aging.models.caae.config import TrainOptions
+    from face_aging.models.caae.train import train
     options = TrainOptions(savedir=str(tmp_path), dataset=face_folder, epoch=2, batch_size=16, save_every_epochs=1,
                            config=tiny_config)
     _next_writers_sort_in_creation_order(tmp_path / "scratch", 2)      # the two sessions' event files

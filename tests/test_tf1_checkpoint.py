@@ -14,8 +14,8 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from helpers import original_shapes, random_arrays, write_tf1_checkpoint  # noqa: E402
-from face_aging.caae.networks import build_networks  # noqa: E402
-from face_aging.caae.tf1_checkpoint import (  # noqa: E402
+from face_aging.models.caae.networks import build_networks  # noqa: E402
+from face_aging.models.caae.tf1_checkpoint import (  # noqa: E402
     ORIGINAL_VARIABLES_128,
     CheckpointMismatchError,
     is_tf1_checkpoint,

@@ -10,9 +10,9 @@ import tensorflow as tf
 from PIL import Image
 
 from helpers import read_events
-from face_aging.caae.model import CAAE
-from face_aging.caae.config import TrainOptions
-from face_aging.caae.train import SCALARS, train
+from face_aging.models.caae.model import CAAE
+from face_aging.models.caae.config import TrainOptions
+from face_aging.models.caae.train import SCALARS, train
 from face_aging.training.loop import TrainingError
 from face_aging.data.pipeline import FaceDataset, load_faces
 
@@ -29,7 +29,7 @@ def all_weights(model):
 
 @pytest.mark.slow
 def test_checkpoint_restores_every_variable_and_e_g_alone(tmp_path, tiny_config):
-    from face_aging.caae.model import AgingModel
+    from face_aging.models.caae.model import AgingModel
     model = CAAE(tiny_config)
     x = tf.random.uniform([8, 32, 32, 3], -1, 1, seed=2)
     ages = tf.constant(np.where(np.eye(10)[np.arange(8)] > 0, 1.0, -1.0), tf.float32)
@@ -72,7 +72,7 @@ def test_one_step_updates_all_three_players_from_the_same_batch(tiny_config):
     """Each player's update is the one its own loss gives on this batch at the pre-update weights: Adam's first
     moment after one step is (1 - beta1) * gradient, against gradients taken here by a separate GradientTape on a
     copy of the networks, fed the same images, labels and prior sample."""
-    from face_aging.caae import losses
+    from face_aging.models.caae import losses
     model, twin = CAAE(tiny_config), CAAE(tiny_config)
     nets = lambda m: (m.encoder, m.generator, m.d_z, m.d_img)  # noqa: E731
     for net, copy in zip(nets(model), nets(twin)):
@@ -167,7 +167,7 @@ def test_pretraining_then_training_from_the_pretrained_weights(tmp_path, face_fo
 
 
 def test_checkpoint_of_another_image_size_is_a_clear_error(trained_run, face_folder, tmp_path):
-    from face_aging.caae.config import CAAEConfig
+    from face_aging.models.caae.config import CAAEConfig
     shutil.copytree(trained_run, tmp_path / "run")
     options = TrainOptions(savedir=str(tmp_path / "run"), dataset=face_folder, epoch=2, batch_size=16,
                            config=CAAEConfig(image_size=64, enc_channels=8, gen_channels=64))
@@ -176,7 +176,7 @@ def test_checkpoint_of_another_image_size_is_a_clear_error(trained_run, face_fol
 
 
 def test_age_progression_is_the_generator_at_each_group(tiny_config):
-    from face_aging.caae.model import AgingModel, gender_labels
+    from face_aging.models.caae.model import AgingModel, gender_labels
     from face_aging.data.labels import plus_minus_one_hot
     model = AgingModel(tiny_config)
     faces = tf.random.uniform([3, 32, 32, 3], -1, 1, seed=3).numpy()
@@ -194,7 +194,7 @@ class _Oracle:
     """Stands in for a model: returns the true rendering at the target group ("truth") or the input ("input")."""
 
     def __init__(self, kind, size, seed, num_persons):
-        from face_aging.caae.synthetic_check import UNSEEN_PERSON_BASE
+        from face_aging.models.caae.synthetic_check import UNSEEN_PERSON_BASE
         from face_aging.data import synthetic
         self.kind, self.size = kind, size
         ages = np.random.RandomState(seed).randint(0, synthetic.AGE_MAX + 1, size=num_persons)
@@ -213,7 +213,7 @@ class _Oracle:
 
 
 def test_synthetic_aging_check_scores_an_oracle_and_a_do_nothing_model():
-    from face_aging.caae.synthetic_check import aging_check
+    from face_aging.models.caae.synthetic_check import aging_check
     perfect = aging_check(_Oracle("truth", 32, 5, 12), 32, seed=5, num_persons=12)
     assert perfect["overall"]["d_aged"] == pytest.approx(0.0, abs=1e-6)
     assert perfect["overall"]["gain"] == pytest.approx(1.0) and perfect["overall"]["closer"] == 1.0

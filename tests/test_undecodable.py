@@ -61,9 +61,9 @@ def damaged_prepared(tmp_path_factory):
     phi_age's stream reads is damaged. Returns (root, the damaged paths)."""
     from face_aging.data import prepare
     from face_aging.data.synthetic import write_utkface_folder
-    from face_aging.pagan import data as pdata
-    from face_aging.pagan import frozen
-    from face_aging.pagan.vgg import VGG16, scaled_channels
+    from face_aging.models.pagan import data as pdata
+    from face_aging.models.pagan import frozen
+    from face_aging.models.pagan.vgg import VGG16, scaled_channels
     root = tmp_path_factory.mktemp("damaged_prepared")
     write_utkface_folder(str(root / "faces"), 160, 40, seed=3)
     prepare.prepare([str(root / "faces")], str(root / "prepared"), val_fraction=0.2)
@@ -92,8 +92,8 @@ def assert_skipped_and_listed(run_dir, damaged, caplog):
 
 @pytest.mark.slow
 def test_pagan_skips_a_file_damaged_after_prepare(damaged_prepared, tmp_path, caplog):
-    from face_aging.pagan import train as pagan_train
-    from face_aging.pagan.config import PAGANConfig, PAGANTrainOptions
+    from face_aging.models.pagan import train as pagan_train
+    from face_aging.models.pagan.config import PAGANConfig, PAGANTrainOptions
     root, damaged = damaged_prepared
     config = PAGANConfig(image_size=32, target_cluster=3, gen_channels=4, res_blocks=1, head_width=0.0625)
     options = PAGANTrainOptions(savedir=str(tmp_path / "pagan"), prepared_dir=str(root / "prepared"),
@@ -109,8 +109,8 @@ def test_pagan_skips_a_file_damaged_after_prepare(damaged_prepared, tmp_path, ca
 
 @pytest.mark.slow
 def test_phi_age_skips_a_file_damaged_after_prepare(damaged_prepared, tmp_path, caplog):
-    from face_aging.pagan.config import AgeOptions
-    from face_aging.pagan.age_classifier import train_age_classifier
+    from face_aging.models.pagan.config import AgeOptions
+    from face_aging.models.pagan.age_classifier import train_age_classifier
     root, damaged = damaged_prepared
     options = AgeOptions(prepared_dir=str(root / "prepared"), savedir=str(tmp_path / "run"),
                          out_dir=str(tmp_path / "phi_age"), init="", epochs=1, batch_size=16, image_size=32,

@@ -19,9 +19,9 @@ import tensorflow as tf  # noqa: E402
 from helpers import (VGG_BLOCKS, VGG_CLASSES, VGG_FC_UNITS, VGG_FILE_MEAN, VGG_LAYOUTS, VGG_SIZE, VGG_WIDTH,  # noqa: E402
                      cell, random_network, simplenn_layer, write_matconvnet)
 from face_aging.errors import FaceAgingError  # noqa: E402
-from face_aging.pagan import frozen, vgg_store  # noqa: E402
-from face_aging.pagan import vggface_import as vi  # noqa: E402
-from face_aging.pagan.vgg import TAPS, VGG16, VGG_FACE_MEAN_RGB, scaled_channels  # noqa: E402
+from face_aging.models.pagan import frozen, vgg_store  # noqa: E402
+from face_aging.models.pagan import vggface_import as vi  # noqa: E402
+from face_aging.models.pagan.vgg import TAPS, VGG16, VGG_FACE_MEAN_RGB, scaled_channels  # noqa: E402
 
 # The small network the weight files are written for (helpers.random_network's defaults).
 SIZE, FC_UNITS, CLASSES, FILE_MEAN, LAYOUTS = VGG_SIZE, VGG_FC_UNITS, VGG_CLASSES, VGG_FILE_MEAN, VGG_LAYOUTS

@@ -20,8 +20,8 @@ def test_interpolated_labels_are_the_groups_at_their_centres_and_blend_between()
 
 @pytest.mark.slow
 def test_caae_ages_in_years_match_its_groups_at_their_centres(tiny_config, lively_run):
-    from face_aging.caae.infer import restore_aging_model
-    from face_aging.caae.model import gender_labels
+    from face_aging.models.caae.infer import restore_aging_model
+    from face_aging.models.caae.model import gender_labels
     from face_aging.data import labels as L
     model, _ = restore_aging_model(tiny_config, lively_run[0])
     faces = np.random.RandomState(0).uniform(-1, 1, (3, 32, 32, 3)).astype(np.float32)
@@ -39,18 +39,24 @@ def test_caae_ages_in_years_match_its_groups_at_their_centres(tiny_config, livel
     np.testing.assert_allclose(out[1], by_group[8], atol=1e-4)
 
 
-def test_pagan_blends_its_clusters_by_years_from_the_faces_own_age():
-    from face_aging.pagan.infer import change_weights, face_at_years
+def test_pagan_blends_its_clusters_by_the_years_each_adds_to_the_faces_own_age():
+    from face_aging.models.pagan.infer import AGING_RISE, MAX_WEIGHT, change_weights, face_at_years
     trained = [1, 2, 3]
-    assert change_weights(20, 35.5, trained) == pytest.approx({1: 1.0})
-    assert change_weights(20, 40.5, trained) == pytest.approx({1: 0.5, 2: 0.5})
-    assert change_weights(20, 80, trained) == pytest.approx({3: 1.0})       # past 51+'s age: its face
-    assert change_weights(30, 25, trained) == {}                            # PAGAN does not make faces younger
-    assert change_weights(20, 27.75, trained) == pytest.approx({1: 0.5})     # halfway from 20 to 35.5
-    # An older face: the change from its own age on (45.5 - 40 of the 41-50 step, taken from 31-40's face).
-    assert change_weights(40, 45.5, trained) == pytest.approx({1: -0.55, 2: 0.55})
-    assert change_weights(20, 45.5, [1, 3]) == pytest.approx({1: 1 - 10 / 24.5, 3: 10 / 24.5})
+    r1, r2, r3 = AGING_RISE[1], AGING_RISE[2], AGING_RISE[3]
+    assert change_weights(20, 20 + r1, trained) == pytest.approx({1: 1.0})
+    assert change_weights(20, 20 + (r1 + r2) / 2, trained) == pytest.approx({1: 0.5, 2: 0.5})
+    assert change_weights(20, 20 + r1 / 2, trained) == pytest.approx({1: 0.5})     # halfway to the first rise
+    assert change_weights(30, 25, trained) == {} == change_weights(30, 30, trained)  # PAGAN does not make younger
+    # The same rise from any own age: a face of 40 asked for 40 + r2 gets 41-50's change alone.
+    assert change_weights(40, 40 + r2, trained) == pytest.approx({2: 1.0})
+    # Past the last rise: its change scaled on along the same line, at most MAX_WEIGHT times.
+    assert change_weights(20, 20 + 1.2 * r3, trained) == pytest.approx({3: 1.2})
+    assert change_weights(20, 120, trained) == pytest.approx({3: MAX_WEIGHT})
+    # Without 41-50's generator, 31-40 and 51+ share the way between their rises.
+    middle = 20 + (r1 + r3) / 2
+    assert change_weights(20, middle, [1, 3]) == pytest.approx({1: 0.5, 3: 0.5})
     faces = np.zeros((1, 4, 4, 3), np.float32)
     by_cluster = {0: faces, 1: faces + 0.2, 2: faces + 0.4, 3: faces + 0.6}
-    np.testing.assert_allclose(face_at_years(by_cluster, 0, 20, 40.5), 0.3, atol=1e-6)
+    np.testing.assert_allclose(face_at_years(by_cluster, 0, 20, 20 + (r1 + r2) / 2), 0.3, atol=1e-6)
     np.testing.assert_allclose(face_at_years(by_cluster, 0, float("nan"), 25), 0.0, atol=1e-6)   # unknown: 25
+    np.testing.assert_allclose(face_at_years(by_cluster, 0, 20, 120), min(0.6 * MAX_WEIGHT, 1.0), atol=1e-6)

@@ -10,7 +10,7 @@ import sys
 from absl import flags
 
 from face_aging import quiet
-from face_aging.caae.config import CAAEConfig
+from face_aging.models.caae.config import CAAEConfig
 from face_aging.cli.flags import AGING_MODELS, MODELS, apply_model_defaults, define_flags, parse_flags
 from face_aging.cli.validate import parse_ages, parse_input_age, parse_residual, validate
 from face_aging.errors import USER_ERRORS, FlagError
@@ -21,7 +21,7 @@ faces in DIR (with the bundled model when no run has been trained). See docs/fla
 
 def explicit_architecture(fv=flags.FLAGS):
     """The CAAE architecture flags given on the command line; the others come from the run (its options.json) or the
-    bundled model (face_aging.caae.ager.run_architecture)."""
+    bundled model (face_aging.models.caae.ager.run_architecture)."""
     return {name: fv[name].value for name in CAAEConfig.ARCHITECTURE if fv[name].present}
 
 
@@ -48,7 +48,7 @@ def run(fv=flags.FLAGS):
     if fv.model != "prepare":  # prepare reads and writes files only
         quiet.start_tensorflow()
     if fv.model in ("caae", "combined"):
-        from face_aging.caae import residual
+        from face_aging.models.caae import residual
         residual.GHOST_GUARD = fv.ghost_guard      # one setting for every residual output of this run
     if fv.model in AGING_MODELS and (fv.serve or fv.eval or fv.export is not None or not fv.is_train):
         # What every aging model does (validate allows one at a time), instead of training.
@@ -131,8 +131,8 @@ def run_caae(fv, weights):
     from face_aging.training import distribute
     # First: a multi-worker strategy must configure its collective ops before any other TensorFlow work.
     strategy = distribute.make_strategy(fv.strategy, fv.worker_timeout) if fv.strategy != "default" else None
-    from face_aging.caae.config import TrainOptions
-    from face_aging.caae.train import train
+    from face_aging.models.caae.config import TrainOptions
+    from face_aging.models.caae.train import train
     init = fv.init_checkpoint if fv.use_init_model else ""
     train(TrainOptions(
         savedir=fv.savedir, dataset=fv.dataset, epoch=fv.epoch, batch_size=fv.batch_size, weights=weights,
@@ -150,8 +150,8 @@ def run_pagan(fv, weights):
     from face_aging.training import distribute
     # First, as for CAAE.
     strategy = distribute.make_strategy(fv.strategy, fv.worker_timeout) if fv.strategy != "default" else None
-    from face_aging.pagan.config import LossWeights, PAGANConfig, PAGANTrainOptions
-    from face_aging.pagan.train import train
+    from face_aging.models.pagan.config import LossWeights, PAGANConfig, PAGANTrainOptions
+    from face_aging.models.pagan.train import train
     config = PAGANConfig(
         image_size=fv.image_size, target_cluster=fv.target_cluster, gen_channels=fv.gen_channels,
         res_blocks=fv.res_blocks, padding=fv.padding, head_width=fv.head_width, tap=fv.tap,
@@ -172,8 +172,8 @@ def run_age(fv, weights):
     if not fv.is_train:
         raise FlagError("--model age only trains (--is_train); PAGAN loads the classifier from --age_classifier")
     print("\n\tTraining Mode (age classifier phi_age)")
-    from face_aging.pagan.config import AgeOptions
-    from face_aging.pagan.age_classifier import train_age_classifier
+    from face_aging.models.pagan.config import AgeOptions
+    from face_aging.models.pagan.age_classifier import train_age_classifier
     train_age_classifier(AgeOptions(
         prepared_dir=fv.prepared_dir, savedir=fv.savedir, out_dir=fv.age_classifier,
         init=fv.identity if fv.identity != "random" else "", epochs=fv.epoch, batch_size=fv.batch_size,
@@ -189,7 +189,7 @@ def run_estimator(fv, weights):
         run_estimator_eval(fv.testdir, fv.savedir, fv.holdout)
         return
     print("\n\tTraining Mode (age-and-gender estimator)")
-    from face_aging.estimator.train import EstimatorOptions, train_estimator
+    from face_aging.models.estimator.train import EstimatorOptions, train_estimator
     train_estimator(EstimatorOptions(
         prepared_dir=fv.prepared_dir, savedir=fv.savedir, image_size=fv.image_size, width=fv.estimator_width,
         epochs=fv.epoch, batch_size=fv.batch_size, learning_rate=fv.learning_rate,
@@ -207,7 +207,7 @@ def run_prepare(fv, weights):
 
 
 def run_import(fv, weights):
-    from face_aging.pagan import frozen, vggface_import
+    from face_aging.models.pagan import frozen, vggface_import
     out = fv.identity if fv["identity"].present else frozen.VGG_FACE_DIR
     model = vggface_import.convert(fv.source, out)
     print(f"\tConverted {fv.source} -> {out} (VGG-Face, {model.image_size}px input, {model.num_classes} classes)")

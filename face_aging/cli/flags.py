@@ -9,14 +9,14 @@ import sys
 
 from absl import flags
 
-from face_aging.caae.config import (DEFAULT_INIT_CHECKPOINT, DEFAULT_WEIGHTS, RECIPES, CAAEConfig,
+from face_aging.models.caae.config import (DEFAULT_INIT_CHECKPOINT, DEFAULT_WEIGHTS, RECIPES, CAAEConfig,
                                     TrainOptions)
 from face_aging.errors import FlagError
-from face_aging.estimator.config import EstimatorOptions
+from face_aging.models.estimator.config import EstimatorOptions
 from face_aging.faces.align import ALIGN_MODES
-from face_aging.pagan.config import RECIPE_CLUSTERS as PAGAN_RECIPE_CLUSTERS
-from face_aging.pagan.config import RECIPES as PAGAN_RECIPES
-from face_aging.pagan.config import AgeOptions, LossWeights, PAGANConfig, PAGANTrainOptions
+from face_aging.models.pagan.config import RECIPE_CLUSTERS as PAGAN_RECIPE_CLUSTERS
+from face_aging.models.pagan.config import RECIPES as PAGAN_RECIPES
+from face_aging.models.pagan.config import AgeOptions, LossWeights, PAGANConfig, PAGANTrainOptions
 
 MODELS = ("caae", "pagan", "combined", "age", "prepare", "import", "estimator")
 AGING_MODELS = ("caae", "pagan", "combined")      # the models that age faces (face_aging.inference.agers)

@@ -6,11 +6,11 @@ import os
 from absl import flags
 
 from face_aging import quiet
-from face_aging.caae.config import image_size_problem as caae_image_size_problem
+from face_aging.models.caae.config import image_size_problem as caae_image_size_problem
 from face_aging.cli.flags import AGING_MODELS, MODELS
 from face_aging.errors import FlagError
 from face_aging.fileio import link_problem
-from face_aging.pagan.config import image_size_problem as pagan_image_size_problem
+from face_aging.models.pagan.config import image_size_problem as pagan_image_size_problem
 
 
 def _positive(fv, *names):
@@ -278,7 +278,7 @@ def _validate_caae(fv):
         raise FlagError("--dataset is empty: give a folder name under ./data, a folder path, or 'synthetic'")
     if fv["init_checkpoint"].present and fv.init_checkpoint:
         quiet.start_tensorflow()
-        from face_aging.caae.tf1_checkpoint import resolve_tf1_prefix  # imports TensorFlow: only when needed
+        from face_aging.models.caae.tf1_checkpoint import resolve_tf1_prefix  # imports TensorFlow: only when needed
         try:
             resolve_tf1_prefix(fv.init_checkpoint)
         except FileNotFoundError as error:

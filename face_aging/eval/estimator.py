@@ -7,8 +7,8 @@ import os
 
 import numpy as np
 
-from face_aging.estimator import bundled, network
-from face_aging.estimator.evaluate import figures
+from face_aging.models.estimator import bundled, network
+from face_aging.models.estimator.evaluate import figures
 from face_aging.fileio import atomic_write
 
 

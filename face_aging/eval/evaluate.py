@@ -63,7 +63,7 @@ def prepared_faces(prepared_dir, ager, size):
     a model that ages only some faces (PAGAN: the young ones, cluster 0) takes those. Labels and persons come from
     the manifest (CACD, FG-NET and MORPH know their persons, so impostor pairs are truly different people)."""
     from face_aging.data import prepare
-    from face_aging.pagan.data import load_images
+    from face_aging.models.pagan.data import load_images
     split_name, split = "test", prepare.read_split(prepared_dir, "test")
     if len(split) == 0:
         split_name, split = "val", prepare.read_split(prepared_dir, "val")
@@ -218,7 +218,7 @@ def evaluate(options, age_judge=None, identity_judge=None, ager=None):
         real_ages, genders, persons = face_labels(paths)
     # The outputs are judged as test mode writes them: the model's change carried to each face at its own resolution.
     from face_aging.inference.fullres import carry_changes_uint8, shared_side
-    from face_aging.pagan.data import load_images
+    from face_aging.models.pagan.data import load_images
     side = shared_side(paths, options.output_size)
     fulls = faces if side == size else load_images(paths, side)
     _say(f"Outputs at the faces' own resolution: {side}x{side} (the models run at {size}x{size})")
@@ -274,6 +274,12 @@ def evaluate(options, age_judge=None, identity_judge=None, ager=None):
                         for a in real_ages[known].astype(int)])
         near_age = metrics.near_age_verification(genuine_matrix[known], own, threshold,
                                                  judges["identity"].higher_means_same)
+        # And at the judge's strictest fixed threshold (dlib: 0.5, the field's stricter figure), when it has one.
+        strict = [t for t in getattr(judges["identity"], "fixed_thresholds", ()) if t != threshold]
+        if strict and near_age:
+            strictest = max(strict) if judges["identity"].higher_means_same else min(strict)
+            near_age["strict"] = metrics.near_age_verification(genuine_matrix[known], own, strictest,
+                                                               judges["identity"].higher_means_same)
     return {
         "age_error_21_70": age_error_21_70(per_target),
         "model": ager.key, "checkpoint": made.source, "residual": made.residual,

@@ -74,8 +74,8 @@ class PhiAgeJudge:
     name, kind = "phi_age", "age-cluster classifier (the package's PAGAN phi_age; age = middle of its cluster)"
 
     def __init__(self, directory):
-        from face_aging.pagan.frozen import load_age_classifier
-        from face_aging.pagan.vgg_store import MissingWeightsError
+        from face_aging.models.pagan.frozen import load_age_classifier
+        from face_aging.models.pagan.vgg_store import MissingWeightsError
         try:
             self._model = load_age_classifier(directory)
         except MissingWeightsError as error:
@@ -124,8 +124,8 @@ class VGGFaceJudge:
     score, higher_means_same, usual_threshold = "cosine similarity", True, None
 
     def __init__(self, directory):
-        from face_aging.pagan.frozen import load_vggface
-        from face_aging.pagan.vgg_store import MissingWeightsError
+        from face_aging.models.pagan.frozen import load_vggface
+        from face_aging.models.pagan.vgg_store import MissingWeightsError
         try:
             self._model = load_vggface(directory)
         except MissingWeightsError as error:

@@ -211,7 +211,7 @@ def footnotes(results):
 
 def header_lines(results):
     """The facts a reader needs before the numbers: model, data, faces, judges, face box, impostor pairs."""
-    from face_aging.caae.residual import describe_outputs
+    from face_aging.models.caae.residual import describe_outputs
     model = results.get("model", "?")
     lines = [f"Model: {model.upper()}" + (f" ({results['checkpoint']})" if results.get("checkpoint") else ""),
              f"Data: {results.get('data', 'not recorded')}; {results.get('num_faces', 0):,} input faces",
@@ -257,6 +257,12 @@ def extra_lines(results):
         lines.append(f"Same person by the judge's usual rule (below {near['threshold']:g}) for targets within "
                      f"{near['within']} groups of the input's own: {100 * near['share']:.1f}% of {near['n']:,} "
                      f"outputs{aged}")
+        strict = near.get("strict")
+        if strict:
+            aged = ("" if strict.get("share_aged") is None else
+                    f" ({100 * strict['share_aged']:.1f}% of those at targets 1-{strict['within']} groups away)")
+            lines.append(f"... and by the stricter threshold {strict['threshold']:g}: {100 * strict['share']:.1f}%"
+                         f"{aged}")
     if results.get("reconstructs") or results.get("reconstruction_error") is not None:
         lines.append(f"Reconstruction error of G at the input's own group (mean absolute, [0, 1] pixel units): "
                      f"{_fmt(results.get('reconstruction_error'), 4)}")

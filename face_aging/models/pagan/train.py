@@ -16,9 +16,9 @@ from face_aging.training import checkpointing
 from face_aging import images as imio
 from face_aging.data import prepare
 from face_aging.data.labels import AGE_CLUSTER_NAMES
-from face_aging.pagan import data as pdata
-from face_aging.pagan import frozen
-from face_aging.pagan.model import PAGAN
+from face_aging.models.pagan import data as pdata
+from face_aging.models.pagan import frozen
+from face_aging.models.pagan.model import PAGAN
 from face_aging.training.rundir import RunDir, cluster_run
 from face_aging.training import loop
 from face_aging.training.loop import TrainingError

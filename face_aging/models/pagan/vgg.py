@@ -18,7 +18,7 @@ import operator
 import keras
 import tensorflow as tf
 
-from face_aging.pagan.config import image_size_problem
+from face_aging.models.pagan.config import image_size_problem
 
 VGG_FACE_MEAN_RGB = (129.186279296875, 104.76238250732422, 93.59396362304688)
 TAPS = ("conv1_2", "conv2_2", "conv3_3", "conv4_3")

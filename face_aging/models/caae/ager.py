@@ -7,11 +7,11 @@ import tensorflow as tf
 
 from face_aging import images as imio
 from face_aging.models.ager import Ager, EvalOutputs, ExportParts, eval_targets
-from face_aging.caae import bundled
-from face_aging.caae.config import CAAEConfig
-from face_aging.caae.infer import input_groups, residual_strength, restore_aging_model
-from face_aging.caae.model import gender_labels
-from face_aging.caae.residual import describe_outputs, own_groups
+from face_aging.models.caae import bundled
+from face_aging.models.caae.config import CAAEConfig
+from face_aging.models.caae.infer import input_groups, residual_strength, restore_aging_model
+from face_aging.models.caae.model import gender_labels
+from face_aging.models.caae.residual import describe_outputs, own_groups
 from face_aging.data import labels as L
 from face_aging.training.rundir import RunDir
 
@@ -129,6 +129,6 @@ class CAAEAger(Ager):
                            reconstructed=rebuilt)
 
     def export(self, folder, path):
-        from face_aging.caae.serving import export_parts
+        from face_aging.models.caae.serving import export_parts
         return export_parts(self.model, folder, path, self.source, self.residual)
 

@@ -7,8 +7,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from face_aging.caae import bundled, tf1_checkpoint
-from face_aging.caae.model import AgingModel, checkpoint_value
+from face_aging.models.caae import bundled, tf1_checkpoint
+from face_aging.models.caae.model import AgingModel, checkpoint_value
 from face_aging.data import labels as L
 from face_aging.models.ager import AgerError
 from face_aging.training.rundir import RunDir
@@ -16,7 +16,7 @@ from face_aging.training.rundir import RunDir
 
 def restore_aging_model(config, savedir, init_checkpoint=""):
     """E and G from the run's latest checkpoint, else from an original TF1 checkpoint, else the bundled model
-    (face_aging.caae.bundled); (model, description)."""
+    (face_aging.models.caae.bundled); (model, description)."""
     model = AgingModel(config)
     run = RunDir(savedir)
 

@@ -28,9 +28,9 @@ import os
 
 import numpy as np
 
-from face_aging.pagan import frozen
-from face_aging.pagan.vgg import CONV_LAYERS, FC_LAYERS, VGG_FACE_MEAN_RGB, VGG16
-from face_aging.pagan.vgg_store import WeightsError, write_vgg
+from face_aging.models.pagan import frozen
+from face_aging.models.pagan.vgg import CONV_LAYERS, FC_LAYERS, VGG_FACE_MEAN_RGB, VGG16
+from face_aging.models.pagan.vgg_store import WeightsError, write_vgg
 
 WEIGHT_LAYERS = CONV_LAYERS + FC_LAYERS
 

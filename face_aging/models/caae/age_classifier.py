@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from face_aging import layers
-from face_aging.caae import losses
+from face_aging.models.caae import losses
 from face_aging.data import labels as L
 from face_aging.training import loop
 from face_aging.training.rundir import RunDir

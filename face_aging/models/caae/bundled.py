@@ -8,10 +8,12 @@ made, what it was measured to do and where it fails.
 import json
 import os
 
-from face_aging.caae.config import CAAEConfig
+from face_aging.models.caae.config import CAAEConfig
 
 NAME = "caae_utkface64"
-DIRECTORY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained", NAME)
+# face_aging/pretrained/NAME: the package's data, beside its code
+DIRECTORY = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "pretrained",
+                         NAME)
 PREFIX = os.path.join(DIRECTORY, "model")
 OPTIONS = os.path.join(DIRECTORY, "options.json")
 CARD = os.path.join(DIRECTORY, "MODEL_CARD.md")
@@ -29,7 +31,7 @@ def architecture():
 
 
 def residual():
-    """The residual aging strength (face_aging.caae.residual) test mode uses with the bundled model unless --residual
+    """The residual aging strength (caae/residual.py) test mode uses with the bundled model unless --residual
     says otherwise: the one chosen on the held-out val faces, recorded as _test_residual in its options.json."""
     with open(OPTIONS) as f:
         return float(json.load(f).get("_test_residual", 0.0))
@@ -50,9 +52,9 @@ def card_path():
 def write(savedir, directory=DIRECTORY, test_residual=0.0):
     """Make a run's latest checkpoint the bundled model: E and G only (no discriminators, no optimiser state) as
     DIRECTORY/model.*, and the run's options.json beside them with `test_residual` (see residual()). For
-    maintainers: `python -m face_aging.caae.bundled SAVEDIR [STRENGTH]`. Returns the prefix written."""
+    maintainers: `python -m face_aging.models.caae.bundled SAVEDIR [STRENGTH]`. Returns the prefix written."""
     import tensorflow as tf
-    from face_aging.caae.model import AgingModel
+    from face_aging.models.caae.model import AgingModel
     from face_aging.training.rundir import RunDir
     run = RunDir(savedir)
     recorded = run.read_options()
@@ -65,7 +67,7 @@ def write(savedir, directory=DIRECTORY, test_residual=0.0):
     checkpoint = model.weights_checkpoint()
     checkpoint.save_counter  # created, so that test mode's restore of E and G alone matches every object it holds
     prefix = checkpoint.write(os.path.join(directory, "model"))
-    from face_aging.caae.model import checkpoint_value
+    from face_aging.models.caae.model import checkpoint_value
     recorded["_test_residual"] = float(test_residual)
     recorded["_bundled_from"] = f"{os.path.basename(latest)} of {savedir} (step {checkpoint_value(latest, 'step')})"
     with open(os.path.join(directory, "options.json"), "w") as f:

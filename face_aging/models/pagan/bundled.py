@@ -13,7 +13,9 @@ import os
 from face_aging.data.labels import NUM_AGE_CLUSTERS
 
 NAME = "pagan_utkface128"
-DIRECTORY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained", NAME)
+# face_aging/pretrained/NAME: the package's data, beside its code
+DIRECTORY = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "pretrained",
+                         NAME)
 CARD = os.path.join(DIRECTORY, "MODEL_CARD.md")
 
 
@@ -45,10 +47,10 @@ def describe(k):
 def write(savedir, directory=DIRECTORY):
     """Make a run's generators the bundled ones: for every SAVEDIR/clusterK with a checkpoint, the generator alone (no
     discriminator, no optimiser state) as DIRECTORY/clusterK/generator.*, beside the run's options.json and where it
-    came from. For maintainers: `python -m face_aging.pagan.bundled SAVEDIR`. Returns the prefixes written."""
+    came from. For maintainers: `python -m face_aging.models.pagan.bundled SAVEDIR`. Returns the prefixes written."""
     import tensorflow as tf
-    from face_aging.pagan.config import config_from_run
-    from face_aging.pagan.model import build_generator
+    from face_aging.models.pagan.config import config_from_run
+    from face_aging.models.pagan.model import build_generator
     from face_aging.training.rundir import cluster_run
     written = []
     for k in range(1, NUM_AGE_CLUSTERS):

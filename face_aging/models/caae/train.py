@@ -12,8 +12,8 @@ import numpy as np
 import tensorflow as tf
 
 from face_aging import images as imio
-from face_aging.caae import age_classifier, synthetic_check, tf1_checkpoint
-from face_aging.caae.model import CAAE
+from face_aging.models.caae import age_classifier, synthetic_check, tf1_checkpoint
+from face_aging.models.caae.model import CAAE
 from face_aging.data import decode_check, holdout
 from face_aging.data import labels as L
 from face_aging.data.pipeline import FaceDataset, load_faces

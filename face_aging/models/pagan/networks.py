@@ -9,8 +9,8 @@ import tensorflow as tf
 
 from face_aging import layers as fa_layers  # 16-bit runs fall back to float32 kernels on CPUs
 from face_aging.layers import track_layers
-from face_aging.pagan.config import GEN_CHANNELS
-from face_aging.pagan.vgg import TAPS
+from face_aging.models.pagan.config import GEN_CHANNELS
+from face_aging.models.pagan.vgg import TAPS
 
 HEAD_MAX_CHANNELS = 512    # the discriminator heads' channel cap
 UPSAMPLE_MODES = ("deconv", "resize")

@@ -9,7 +9,7 @@ import uuid
 
 from face_aging.errors import FaceAgingError
 from face_aging.fileio import atomic_write
-from face_aging.pagan.vgg import VGG16
+from face_aging.models.pagan.vgg import VGG16
 
 
 class WeightsError(FaceAgingError):

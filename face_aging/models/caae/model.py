@@ -6,10 +6,10 @@ import numpy as np
 import tensorflow as tf
 
 from face_aging.training import distribute, precision
-from face_aging.caae import losses
-from face_aging.caae.config import CAAEConfig
-from face_aging.caae.residual import own_groups, residual_change, residual_progression
-from face_aging.caae.networks import (NUM_AGE_GROUPS, NUM_GENDERS, DiscriminatorAge, build_encoder_generator,
+from face_aging.models.caae import losses
+from face_aging.models.caae.config import CAAEConfig
+from face_aging.models.caae.residual import own_groups, residual_change, residual_progression
+from face_aging.models.caae.networks import (NUM_AGE_GROUPS, NUM_GENDERS, DiscriminatorAge, build_encoder_generator,
                                       build_networks)
 from face_aging.data import labels as L
 from face_aging.data.labels import plus_minus_one_hot
@@ -130,7 +130,7 @@ class CAAE(AgingModel, AdversarialModel):
                 decay_rate=config.decay_rate, staircase=True), epsilon=1e-8)
             # Epochs of plain-autoencoder pre-training this run does before the main training (0: none).
             self.pretrain_epochs = tf.Variable(0, dtype=tf.int64, trainable=False, name="pretrain_epochs")
-        # The frozen age classifier of the recipe's G_age_loss (face_aging.caae.age_classifier); set by training.
+        # The frozen age classifier of the recipe's G_age_loss (face_aging.models.caae.age_classifier); set by training.
         self.age_classifier = None
         # Outside the strategy: one stream drawn for the whole global batch, whatever the number of replicas.
         self.rng = tf.random.Generator.from_seed(config.seed)

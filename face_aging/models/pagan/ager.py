@@ -10,10 +10,10 @@ import numpy as np
 import tensorflow as tf
 
 from face_aging import images as imio
-from face_aging.caae.model import checkpoint_value
+from face_aging.models.caae.model import checkpoint_value
 from face_aging.data import labels as L
 from face_aging.models.ager import Ager, EvalOutputs, eval_targets
-from face_aging.pagan import infer
+from face_aging.models.pagan import infer
 
 ROWS_PER_PAGE = 20           # overview.png: faces (rows) per sheet
 BATCH = 16                   # faces a generator takes at once
@@ -128,5 +128,5 @@ class PAGANAger(Ager):
                                             (self.generators[k] for k in self.trained)))
 
     def export(self, folder, path):
-        from face_aging.pagan.serving import export_parts
+        from face_aging.models.pagan.serving import export_parts
         return export_parts(self.generators, folder, path)

@@ -11,9 +11,9 @@ import tensorflow as tf
 
 from face_aging.data.labels import AGE_CLUSTER_NAMES, NUM_AGE_CLUSTERS, age_to_cluster
 from face_aging.models.ager import AgerError
-from face_aging.pagan import bundled
-from face_aging.pagan.config import config_from_run
-from face_aging.pagan.model import build_generator
+from face_aging.models.pagan import bundled
+from face_aging.models.pagan.config import config_from_run
+from face_aging.models.pagan.model import build_generator
 from face_aging.training.rundir import RunDir, cluster_run
 
 
@@ -29,7 +29,7 @@ def _restore(config, path, options_path):
 
 def load_generators(savedir, bundled_dir=bundled.DIRECTORY):
     """{cluster: (generator, config, where it came from)} for every SAVEDIR/clusterK with a checkpoint; when SAVEDIR
-    has none, the generators bundled with the package (face_aging/pagan/bundled.py)."""
+    has none, the generators bundled with the package (face_aging/models/pagan/bundled.py)."""
     found = {}
     for k in range(1, NUM_AGE_CLUSTERS):
         run = cluster_run(savedir, k)
@@ -67,33 +67,34 @@ def check_clusters(ages, generators, savedir):
                                  f"{', '.join(AGE_CLUSTER_NAMES[c] for c in sorted(generators))}.")
 
 
-# The age each cluster's generator ages a face to, for ages in years: the middle of 31-40 and 41-50, and 60 for 51+
-# (what the age judge gives UTKFace's real 51+ faces on average, docs/pagan_recipe.md). An age between two of these
-# blends the two generators' changes; an age past the last gets the last cluster's face.
-CLUSTER_YEARS = {1: 35.5, 2: 45.5, 3: 60.0}
+# The years each cluster's generator adds to a face, on average: what the age judge read on the 121 young held-out
+# val faces (estimated 20.0 years) through the bundled generators, 29.2 / 37.5 / 50.8 (docs/photos.md). A face of
+# `own` years asked to look `age` blends the generators whose rises enclose age - own; past the last one, that
+# generator's change is scaled up along the same line, at most MAX_WEIGHT times (1.5 painted purple-grey patches on
+# the cheeks of the astronaut at 80).
+AGING_RISE = {1: 9.2, 2: 17.4, 3: 30.8}
+MAX_WEIGHT = 1.25
 # Where a face of unknown age (no name, no flag, no estimator) starts: the middle of the generators' input cluster.
 UNKNOWN_INPUT_AGE = 25.0
 
 
 def _curve(own, trained):
-    """The knots (ages, cluster indices, 0 = no change) of one face's aging curve: its own age (or, for a face older
-    than the first trained cluster, the middle of the input cluster 21-30) with no change, then each trained
-    cluster's age."""
-    centres = [CLUSTER_YEARS[k] for k in trained]
-    start = own if own < centres[0] else 25.5
-    return np.array([start] + centres), [0] + list(trained)
+    """The knots (ages, cluster indices, 0 = no change) of one face's aging curve: its own age with no change, then
+    its own age plus each trained cluster's rise."""
+    return np.array([own] + [own + AGING_RISE[k] for k in trained]), [0] + list(trained)
 
 
 def change_weights(own, age, trained):
     """{cluster: weight} of the generators' changes that make a face of `own` years look `age` years: linear
-    between the knots of _curve, minus the curve at the face's own age (no change at or below it: PAGAN only ages)."""
+    between the knots of _curve; past the last, its generator's change scaled on (at most MAX_WEIGHT); nothing at
+    or below the face's own age (PAGAN only ages)."""
     xs, ks = _curve(own, trained)
+    if age <= own:
+        return {}
+    if age >= xs[-1]:
+        return {ks[-1]: float(min((age - own) / (xs[-1] - own), MAX_WEIGHT))}
     eye = np.eye(len(xs))
-
-    def at(years):      # the knots' weights at `years` (np.interp clamps past either end)
-        return np.array([np.interp(years, xs, eye[j]) for j in range(len(xs))])
-
-    weights = at(max(age, own)) - at(own)
+    weights = np.array([np.interp(age, xs, eye[j]) for j in range(len(xs))])
     return {k: float(w) for k, w in zip(ks, weights) if k and abs(w) > 1e-9}
 
 
@@ -109,7 +110,7 @@ def face_at_years(by_cluster, i, own, age, trained=None):
 
 
 def gif_years(own, trained=(1, 2, 3)):
-    """A face's GIF: from its own age (at least 20) to the oldest trained cluster's age, every 3 years."""
+    """A face's GIF: from its own age to the oldest trained cluster's rise above it, every 3 years."""
     own = UNKNOWN_INPUT_AGE if not np.isfinite(own) else float(own)
-    first, last = max(20, int(np.ceil(own))), int(CLUSTER_YEARS[max(trained)])
+    first, last = int(np.ceil(own)), int(own + AGING_RISE[max(trained)])
     return list(range(first, last + 1, 3)) if first < last else [first]

@@ -3,7 +3,7 @@ training loop (face_aging/training/loop.py): epochs over the prepared train spli
 validation faces measured after each, a checkpoint, TensorBoard summaries; re-running the command resumes.
 
 Run layout in SAVEDIR: summary/ (losses, learning rate, validation age error and gender accuracy), checkpoint/,
-options.json. `python -m face_aging.estimator.bundled SAVEDIR` makes the run's model the bundled one.
+options.json. `python -m face_aging.models.estimator.bundled SAVEDIR` makes the run's model the bundled one.
 """
 
 import dataclasses
@@ -15,9 +15,9 @@ import tensorflow as tf
 
 from face_aging.data import prepare
 from face_aging.data.pipeline import decode_and_resize
-from face_aging.estimator import network
-from face_aging.estimator.config import EstimatorOptions  # noqa: F401 (the options train_estimator takes)
-from face_aging.pagan import data as pdata
+from face_aging.models.estimator import network
+from face_aging.models.estimator.config import EstimatorOptions  # noqa: F401 (the options train_estimator takes)
+from face_aging.models.pagan import data as pdata
 from face_aging.training.rundir import RunDir
 from face_aging.training import loop
 from face_aging.training.loop import TrainingError
@@ -51,7 +51,7 @@ def augment(image, seed):
 
 def evaluate(model, faces, ages, genders):
     """estimator.evaluate.figures of uint8 faces with known labels (gender -1: not counted)."""
-    from face_aging.estimator.evaluate import figures
+    from face_aging.models.estimator.evaluate import figures
     female, years = network.estimate(model, faces.astype(np.float32) / 127.5 - 1.0)
     return figures(female, years, ages.astype(np.float64), genders)
 
@@ -168,7 +168,7 @@ class EstimatorJob(loop.Job):
         return f"epoch {epoch}"
 
     def finish(self, step):
-        print(f"\tDone; make it the bundled estimator with: python -m face_aging.estimator.bundled "
+        print(f"\tDone; make it the bundled estimator with: python -m face_aging.models.estimator.bundled "
               f"{self.options.savedir}")
 
     def result(self):

@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 
 from face_aging import layers
-from face_aging.caae.config import image_size_problem
+from face_aging.models.caae.config import image_size_problem
 from face_aging.data.labels import NUM_AGE_GROUPS, NUM_GENDERS
 
 KERNEL_SIZE = 5

@@ -11,7 +11,9 @@ import json
 import os
 
 NAME = "estimator_utkface96"
-DIRECTORY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained", NAME)
+# face_aging/pretrained/NAME: the package's data, beside its code
+DIRECTORY = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "pretrained",
+                         NAME)
 CARD = os.path.join(DIRECTORY, "MODEL_CARD.md")
 
 
@@ -36,7 +38,7 @@ def _read_options(directory):
 
 def _restore(recorded, checkpoint_path):
     import tensorflow as tf
-    from face_aging.estimator import network
+    from face_aging.models.estimator import network
     model = network.build(int(recorded["image_size"]), int(recorded["width"]))
     tf.train.Checkpoint(model=model).restore(checkpoint_path).expect_partial().assert_existing_objects_matched()
     return model
@@ -68,7 +70,7 @@ def load(savedir=None, directory=DIRECTORY):
 def write(savedir, directory=DIRECTORY, figures=None):
     """Make a run's latest checkpoint the bundled estimator: the network alone (no optimiser state) as
     DIRECTORY/estimator.*, and the run's options.json with where it came from and `figures` (its held-out test
-    figures). For maintainers: `python -m face_aging.estimator.bundled SAVEDIR`. Returns the prefix written."""
+    figures). For maintainers: `python -m face_aging.models.estimator.bundled SAVEDIR`. Returns the prefix written."""
     import tensorflow as tf
     checkpoint_dir = os.path.join(savedir, "checkpoint")
     latest = tf.train.latest_checkpoint(checkpoint_dir) if os.path.isdir(checkpoint_dir) else None

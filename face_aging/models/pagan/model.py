@@ -8,9 +8,9 @@ import keras
 import tensorflow as tf
 
 from face_aging.training import distribute, precision
-from face_aging.pagan import losses
-from face_aging.pagan.networks import PAGANGenerator, PyramidDiscriminator
-from face_aging.pagan.vgg import TAPS
+from face_aging.models.pagan import losses
+from face_aging.models.pagan.networks import PAGANGenerator, PyramidDiscriminator
+from face_aging.models.pagan.vgg import TAPS
 from face_aging.training.adversarial import AdversarialModel
 
 

@@ -13,9 +13,9 @@ import os
 import keras
 import tensorflow as tf
 
-from face_aging.pagan.config import AGE_CLASSIFIER_DIR, VGG_FACE_DIR, PAGANConfig
-from face_aging.pagan.vgg import VGG16, scaled_channels
-from face_aging.pagan.vgg_store import MissingWeightsError, WeightsError, read_vgg, write_vgg
+from face_aging.models.pagan.config import AGE_CLASSIFIER_DIR, VGG_FACE_DIR, PAGANConfig
+from face_aging.models.pagan.vgg import VGG16, scaled_channels
+from face_aging.models.pagan.vgg_store import MissingWeightsError, WeightsError, read_vgg, write_vgg
 
 AGE_CLASSIFIER_NAME = "age_classifier"
 VGG_FACE_NAME = "vgg_face"
@@ -86,8 +86,8 @@ class EncoderIdentity(keras.Model):
 def caae_identity_network(directory=None):
     """EncoderIdentity from a CAAE checkpoint holding E (default: the bundled model, face_aging/pretrained/)."""
     # The one place PAGAN reads the CAAE package: its trained encoder is a frozen judge here, as VGG-Face is.
-    from face_aging.caae import bundled
-    from face_aging.caae.networks import Encoder
+    from face_aging.models.caae import bundled
+    from face_aging.models.caae.networks import Encoder
     directory = directory or bundled.DIRECTORY
     options_path, prefix = os.path.join(directory, "options.json"), os.path.join(directory, "model")
     if not (os.path.exists(options_path) and os.path.exists(prefix + ".index")):

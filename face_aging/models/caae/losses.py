@@ -33,7 +33,7 @@ looks like from the reconstruction itself, with no classifier whose blind spots 
 
 import tensorflow as tf
 
-from face_aging.caae.config import DEFAULT_WEIGHTS
+from face_aging.models.caae.config import DEFAULT_WEIGHTS
 
 # Label smoothing of the age classifier's targets, in its own training and in G_age_loss: neighbouring groups
 # (20 and 21 years) are not different enough to be pushed to certainty.

@@ -20,9 +20,9 @@ from face_aging.training import checkpointing
 from face_aging.data import prepare
 from face_aging.data.labels import AGE_CLUSTER_NAMES, NUM_AGE_CLUSTERS
 from face_aging.data.pipeline import decode_and_resize
-from face_aging.pagan import data as pdata
-from face_aging.pagan import frozen
-from face_aging.pagan.vgg import CONV_LAYERS, FC_LAYERS, VGG16, scaled_channels
+from face_aging.models.pagan import data as pdata
+from face_aging.models.pagan import frozen
+from face_aging.models.pagan.vgg import CONV_LAYERS, FC_LAYERS, VGG16, scaled_channels
 from face_aging.training.rundir import RunDir
 from face_aging.training import loop
 from face_aging.training.loop import TrainingError

@@ -6,7 +6,7 @@
                                    #   with its gender label (0 male, 1 female)
     m.signatures["progression"](image=..., gender=...)["aged"]    # uint8 [N, 10, S, S, 3]: every age group
     m.signatures["residual_progression"](image=..., gender=..., strength=float32 scalar)["aged"]
-                                   # the same with residual aging (face_aging/caae/residual.py)
+                                   # the same with residual aging (face_aging/models/caae/residual.py)
 
 A length-1 age_group or gender applies to the whole batch.
 """
@@ -16,7 +16,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from face_aging.caae.residual import residual_progression
+from face_aging.models.caae.residual import residual_progression
 from face_aging.data import labels as L
 from face_aging.models.ager import ExportParts
 from face_aging.models.serving import IMAGE_SPEC, postprocess, preprocess, tf_variable
@@ -119,7 +119,7 @@ def export_parts(model, folder, path, source="", residual=0.0):
                 "inputs": {"image": "uint8 [N, H, W, 3]", "gender": "int32 [N]",
                            "strength": "float32 scalar (0: progression's faces)"},
                 "outputs": {"aged": f"uint8 [N, 10, {size}, {size}, 3]: the input plus strength x G's "
-                                    f"change from its own group (face_aging/caae/residual.py)"}}},
+                                    f"change from its own group (face_aging/models/caae/residual.py)"}}},
         "recommended_residual_strength": residual}
     usage = USAGE.format(path=path, size=size, groups=", ".join(L.AGE_GROUP_NAMES), residual=residual)
     said = (f"{path}: signatures serving_default (image, age_group, gender -> aged), progression (image, gender -> "
