@@ -4,6 +4,10 @@ that are not fixtures are in helpers.py."""
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# One thread per operation: the tests' tiny tensors gain nothing from a second one, and the tests that start two
+# worker processes (test_multiworker) then have a core each. Read when TensorFlow starts, here and in the processes
+# the tests launch.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 import pytest  # noqa: E402
 
@@ -32,13 +36,47 @@ def face_folder(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def trained_run(tmp_path_factory, face_folder, tiny_config):
-    """A run directory after one epoch of tiny CAAE training on `face_folder`."""
+def trained(tmp_path_factory, face_folder, tiny_config):
+    """(run directory, the CAAE as training left it) after one epoch of tiny CAAE training on `face_folder` (6 steps
+    of 16 faces): the one trained run of the session. Tests that write into it or train it further copy it."""
     from face_aging.models.caae.config import TrainOptions
     from face_aging.models.caae.train import train
     savedir = str(tmp_path_factory.mktemp("run"))
-    train(TrainOptions(savedir=savedir, dataset=face_folder, epoch=1, batch_size=16, config=tiny_config))
-    return savedir
+    model = train(TrainOptions(savedir=savedir, dataset=face_folder, epoch=1, batch_size=16, config=tiny_config))
+    return savedir, model
+
+
+@pytest.fixture(scope="session")
+def trained_run(trained):
+    """The run directory of `trained`."""
+    return trained[0]
+
+
+@pytest.fixture(scope="session")
+def pagan_prepared(tmp_path_factory):
+    """A UTKFace-style folder of 160 synthetic faces at 40x40 (all four clusters) prepared through main.py (--model
+    prepare, a fifth for validation): the data of the PAGAN and phi_age runs (test_pagan_run, test_reliability)."""
+    from face_aging.data.synthetic import write_utkface_folder
+    from helpers import call_main
+    root = tmp_path_factory.mktemp("pagan_data")
+    write_utkface_folder(str(root / "faces"), 160, 40, seed=3)
+    out = root / "prepared"
+    result = call_main("--model", "prepare", "--dataset", str(root / "faces"), "--prepared_dir", str(out),
+                       "--val_fraction", "0.2")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def random_phi_age(tmp_path_factory):
+    """A folder holding a small random phi_age (VGG-16 at 32 px, 1/16 of its widths), saved as `--model age` saves
+    one: what a PAGAN run reads as --age_classifier where no test needs a trained one."""
+    from face_aging.models.pagan import frozen
+    from face_aging.models.pagan.vgg import VGG16, scaled_channels
+    folder = tmp_path_factory.mktemp("random_phi_age") / "phi_age"
+    phi_age = VGG16(4, 32, scaled_channels(0.0625), 8, input_scale=1 / 127.5, name="phi_age")
+    frozen.save_age_classifier(phi_age, str(folder), {"source": "random, for tests"})
+    return folder
 
 
 @pytest.fixture(scope="session")

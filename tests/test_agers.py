@@ -48,6 +48,7 @@ def test_the_caae_ages_in_years_per_gender_as_its_model_does(lively_run, tiny_co
     assert ager.describe()[0].startswith("CAAE: ") and len(ager.eval_targets()) == 10
 
 
+@pytest.mark.slow
 def test_pagan_blends_its_generators_by_years_and_names_a_missing_cluster(tmp_path):
     from face_aging.models.pagan.infer import AGING_RISE
     generators = write_pagan(str(tmp_path / "run"), (1, 3))
@@ -65,6 +66,7 @@ def test_pagan_blends_its_generators_by_years_and_names_a_missing_cluster(tmp_pa
     assert [t.name for t in ager.eval_targets()] == ["31-40", "51+"] and ager.target_word == "cluster"
 
 
+@pytest.mark.slow
 def test_combined_ages_with_pagan_above_a_faces_own_age_and_the_caae_at_or_below(lively_run, tmp_path):
     savedir = str(tmp_path / "run")
     shutil.copytree(lively_run[0], savedir)

@@ -201,9 +201,15 @@ HOSTILE_GENDER = [
 ]
 
 
-@pytest.mark.parametrize("field, value, message", [("age_now", *case) for case in HOSTILE_AGE_NOW]
-                         + [("face", *case) for case in HOSTILE_FACE] + [("ages", *case) for case in HOSTILE_AGES]
-                         + [("gender", *case) for case in HOSTILE_GENDER])
+def hostile_cases():
+    """(field, value, message) for every hostile value; the first of each field in the fast tier, the rest slow."""
+    return [pytest.param(field, *case, marks=() if k == 0 else pytest.mark.slow)
+            for field, cases in (("age_now", HOSTILE_AGE_NOW), ("face", HOSTILE_FACE), ("ages", HOSTILE_AGES),
+                                 ("gender", HOSTILE_GENDER))
+            for k, case in enumerate(cases)]
+
+
+@pytest.mark.parametrize("field, value, message", hostile_cases())
 def test_every_bad_field_gets_a_short_message_naming_it(client, photo, field, value, message):
     """The hostile values of issue 27: each refused with the page's own message, quoting at most 50 characters of
     what was sent; none reaches "Something went wrong"."""
@@ -320,6 +326,7 @@ def small_page(gradio_client, lively_run, tiny_config, served):
     server.close()
 
 
+@pytest.mark.slow
 def test_a_photo_larger_than_its_faces_need_is_used_reduced(small_page, gradio_client, photo, tmp_path):
     client = gradio_client.Client(small_page.url, verbose=False, download_files=str(tmp_path))
     boxes, _, note, _, _ = client.predict(gradio_client_file(photo[0]), api_name="/find_faces")
@@ -330,6 +337,7 @@ def test_a_photo_larger_than_its_faces_need_is_used_reduced(small_page, gradio_c
     assert [read(item["image"]).shape for item in pasted] == [(150, 210, 3)] * 2 and "Face 1 at 30" in summary
 
 
+@pytest.mark.slow
 def test_work_past_the_page_budget_gets_a_message(small_page, gradio_client, photo, tmp_path, monkeypatch):
     from gradio_client.exceptions import AppError
     client = gradio_client.Client(small_page.url, verbose=False, download_files=False)
@@ -349,6 +357,7 @@ def test_work_past_the_page_budget_gets_a_message(small_page, gradio_client, pho
         client.predict(gradio_client_file(str(bomb)), api_name="/find_faces")
 
 
+@pytest.mark.slow
 def test_the_page_sweeps_old_uploads_and_results_whatever_gradio_does(small_page, gradio_client, photo):
     """After any requests, files older than the sweep's age are gone: the page's own sweep, which reads none of
     Gradio's lists (cleared here: Gradio's sweep then deletes nothing)."""
@@ -373,6 +382,7 @@ def test_the_page_sweeps_old_uploads_and_results_whatever_gradio_does(small_page
     client.predict(gradio_client_file(photo[0]), 1, "45", "male", "", api_name="/age")    # and the page goes on
 
 
+@pytest.mark.slow
 def test_the_sweep_waits_for_the_request_in_progress(small_page, photo):
     import time
     server = small_page
@@ -384,6 +394,7 @@ def test_the_sweep_waits_for_the_request_in_progress(small_page, photo):
     assert server.sweeper.wait_for_sweeps(1) and not os.path.exists(uploaded)
 
 
+@pytest.mark.slow
 def test_concurrent_requests_wait_their_turn(client, photo, served):
     # One request at a time for the model: both endpoints share one queue slot.
     events = list(served[0].demo.fns.values())
@@ -399,6 +410,7 @@ def test_nothing_is_written_into_the_run_directory(client, photo, served):
     assert tree(served[1]) == served[2]
 
 
+@pytest.mark.slow
 def test_the_server_removes_its_temporary_folder_when_it_stops(gradio_client, lively_run, tiny_config, photo):
     server = app.start(load_ager("caae", lively_run[0], architecture=tiny_config), port=0)
     try:
@@ -414,6 +426,7 @@ def test_the_server_removes_its_temporary_folder_when_it_stops(gradio_client, li
 
 # ---------------------------------------------------------------------------------------------------- the page's logic
 
+@pytest.mark.slow
 def test_the_bundled_model_ages_residually_with_its_own_strength(tmp_path, photo):
     pytest.importorskip("mtcnn")
     from face_aging.models.caae import bundled
@@ -431,6 +444,7 @@ def test_the_bundled_model_ages_residually_with_its_own_strength(tmp_path, photo
     assert not os.path.exists(tmp_path / "no_run")
 
 
+@pytest.mark.slow
 def test_pagan_offers_its_trained_clusters_and_ages_through_them(tmp_path, photo):
     pytest.importorskip("mtcnn")
     from face_aging.inference.testmode import TestModeError
@@ -500,6 +514,7 @@ def test_serve_without_gradio_names_the_install_command(monkeypatch):
         cli_validate.validate(parsed("--serve"))
 
 
+@pytest.mark.slow
 def test_the_package_and_its_commands_do_not_import_gradio():
     code = ("import sys; sys.modules['gradio'] = None; import face_aging, face_aging.inference.app, face_aging.cli; "
             "from face_aging.models.caae import infer; from face_aging.models.pagan import infer; print('ok')")
@@ -520,6 +535,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-b
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
+@pytest.mark.slow
 def test_the_page_in_a_real_browser(gradio_client, photo, tmp_path):
     """Headless Chromium (Debian's package) driven by Playwright: the page of the bundled model, the photo uploaded
     and aged, a screenshot taken (FACE_AGING_SCREENSHOT=PATH keeps it: docs/web_page.md's figure is made so).

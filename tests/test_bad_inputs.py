@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import TINY_FLAGS, damaged_jpeg, run_main
+from helpers import TINY_FLAGS, call_main, damaged_jpeg
 from face_aging.data import pipeline
 
 
@@ -296,14 +296,15 @@ def test_a_big_jpeg_is_decoded_at_a_reduced_scale():
 
 @pytest.fixture(scope="module")
 def trained(corpus, tmp_path_factory):
-    """One epoch of CAAE training on the corpus through main.py: (savedir, CompletedProcess)."""
+    """One epoch of CAAE training on the corpus through main.py's entry point: (savedir, CompletedProcess)."""
     folder, _ = corpus
     savedir = str(tmp_path_factory.mktemp("bad_run"))
-    result = run_main("--model", "caae", "--is_train", f"--dataset={folder}", f"--savedir={savedir}", "--epoch=1",
-                      *TINY_FLAGS)
+    result = call_main("--model", "caae", "--is_train", f"--dataset={folder}", f"--savedir={savedir}", "--epoch=1",
+                       *TINY_FLAGS)
     return savedir, result
 
 
+@pytest.mark.slow
 def test_train_uses_the_usable_faces_and_names_every_skipped_file(corpus, trained):
     folder, expected = corpus
     savedir, result = trained
@@ -322,12 +323,13 @@ def test_train_uses_the_usable_faces_and_names_every_skipped_file(corpus, traine
     assert os.path.exists(os.path.join(savedir, "checkpoint", "checkpoint"))
 
 
+@pytest.mark.slow
 def test_test_mode_ages_every_readable_image_and_names_the_rest(corpus, trained):
     folder, expected = corpus
     savedir, _ = trained
     # --align off: the corpus's non-square image is noise, which --align auto would report as a photo without a face.
-    result = run_main("--model", "caae", "--is_train", "False", f"--testdir={folder}", f"--savedir={savedir}",
-                      "--target_age", "65", "--align", "off")
+    result = call_main("--model", "caae", "--is_train", "False", f"--testdir={folder}", f"--savedir={savedir}",
+                       "--target_age", "65", "--align", "off")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     good = used(expected, UNLABELLED)
@@ -339,6 +341,7 @@ def test_test_mode_ages_every_readable_image_and_names_the_rest(corpus, trained)
     assert len([n for n in written if n.endswith("_age65.png")]) == len(good)
 
 
+@pytest.mark.slow
 def test_eval_uses_every_readable_image_and_names_the_rest(corpus, trained, tiny_config, caplog):
     from face_aging.eval.evaluate import EvalOptions, evaluate
     folder, expected = corpus
@@ -441,6 +444,7 @@ def test_training_stops_when_nothing_is_usable(hopeless, tmp_path):
         assert "none usable" in message or "no .jpg" in message or "is a folder" in message, message
 
 
+@pytest.mark.slow
 def test_test_mode_and_eval_stop_when_nothing_is_usable(hopeless, trained, tiny_config, tmp_path):
     from face_aging.inference.testmode import TestModeError, load_test_images
     from face_aging.eval.evaluate import EvalOptions, evaluate
@@ -556,7 +560,7 @@ def test_import_of_a_bad_weights_file_names_it_and_the_reason(bad_mats, tmp_path
 
 def test_import_of_a_zero_byte_file_through_main(bad_mats, tmp_path):
     path = os.path.join(bad_mats, "zero.mat")
-    result = run_main("--model", "import", "--source", path, "--identity", str(tmp_path / "out"), timeout=120)
+    result = call_main("--model", "import", "--source", path, "--identity", str(tmp_path / "out"))
     assert result.returncode == 1
     assert path in result.stderr and "is empty (0 bytes)" in result.stderr
     assert "Traceback" not in result.stderr

@@ -4,6 +4,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from helpers import call_main
@@ -58,6 +59,7 @@ def test_the_bundled_model_ages_a_face():
     assert (distance[9] > 0.03).all() or (distance[0] > 0.03).all()
 
 
+@pytest.mark.slow
 def test_test_mode_eval_and_export_use_the_bundled_model_without_a_run(tmp_path):
     photos = _face_folder(tmp_path)
     savedir = tmp_path / "no_run"

@@ -86,7 +86,7 @@ def test_missing_dataset_says_how_to_get_utkface(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("count", [1, 3])
+@pytest.mark.parametrize("count", [1, pytest.param(3, marks=pytest.mark.slow)])
 def test_test_mode_with_space_separated_false(trained_run, face_folder, tmp_path, count):
     testdir = first_faces(face_folder, tmp_path / "faces", count)
     savedir = tmp_path / "run"
@@ -141,6 +141,7 @@ def test_test_mode_with_no_images_is_a_clear_error(trained_run, tmp_path):
     assert result.returncode == 1 and "no readable JPEG or PNG" in result.stderr
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_mid_epoch_and_finishes(face_folder, tmp_path):
     """SIGTERM during training saves a checkpoint; the same command continues the step count to the end."""
     savedir = tmp_path / "run"
@@ -165,6 +166,7 @@ def test_killed_run_resumes_mid_epoch_and_finishes(face_folder, tmp_path):
     assert sorted(os.listdir(savedir / "samples")) == ["01.png", "02.png", "03.png"]
 
 
+@pytest.mark.slow
 def test_original_tf1_checkpoint_trains_on_and_ages_faces(face_folder, tmp_path):
     """A user of the original code: test mode straight from their checkpoint, then training on from it, then
     pointing --savedir at their original run directory."""

@@ -43,6 +43,7 @@ def estimator_run(tmp_path_factory):
     return root, savedir
 
 
+@pytest.mark.slow
 def test_training_writes_a_run_that_resumes_and_evaluates(estimator_run):
     root, savedir = estimator_run
     options = json.loads((savedir / "options.json").read_text())
@@ -58,6 +59,7 @@ def test_training_writes_a_run_that_resumes_and_evaluates(estimator_run):
     assert figures["estimator"].startswith(str(savedir))          # the run's own estimator, not the bundled one
 
 
+@pytest.mark.slow
 def test_bundling_a_run_and_loading_it(estimator_run, tmp_path):
     import tensorflow as tf
     from face_aging.models.estimator import bundled, network

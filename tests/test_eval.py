@@ -143,6 +143,7 @@ def test_installed_judges_read_faces(labelled_faces):
     assert np.allclose(judge.scores(embedded, embedded), 0.0)
 
 
+@pytest.mark.slow
 def test_pagan_evaluation_covers_the_trained_clusters(labelled_faces, tmp_path):
     import tensorflow as tf
     from face_aging.models.pagan.config import PAGANConfig
@@ -203,6 +204,7 @@ def test_main_eval_writes_the_report(lively_run, labelled_faces, tmp_path):
     assert result.returncode == 2 and "--testdir is required" in result.stderr
 
 
+@pytest.mark.slow
 def test_identical_images_are_never_impostors(lively_run, labelled_faces, tiny_config, tmp_path):
     """UTKFace holds duplicated files; an identical pair taken as impostors would set the threshold at distance 0."""
     import shutil
@@ -225,6 +227,7 @@ def test_identical_images_are_never_impostors(lively_run, labelled_faces, tiny_c
     assert results["thresholds"][0]["threshold"] == pytest.approx(sorted(distances)[1], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_a_prepared_split_is_an_input(lively_run, labelled_faces, tiny_config, tmp_path):
     """--testdir may be a prepared data folder: its test split, or val when test is empty, with its labels."""
     from face_aging.data import prepare

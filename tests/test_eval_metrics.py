@@ -209,6 +209,7 @@ def test_cosine_similarity_and_reconstruction_error():
         metrics.reconstruction_error(np.full((1, 2), 200.0), np.zeros((1, 2)))
 
 
+@pytest.mark.slow
 def test_the_eval_package_imports_no_tensorflow():
     code = ("import sys; import face_aging.eval.metrics, face_aging.eval.report; "
             "sys.exit(any(m.split('.')[0] in ('tensorflow', 'keras', 'matplotlib') for m in sys.modules))")

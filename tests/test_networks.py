@@ -35,7 +35,8 @@ def test_parameter_counts_at_128_match_the_original():
     assert generator.count_params() == 19_948_195
 
 
-@pytest.mark.parametrize("size", [128, 64, 32])
+@pytest.mark.parametrize("size", [pytest.param(128, marks=pytest.mark.slow), pytest.param(64, marks=pytest.mark.slow),
+                                  32])
 def test_shapes_and_ranges_at_every_supported_size(size):
     encoder, generator, d_z, d_img = N.build_networks(size)
     assert (encoder.count_params(), generator.count_params()) == expected_counts(size)

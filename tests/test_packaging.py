@@ -211,6 +211,7 @@ def test_package_data_covers_every_data_file():
     assert unmatched == [], f"add them to [tool.setuptools.package-data] in pyproject.toml: {unmatched}"
 
 
+@pytest.mark.slow
 def test_the_wheel_holds_the_package_the_bundled_model_and_the_command(tmp_path):
     """`pip wheel .` (a few seconds): the wheel has every file of face_aging (modules and the bundled model, byte for
     byte) and nothing else of the clone, the metadata's dependencies and extras, and the console command."""

@@ -20,6 +20,7 @@ def tiny_judges(size=32):
     return phi_age, phi_id
 
 
+@pytest.mark.slow
 def test_generator_keeps_the_size_and_range():
     for size, channels in ((224, 32), (32, 4)):
         generator = PAGANGenerator(channels)
@@ -43,6 +44,7 @@ def test_reflection_padding_and_five_blocks_are_options():
         PAGANGenerator(4, padding="mirror")
 
 
+@pytest.mark.slow
 def test_pyramid_discriminator_gives_a_12x3_map_at_224():
     taps = {"conv1_2": tf.zeros([2, 224, 224, 64]), "conv2_2": tf.zeros([2, 112, 112, 128]),
             "conv3_3": tf.zeros([2, 56, 56, 256]), "conv4_3": tf.zeros([2, 28, 28, 512])}
@@ -53,7 +55,7 @@ def test_pyramid_discriminator_gives_a_12x3_map_at_224():
                                                      [512, 512, 512], [512, 512]]
 
 
-@pytest.mark.parametrize("size, side", [(32, 1), (64, 1), (128, 2), (160, 2)])
+@pytest.mark.parametrize("size, side", [(32, 1), (64, 1), (128, 2), pytest.param(160, 2, marks=pytest.mark.slow)])
 def test_pyramid_discriminator_adapts_to_other_sizes(size, side):
     phi_age, _ = tiny_judges(size)
     discriminator = PyramidDiscriminator(size, phi_age.channels[:4], width=1 / 16)
@@ -103,6 +105,7 @@ def _faces(n, seed):
     return tf.constant(np.random.RandomState(seed).uniform(-1, 1, (n, 32, 32, 3)).astype(np.float32))
 
 
+@pytest.mark.slow
 def test_train_step_schedule_is_compiled_and_judges_stay_frozen():
     phi_age, phi_id = tiny_judges()
     model = PAGAN(PAGANConfig(**TINY), phi_age, phi_id)
@@ -122,6 +125,7 @@ def test_train_step_schedule_is_compiled_and_judges_stay_frozen():
     assert all(not np.array_equal(a, w.numpy()) for a, w in zip(d_before, model.discriminator.trainable_weights))
 
 
+@pytest.mark.slow
 def test_terms_match_a_direct_computation():
     """The step's reported losses are the objective evaluated on its own forward pass (checked with frozen D)."""
     phi_age, phi_id = tiny_judges()
@@ -150,6 +154,7 @@ def test_terms_match_a_direct_computation():
                                                 + w.identity * expected_ide + w.pixel * expected_pix, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_a_few_steps_lower_the_generator_loss():
     """With D held fixed (its learning rate 0), G's steps must lower L_G on the same batch."""
     phi_age, phi_id = tiny_judges()
@@ -167,6 +172,7 @@ def test_a_few_steps_lower_the_generator_loss():
     assert last < 0.7 * first
 
 
+@pytest.mark.slow
 def test_judges_see_their_own_input_size():
     """A generator at 32px is judged by networks built for 64px: the faces are resized for them."""
     phi_age, phi_id = tiny_judges(64)

@@ -101,6 +101,7 @@ def test_the_chroma_term_counts_colour_not_brightness():
     assert float(terms["L_G"]) == pytest.approx(750 + 2.0 * expected, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_test_mode_aligns_photos_to_the_crop_the_run_recorded(tmp_path):
     from face_aging.models.pagan.infer import face_template, load_generators
     from face_aging.training.rundir import RunDir
@@ -114,6 +115,7 @@ def test_test_mode_aligns_photos_to_the_crop_the_run_recorded(tmp_path):
 
 # --- the identity stand-in -----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_the_caae_encoder_stands_in_for_vgg_face_frozen_and_giving_g_gradients():
     from face_aging.models.pagan import frozen
     from face_aging.models.pagan.config import PAGANConfig
@@ -166,6 +168,7 @@ def test_prepare_with_the_holdout_rule_keeps_held_out_faces_out_of_training(tmp_
 
 # --- the bundled generators ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_generators_written_as_bundled_load_when_the_run_has_none(tmp_path):
     from face_aging.models.pagan import bundled
     from face_aging.models.pagan.infer import load_generators
@@ -183,6 +186,7 @@ def test_generators_written_as_bundled_load_when_the_run_has_none(tmp_path):
 
 @pytest.mark.skipif(not __import__("face_aging.models.pagan.bundled", fromlist=["available"]).available(),
                     reason="no bundled PAGAN generators in this tree")
+@pytest.mark.slow
 def test_the_bundled_generators_age_a_rendered_face_in_test_mode(tmp_path):
     from face_aging.models.pagan import bundled
     clusters = bundled.available()

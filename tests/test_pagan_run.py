@@ -13,16 +13,9 @@ TINY_PAGAN = ["--image_size=32", "--gen_channels=4", "--res_blocks=1", "--head_w
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    """A UTKFace-style folder of 160 synthetic faces (all four clusters), prepared through main.py."""
-    from face_aging.data.synthetic import write_utkface_folder
-    root = tmp_path_factory.mktemp("pagan_data")
-    write_utkface_folder(str(root / "faces"), 160, 40, seed=3)
-    out = root / "prepared"
-    result = call_main("--model", "prepare", "--dataset", str(root / "faces"), "--prepared_dir", str(out),
-                       "--val_fraction", "0.2")
-    assert result.returncode == 0, result.stderr
-    return out
+def prepared(pagan_prepared):
+    """160 synthetic faces (all four clusters) prepared through main.py (conftest's pagan_prepared)."""
+    return pagan_prepared
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +86,7 @@ def _coloured_faces(count, rng):
     return np.clip(images, -1, 1).astype(np.float32), labels.astype(np.int32)
 
 
+@pytest.mark.slow
 def test_phi_age_learns_a_separable_set():
     """A few steps of phi_age's own training step take it from chance to clearly above it on held-out faces."""
     import tensorflow as tf
@@ -112,6 +106,7 @@ def test_phi_age_learns_a_separable_set():
     assert after >= 0.5 and after >= before + 0.25, (before, after)   # chance is 0.25
 
 
+@pytest.mark.slow
 def test_age_classifier_run_and_export(prepared, age_classifier):
     from face_aging.data import prepare
     from face_aging.models.pagan.frozen import load_age_classifier
@@ -135,6 +130,7 @@ def test_age_classifier_run_and_export(prepared, age_classifier):
     assert result.returncode == 1 and "/nonexistent" in result.stderr and "--model prepare" in result.stderr
 
 
+@pytest.mark.slow
 def test_pagan_train_resume_and_test_mode(prepared, age_classifier, tmp_path):
     savedir = tmp_path / "pagan"
     common = ["--model", "pagan", "--prepared_dir", str(prepared), "--age_classifier",
@@ -194,6 +190,7 @@ def test_pagan_train_resume_and_test_mode(prepared, age_classifier, tmp_path):
     assert np.abs(np.asarray(strip)[:, 40:].astype(int) - expected).max() <= 1
 
 
+@pytest.mark.slow
 def test_the_recipe_trains_with_its_options_recorded(prepared, age_classifier, tmp_path):
     """--recipe utkface128 through main.py (sizes made tiny by explicit flags, which win): the CAAE encoder as the
     identity network, the residual generator, and every option of the recipe in options.json."""
@@ -211,6 +208,7 @@ def test_the_recipe_trains_with_its_options_recorded(prepared, age_classifier, t
     assert options["image_size"] == 32 and options["gen_channels"] == 4          # explicit flags win
 
 
+@pytest.mark.slow
 def test_a_generator_can_start_from_another_clusters(prepared, age_classifier, tmp_path):
     """--init_generator: cluster 2's G starts as cluster 1's (the recipe's remedy for 41-50's few faces); D, the step
     and the optimiser start afresh; another architecture is refused, naming the flag and the difference."""
@@ -254,9 +252,9 @@ def test_missing_judges_name_the_file_and_the_command(prepared, tmp_path):
     assert str(tmp_path / "none" / "age_classifier.json") in result.stderr and "--model age" in result.stderr
 
 
-def test_missing_vgg_face_names_the_import_command(prepared, age_classifier, tmp_path):
+def test_missing_vgg_face_names_the_import_command(prepared, random_phi_age, tmp_path):
     result = call_main("--model", "pagan", "--is_train", "--prepared_dir", str(prepared), "--age_classifier",
-                       str(age_classifier / "phi_age"), "--identity", str(tmp_path / "vgg"), "--savedir",
+                       str(random_phi_age), "--identity", str(tmp_path / "vgg"), "--savedir",
                        str(tmp_path / "run"), *TINY_PAGAN)
     assert result.returncode == 1
     assert str(tmp_path / "vgg") in result.stderr and "--model import" in result.stderr
@@ -284,6 +282,7 @@ def test_pagan_flags_are_rejected_before_any_work(args, message, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_imported_vgg_face_initialises_phi_age_and_judges_identity(prepared, tmp_path):
     """The whole chain with a VGG-Face file in MatConvNet's format: import, phi_age from it, PAGAN judged by it."""
     from helpers import random_network, write_matconvnet

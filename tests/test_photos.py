@@ -88,6 +88,7 @@ def test_paste_back_of_an_image_used_as_it_is(caae_run, tmp_path):
 
 @pytest.mark.skipif("not __import__('face_aging.faces.detect').faces.detect.detector_available()",
                     reason="needs mtcnn (requirements-photos.txt)")
+@pytest.mark.slow
 def test_photos_without_a_face_are_listed_and_the_rest_is_aged(caae_run, chips, tmp_path):
     noise = np.random.RandomState(1).randint(0, 255, (60, 100, 3), np.uint8)
     Image.fromarray(noise).save(chips / "landscape.png")
@@ -198,6 +199,7 @@ def check_pasted(out, photo):
         assert np.abs(out[centre].astype(int) - photo[centre]).mean() > 2
 
 
+@pytest.mark.slow
 def test_caae_aligns_every_face_and_pastes_it_back(caae_run, photo_folder, fake_detection, tiny_config, caplog):
     from face_aging.inference.testmode import TestOptions, run_test
     fake_detection("caae")
@@ -222,6 +224,7 @@ def test_caae_aligns_every_face_and_pastes_it_back(caae_run, photo_folder, fake_
     check_pasted(np.asarray(Image.open(os.path.join(test, "party_age60_photo.png"))), photo)
 
 
+@pytest.mark.slow
 def test_pagan_ages_gif_and_paste_back(photo_folder, fake_detection, tmp_path, caplog):
     from face_aging.inference.testmode import TestModeError, TestOptions, run_test
     fake_detection("pagan")

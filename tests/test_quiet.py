@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,6 +28,7 @@ def test_filtered_stderr_drops_only_the_start_up_notices():
     assert result.stderr.splitlines() == ["E0000 some_op.cc:1] a real error", "from python", "after the block"]
 
 
+@pytest.mark.slow
 def test_test_mode_starts_without_tensorflow_notices(tmp_path):
     face = tmp_path / "faces" / "30_0_0_20170101000000000.jpg.chip.jpg"
     face.parent.mkdir()
@@ -40,6 +42,7 @@ def test_test_mode_starts_without_tensorflow_notices(tmp_path):
     assert not [word for word in NOISE if word in output], output
 
 
+@pytest.mark.slow
 def test_the_page_starts_without_tensorflow_notices(tmp_path):
     """--serve imports the page's module, which reads photos with TensorFlow, while its flags are checked: it used
     to print TensorFlow's notices, twice. Stopped by SIGTERM the moment it prints its address, it removes its

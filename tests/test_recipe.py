@@ -59,6 +59,7 @@ def _folder_with_held_out_faces(tmp_path, face_folder):
     return str(folder), names[:2]
 
 
+@pytest.mark.slow
 def test_training_never_sees_held_out_faces_and_eval_selects_them(tmp_path, face_folder, tiny_config):
     folder, (test_name, val_name) = _folder_with_held_out_faces(tmp_path, face_folder)
     faces = load_faces(folder, 32)
@@ -111,6 +112,7 @@ def test_latent_identity_loss_sends_no_gradient_to_the_input_code():
     assert grad_z is None and np.allclose(grad_aged.numpy(), [[-0.5, 0.5]])
 
 
+@pytest.mark.slow
 def test_the_recipe_off_leaves_the_originals_step_unchanged(tiny_config):
     """With both weights 0 nothing of the recipe is computed, and the step draws the same random numbers: two models
     from the same seed, one given the 5-weight tensor, train identically."""
@@ -128,6 +130,7 @@ def test_the_recipe_off_leaves_the_originals_step_unchanged(tiny_config):
     assert np.array_equal(results[0][1], results[1][1])
 
 
+@pytest.mark.slow
 def test_the_age_loss_teaches_the_generator_to_use_the_label(tiny_config):
     """Against a frozen classifier, a few dozen steps of the recipe's G_age_loss alone (no reconstruction weight
     matters here) raise the share of aged faces in their random target group far above chance (10%)."""
@@ -169,6 +172,7 @@ def test_flips_are_a_function_of_seed_epoch_and_face():
 
 # --- training with the recipe through main.py -------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_recipe_training_trains_the_classifier_once_summarises_and_resumes(tmp_path, face_folder):
     savedir = str(tmp_path / "run")
     flags = ["--model=caae", "--is_train", f"--dataset={face_folder}", f"--savedir={savedir}", *TINY_FLAGS,
@@ -208,6 +212,7 @@ def test_recipe_flags_are_checked(tmp_path):
         assert result.returncode != 0 and text in result.stderr, (flag, result.stderr[-500:])
 
 
+@pytest.mark.slow
 def test_the_age_blind_code_trains_d_age_and_e_confuses_it(tmp_path, tiny_config):
     """D_age learns the age group from z; with E's confusion term on, E moves the codes so that D_age cannot. D_age
     and its optimiser join the checkpoint only with the option on, beside the original's unchanged names."""
@@ -259,6 +264,7 @@ def test_the_recipe_preset_sets_its_flags_and_explicit_flags_win():
         applied("--model=pagan", "--recipe=utkface64")
 
 
+@pytest.mark.slow
 def test_the_age_classifier_restores_every_weight(tmp_path, capsys):
     """A resumed run must judge with the classifier it trained: every convolution and batch-norm statistic is in its
     checkpoint (layers kept in lists are not checkpointed by Keras 3 on their own)."""

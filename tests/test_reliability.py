@@ -192,6 +192,7 @@ def copy_run(source, tmp_path):
 
 # --- kills -----------------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_caae_killed_at_every_point_resumes_from_the_last_complete_checkpoint(small_faces, tmp_path):
     """One run killed at each point in turn (4 epochs, a checkpoint every epoch), then finished by the same plain
     command. Each restart is main.py with the same flags (the wrapper patches only what kills it later): it resumes
@@ -278,6 +279,7 @@ def small_options(run, faces, config, **changes):
     return TrainOptions(**{**dict(savedir=str(run), dataset=faces, epoch=2, batch_size=8, config=config), **changes})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how, complaint", [
     ("truncated data", "its data file {prefix}.data-00000-of-00001 is truncated or corrupt"),
     ("truncated index", "its index file {prefix}.index is truncated or corrupt"),
@@ -299,6 +301,7 @@ def test_damaged_checkpoint_names_the_file_and_the_older_one_that_restores(two_c
     assert digest(run / "checkpoint") == before                                   # nothing touched
 
 
+@pytest.mark.slow
 def test_fallback_sets_the_bad_checkpoint_aside_and_continues_from_the_older_one(two_checkpoints, small_faces,
                                                                                  small_config, tmp_path, caplog):
     run, spe = copy_run(two_checkpoints, tmp_path)
@@ -319,6 +322,7 @@ def test_fallback_sets_the_bad_checkpoint_aside_and_continues_from_the_older_one
     assert [os.path.basename(p) for p in manager.checkpoints] == [f"model-{spe}"]
 
 
+@pytest.mark.slow
 def test_fallback_past_a_checkpoint_whose_files_are_gone(two_checkpoints, small_faces, small_config, tmp_path):
     run, spe = copy_run(two_checkpoints, tmp_path)
     damage(run, "missing index", 2 * spe)
@@ -328,6 +332,7 @@ def test_fallback_past_a_checkpoint_whose_files_are_gone(two_checkpoints, small_
     assert not (run / "checkpoint" / "set_aside").exists()                       # nothing there to set aside
 
 
+@pytest.mark.slow
 def test_every_checkpoint_damaged_is_an_error_even_with_the_fallback(two_checkpoints, small_faces, small_config,
                                                                       tmp_path):
     run, spe = copy_run(two_checkpoints, tmp_path)
@@ -340,6 +345,7 @@ def test_every_checkpoint_damaged_is_an_error_even_with_the_fallback(two_checkpo
     assert not (run / "checkpoint" / "set_aside").exists()
 
 
+@pytest.mark.slow
 def test_unreadable_state_file_is_named_and_rebuilt_by_the_fallback(two_checkpoints, small_faces, small_config,
                                                                     tmp_path):
     run, spe = copy_run(two_checkpoints, tmp_path)
@@ -355,6 +361,7 @@ def test_unreadable_state_file_is_named_and_rebuilt_by_the_fallback(two_checkpoi
     assert latest(run) == f"model-{2 * spe}" and (run / "checkpoint" / "set_aside" / "checkpoint").exists()
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_image_size_names_the_shapes(two_checkpoints, small_faces, tmp_path):
     from face_aging.models.caae.config import CAAEConfig
     run, spe = copy_run(two_checkpoints, tmp_path)
@@ -367,6 +374,7 @@ def test_checkpoint_of_another_image_size_names_the_shapes(two_checkpoints, smal
     assert "Run with the flags it was trained with" in str(error.value)
 
 
+@pytest.mark.slow
 def test_main_py_reports_a_bad_checkpoint_in_one_line(two_checkpoints, small_faces, tmp_path):
     run, spe = copy_run(two_checkpoints, tmp_path)
     prefix = damage(run, "truncated index", 2 * spe)
@@ -383,6 +391,7 @@ def finite_weights(variables):
     return all(np.isfinite(v.numpy()).all() for v in variables if tf.as_dtype(v.dtype).is_floating)
 
 
+@pytest.mark.slow
 def test_diverging_caae_stops_at_the_first_nan_without_saving(two_checkpoints, small_faces, small_config, tmp_path):
     """--learning_rate=1e12 diverges within a few steps. The run saves after every step (--checkpoint_minutes tiny):
     each of those checkpoints holds finite weights, none is written at or after the step whose loss is NaN."""
@@ -472,6 +481,7 @@ def run_limited(limit, *args):
                           capture_output=True, text=True, timeout=300, preexec_fn=file_size_limit(limit))
 
 
+@pytest.mark.slow
 def test_disk_full_while_saving_keeps_the_previous_checkpoint(two_checkpoints, small_faces, small_config, tmp_path):
     run, spe = copy_run(two_checkpoints, tmp_path)
     data_size = os.path.getsize(run / "checkpoint" / f"model-{2 * spe}.data-00000-of-00001")
@@ -522,23 +532,15 @@ TINY_PAGAN = ["--image_size=32", "--gen_channels=4", "--res_blocks=1", "--head_w
 
 
 @pytest.fixture(scope="module")
-def pagan_inputs(tmp_path_factory):
-    """Prepared data (160 synthetic faces, all clusters) and a small random phi_age: what a PAGAN run reads."""
-    from face_aging.data import prepare
-    from face_aging.data.synthetic import write_utkface_folder
-    from face_aging.models.pagan import frozen
-    from face_aging.models.pagan.vgg import VGG16, scaled_channels
-    root = tmp_path_factory.mktemp("pagan_inputs")
-    write_utkface_folder(str(root / "faces"), 160, 40, seed=3)
-    prepare.prepare([str(root / "faces")], str(root / "prepared"), val_fraction=0.2)
-    phi_age = VGG16(4, 32, scaled_channels(0.0625), 8, input_scale=1 / 127.5, name="phi_age")
-    frozen.save_age_classifier(phi_age, str(root / "phi_age"), {"source": "random, for tests"})
-    return root
+def pagan_inputs(pagan_prepared, random_phi_age):
+    """Prepared data (conftest's 160 synthetic faces, all clusters) and a small random phi_age: what a PAGAN run
+    reads. Returns {"prepared": folder, "phi_age": folder}."""
+    return {"prepared": pagan_prepared, "phi_age": random_phi_age}
 
 
 def pagan_args(inputs, savedir, *more):
-    return ["--model=pagan", "--is_train", f"--prepared_dir={inputs / 'prepared'}",
-            f"--age_classifier={inputs / 'phi_age'}", "--identity=random", f"--savedir={savedir}",
+    return ["--model=pagan", "--is_train", f"--prepared_dir={inputs['prepared']}",
+            f"--age_classifier={inputs['phi_age']}", "--identity=random", f"--savedir={savedir}",
             "--target_cluster=3", *TINY_PAGAN, *more]
 
 
@@ -555,6 +557,7 @@ def pagan_killed_and_resumed(pagan_inputs, tmp_path_factory):
     return run, killed, after_kill, call_main(*args)
 
 
+@pytest.mark.slow
 def test_pagan_killed_during_an_iteration_resumes_from_the_last_checkpoint(pagan_killed_and_resumed):
     run, killed, after_kill, resumed = pagan_killed_and_resumed
     assert killed.returncode == -signal.SIGKILL, killed.stderr
@@ -570,6 +573,7 @@ def test_pagan_killed_during_an_iteration_resumes_from_the_last_checkpoint(pagan
         "step/.ATTRIBUTES/VARIABLE_VALUE") == 6
 
 
+@pytest.mark.slow
 def test_pagan_checkpoint_in_a_caae_run_and_back(pagan_killed_and_resumed, pagan_inputs, two_checkpoints,
                                                  small_faces, small_config, tmp_path):
     from face_aging.models.pagan import train as pagan_train
@@ -587,8 +591,8 @@ def test_pagan_checkpoint_in_a_caae_run_and_back(pagan_killed_and_resumed, pagan
     spe = two_checkpoints[1]
     config = PAGANConfig(image_size=32, target_cluster=3, gen_channels=4, res_blocks=1, head_width=0.0625,
                          weights=LossWeights(pixel=0.2, adversarial=750, identity=0.005))
-    options = PAGANTrainOptions(savedir=str(savedir), prepared_dir=str(pagan_inputs / "prepared"),
-                                            iterations=4, batch_size=4, age_classifier=str(pagan_inputs / "phi_age"),
+    options = PAGANTrainOptions(savedir=str(savedir), prepared_dir=str(pagan_inputs["prepared"]),
+                                            iterations=4, batch_size=4, age_classifier=str(pagan_inputs["phi_age"]),
                                             identity="random", config=config)
     prefix = f"{savedir}/cluster3/checkpoint/model-{2 * spe}"
     with pytest.raises(TrainingError, match=rf"Checkpoint {prefix} does not fit this model \(generator "
@@ -597,6 +601,7 @@ def test_pagan_checkpoint_in_a_caae_run_and_back(pagan_killed_and_resumed, pagan
         pagan_train.train(options)
 
 
+@pytest.mark.slow
 def test_diverging_pagan_stops_at_the_first_nan_without_saving(pagan_killed_and_resumed, pagan_inputs, tmp_path):
     from face_aging.models.pagan import train as pagan_train
     from face_aging.models.pagan.config import LossWeights, PAGANConfig, PAGANTrainOptions
@@ -606,9 +611,9 @@ def test_diverging_pagan_stops_at_the_first_nan_without_saving(pagan_killed_and_
     before = digest(run / "checkpoint")
     config = PAGANConfig(image_size=32, target_cluster=3, gen_channels=4, res_blocks=1, head_width=0.0625,
                          learning_rate=1e12, weights=LossWeights(pixel=0.2, adversarial=750, identity=0.005))
-    options = PAGANTrainOptions(savedir=str(savedir), prepared_dir=str(pagan_inputs / "prepared"),
+    options = PAGANTrainOptions(savedir=str(savedir), prepared_dir=str(pagan_inputs["prepared"]),
                                             iterations=12, batch_size=4, save_every=1,
-                                            age_classifier=str(pagan_inputs / "phi_age"), identity="random",
+                                            age_classifier=str(pagan_inputs["phi_age"]), identity="random",
                                             config=config)
     with pytest.raises(checkpointing.NonFiniteError) as error:
         pagan_train.train(options)
@@ -631,13 +636,14 @@ def age_run(pagan_inputs, tmp_path_factory):
     from face_aging.models.pagan.config import AgeOptions
     from face_aging.models.pagan.age_classifier import train_age_classifier
     root = tmp_path_factory.mktemp("age")
-    options = AgeOptions(prepared_dir=str(pagan_inputs / "prepared"), savedir=str(root / "run"),
+    options = AgeOptions(prepared_dir=str(pagan_inputs["prepared"]), savedir=str(root / "run"),
                          out_dir=str(root / "phi_age"), init="", epochs=1, batch_size=16, image_size=32,
                          width=0.0625, fc_units=8)
     train_age_classifier(options)
     return root, options
 
 
+@pytest.mark.slow
 def test_age_classifier_nan_and_bad_checkpoint(age_run, tmp_path):
     import dataclasses
     from face_aging.models.pagan.age_classifier import train_age_classifier

@@ -102,6 +102,7 @@ def test_residual_flag_values():
     assert cli_validate.parse_residual(_parsed("--residual=0")) == 0.0
 
 
+@pytest.mark.slow
 def test_test_mode_eval_and_export_with_residual_aging(lively_run, face_folder, tmp_path):
     """A run's own checkpoint gives G's faces unless --residual says otherwise; --residual K makes test mode's grids,
     --eval's outputs and the export's residual_progression the model's residual progression."""

@@ -41,6 +41,7 @@ def float32_run():
     return _train(12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_losses_track_float32(float32_run, precision):
     reference, expected = float32_run
@@ -61,18 +62,16 @@ def test_mixed_precision_losses_track_float32(float32_run, precision):
     images = next(_batches(1))[0]
     out = model.reconstruct(images, *next(_batches(1))[1:])
     assert out.dtype == tf.float32 and float(tf.reduce_max(tf.abs(out))) <= 1.0
+    if precision == "mixed_float16":                    # float16 uses dynamic loss scaling
+        applier = model.appliers["EG"]
+        assert isinstance(applier, keras.optimizers.LossScaleOptimizer)
+        assert applier.inner_optimizer is model.optimizers["EG"]   # the checkpoint holds the inner optimiser
+        assert int(model.optimizers["EG"].iterations) == 12
 
 
-def test_float16_uses_dynamic_loss_scaling():
-    model, _ = _train(2, precision="mixed_float16")
-    applier = model.appliers["EG"]
-    assert isinstance(applier, keras.optimizers.LossScaleOptimizer)
-    assert applier.inner_optimizer is model.optimizers["EG"]   # the checkpoint holds the inner optimiser
-    assert int(model.optimizers["EG"].iterations) == 2
-
-
-def test_xla_step_matches_the_plain_step():
-    _, plain = _train(2)
+@pytest.mark.slow
+def test_xla_step_matches_the_plain_step(float32_run):
+    plain = float32_run[1][:2]                          # the plain run's first two steps (the same seed and batches)
     model, compiled = _train(2, xla=True)
     assert model.train_step._jit_compile
     for a, b in zip(plain, compiled):
@@ -105,7 +104,8 @@ def test_gemm_layers_in_bfloat16_match_float32(transposed):
         assert float(tf.reduce_max(tf.abs(tf.cast(got, tf.float32) - want))) < 0.03 * scale
 
 
-# Two logical CPU devices must be configured before TensorFlow starts: each comparison runs in its own process.
+# Two logical CPU devices must be configured before TensorFlow starts: the comparisons run in a process of their own
+# (one for both models).
 _TWO_CPUS = textwrap.dedent("""
     import sys
     import numpy as np, tensorflow as tf, keras
@@ -117,41 +117,24 @@ _TWO_CPUS = textwrap.dedent("""
 _TWO_DEVICES = _TWO_CPUS + textwrap.dedent("""
     from face_aging.models.caae.config import CAAEConfig
     from face_aging.models.caae.model import CAAE
+    from face_aging.models.pagan.config import PAGANConfig
+    from face_aging.models.pagan.model import PAGAN
+    from face_aging.models.pagan.vgg import VGG16, scaled_channels
     rs = np.random.RandomState(0)
     x = tf.constant(rs.uniform(-1, 1, [8, 32, 32, 3]).astype("float32"))
     a = tf.constant(np.eye(10, dtype="float32")[rs.randint(0, 10, 8)] * 2 - 1)
     g = tf.constant(np.eye(2, dtype="float32")[rs.randint(0, 2, 8)] * 2 - 1)
-    def step(strategy):
+    def caae_step(strategy):
         keras.utils.set_random_seed(5)
         m = CAAE(CAAEConfig(image_size=32, enc_channels=8, gen_channels=64), 10, strategy)
         terms, _ = m.train_step(x, a, g, tf.constant([1e-4, 0.5, 0.1]))
         moments = [v.numpy() for o in m.optimizers.values() for v in o.variables if "momentum" in v.path]
         weights = [v.numpy() for n in (m.encoder, m.generator, m.d_z, m.d_img) for v in n.weights]
         return m.replicas, {k: float(v) for k, v in terms.items()}, moments, weights
-    out = {"single": step(None), "mirrored": step(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))}
-    np.save(sys.argv[2], np.array(out, dtype=object), allow_pickle=True)
-""")
-
-
-def test_mirrored_step_on_two_devices_equals_one_device_step(tmp_path):
-    """One step, global batch 8: two replicas of 4 faces (synchronised batch norm, losses over the replica count)
-    update E, G, D_z and D_img as one device does with all 8."""
-    out = tmp_path / "steps.npy"
-    done = subprocess.run([sys.executable, "-c", _TWO_DEVICES, REPO, str(out)], capture_output=True, text=True,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = np.load(out, allow_pickle=True).item()
-    assert_same_first_step(result["single"], result["mirrored"])
-
-
-_TWO_DEVICES_PAGAN = _TWO_CPUS + textwrap.dedent("""
-    from face_aging.models.pagan.config import PAGANConfig
-    from face_aging.models.pagan.model import PAGAN
-    from face_aging.models.pagan.vgg import VGG16, scaled_channels
     rs = np.random.RandomState(0)
     young = tf.constant(rs.uniform(-1, 1, [4, 32, 32, 3]).astype("float32"))
     old = tf.constant(rs.uniform(-1, 1, [4, 32, 32, 3]).astype("float32"))
-    def step(strategy):
+    def pagan_step(strategy):
         keras.utils.set_random_seed(5)
         with (strategy or tf.distribute.get_strategy()).scope():
             phi_age = VGG16(4, 32, scaled_channels(1 / 16), fc_units=8, name="phi_age")
@@ -162,19 +145,37 @@ _TWO_DEVICES_PAGAN = _TWO_CPUS + textwrap.dedent("""
         moments = [v.numpy() for o in m.optimizers.values() for v in o.variables if "momentum" in v.path]
         weights = [v.numpy() for n in (m.generator, m.discriminator) for v in n.weights]
         return m.replicas, {k: float(v) for k, v in terms.items()}, moments, weights, generated.numpy()
-    out = {"single": step(None), "mirrored": step(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))}
-    np.save(sys.argv[2], np.array(out, dtype=object), allow_pickle=True)
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])  # one for both (collective keys are its own)
+    for name, step in (("caae", caae_step), ("pagan", pagan_step)):
+        out = {"single": step(None), "mirrored": step(mirrored)}
+        np.save(f"{sys.argv[2]}/{name}.npy", np.array(out, dtype=object), allow_pickle=True)
 """)
 
 
-def test_pagan_mirrored_step_on_two_devices_equals_one_device_step(tmp_path):
+@pytest.fixture(scope="module")
+def two_device_steps(tmp_path_factory):
+    """{"caae": ..., "pagan": ...}: each model's first step on one device and on two (MirroredStrategy), computed in
+    one process of its own (the two logical devices)."""
+    out = tmp_path_factory.mktemp("two_devices")
+    done = subprocess.run([sys.executable, "-c", _TWO_DEVICES, REPO, str(out)], capture_output=True, text=True,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {name: np.load(out / f"{name}.npy", allow_pickle=True).item() for name in ("caae", "pagan")}
+
+
+@pytest.mark.slow
+def test_mirrored_step_on_two_devices_equals_one_device_step(two_device_steps):
+    """One step, global batch 8: two replicas of 4 faces (synchronised batch norm, losses over the replica count)
+    update E, G, D_z and D_img as one device does with all 8."""
+    result = two_device_steps["caae"]
+    assert_same_first_step(result["single"], result["mirrored"])
+
+
+@pytest.mark.slow
+def test_pagan_mirrored_step_on_two_devices_equals_one_device_step(two_device_steps):
     """PAGAN, one step on 4 young and 4 old faces: two replicas of 2 + 2 (D's batch norm synchronised, judges on
     each replica) update G and D as one device does with all of them, and return the whole batch's G(x)."""
-    out = tmp_path / "steps.npy"
-    done = subprocess.run([sys.executable, "-c", _TWO_DEVICES_PAGAN, REPO, str(out)], capture_output=True,
-                          text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = np.load(out, allow_pickle=True).item()
+    result = two_device_steps["pagan"]
     (n1, terms1, moments1, weights1, gen1), (n2, terms2, moments2, weights2, gen2) = (result["single"],
                                                                                       result["mirrored"])
     assert (n1, n2) == (1, 2)
@@ -190,6 +191,7 @@ def test_pagan_mirrored_step_on_two_devices_equals_one_device_step(tmp_path):
     assert diff.max() <= 2 * 1e-4 + 1e-6 and (diff > 1e-6).mean() < 1e-2
 
 
+@pytest.mark.slow
 def test_multiworker_strategy_trains_through_main(tmp_path):
     """--strategy multiworker without TF_CONFIG: one worker; a tiny run completes and writes its outputs."""
     from face_aging.data.synthetic import write_utkface_folder

@@ -53,8 +53,26 @@ def data_server_points(logdir, tag):
         process.wait()
 
 
+def _next_writers_sort_in_creation_order(scratch, count):
+    """TensorFlow names event files `...{pid}.{n}.v2` with n counting the writers this process made, and TensorBoard
+    reads a run's files in name order: when n gains a digit (9 -> 10), the later session's file sorts first. Within
+    one process and one second (this test; never a resumed run, a new process) that depends on how many writers the
+    tests before made, so writers are made (in `scratch`) until the next 2 * `count` numbers (a margin) have one
+    length."""
+    while True:
+        writer = tf.summary.create_file_writer(str(scratch))
+        with writer.as_default():
+            tf.summary.scalar("x", 0.0, step=0)
+        writer.close()
+        newest = max(os.listdir(scratch), key=lambda name: int(name.split(".")[-2]))
+        n = int(newest.split(".")[-2])
+        if len(str(n + 1)) == len(str(n + 2 * count)):
+            return
+
+
 def test_a_session_writer_purges_what_an_earlier_session_wrote_past_its_start(tmp_path):
     logdir = str(tmp_path / "summary")
+    _next_writers_sort_in_creation_order(tmp_path / "scratch", 3)
     for start, stop, scale in ((1, 10, 1.0), (6, 8, 10.0), (8, 12, 100.0)):   # killed at 10, then at 8
         writer = summaries.session_writer(logdir, start)
         with writer.as_default():
@@ -66,12 +84,14 @@ def test_a_session_writer_purges_what_an_earlier_session_wrote_past_its_start(tm
     assert data_server_points(logdir, "x") == want
 
 
+@pytest.mark.slow
 def test_a_resumed_caae_run_shows_each_step_once(face_folder, tiny_config, tmp_path):
     from face_aging.training import checkpointing
     from face_aging.models.caae.config import TrainOptions
     from face_aging.models.caae.train import train
     options = TrainOptions(savedir=str(tmp_path), dataset=face_folder, epoch=2, batch_size=16, save_every_epochs=1,
                            config=tiny_config)
+    _next_writers_sort_in_creation_order(tmp_path / "scratch", 2)      # the two sessions' event files
     train(options)
     spe = 120 - 24 >> 4                                # 120 faces, 24 held out for the samples, batches of 16
     checkpoint_dir = str(tmp_path / "checkpoint")

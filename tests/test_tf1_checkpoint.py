@@ -65,6 +65,7 @@ def loaded32(checkpoint32):
 
 # 1 ------------------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_map_of_default_model_is_the_released_checkpoint_listing():
     assert original_shapes(128) == ORIGINAL_VARIABLES_128  # the helper used below agrees with the release
     models = build_networks(128)
@@ -100,6 +101,7 @@ def test_load_assigns_every_tensor_and_returns_global_step(loaded32):
     assert compared == {id(w) for m in models for w in m.weights}  # nothing left at its random init
 
 
+@pytest.mark.slow
 def test_load_from_prefix_returns_its_own_step(checkpoint32):
     _, prefixes, arrays = checkpoint32
     encoder, generator, _, _ = small_models()
@@ -211,6 +213,7 @@ def test_missing_tensor_is_named_and_nothing_assigned(tmp_path, checkpoint32):
     assert_unchanged(before, models)
 
 
+@pytest.mark.slow
 def test_other_image_size_names_shapes_and_hints(tmp_path):
     arrays = random_arrays(original_shapes(64, Z_DIM, ENC, GEN), seed=2)
     prefix, = write_tf1_checkpoint(str(tmp_path), arrays, global_steps=(3,))

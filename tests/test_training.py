@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -26,6 +27,7 @@ def all_weights(model):
     return out
 
 
+@pytest.mark.slow
 def test_checkpoint_restores_every_variable_and_e_g_alone(tmp_path, tiny_config):
     from face_aging.models.caae.model import AgingModel
     model = CAAE(tiny_config)
@@ -47,6 +49,7 @@ def test_checkpoint_restores_every_variable_and_e_g_alone(tmp_path, tiny_config)
             assert a.path == b.path and np.array_equal(a.numpy(), b.numpy()), a.path
 
 
+@pytest.mark.slow
 def test_a_few_steps_lower_the_reconstruction_loss(tiny_config):
     faces = load_faces("synthetic", 32, num_synthetic=200)
     data = FaceDataset(faces, 32, 16, num_vis=8)
@@ -64,6 +67,7 @@ def test_a_few_steps_lower_the_reconstruction_loss(tiny_config):
     assert np.mean(losses[-4:]) < 0.88 * np.mean(losses[:4]), losses
 
 
+@pytest.mark.slow
 def test_one_step_updates_all_three_players_from_the_same_batch(tiny_config):
     """Each player's update is the one its own loss gives on this batch at the pre-update weights: Adam's first
     moment after one step is (1 - beta1) * gradient, against gradients taken here by a separate GradientTape on a
@@ -120,24 +124,29 @@ def test_one_epoch_writes_the_originals_layout(trained_run):
     assert float(events["EG_learning_rate"][0][1]) == pytest.approx(2e-4)
 
 
-def test_a_finished_run_restarted_with_more_epochs_continues_its_step_count(tmp_path, face_folder, tiny_config):
-    options = TrainOptions(savedir=str(tmp_path), dataset=face_folder, epoch=1, batch_size=16, config=tiny_config)
-    first = train(options)
+@pytest.mark.slow
+def test_a_finished_run_restarted_with_more_epochs_continues_its_step_count(trained, face_folder, tiny_config,
+                                                                           tmp_path):
+    # conftest's run: this command (epoch 1) trained it; `first` is the model as that training left it.
+    source, first = trained
+    run = shutil.copytree(source, tmp_path / "run")
+    options = TrainOptions(savedir=str(run), dataset=face_folder, epoch=1, batch_size=16, config=tiny_config)
     assert int(first.step) == 6
     saved = all_weights(first)
     again = train(options)                                   # nothing left to do: the same step, no new files
-    assert int(again.step) == 6 and not os.path.exists(tmp_path / "samples" / "02.png")
+    assert int(again.step) == 6 and not os.path.exists(run / "samples" / "02.png")
     restored = all_weights(again)
     assert saved.keys() == restored.keys() and len(saved) > 40
     assert all(np.array_equal(saved[k], restored[k]) for k in saved), [k for k in saved
                                                                      if not np.array_equal(saved[k], restored[k])]
     more = train(TrainOptions(**{**options.__dict__, "epoch": 2}))
     assert int(more.step) == 12
-    assert os.path.exists(tmp_path / "samples" / "02.png")
-    steps = [s for s, _ in read_events(str(tmp_path / "summary"))["EG_loss"]]
+    assert os.path.exists(run / "samples" / "02.png")
+    steps = [s for s, _ in read_events(str(run / "summary"))["EG_loss"]]
     assert steps == list(range(1, 13))
 
 
+@pytest.mark.slow
 def test_pretraining_then_training_from_the_pretrained_weights(tmp_path, face_folder, tiny_config):
     options = TrainOptions(savedir=str(tmp_path), dataset=face_folder, epoch=1, batch_size=16, config=tiny_config,
                            use_trained_model=False, pretrain_epochs=2, checkpoint_minutes=1e-9, max_to_keep=100)
@@ -159,7 +168,6 @@ def test_pretraining_then_training_from_the_pretrained_weights(tmp_path, face_fo
 
 def test_checkpoint_of_another_image_size_is_a_clear_error(trained_run, face_folder, tmp_path):
     from face_aging.models.caae.config import CAAEConfig
-    import shutil
     shutil.copytree(trained_run, tmp_path / "run")
     options = TrainOptions(savedir=str(tmp_path / "run"), dataset=face_folder, epoch=2, batch_size=16,
                            config=CAAEConfig(image_size=64, enc_channels=8, gen_channels=64))

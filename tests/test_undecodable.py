@@ -90,6 +90,7 @@ def assert_skipped_and_listed(run_dir, damaged, caplog):
     assert all(why.startswith("damaged picture data") for why in listed.values())
 
 
+@pytest.mark.slow
 def test_pagan_skips_a_file_damaged_after_prepare(damaged_prepared, tmp_path, caplog):
     from face_aging.models.pagan import train as pagan_train
     from face_aging.models.pagan.config import PAGANConfig, PAGANTrainOptions
@@ -106,6 +107,7 @@ def test_pagan_skips_a_file_damaged_after_prepare(damaged_prepared, tmp_path, ca
     assert os.path.exists(os.path.join(run_dir, "checkpoint", "model-2.index"))
 
 
+@pytest.mark.slow
 def test_phi_age_skips_a_file_damaged_after_prepare(damaged_prepared, tmp_path, caplog):
     from face_aging.models.pagan.config import AgeOptions
     from face_aging.models.pagan.age_classifier import train_age_classifier

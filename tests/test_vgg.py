@@ -52,6 +52,7 @@ def vgg16_param_count(classes, channels=(64, 128, 256, 512, 512), fc=4096, side=
     return count + (side * side * cin * fc + fc) + (fc * fc + fc) + (fc * classes + classes)
 
 
+@pytest.mark.slow
 def test_vgg_face_at_224_with_the_real_widths():
     model = VGG16(2622)
     assert vgg16_param_count(2622) == 145_002_878  # the published VGG-Face parameter count
@@ -94,6 +95,7 @@ def conv_ops(fn, *args):
     return [op.type for op in graph.get_operations() if op.type in ("Conv2D", "MatMul")]
 
 
+@pytest.mark.slow
 def test_taps_run_only_as_deep_as_the_deepest_requested_tap():
     model = tiny_model()
     spec = tf.TensorSpec([1, SIZE, SIZE, 3])

@@ -1,6 +1,6 @@
 """Test mode on videos (face_aging.inference.video, videoio, videotest; face_aging.faces.track): the clips are rendered
 here (face_aging.data.synthetic_video: a synthetic face moving slightly, with and without sound) and aged with the
-bundled CAAE (64 px), through main.py once and in-process for the rest. Needs PyAV and mtcnn (the video extra)."""
+bundled CAAE (64 px), through main.py's entry point (in this process) and through the modules' functions. Needs PyAV and mtcnn (the video extra)."""
 
 import gc
 import json
@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import parsed, run_main
+from helpers import call_main, parsed
 
 av = pytest.importorskip("av")
 pytest.importorskip("mtcnn")
@@ -84,11 +84,12 @@ def _tone(stream, seconds=0.5):
 def main_run(clips, tmp_path_factory):
     folder, _ = clips
     savedir = str(tmp_path_factory.mktemp("run"))
-    result = run_main("--model", "caae", "--is_train", "False", "--testdir", folder, "--ages", "40,70",
-                      "--side_by_side", "--savedir", savedir)
+    result = call_main("--model", "caae", "--is_train", "False", "--testdir", folder, "--ages", "40,70",
+                       "--side_by_side", "--savedir", savedir)
     return result, os.path.join(savedir, "test")
 
 
+@pytest.mark.slow
 def test_main_ages_every_clip_keeping_frames_timing_rotation_and_sound(clips, main_run):
     """Frame count, times (a variable rate too), rate, duration and sound equal on read-back; portrait rotation kept;
     one clip per age; side-by-side clips upright; the bad files named and left out; no traceback."""
@@ -131,6 +132,7 @@ def test_main_ages_every_clip_keeping_frames_timing_rotation_and_sound(clips, ma
     assert not [n for n in os.listdir(test) if n.startswith(".tmp-")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["talk.mp4", "vfr.mov", "empty_room.mp4"])
 def test_faces_are_aged_and_frames_without_a_face_pass_through(clips, main_run, name):
     """Every face (two in vfr.mov) changed, by age; the rest of the frame, and frames without a face, as they were
@@ -154,8 +156,8 @@ def test_faces_are_aged_and_frames_without_a_face_pass_through(clips, main_run, 
 
 def test_single_bad_clip_is_one_line_naming_it(clips):
     folder, _ = clips
-    result = run_main("--model", "caae", "--is_train", "False", "--testdir", os.path.join(folder, "garbage.mp4"),
-                      "--target_age", "60", "--savedir", os.path.join(folder, "never"))
+    result = call_main("--model", "caae", "--is_train", "False", "--testdir", os.path.join(folder, "garbage.mp4"),
+                       "--target_age", "60", "--savedir", os.path.join(folder, "never"))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("Error: ") and "garbage.mp4" in result.stderr
     assert "Traceback" not in result.stderr
@@ -175,6 +177,7 @@ def _options(**kw):
     return VideoOptions(ages=kw.pop("ages", (70,)), gender="male", input_age=20, **kw)
 
 
+@pytest.mark.slow
 def test_flicker_within_target(caae_ager, tmp_path):
     """The issue's measure on a rendered face moving slightly: at most 1.3 times the input's frame-to-frame change."""
     from face_aging.inference.video import age_video
@@ -185,6 +188,7 @@ def test_flicker_within_target(caae_ager, tmp_path):
     assert ratio <= 1.3, (ratio, before, after)
 
 
+@pytest.mark.slow
 def test_frames_are_streamed_and_a_stop_leaves_a_playable_partial_clip(caae_ager, tmp_path):
     """Decoded frames are not kept (the live VideoFrame count stays flat); a stop request ends the clip there, under
     _partial, playable, with its sound."""

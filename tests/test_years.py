@@ -18,6 +18,7 @@ def test_interpolated_labels_are_the_groups_at_their_centres_and_blend_between()
                                   L.plus_minus_one_hot([0, 9], L.NUM_AGE_GROUPS))
 
 
+@pytest.mark.slow
 def test_caae_ages_in_years_match_its_groups_at_their_centres(tiny_config, lively_run):
     from face_aging.models.caae.infer import restore_aging_model
     from face_aging.models.caae.model import gender_labels
