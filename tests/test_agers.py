@@ -128,3 +128,35 @@ def test_an_unknown_model_is_a_flag_error():
     from face_aging.errors import FlagError
     with pytest.raises(FlagError, match="--model=morph: no such aging model; expected one of caae, pagan, combined"):
         load_ager("morph", "/nonexistent")
+
+
+def test_pagan_runs_its_generators_once_for_the_sheets_and_the_ages(tmp_path):
+    write_pagan(str(tmp_path / "run"), (1, 3))
+    ager = load_ager("pagan", str(tmp_path / "run"))
+    calls = []
+    for k, traced in list(ager.traced.items()):
+        ager.traced[k] = lambda x, k=k, traced=traced: calls.append(k) or traced(x)
+    x = faces(3)
+    sheets = ager.cluster_outputs(x)
+    aged = ager.age(x, [0, 0, 0], [20.0, 20.0, 20.0], [40, 55])
+    assert sorted(calls) == [1, 3]                                   # one batch each, not again for the ages
+    ager.age(x + 0.1, [0, 0, 0], [20.0, 20.0, 20.0], [55])          # other faces: computed afresh
+    assert sorted(calls) == [1, 3, 3] and set(sheets) == {1, 3} and aged.shape == (2, 3, 32, 32, 3)
+
+
+@pytest.mark.parametrize("model", ["caae", "pagan"])
+def test_each_face_at_its_own_ages_is_the_batch_at_those_ages(model, lively_run, tmp_path):
+    savedir = lively_run[0] if model == "caae" else str(tmp_path / "run")
+    if model == "pagan":
+        write_pagan(savedir, (1, 2, 3))
+    ager = load_ager(model, savedir)
+    x = faces(3)
+    own, genders = [20.0, 24.0, 31.0], [0, 1, 0]
+    each = ager.age_each(x, genders, own, [[30, 50], [30, 50], [41, 62, 70]])
+    together = ager.age(x, genders, own, [30, 50])
+    # (A batch of another size may round differently in the last digits.)
+    np.testing.assert_allclose(each[0], together[:, 0], atol=1e-4)
+    np.testing.assert_allclose(each[1], together[:, 1], atol=1e-4)
+    alone = ager.age(x[2:], genders[2:], own[2:], [41, 62, 70])
+    assert each[2].shape == (3, 32, 32, 3) and not np.allclose(each[2][0], each[2][2], atol=1e-3)
+    np.testing.assert_allclose(each[2], alone[:, 0], atol=1e-4)

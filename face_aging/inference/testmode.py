@@ -322,12 +322,13 @@ def run_test(options, ager=None):
         for start in range(0, len(faces), FACES_PER_BATCH):
             stop = min(start + FACES_PER_BATCH, len(faces))
             gif = {j: ager.gif_years(own[start + j]) for j in range(stop - start)} if options.gif else {}
-            wanted = sorted(set(asked) | {a for years in gif.values() for a in years})
-            out = ager.age(faces[start:stop], genders[start:stop], own[start:stop], wanted)
-            index = {age: k for k, age in enumerate(wanted)}
+            # Each face at the ages asked for and its own GIF's (PAGAN's start at each face's own age).
+            wanted = [sorted(set(asked) | set(gif.get(j, ()))) for j in range(stop - start)]
+            out = ager.age_each(faces[start:stop], genders[start:stop], own[start:stop], wanted)
+            index = [{age: k for k, age in enumerate(years)} for years in wanted]
             paths, chunk_aged = write_face_outputs(
-                test_dir, names[start:stop], faces[start:stop], lambda age, j: out[index[age], j],
-                lambda j: np.stack([out[index[a], j] for a in gif[j]]), options.target_age, ages, options.gif,
+                test_dir, names[start:stop], faces[start:stop], lambda age, j: out[j][index[j][age]],
+                lambda j: np.stack([out[j][index[j][a]] for a in gif[j]]), options.target_age, ages, options.gif,
                 pasted, fulls[start:stop], gif_ms=GIF_YEAR_MS)
             written += paths
             aged += chunk_aged

@@ -99,6 +99,19 @@ class Ager:
         """float32 [A, N, S, S, 3] in [-1, 1]: every face at every age of `ages` (years)."""
         raise NotImplementedError
 
+    def age_each(self, faces, genders, own_ages, ages_per_face):
+        """[per face: float32 [A_i, S, S, 3]]: face i at each age of ages_per_face[i] (test mode's GIFs run through
+        each face's own years). By default the faces asking for the same ages are aged together."""
+        groups = {}
+        for i, ages in enumerate(ages_per_face):
+            groups.setdefault(tuple(ages), []).append(i)
+        out = [None] * len(faces)
+        for ages, members in groups.items():
+            aged = self.age(faces[members], np.asarray(genders)[members], np.asarray(own_ages)[members], list(ages))
+            for j, i in enumerate(members):
+                out[i] = aged[:, j]
+        return out
+
     def own_ages(self, faces, genders):
         """Each face's age now as the model reads it (years; NaN where it cannot), for faces nothing else dates."""
         return np.full(len(faces), np.nan)
