@@ -2,6 +2,8 @@
 faces to ages in years with G's age label interpolated between its groups (labels.interpolated_group_labels) and,
 at a residual strength above 0, only G's change from the face's own age added to the face (caae/residual.py)."""
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -87,7 +89,6 @@ class CAAEAger(Ager):
     def overview(self, faces, genders, own_ages, names, lift, out_dir):
         """test_as_male.png, test_as_female.png: every face (columns) at every group (rows, young at the top), once
         with each gender label, and input.png, as the original wrote them; pages of 10 faces (_p02, ...)."""
-        import os
         own = input_groups(own_ages, "auto")
         written = []
         for page, start in enumerate(range(0, len(faces), FACES_PER_PAGE)):

@@ -45,7 +45,7 @@ def restore_aging_model(config, savedir, init_checkpoint=""):
         model.residual = bundled.residual()
         return model, bundled.describe()
     raise AgerError(f"No checkpoint in {run.checkpoint}: train first (python main.py --model caae --is_train "
-                        f"--savedir {savedir}) or pass --init_checkpoint with an original CAAE checkpoint")
+                    f"--savedir {savedir}) or pass --init_checkpoint with an original CAAE checkpoint")
 
 
 def residual_strength(option, model):

@@ -89,12 +89,7 @@ class PAGANAger(Ager):
         """Only the generators the ages need are run: a face aged to 70 needs the 51+ one alone."""
         if not len(ages) or not len(faces):
             return np.empty((len(ages),) + tuple(faces.shape), np.float32)
-        needed = sorted({k for own in own_ages for age in ages
-                         for k in infer.change_weights(infer.UNKNOWN_INPUT_AGE if not np.isfinite(own) else own,
-                                                       age, self.trained)})
-        by_cluster = {0: faces, **self.cluster_outputs(faces, needed)}
-        return np.stack([np.stack([infer.face_at_years(by_cluster, i, own_ages[i], age, self.trained)
-                                   for i in range(len(faces))]) for age in ages]).astype(np.float32)
+        return np.stack(self.age_each(faces, genders, own_ages, [list(ages)] * len(faces)), axis=1)
 
     def age_each(self, faces, genders, own_ages, ages_per_face):
         """The generators once for the whole batch, then each face blended at its own ages only."""

@@ -23,7 +23,7 @@ def _restore(config, path, options_path):
         tf.train.Checkpoint(generator=generator).restore(path).expect_partial().assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as error:
         raise AgerError(f"Checkpoint {path} does not fit the generator described by {options_path}: "
-                             f"{str(error).splitlines()[0]}") from None
+                         f"{str(error).splitlines()[0]}") from None
     return generator
 
 
@@ -45,8 +45,8 @@ def load_generators(savedir, bundled_dir=bundled.DIRECTORY):
                     bundled.describe(k) if bundled_dir == bundled.DIRECTORY else bundled.prefix(k, bundled_dir))
     if not found:
         raise AgerError(f"No PAGAN generator under {savedir}/cluster{{1,2,3}}/checkpoint and none bundled: train "
-                             f"one first (python main.py --model pagan --is_train --target_cluster 1 --savedir "
-                             f"{savedir})")
+                         f"one first (python main.py --model pagan --is_train --target_cluster 1 --savedir "
+                         f"{savedir})")
     return found
 
 
@@ -61,10 +61,10 @@ def check_clusters(ages, generators, savedir):
         k = int(age_to_cluster(age))
         if k and k not in generators:
             raise AgerError(f"Age {age} is in cluster {k} ({AGE_CLUSTER_NAMES[k]}), which has no generator: "
-                                 f"{cluster_run(savedir, k).checkpoint} holds no checkpoint. Train it (python main.py "
-                                 f"--model pagan --is_train --target_cluster {k} --savedir {savedir}) or ask for "
-                                 f"ages of the trained cluster(s) "
-                                 f"{', '.join(AGE_CLUSTER_NAMES[c] for c in sorted(generators))}.")
+                            f"{cluster_run(savedir, k).checkpoint} holds no checkpoint. Train it (python main.py "
+                            f"--model pagan --is_train --target_cluster {k} --savedir {savedir}) or ask for "
+                            f"ages of the trained cluster(s) "
+                            f"{', '.join(AGE_CLUSTER_NAMES[c] for c in sorted(generators))}.")
 
 
 # The years each cluster's generator adds to a face, on average: what the age judge read on the 121 young held-out
