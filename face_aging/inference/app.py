@@ -1,18 +1,21 @@
-"""A local web page that ages a photo: `python main.py --model caae --serve` (or `--model pagan`).
+"""A local web page that ages a photo or a video: `python main.py --model caae --serve` (or `--model pagan`,
+`--model combined`).
 
 Upload a photo, see the faces found with each one's gender and age now as the bundled estimator sees them (both
 editable), choose a face and the target ages in years, and get the aligned face, the aged faces side by side, a GIF
 through the years and the photo with the aged face pasted back, each at the face's own resolution and downloadable.
 Every step is test mode's own (face_aging.inference.testmode, faces), through the model's Ager
 (face_aging/models/ager.py) loaded once when the server starts; the CAAE ages residually with the model's strength,
-as test mode does by default.
+as test mode does by default. The Video tab (page_video) ages every face of a clip as test mode does, with a progress
+bar, and offers the aged clips.
 
 The page is Gradio's, an optional extra (requirements-app.txt): this module imports gradio only inside the functions
 that build and start the page, so the package and its other commands work without it. The server listens on
 127.0.0.1 unless told otherwise, runs one request at a time (others wait in Gradio's queue), keeps uploads and
 results in a temporary folder of its own that it sweeps and removes when it stops, and writes nothing into the run
 directory. What a request may send is bounded: its fields by page_fields, its origin, its files and the sweep by
-page_guard, the photo's size and faces by PAGE_LIMITS (face_aging.faces.photo).
+page_guard, the photo's size and faces by MAX_PHOTO_MB and PAGE_LIMITS (face_aging.faces.photo), a video by
+page_video.
 """
 
 import dataclasses
@@ -39,7 +42,7 @@ INSTALL_HINT = ('pip install -r requirements-app.txt (an installed package: pip 
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 7860                # Gradio's own default, which users of model demos know
 BOXES_MAX_SIDE = 1024              # the photo with the faces marked is shown, not downloaded: no need for 12 MP
-MAX_UPLOAD = "50mb"                # a phone photo is a few MB; far larger is a mistake, refused before it is read
+MAX_PHOTO_MB = 50                  # a phone photo is a few MB; far larger is a mistake, refused before it is read
 CACHE_SWEEP = (600, 3600)          # every 10 minutes, uploads and results older than an hour are deleted
 # A photo is read at most 16 megapixels (a PNG, which cannot be read reduced, is refused beyond that): the page's
 # memory is then bounded whatever is uploaded. More than 20 faces is a crowd, not a portrait to age.
@@ -77,6 +80,12 @@ class Found:
     infos: list = None            # face_aging.inference.faceinfo.FaceInfo per face: gender and age, estimated
 
 
+def _shown_name(path):
+    """The uploaded file's name as a message shows it (the upload's folder is the page's business)."""
+    name = printable(os.path.basename(path))
+    return name if len(name) <= 60 else name[:40] + "..." + name[-17:]
+
+
 def find_faces(path, ager, output_size=DEFAULT_OUTPUT_SIZE, limits=PAGE_LIMITS):
     """Every face in the photo at `path`, as test mode finds it with --align auto, with its gender and age now
     (from the name, else estimated); PageError saying why when there is none to age. The photo is read within
@@ -84,8 +93,7 @@ def find_faces(path, ager, output_size=DEFAULT_OUTPUT_SIZE, limits=PAGE_LIMITS):
     from face_aging.inference.faceinfo import bundled_estimator, describe_faces
     from face_aging.inference.testmode import model_input
     from face_aging.faces.inputs import collect_faces
-    name = printable(os.path.basename(path))
-    name = name if len(name) <= 60 else name[:40] + "..." + name[-17:]
+    name = _shown_name(path)
     crops, no_face, skipped = collect_faces([path], ager.template, ager.size, "auto", output_size, limits)
     if skipped:
         raise PageError(f"{name} cannot be used: {skipped[0][1]}.")
@@ -218,6 +226,10 @@ class Page:
         except OSError:
             raise PageError("The uploaded photo is no longer here (uploads are kept for an hour): upload it "
                             "again.") from None
+        if status.st_size > MAX_PHOTO_MB * 2 ** 20:
+            # Gradio's upload limit is the videos' (page_video.MAX_VIDEO_MB): a photo is held to its own here.
+            raise PageError(f"{_shown_name(path)} is {status.st_size / 2 ** 20:,.1f} MB: the page takes photos of at "
+                            f"most {MAX_PHOTO_MB} MB.")
         key = (path, status.st_size, status.st_mtime_ns)
         if key not in self._found:
             if len(self._found) >= 4:
@@ -272,7 +284,7 @@ def photo_pixels(crop):
     return width * height
 
 
-def _explain(error):
+def explain(error):
     """The message a failed request shows on the page (the server keeps serving whatever went wrong), at most
     MAX_MESSAGE characters."""
     if isinstance(error, FaceAgingError):
@@ -283,17 +295,19 @@ def _explain(error):
     return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE - 3] + "..."
 
 
-def _as_sent(payload):
+def as_sent(payload):
     return payload
 
 
 def build_page(page, sweep=CACHE_SWEEP):
-    """The Gradio Blocks of the page. Its API (gradio_client) has three endpoints: /find_faces(photo) -> (the photo
-    with the faces outlined, the face choice, what is known of face 1, its gender, its age now), /face_info(photo,
-    face) -> (what is known of that face, its gender, its age now) and /age(photo, face, ages, gender, age_now) ->
-    (aligned face, aged faces side by side, GIF, pasted photos, downloads, summary); ages are years ("30, 45" or a
-    list), gender and age_now empty for the estimates."""
+    """The Gradio Blocks of the page: a Photo tab and a Video tab (page_video). Its API (gradio_client) has, for
+    photos, /find_faces(photo) -> (the photo with the faces outlined, the face choice, what is known of face 1, its
+    gender, its age now), /face_info(photo, face) -> (what is known of that face, its gender, its age now) and
+    /age(photo, face, ages, gender, age_now) -> (aligned face, aged faces side by side, GIF, pasted photos,
+    downloads, summary); ages are years ("30, 45" or a list), gender and age_now empty for the estimates. For videos,
+    page_video.build_video_tab's /age_video and /stop_video."""
     import gradio as gr
+    from face_aging.inference.page_video import build_video_tab
     ager = page.ager
 
     def find(photo, progress=gr.Progress()):
@@ -303,7 +317,7 @@ def build_page(page, sweep=CACHE_SWEEP):
                 boxes, count, reduced = page.show_faces(photo)
                 gender, age_now, said = page.face_info(photo, 1)
         except Exception as error:
-            raise gr.Error(_explain(error), duration=None, print_exception=False) from None
+            raise gr.Error(explain(error), duration=None, print_exception=False) from None
         choices = [(f"Face {k} (left to right)", k) for k in range(1, count + 1)]
         note = (reduced + (f"{count} faces found, numbered left to right: choose one below. " if count > 1 else
                            "1 face found. ") + said + ". Change the gender or the age now below if they are wrong.")
@@ -314,7 +328,7 @@ def build_page(page, sweep=CACHE_SWEEP):
             with page.busy:
                 gender, age_now, said = page.face_info(photo, face)
         except Exception as error:
-            raise gr.Error(_explain(error), duration=None, print_exception=False) from None
+            raise gr.Error(explain(error), duration=None, print_exception=False) from None
         return said + ". Change the gender or the age now below if they are wrong.", gender, age_now
 
     def age(photo, face, ages, gender, age_now, progress=gr.Progress()):
@@ -325,7 +339,7 @@ def build_page(page, sweep=CACHE_SWEEP):
                 progress(0.4, desc="Aging")
                 results = page.age(photo, face, ages, gender, age_now)
         except Exception as error:
-            raise gr.Error(_explain(error), duration=None, print_exception=False) from None
+            raise gr.Error(explain(error), duration=None, print_exception=False) from None
         progress(1.0, desc="Done")
         names = ", ".join(_age_label(a) for a, _ in results.faces)
         summary = (f"Face {results.face} at {names} (left to right, after the input), at the face's own "
@@ -337,39 +351,42 @@ def build_page(page, sweep=CACHE_SWEEP):
     with gr.Blocks(title="Face aging", analytics_enabled=False, delete_cache=sweep) as demo:
         gr.Markdown(f"# Face aging\n**Model:** {ager.describe()[0]}  \nEverything runs on this machine; nothing is "
                     f"sent anywhere.")
-        with gr.Row():
-            with gr.Column(scale=1):
-                photo = gr.File(label="Photo (JPEG or PNG)", file_types=["image"], type="filepath")
-                faces = gr.Image(label="Faces found", type="filepath", interactive=False, height=360)
-                found_note = gr.Markdown()
-                face = gr.Dropdown(label="Face to age", choices=[("Face 1", 1)], value=1, visible=False,
-                                   allow_custom_value=True)  # the API may ask for any face; age() says if none
-                ages = gr.Textbox(label="Target ages, in years (comma-separated)",
-                                  value=", ".join(map(str, ager.default_ages)), max_lines=1)
-                gender = gr.Radio(label="Gender (estimated; change it if it is wrong)", choices=list(L.GENDER_NAMES),
-                                  value=None, visible=ager.takes_gender)
-                # The value as sent, for page_fields.parse_gender: Gradio's own check quotes whatever was sent,
-                # however long. (A subclass would do it too, but Gradio writes a .pyi file beside any module that
-                # defines one.)
-                gender.preprocess = _as_sent
-                # Text, not a number field: a number field always holds a number, and "empty" (the estimate) must
-                # stay possible; the age now is where aging starts.
-                age_now = gr.Textbox(label="Their age now, in years (estimated; change it if it is wrong)",
-                                     value="", max_lines=1)
-                go = gr.Button("Age this face", variant="primary")
-            with gr.Column(scale=2):
-                summary = gr.Markdown()
-                with gr.Row():
-                    aligned = gr.Image(label="Aligned input", type="filepath", interactive=False, height=200,
-                                   elem_classes="face")
-                    gif = gr.Image(label="Through the ages (GIF)", type="filepath", interactive=False, height=200,
-                                   elem_classes="face")
-                strip = gr.Image(label="Aged faces (input first)", type="filepath", interactive=False, height=200,
-                                 elem_classes="face")
-                pasted = gr.Gallery(label="The photo with the aged face", columns=2, height=420)
-                downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
         # One request at a time for the model, whichever button sent it; the others wait in the queue.
         one_at_a_time = dict(concurrency_limit=1, concurrency_id="model")
+        with gr.Tab("Photo"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    photo = gr.File(label="Photo (JPEG or PNG)", file_types=["image"], type="filepath")
+                    faces = gr.Image(label="Faces found", type="filepath", interactive=False, height=360)
+                    found_note = gr.Markdown()
+                    face = gr.Dropdown(label="Face to age", choices=[("Face 1", 1)], value=1, visible=False,
+                                       allow_custom_value=True)  # the API may ask for any face; age() says if none
+                    ages = gr.Textbox(label="Target ages, in years (comma-separated)",
+                                      value=", ".join(map(str, ager.default_ages)), max_lines=1)
+                    gender = gr.Radio(label="Gender (estimated; change it if it is wrong)",
+                                      choices=list(L.GENDER_NAMES), value=None, visible=ager.takes_gender)
+                    # The value as sent, for page_fields.parse_gender: Gradio's own check quotes whatever was
+                    # sent, however long. (A subclass would do it too, but Gradio writes a .pyi file beside any
+                    # module that defines one.)
+                    gender.preprocess = as_sent
+                    # Text, not a number field: a number field always holds a number, and "empty" (the estimate)
+                    # must stay possible; the age now is where aging starts.
+                    age_now = gr.Textbox(label="Their age now, in years (estimated; change it if it is wrong)",
+                                         value="", max_lines=1)
+                    go = gr.Button("Age this face", variant="primary")
+                with gr.Column(scale=2):
+                    summary = gr.Markdown()
+                    with gr.Row():
+                        aligned = gr.Image(label="Aligned input", type="filepath", interactive=False,
+                                           height=200, elem_classes="face")
+                        gif = gr.Image(label="Through the ages (GIF)", type="filepath", interactive=False,
+                                       height=200, elem_classes="face")
+                    strip = gr.Image(label="Aged faces (input first)", type="filepath", interactive=False,
+                                     height=200, elem_classes="face")
+                    pasted = gr.Gallery(label="The photo with the aged face", columns=2, height=420)
+                    downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
+        with gr.Tab("Video"):
+            build_video_tab(page, one_at_a_time)
         photo.upload(find, inputs=photo, outputs=[faces, face, found_note, gender, age_now], api_name="find_faces",
                      **one_at_a_time)
         face.input(pick, inputs=[photo, face], outputs=[found_note, gender, age_now], api_name="face_info",
@@ -419,6 +436,7 @@ def start(ager, host=LOOPBACK, port=DEFAULT_PORT, output_size=DEFAULT_OUTPUT_SIZ
     require_gradio()
     from starlette.middleware import Middleware
     from face_aging.inference.page_guard import Addresses, PageGuard, Sweeper, Uploads
+    from face_aging.inference.page_video import MAX_VIDEO_MB
     if port == 0:
         port = free_port(host if host != "0.0.0.0" else LOOPBACK)
     root = tempfile.mkdtemp(prefix="face-aging-app-")
@@ -445,8 +463,8 @@ def start(ager, host=LOOPBACK, port=DEFAULT_PORT, output_size=DEFAULT_OUTPUT_SIZ
                                   font_mono=["ui-monospace", "monospace"])
         try:
             demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True, share=False,
-                        inbrowser=False, show_error=False, ssr_mode=False, max_file_size=MAX_UPLOAD, theme=theme,
-                        css=FACE_CSS, app_kwargs={"middleware": [guard]})
+                        inbrowser=False, show_error=False, ssr_mode=False, max_file_size=f"{MAX_VIDEO_MB}mb",
+                        theme=theme, css=FACE_CSS, app_kwargs={"middleware": [guard]})
         except OSError as error:
             raise AppUnavailable(f"Cannot listen on {host}:{port} ({error}): pass another --port") from None
         # The page's own sweep, beside Gradio's (delete_cache), which one bad file stops for good.
