@@ -58,6 +58,7 @@ def clips(tmp_path_factory):
     empty = render_clip(str(folder / "empty_room.mp4"), frames=6, face_frames=())
     good = open(talk.path, "rb").read()
     (folder / "garbage.mp4").write_bytes(b"not a video at all " * 50)
+    (folder / "empty.mov").write_bytes(b"")
     (folder / "cut.mp4").write_bytes(good[:len(good) // 2])        # moov at the end: nothing left to read
     sound_only = av.open(str(folder / "sound_only.mp4"), "w")
     stream = sound_only.add_stream("aac", rate=48000)
@@ -70,6 +71,7 @@ def clips(tmp_path_factory):
         sound_only.mux(packet)
     sound_only.close()
     return {"talk.mp4": talk, "empty_room.mp4": empty, "garbage.mp4": str(folder / "garbage.mp4"),
+            "empty.mov": str(folder / "empty.mov"),
             "cut.mp4": str(folder / "cut.mp4"), "sound_only.mp4": str(folder / "sound_only.mp4")}
 
 
@@ -126,10 +128,11 @@ def test_a_clip_is_aged_with_progress_and_offered_to_play_and_download(client, c
     ("garbage.mp4", r"^garbage\.mp4: not a video FFmpeg can read \(.*\): damaged, truncated \(an interrupted copy or "
                     r"recording\?\) or not a video at all$"),
     ("cut.mp4", r"^cut\.mp4: not a video FFmpeg can read .*truncated"),
+    ("empty.mov", r"^empty\.mov: empty file \(0 bytes\)$"),
     ("sound_only.mp4", r"^sound_only\.mp4 holds no video stream \(only audio\)$"),
     ("empty_room.mp4", r"^No face found in any of the 6 frames of empty_room\.mp4\. Try a clip where the face is "
                        r"larger"),
-], ids=["garbage", "truncated", "sound_only", "no_face"])
+], ids=["garbage", "truncated", "empty", "sound_only", "no_face"])
 def test_a_bad_video_gets_the_pages_message(client, clips, served, name, message):
     from gradio_client.exceptions import AppError
     path = clips[name] if isinstance(clips[name], str) else clips[name].path

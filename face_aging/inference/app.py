@@ -36,7 +36,8 @@ from face_aging.data.pipeline import printable
 from face_aging.errors import FaceAgingError
 from face_aging.faces.photo import WORK_MAX_PIXELS, PhotoLimits, megapixels, read_size
 from face_aging.inference.fullres import DEFAULT_OUTPUT_SIZE
-from face_aging.inference.page_fields import PageError, parse_age_now, parse_ages, parse_face, parse_gender
+from face_aging.inference.page_fields import (PageError, as_sent, explain, parse_age_now, parse_ages, parse_face,
+                                              parse_gender)
 
 INSTALL_HINT = ('pip install -r requirements-app.txt (an installed package: pip install "face-aging[app]")')
 LOOPBACK = "127.0.0.1"
@@ -49,7 +50,6 @@ CACHE_SWEEP = (600, 3600)          # every 10 minutes, uploads and results older
 PAGE_LIMITS = PhotoLimits(max_pixels=WORK_MAX_PIXELS, max_decoded=WORK_MAX_PIXELS, max_faces=20)
 # The work of one /age: each target age is a pasted copy of the photo (read, blended, encoded, stored).
 MAX_PASTED_PIXELS = 100_000_000
-MAX_MESSAGE = 300                  # no message the page shows is longer
 
 
 # The faces are shown filling their boxes, whatever their resolution (the downloads keep it).
@@ -282,21 +282,6 @@ def photo_pixels(crop):
     """The pixels of the photo `crop` was cut from, as it was read (faces.photo.read_size, from the header)."""
     width, height = read_size(crop.source, crop.limits)
     return width * height
-
-
-def explain(error):
-    """The message a failed request shows on the page (the server keeps serving whatever went wrong), at most
-    MAX_MESSAGE characters."""
-    if isinstance(error, FaceAgingError):
-        message = str(error)
-    else:
-        logging.exception("The request failed")
-        message = f"Something went wrong ({type(error).__name__}: {error}); the server's log has the details."
-    return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE - 3] + "..."
-
-
-def as_sent(payload):
-    return payload
 
 
 def build_page(page, sweep=CACHE_SWEEP):

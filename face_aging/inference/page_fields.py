@@ -1,11 +1,13 @@
-"""The page's fields (face_aging/inference/app.py), parsed and bounded: the face number, the target ages, the gender
-and the age now, as the browser or the HTTP API sends them (text, numbers, anything JSON holds).
+"""The page's fields (face_aging/inference/app.py, page_video.py), parsed and bounded: the face number, the target
+ages, the gender and the age now, as the browser or the HTTP API sends them (text, numbers, anything JSON holds); and
+the message a failed request shows (explain).
 
 Every value the page cannot use is a PageError that names the field and quotes at most QUOTE_CHARS characters of
 what was sent: a message is read by a person, and a megabyte of digits drawn into the page froze the browser. Numbers
 must be finite: JSON as Python reads it carries Infinity, NaN and integers of any length, and float("1e309") is inf.
 """
 
+import logging
 import math
 import re
 import reprlib
@@ -14,6 +16,7 @@ from face_aging.data import labels as L
 from face_aging.errors import FaceAgingError
 
 QUOTE_CHARS = 50
+MAX_MESSAGE = 300             # no message the page shows is longer
 MAX_AGE = 120
 MAX_AGES = 10                 # target ages in one request: each is a pasted photo, a face and a strip column
 _SEPARATORS = re.compile(r"[,;\s]+")
@@ -22,6 +25,23 @@ _WHOLE = re.compile(r"\s*\+?(\d{1,9})\s*")
 
 class PageError(FaceAgingError, ValueError):
     """A request the page cannot do (no face, a broken file, ...); its message is shown on the page."""
+
+
+def explain(error):
+    """The message a failed request shows on the page (the server keeps serving whatever went wrong), at most
+    MAX_MESSAGE characters."""
+    if isinstance(error, FaceAgingError):
+        message = str(error)
+    else:
+        logging.exception("The request failed")
+        message = f"Something went wrong ({type(error).__name__}: {error}); the server's log has the details."
+    return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE - 3] + "..."
+
+
+def as_sent(payload):
+    """A component's preprocess that hands on the value as sent, for the parsers here: Gradio's own check quotes
+    whatever was sent, however long."""
+    return payload
 
 
 _short = reprlib.Repr()

@@ -22,7 +22,8 @@ import threading
 from face_aging.data import labels as L
 from face_aging.data.pipeline import printable
 from face_aging.inference import videoio
-from face_aging.inference.page_fields import PageError, parse_age_now, parse_ages, parse_gender, quoted
+from face_aging.inference.page_fields import (PageError, as_sent, explain, parse_age_now, parse_ages, parse_gender,
+                                              quoted)
 
 MAX_VIDEO_MB = 300                 # a minute of a phone's 1080p is about 130 MB; Gradio's upload limit is this one
 MAX_VIDEO_FRAMES = 9000            # 5 minutes at 30 frames a second: about 15 minutes' aging of 720p on 2 cores
@@ -244,7 +245,6 @@ def build_video_tab(page, one_at_a_time):
     """The Video tab's components and events, inside the page's gr.Blocks (app.build_page): the API endpoints
     /age_video(video, ages, gender, age_now, side_by_side) -> (clips, downloads, summary) and /stop_video()."""
     import gradio as gr
-    from face_aging.inference.app import as_sent, explain
     from face_aging.inference.faceinfo import bundled_estimator
     ager = page.ager
     videos = Videos(ager, page.work_dir, bundled_estimator)
