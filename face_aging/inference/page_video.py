@@ -114,7 +114,7 @@ class Videos:
         return True
 
     def check(self, path, ages, side_by_side):
-        """The clip's name as the page shows it and its videoio.ClipInfo; PageError (or VideoError, VideoUnavailable)
+        """The clip's name as the page shows it and its videoio.ClipInfo; PageError (VideoUnavailable without PyAV)
         saying why the page will not age it."""
         if not path or not isinstance(path, str):
             raise PageError("Upload a video first.")
