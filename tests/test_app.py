@@ -273,7 +273,7 @@ def test_a_request_naming_anything_but_an_upload_is_refused_before_gradio_record
         status, answer = json_call(server, "age", body)
         assert status == 422, (path, answer)
         message = json.loads(answer)["detail"][0]["message"]
-        assert ("is not a photo uploaded to this page" in message or "by its URL is not fetched" in message) \
+        assert ("is not a file uploaded to this page" in message or "by its URL is not fetched" in message) \
             and len(message) < 300
     recorded = [p for files in server.demo.temp_file_sets for p in files]
     assert recorded and not [p for p in recorded if os.path.isdir(p) or not p.startswith(server.root)]

@@ -52,12 +52,12 @@ def test_uploads_know_only_their_own_files(tmp_path):
     photo.write_bytes(b"x")
     uploads.add(str(photo))
     assert uploads.refusal(str(photo)) is None
-    assert "is not a photo uploaded to this page" in uploads.refusal(str(tmp_path))
-    assert "is not a photo uploaded to this page" in uploads.refusal(str(photo) + "/..")
-    assert "is not a photo uploaded to this page" in uploads.refusal(["/etc/passwd"])
+    assert "is not a file uploaded to this page" in uploads.refusal(str(tmp_path))
+    assert "is not a file uploaded to this page" in uploads.refusal(str(photo) + "/..")
+    assert "is not a file uploaded to this page" in uploads.refusal(["/etc/passwd"])
     assert "by its URL is not fetched" in uploads.refusal(None)
     photo.unlink()
-    assert uploads.refusal(str(photo)).startswith("The uploaded photo is no longer here")
+    assert uploads.refusal(str(photo)).startswith("The uploaded file is no longer here")
     uploads.forget_missing()
     assert str(photo) not in uploads
 

@@ -103,14 +103,15 @@ class Uploads:
     def refusal(self, path):
         """Why a request naming `path` as a file is refused, or None for an upload still here."""
         if path is None:
-            return "A photo must be sent as the path the upload answered with; a file named by its URL is not fetched."
+            return ("A photo or video must be sent as the path the upload answered with; a file named by its URL is "
+                    "not fetched.")
         if not isinstance(path, str) or path not in self:
-            return (f"The file {quoted(path)} is not a photo uploaded to this page: upload the photo, and send the "
-                    f"path the upload answered with.")
+            return (f"The file {quoted(path)} is not a file uploaded to this page: upload the photo or video, and send "
+                    f"the path the upload answered with.")
         try:
             status = os.lstat(path)
         except OSError:
-            return "The uploaded photo is no longer here (uploads are kept for an hour): upload it again."
+            return "The uploaded file is no longer here (uploads are kept for an hour): upload it again."
         if not stat.S_ISREG(status.st_mode):
             return f"{quoted(path)} is not a file."
         return None
