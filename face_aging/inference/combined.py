@@ -8,20 +8,30 @@ against +8.0, 94.4% verified at dlib < 0.5 one or two groups from the face's own
 Each model runs at its own size; what it changes is carried to the faces' side (face_aging/inference/fullres.py),
 which is the larger of the two models' sizes. Both must align faces the same way (UTKFace's chip convention for the
 bundled ones).
+
+With the bundled age estimator at hand, each face is steered to look the age asked for (face_aging/inference/
+steering.py): made at a grid of ages by the pair, and by PAGAN-then-CAAE where the pair falls short, and given the
+one the estimator reads nearest. A video's frames are not steered (for_frames).
 """
+
+import copy
 
 import numpy as np
 import tensorflow as tf
 
 from face_aging.faces.align import template_for
+from face_aging.inference import steering
 from face_aging.inference.fullres import carry_change
 from face_aging.models.ager import GIF_YEARS, Ager, AgerError, eval_targets
 from face_aging.data import labels as L
+from face_aging.models.estimator.network import expected_age
 
 
 # Children (of 12 and under) are aged by the CAAE at every age: PAGAN, which saw few of them in training, gives a
 # baby adult folds on a grey smear and a ghost moustache (docs/photos.md; the CAAE ages them less, but cleanly).
 PAGAN_MIN_AGE = 13
+# Age steering: the faces steered at once (each is made at steering.GRID's ages by up to two families).
+STEER_BATCH = 32
 PAGAN_SUBDIR = "pagan"         # PAGAN's default run directory (save/pagan) beside the CAAE's (save)
 
 
@@ -37,13 +47,15 @@ class CombinedAger(Ager):
     takes_gender = True                  # the CAAE's younger faces take it
     default_ages = (10, 35, 45, 60)
 
-    def __init__(self, caae, pagan):
+    def __init__(self, caae, pagan, estimator=None):
         if template_for(caae.template) != template_for(pagan.template):
             raise AgerError(f"--model combined needs both models to align faces alike: the CAAE's crops are "
                             f"{caae.template!r}, PAGAN's {pagan.template!r}; train PAGAN with --template utkface")
         self.caae, self.pagan = caae, pagan
         self.size = max(caae.size, pagan.size)
         self.template = caae.template
+        # Steering needs the age estimator; without it the pair ages as it is.
+        self.estimator, self.steered, self._reader = estimator, estimator is not None, None
 
     @classmethod
     def load(cls, savedir, init_checkpoint="", residual=None, architecture=None):
@@ -52,30 +64,47 @@ class CombinedAger(Ager):
         import os
         from face_aging.models.caae.ager import CAAEAger
         from face_aging.models.pagan.ager import PAGANAger
+        from face_aging.inference.faceinfo import bundled_estimator
+        from face_aging.models.estimator.bundled import EstimatorUnavailable
+        try:
+            estimator = bundled_estimator()
+        except EstimatorUnavailable:
+            estimator = None
         return cls(CAAEAger.load(savedir, init_checkpoint, residual, architecture),
-                   PAGANAger.load(os.path.join(savedir, PAGAN_SUBDIR)))
+                   PAGANAger.load(os.path.join(savedir, PAGAN_SUBDIR)), estimator)
 
     def describe(self, input_age="auto"):
         return ([f"{self.name}: PAGAN ages faces of {PAGAN_MIN_AGE} and over above their own age, the CAAE makes "
-                 f"the younger faces and ages children ({self.size}x{self.size} faces; docs/photos.md)"]
+                 f"the younger faces and ages children ({self.size}x{self.size} faces; docs/photos.md)",
+                 "Age steering: " + ("each face made to look the age asked for, as the bundled age estimator reads "
+                                     "it (face_aging/inference/steering.py)" if self.steered else
+                                     "off (no age estimator); each model's average rise")]
                 + self.caae.describe(input_age) + self.pagan.describe(input_age))
 
     def check_ages(self, ages):
         self.pagan.check_ages(ages)
 
-    def _by(self, ager, faces, genders, own, ages):
-        """[A, N, S, S, 3]: `ager`'s faces at its size, its change carried to the faces' side."""
-        if not ages:
+    def _by(self, ager, faces, genders, own, ages, each=None):
+        """[A, N, S, S, 3]: `ager`'s faces at its size, its change carried to the faces' side; `each` (ages per
+        face, all of one length) instead of `ages`."""
+        if not len(ages) and each is None:
             return np.empty((0,) + tuple(faces.shape), np.float32)
         small = _at_size(faces, ager.size)
-        out = ager.age(small, genders, own, ages)
+        if each is None:
+            out = ager.age(small, genders, own, ages)
+        else:
+            out = np.stack(ager.age_each(small, genders, own, each), axis=1)
         return out if small is faces else np.stack([carry_change(faces, small, aged) for aged in out])
 
-    def age(self, faces, genders, own_ages, ages):
+    def _own(self, faces, genders, own_ages):
         own = np.asarray(own_ages, np.float64).copy()
         unknown = ~np.isfinite(own)
         if unknown.any():           # where to switch models: the CAAE's reading of the face
             own[unknown] = self.caae.own_ages(_at_size(faces[unknown], self.caae.size), np.asarray(genders)[unknown])
+        return own
+
+    def _plain(self, faces, genders, own, ages):
+        """Each (face, age) by the model that should make it, as it makes it (no steering)."""
         older = np.array([[age > own[i] >= PAGAN_MIN_AGE for i in range(len(faces))] for age in ages],
                          bool).reshape(len(ages), -1)
         caae_ages = [a for a, row in zip(ages, older) if not row.all()]
@@ -87,6 +116,56 @@ class CombinedAger(Ager):
             for i in range(len(faces)):
                 out[a, i] = by_pagan[age][i] if older[a, i] else by_caae[age][i]
         return out
+
+    def age(self, faces, genders, own_ages, ages):
+        genders = np.asarray(genders)
+        own = self._own(faces, genders, own_ages)
+        if not self.steered or not len(ages) or not len(faces):
+            return self._plain(faces, genders, own, ages)
+        out = np.empty((len(ages),) + tuple(faces.shape), np.float32)
+        for start in range(0, len(faces), STEER_BATCH):
+            part = slice(start, start + STEER_BATCH)
+            out[:, part], _ = steering.steer(self._families(faces[part], genders[part], own[part]), self._read,
+                                             list(ages), len(faces[part]))
+        return out
+
+    # --- Age steering (face_aging/inference/steering.py) ------------------------------------------------------------
+
+    def _read(self, images):
+        """The estimator's age of each face (years [N]); one view, not the face and its mirror image as test mode
+        reads a face's own age: steering reads hundreds of faces per face aged (docs/benchmarks)."""
+        if self._reader is None:
+            model = self.estimator
+            self._reader = tf.function(
+                lambda x: expected_age(model(tf.image.resize(x, [model.image_size] * 2, antialias=True),
+                                             training=False)[1]),
+                input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+        images = np.asarray(images, np.float32)
+        return np.concatenate([self._reader(images[i:i + 128]).numpy() for i in range(0, len(images), 128)]
+                              or [np.zeros(0, np.float32)])
+
+    def _families(self, faces, genders, own):
+        """The ways of aging these faces, weakest first: the pair as it is; for faces PAGAN ages, PAGAN's farthest
+        face aged on by the CAAE. (The CAAE at residual strengths of 4, 6 and 9 reached the ages asked more often, but
+        washed faces out in orange and blue and smeared children: docs/photos.md#age-steering.)"""
+        def sub(members):
+            return faces[members], genders[members], own[members]
+
+        def chained(members, grid):
+            f, g, o = sub(members)
+            far = self._by(self.pagan, f, g, o, [], each=[[age + 100.0] for age in o])[0]
+            return self._by(self.caae, far, g, self._read(far).astype(np.float64), list(grid))
+
+        families = [steering.Family("as made", lambda members, grid: self._plain(*sub(members), list(grid))),
+                    steering.Family("PAGAN then CAAE", chained,
+                                    applies=lambda members: [own[i] >= PAGAN_MIN_AGE for i in members])]
+        return families
+
+    def for_frames(self):
+        """Unsteered: a clip's frames must not switch between ways of aging from one frame to the next."""
+        frames = copy.copy(self)
+        frames.steered = False
+        return frames
 
     def own_ages(self, faces, genders):
         return self.caae.own_ages(_at_size(faces, self.caae.size), genders)

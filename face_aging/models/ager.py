@@ -112,6 +112,11 @@ class Ager:
                 out[i] = aged[:, j]
         return out
 
+    def for_frames(self):
+        """The ager a video's frames are aged with: one that ages a face the same way from frame to frame (an ager
+        that chooses per call, as the combined model's age steering does, returns a copy that does not)."""
+        return self
+
     def own_ages(self, faces, genders):
         """Each face's age now as the model reads it (years; NaN where it cannot), for faces nothing else dates."""
         return np.full(len(faces), np.nan)
