@@ -1,12 +1,12 @@
-"""Age steering (face_aging/inference/steering.py): each face takes, from the weakest way of aging it that gets there,
-the age whose face reads nearest the age asked for. The families here make faces whose brightness is the age they
-read (the reader is brightness x 100), so what steering picks can be checked exactly."""
+"""Age steering (face_aging/inference/steering.py): each face takes the age whose face reads nearest the age asked
+for. The faces made here have the brightness of the age they read (the reader is brightness x 100), so what steering
+picks can be checked exactly."""
 
 import numpy as np
 import pytest
 
 from face_aging.inference import steering
-from face_aging.inference.steering import Family, invert, steer
+from face_aging.inference.steering import invert, steer
 
 GRID = (0.0, 20.0, 40.0, 60.0, 80.0, 100.0)
 
@@ -15,15 +15,15 @@ def read(images):
     return np.asarray(images).reshape(len(images), -1).mean(1) * 100.0
 
 
-def family(name, reach, calls, applies=None):
-    """Faces that read the grid age, capped at `reach` years (a model that cannot age further; a list: per face)."""
-    def make(members, grid):
-        calls.append((name, list(members)))
-        caps = np.broadcast_to(reach, (max(members) + 1,))[members]
-        ages = np.minimum(np.asarray(grid)[:, None], caps[None, :])                 # [G, M]
-        return np.broadcast_to((ages / 100.0)[:, :, None, None, None],
-                               (len(grid), len(members), 2, 2, 3)).astype(np.float32)
-    return Family(name, make, applies=applies)
+def maker(reach, gain=1.0, calls=None):
+    """Faces that read `gain` x the grid age, capped at `reach` years (a model that cannot age further), one per
+    entry of `reach`."""
+    def make(grid):
+        if calls is not None:
+            calls.append(list(grid))
+        ages = np.minimum(np.asarray(grid)[:, None] * gain, np.asarray(reach, np.float64)[None, :])   # [G, N]
+        return np.broadcast_to((ages / 100.0)[:, :, None, None, None], ages.shape + (2, 2, 3)).astype(np.float32)
+    return make
 
 
 def test_invert_interpolates_the_readings_and_prefers_the_age_asked_among_equals():
@@ -36,45 +36,35 @@ def test_invert_interpolates_the_readings_and_prefers_the_age_asked_among_equals
     assert invert(GRID, [np.nan] * 6, 50.0)[1] == np.inf
 
 
-def test_each_face_takes_the_weakest_family_that_reaches_the_age_asked():
+def test_each_face_reads_the_age_asked_where_its_model_gets_there_and_comes_nearest_where_not():
     calls = []
-    families = [family("weak", 40, calls), family("strong", 100, calls)]
-    out, used = steer(families, read, ages=[10, 35, 75], n=2, grid=GRID, tolerance=1)
-    np.testing.assert_allclose(read(out.reshape(-1, 2, 2, 3)).reshape(3, 2), [[10, 10], [35, 35], [75, 75]],
+    # Face 0 ages at half the rate asked (as the guarded CAAE does), face 1 cannot read older than 50.
+    out = steer(maker([100, 50], gain=0.5, calls=calls), read, [10, 35, 75], GRID)
+    assert calls == [list(GRID)]                                   # made once, at the grid only
+    np.testing.assert_allclose(read(out.reshape(-1, 2, 2, 3)).reshape(3, 2), [[10, 10], [35, 35], [50, 50]],
                                atol=1e-4)
-    assert used == [["weak", "weak"], ["weak", "weak"], ["strong", "strong"]]
-    assert calls == [("weak", [0, 1]), ("strong", [0, 1])]
 
 
-def test_a_weak_family_is_not_made_again_when_every_age_is_reached():
-    calls = []
-    steer([family("weak", 100, calls), family("strong", 100, calls)], read, [20, 60], 1, GRID, 1)
-    assert calls == [("weak", [0])]
+def test_without_steering_the_same_faces_would_read_the_models_average_rise():
+    # What steering corrects: asked for 35, face 0 above reads 17.5 when made at 35.
+    made = maker([100, 50], gain=0.5)([35.0])
+    np.testing.assert_allclose(read(made[0]), [17.5, 17.5])
 
 
-def test_a_stronger_family_is_made_only_for_the_faces_that_need_it():
-    calls = []
-    families = [family("weak", [100, 50, 100], calls), family("strong", 100, calls)]
-    out, used = steer(families, read, [20, 70], 3, GRID, 1)
-    assert calls == [("weak", [0, 1, 2]), ("strong", [1])]      # only face 1 reads 50 at most
-    assert used == [["weak", "weak", "weak"], ["weak", "strong", "weak"]]
-    np.testing.assert_allclose(read(out.reshape(-1, 2, 2, 3)).reshape(2, 3), [[20] * 3, [70] * 3], atol=1e-4)
+def test_a_face_the_estimator_cannot_read_is_made_at_the_age_asked():
+    def unreadable(images):
+        return np.full(len(images), np.nan)
+    out = steer(maker([100], gain=0.5), unreadable, [30], GRID)
+    np.testing.assert_allclose(read(out[:, 0]), [15.0], atol=1e-4)        # at 30, which reads 15
 
 
-def test_where_no_family_gets_there_the_nearest_reading_of_any_is_kept():
-    calls = []
-    out, used = steer([family("weak", 60, calls), family("strong", 40, calls)], read, [80], 1, GRID, 1)
-    assert calls == [("weak", [0]), ("strong", [0])] and used == [["weak"]]
-    np.testing.assert_allclose(read(out[:, 0]), [60], atol=1e-4)
-
-
-def test_a_family_that_does_not_apply_to_a_face_is_skipped_for_it():
-    calls = []
-    families = [family("weak", 40, calls),
-                family("adults", 100, calls, applies=lambda members: [m == 1 for m in members])]
-    out, used = steer(families, read, [60], 2, GRID, 1)
-    assert calls == [("weak", [0, 1]), ("adults", [1])]
-    assert used == [["weak", "adults"]]
+def test_readings_are_made_non_decreasing_so_older_asked_is_never_made_younger():
+    np.testing.assert_allclose(steering.monotone([37, 32, 33, 36, 38, 50, 45, 70]),
+                               [34, 34, 34, 36, 38, 47.5, 47.5, 70])
+    # An estimator that wavers: the face made at 20 reads younger than the one made at 0.
+    readings = [30, 10, 40, 60, 80, 100]
+    pseudo = [invert(GRID, readings, age)[0] for age in range(5, 100, 5)]
+    assert all(b >= a for a, b in zip(pseudo, pseudo[1:])), pseudo
 
 
 def test_faces_between_grid_ages_are_their_neighbours_blended():
@@ -106,5 +96,18 @@ def test_the_combined_model_steers_with_an_estimator_and_its_frames_do_not(livel
     plain = frames.age(x, [0, 1, 0], own, ages)
     np.testing.assert_array_equal(plain, ager._plain(x, np.array([0, 1, 0]), np.array(own), ages))
     assert not np.array_equal(out, plain)
+    # Each steered face is the pair's own face at some age: two neighbouring grid ages' faces blended.
+    grid_faces = ager._plain(x, np.array([0, 1, 0]), np.array(own), list(steering.GRID))
+    for a in range(len(ages)):
+        for i in range(3):
+            assert any(_on_segment(out[a, i], grid_faces[k, i], grid_faces[k + 1, i])
+                       for k in range(len(steering.GRID) - 1)), (a, i)
     unsteered = CombinedAger(loaded.caae, loaded.pagan, None)
     assert not unsteered.steered and "Age steering: off" in unsteered.describe()[1]
+
+
+def _on_segment(face, start, end, atol=1e-4):
+    """Whether `face` is (1 - w) * start + w * end for some w in [0, 1]."""
+    step = (end - start).ravel()
+    w = 0.0 if not step.any() else float(np.clip(np.dot((face - start).ravel(), step) / np.dot(step, step), 0, 1))
+    return np.allclose(face, start + w * (end - start), atol=atol)

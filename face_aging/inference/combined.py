@@ -10,8 +10,8 @@ which is the larger of the two models' sizes. Both must align faces the same way
 bundled ones).
 
 With the bundled age estimator at hand, each face is steered to look the age asked for (face_aging/inference/
-steering.py): made at a grid of ages by the pair, and by PAGAN-then-CAAE where the pair falls short, and given the
-one the estimator reads nearest. A video's frames are not steered (for_frames).
+steering.py): made at a grid of ages by the pair, and given the one the estimator reads nearest. (Stronger ways
+were tried, and left out: docs/photos.md#age-steering.) A video's frames are not steered (for_frames).
 """
 
 import copy
@@ -30,7 +30,7 @@ from face_aging.models.estimator.network import expected_age
 # Children (of 12 and under) are aged by the CAAE at every age: PAGAN, which saw few of them in training, gives a
 # baby adult folds on a grey smear and a ghost moustache (docs/photos.md; the CAAE ages them less, but cleanly).
 PAGAN_MIN_AGE = 13
-# Age steering: the faces steered at once (each is made at steering.GRID's ages by up to two families).
+# Age steering: the faces steered at once (each is made at steering.GRID's ten ages).
 STEER_BATCH = 32
 PAGAN_SUBDIR = "pagan"         # PAGAN's default run directory (save/pagan) beside the CAAE's (save)
 
@@ -125,8 +125,8 @@ class CombinedAger(Ager):
         out = np.empty((len(ages),) + tuple(faces.shape), np.float32)
         for start in range(0, len(faces), STEER_BATCH):
             part = slice(start, start + STEER_BATCH)
-            out[:, part], _ = steering.steer(self._families(faces[part], genders[part], own[part]), self._read,
-                                             list(ages), len(faces[part]))
+            out[:, part] = steering.steer(
+                lambda grid, p=part: self._plain(faces[p], genders[p], own[p], grid), self._read, list(ages))
         return out
 
     # --- Age steering (face_aging/inference/steering.py) ------------------------------------------------------------
@@ -143,23 +143,6 @@ class CombinedAger(Ager):
         images = np.asarray(images, np.float32)
         return np.concatenate([self._reader(images[i:i + 128]).numpy() for i in range(0, len(images), 128)]
                               or [np.zeros(0, np.float32)])
-
-    def _families(self, faces, genders, own):
-        """The ways of aging these faces, weakest first: the pair as it is; for faces PAGAN ages, PAGAN's farthest
-        face aged on by the CAAE. (The CAAE at residual strengths of 4, 6 and 9 reached the ages asked more often, but
-        washed faces out in orange and blue and smeared children: docs/photos.md#age-steering.)"""
-        def sub(members):
-            return faces[members], genders[members], own[members]
-
-        def chained(members, grid):
-            f, g, o = sub(members)
-            far = self._by(self.pagan, f, g, o, [], each=[[age + 100.0] for age in o])[0]
-            return self._by(self.caae, far, g, self._read(far).astype(np.float64), list(grid))
-
-        families = [steering.Family("as made", lambda members, grid: self._plain(*sub(members), list(grid))),
-                    steering.Family("PAGAN then CAAE", chained,
-                                    applies=lambda members: [own[i] >= PAGAN_MIN_AGE for i in members])]
-        return families
 
     def for_frames(self):
         """Unsteered: a clip's frames must not switch between ways of aging from one frame to the next."""
