@@ -18,11 +18,12 @@ from face_aging.inference.agers import load_ager
 av = pytest.importorskip("av")
 pytest.importorskip("gradio")
 pytest.importorskip("mtcnn")
-gradio_client = pytest.importorskip("gradio_client")
+client_lib = pytest.importorskip("gradio_client")
 
 from face_aging.data.synthetic_video import render_clip  # noqa: E402
 from face_aging.inference import flicker, videoio  # noqa: E402
-from test_app import tree, upright_photo  # noqa: E402
+# The page for a copy of the tiny CAAE run and a client of it: test_app's fixtures (a server of this module's own).
+from test_app import client, gradio_client, served, tree, upright_photo  # noqa: E402,F401
 
 
 def read_back(path):
@@ -36,7 +37,7 @@ def read_back(path):
 
 
 def sent(path):
-    return gradio_client.handle_file(str(path))
+    return client_lib.handle_file(str(path))
 
 
 def progress_seen(job):
@@ -73,21 +74,6 @@ def clips(tmp_path_factory):
     return {"talk.mp4": talk, "empty_room.mp4": empty, "garbage.mp4": str(folder / "garbage.mp4"),
             "empty.mov": str(folder / "empty.mov"),
             "cut.mp4": str(folder / "cut.mp4"), "sound_only.mp4": str(folder / "sound_only.mp4")}
-
-
-@pytest.fixture(scope="module")
-def served(lively_run, tiny_config, tmp_path_factory):
-    """The page for a copy of the tiny CAAE run: (server, savedir, the run's files before)."""
-    savedir = str(shutil.copytree(lively_run[0], tmp_path_factory.mktemp("served_video") / "run"))
-    before = tree(savedir)
-    server = app.start(load_ager("caae", savedir, architecture=tiny_config), port=0)
-    yield server, savedir, before
-    server.close()
-
-
-@pytest.fixture
-def client(served, tmp_path):
-    return gradio_client.Client(served[0].url, download_files=str(tmp_path), verbose=False)
 
 
 def test_a_clip_is_aged_with_progress_and_offered_to_play_and_download(client, clips, served):
@@ -184,7 +170,7 @@ def test_the_stop_button_finishes_the_clip_so_far(client, served, tmp_path):
     truth = render_clip(str(tmp_path / "long.mp4"), frames=60, persons=(2,))
     job = client.submit(sent(truth.path), "70", "female", "40", False, api_name="/age_video")
     wait_for_frame(2)
-    other = gradio_client.Client(served[0].url, download_files=False, verbose=False)
+    other = client_lib.Client(served[0].url, download_files=False, verbose=False)
     other.predict(api_name="/stop_video")
     going_on = wait_for_frame(wait_for_frame(1) + 3)
     client.predict(api_name="/stop_video")
@@ -209,7 +195,7 @@ def test_without_pyav_the_page_starts_and_names_the_pip_command(served, lively_r
         with urllib.request.urlopen(server.url + "config", timeout=30) as response:
             config = response.read().decode()
         assert "Videos are not available here" in config and "requirements-video.txt" in config
-        client = gradio_client.Client(server.url, download_files=False, verbose=False)
+        client = client_lib.Client(server.url, download_files=False, verbose=False)
         (tmp_path / "clip.mp4").write_bytes(b"never read")
         with pytest.raises(AppError, match=r'^Videos need PyAV, .*pip install "face-aging\[video\]"'):
             client.predict(sent(tmp_path / "clip.mp4"), "70", "auto", "", False, api_name="/age_video")
