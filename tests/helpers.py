@@ -42,6 +42,7 @@ def call_main(*args):
     from absl import flags
     from face_aging.models.caae import residual
     from face_aging.cli import commands, flags as cli_flags
+    from face_aging.inference import combined
     fv = flags.FlagValues()
     cli_flags.define_flags(fv)
     argv = ["main.py", *args]
@@ -49,7 +50,7 @@ def call_main(*args):
     handler = logging.StreamHandler(err)
     handler.setFormatter(logging.Formatter("%(levelname).1s %(filename)s:%(lineno)d] %(message)s"))
     root = logging.getLogger()
-    saved_level, saved_ghost_guard = root.level, residual.GHOST_GUARD
+    saved_level, saved_ghost_guard, saved_steer = root.level, residual.GHOST_GUARD, combined.STEER
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     try:
@@ -64,7 +65,7 @@ def call_main(*args):
     finally:
         root.removeHandler(handler)
         root.setLevel(saved_level)
-        residual.GHOST_GUARD = saved_ghost_guard
+        residual.GHOST_GUARD, combined.STEER = saved_ghost_guard, saved_steer
     return subprocess.CompletedProcess(argv, code or 0, out.getvalue(), err.getvalue())
 
 

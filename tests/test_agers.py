@@ -71,7 +71,7 @@ def test_combined_ages_with_pagan_above_a_faces_own_age_and_the_caae_at_or_below
     savedir = str(tmp_path / "run")
     shutil.copytree(lively_run[0], savedir)
     write_pagan(os.path.join(savedir, "pagan"), (1, 2, 3))
-    ager = load_ager("combined", savedir).for_frames()         # unsteered: which model makes what (test_steering.py)
+    ager = load_ager("combined", savedir).unsteered()          # unsteered: which model makes what (test_steering.py)
     assert ager.size == 32 and ager.takes_gender
     x = faces(2)
     own, ages = [20.0, 50.0], [10, 40, 60]
@@ -116,7 +116,7 @@ def test_combined_carries_the_smaller_models_change_to_the_larger_size(lively_ru
     tf.train.CheckpointManager(tf.train.Checkpoint(generator=generator), run.checkpoint, max_to_keep=1,
                                checkpoint_name="model").save(1)
     run.write_options(dict(arch, target_cluster=1, template="utkface"))
-    ager = load_ager("combined", savedir).for_frames()
+    ager = load_ager("combined", savedir).unsteered()
     assert ager.size == 64
     x = faces(1, 64)
     out = ager.age(x, [0], [30.0], [10])                            # the CAAE's, made at 32 and carried to 64

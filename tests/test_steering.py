@@ -2,6 +2,8 @@
 for. The faces made here have the brightness of the age they read (the reader is brightness x 100), so what steering
 picks can be checked exactly."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -74,7 +76,7 @@ def test_faces_between_grid_ages_are_their_neighbours_blended():
 
 
 @pytest.mark.slow
-def test_the_combined_model_steers_with_an_estimator_and_its_frames_do_not(lively_run, tmp_path):
+def test_the_combined_model_steers_with_an_estimator_and_its_unsteered_copy_does_not(lively_run, tmp_path):
     import os
     import shutil
     from test_agers import faces, write_pagan
@@ -91,7 +93,7 @@ def test_the_combined_model_steers_with_an_estimator_and_its_frames_do_not(livel
     own, ages = [8.0, 25.0, 60.0], [10, 40, 75]
     out = ager.age(x, [0, 1, 0], own, ages)
     assert out.shape == (3, 3, 32, 32, 3) and np.isfinite(out).all() and np.abs(out).max() <= 1.0
-    frames = ager.for_frames()
+    frames = ager.unsteered()
     assert not frames.steered and ager.steered                    # a copy: the ager itself still steers
     plain = frames.age(x, [0, 1, 0], own, ages)
     np.testing.assert_array_equal(plain, ager._plain(x, np.array([0, 1, 0]), np.array(own), ages))
@@ -104,6 +106,33 @@ def test_the_combined_model_steers_with_an_estimator_and_its_frames_do_not(livel
                        for k in range(len(steering.GRID) - 1)), (a, i)
     unsteered = CombinedAger(loaded.caae, loaded.pagan, None)
     assert not unsteered.steered and "Age steering: off" in unsteered.describe()[1]
+
+
+@pytest.mark.slow
+def test_nosteer_runs_the_combined_model_unsteered(lively_run, tmp_path, monkeypatch):
+    """main.py --model combined --nosteer: test mode says steering is off (no estimator read) and the run's setting
+    does not outlive it; without the flag the bundled estimator steers."""
+    import shutil
+    from PIL import Image
+    from helpers import call_main
+    from face_aging.inference import combined
+    from face_aging.inference.agers import load_ager
+    savedir = str(tmp_path / "run")
+    shutil.copytree(lively_run[0], savedir)
+    assert load_ager("combined", savedir).steered                   # the bundled estimator is there
+    photos = tmp_path / "faces"
+    photos.mkdir()
+    Image.fromarray(((faces_for_cli() + 1) * 127.5).astype(np.uint8)).save(photos / "30_1_0_face.png")
+    done = call_main("--model", "combined", "--is_train", "False", "--testdir", str(photos), "--savedir", savedir,
+                     "--align", "off", "--target_age", "60", "--nosteer")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Age steering: off (--nosteer" in done.stdout
+    assert any("age60" in name for name in os.listdir(tmp_path / "run" / "test"))
+    assert combined.STEER is True                                   # the run's setting went with it
+
+
+def faces_for_cli():
+    return np.random.default_rng(5).uniform(-0.6, 0.6, (32, 32, 3))
 
 
 def _on_segment(face, start, end, atol=1e-4):

@@ -50,6 +50,9 @@ def run(fv=flags.FLAGS):
     if fv.model in ("caae", "combined"):
         from face_aging.models.caae import residual
         residual.GHOST_GUARD = fv.ghost_guard      # one setting for every residual output of this run
+    if fv.model == "combined":
+        from face_aging.inference import combined
+        combined.STEER = fv.steer
     if fv.model in AGING_MODELS and (fv.serve or fv.eval or fv.export is not None or not fv.is_train):
         # What every aging model does (validate allows one at a time), instead of training.
         (run_serve if fv.serve else run_eval if fv.eval else run_export if fv.export is not None else run_test)(fv)

@@ -103,6 +103,9 @@ def define_flags(fv=flags.FLAGS):
                          "change with the input face as the guide, so that it follows the face's own features and "
                          "cannot paint G's average eyes, mouth or dark patches onto it (docs/photos.md). "
                          "--noghost_guard: G's change as it is.", **d)
+    flags.DEFINE_boolean("steer", True, "--model combined (test mode, --eval, --serve): make each face look the age "
+                         "asked for, as the bundled age estimator reads it (docs/photos.md#age-steering). --nosteer: "
+                         "each model's average rise, as before steering (videos are never steered).", **d)
     flags.DEFINE_string("input_age", "auto", "Test mode and --eval: the input faces' age now, where their aging "
                         "starts (CAAE's residual change is measured from it; PAGAN does not age below it). auto: from "
                         "a UTKFace-style name (AGE_GENDER_RACE_*) where there is one, else estimated by the bundled "

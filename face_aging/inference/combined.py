@@ -11,7 +11,7 @@ bundled ones).
 
 With the bundled age estimator at hand, each face is steered to look the age asked for (face_aging/inference/
 steering.py): made at a grid of ages by the pair, and given the one the estimator reads nearest. (Stronger ways
-were tried, and left out: docs/photos.md#age-steering.) A video's frames are not steered (for_frames).
+were tried, and left out: docs/photos.md#age-steering.) A video's frames are not steered (unsteered()).
 """
 
 import copy
@@ -30,6 +30,8 @@ from face_aging.models.estimator.network import expected_age
 # Children (of 12 and under) are aged by the CAAE at every age: PAGAN, which saw few of them in training, gives a
 # baby adult folds on a grey smear and a ghost moustache (docs/photos.md; the CAAE ages them less, but cleanly).
 PAGAN_MIN_AGE = 13
+# --nosteer (set for the run by face_aging/cli/commands.py): each model's average rise, no estimator read.
+STEER = True
 # Age steering: the faces steered at once (each is made at steering.GRID's ten ages).
 STEER_BATCH = 32
 PAGAN_SUBDIR = "pagan"         # PAGAN's default run directory (save/pagan) beside the CAAE's (save)
@@ -66,10 +68,12 @@ class CombinedAger(Ager):
         from face_aging.models.pagan.ager import PAGANAger
         from face_aging.inference.faceinfo import bundled_estimator
         from face_aging.models.estimator.bundled import EstimatorUnavailable
-        try:
-            estimator = bundled_estimator()
-        except EstimatorUnavailable:
-            estimator = None
+        estimator = None
+        if STEER:
+            try:
+                estimator = bundled_estimator()
+            except EstimatorUnavailable:
+                pass
         return cls(CAAEAger.load(savedir, init_checkpoint, residual, architecture),
                    PAGANAger.load(os.path.join(savedir, PAGAN_SUBDIR)), estimator)
 
@@ -78,7 +82,7 @@ class CombinedAger(Ager):
                  f"the younger faces and ages children ({self.size}x{self.size} faces; docs/photos.md)",
                  "Age steering: " + ("each face made to look the age asked for, as the bundled age estimator reads "
                                      "it (face_aging/inference/steering.py)" if self.steered else
-                                     "off (no age estimator); each model's average rise")]
+                                     "off (--nosteer, or no age estimator): each model's average rise")]
                 + self.caae.describe(input_age) + self.pagan.describe(input_age))
 
     def check_ages(self, ages):
@@ -144,7 +148,7 @@ class CombinedAger(Ager):
         return np.concatenate([self._reader(images[i:i + 128]).numpy() for i in range(0, len(images), 128)]
                               or [np.zeros(0, np.float32)])
 
-    def for_frames(self):
+    def unsteered(self):
         """Unsteered: a clip's frames must not switch between ways of aging from one frame to the next."""
         frames = copy.copy(self)
         frames.steered = False

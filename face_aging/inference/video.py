@@ -93,7 +93,7 @@ class _Faces:
     """Each track's aging: its crop in this frame, its fixed gender and age now, its running change."""
 
     def __init__(self, path, ager, options, load_estimator):
-        self.path, self.ager, self.options, self.load_estimator = path, ager.for_frames(), options, load_estimator
+        self.path, self.ager, self.options, self.load_estimator = path, ager.unsteered(), options, load_estimator
         self.template = A.template_for(ager.template)
         self.size = ager.size
 

@@ -112,9 +112,10 @@ class Ager:
                 out[i] = aged[:, j]
         return out
 
-    def for_frames(self):
-        """The ager a video's frames are aged with: one that ages a face the same way from frame to frame (an ager
-        that chooses per call, as the combined model's age steering does, returns a copy that does not)."""
+    def unsteered(self):
+        """The ager without per-face choices that depend on each call's faces: the one a video's frames are aged with
+        (a face must be aged the same way from frame to frame). The combined model's age steering returns a copy that
+        does not steer; the others are themselves."""
         return self
 
     def own_ages(self, faces, genders):
