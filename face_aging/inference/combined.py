@@ -88,16 +88,12 @@ class CombinedAger(Ager):
     def check_ages(self, ages):
         self.pagan.check_ages(ages)
 
-    def _by(self, ager, faces, genders, own, ages, each=None):
-        """[A, N, S, S, 3]: `ager`'s faces at its size, its change carried to the faces' side; `each` (ages per
-        face, all of one length) instead of `ages`."""
-        if not len(ages) and each is None:
+    def _by(self, ager, faces, genders, own, ages):
+        """[A, N, S, S, 3]: `ager`'s faces at its size, its change carried to the faces' side."""
+        if not ages:
             return np.empty((0,) + tuple(faces.shape), np.float32)
         small = _at_size(faces, ager.size)
-        if each is None:
-            out = ager.age(small, genders, own, ages)
-        else:
-            out = np.stack(ager.age_each(small, genders, own, each), axis=1)
+        out = ager.age(small, genders, own, ages)
         return out if small is faces else np.stack([carry_change(faces, small, aged) for aged in out])
 
     def _own(self, faces, genders, own_ages):
@@ -137,7 +133,7 @@ class CombinedAger(Ager):
 
     def _read(self, images):
         """The estimator's age of each face (years [N]); one view, not the face and its mirror image as test mode
-        reads a face's own age: steering reads hundreds of faces per face aged (docs/benchmarks)."""
+        reads a face's own age: steering reads ten faces for every face it ages (BENCHMARKS.md)."""
         if self._reader is None:
             model = self.estimator
             self._reader = tf.function(
@@ -149,7 +145,7 @@ class CombinedAger(Ager):
                               or [np.zeros(0, np.float32)])
 
     def unsteered(self):
-        """Unsteered: a clip's frames must not switch between ways of aging from one frame to the next."""
+        """A copy that does not steer: a clip's face must not switch ages from frame to frame as the readings waver."""
         frames = copy.copy(self)
         frames.steered = False
         return frames
