@@ -24,7 +24,7 @@ from face_aging.inference import steering
 from face_aging.inference.fullres import carry_change
 from face_aging.models.ager import GIF_YEARS, Ager, AgerError, eval_targets
 from face_aging.data import labels as L
-from face_aging.models.estimator.network import expected_age
+from face_aging.models.estimator.network import age_reader
 
 
 # Children (of 12 and under) are aged by the CAAE at every age: PAGAN, which saw few of them in training, gives a
@@ -135,14 +135,8 @@ class CombinedAger(Ager):
         """The estimator's age of each face (years [N]); one view, not the face and its mirror image as test mode
         reads a face's own age: steering reads ten faces for every face it ages (BENCHMARKS.md)."""
         if self._reader is None:
-            model = self.estimator
-            self._reader = tf.function(
-                lambda x: expected_age(model(tf.image.resize(x, [model.image_size] * 2, antialias=True),
-                                             training=False)[1]),
-                input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
-        images = np.asarray(images, np.float32)
-        return np.concatenate([self._reader(images[i:i + 128]).numpy() for i in range(0, len(images), 128)]
-                              or [np.zeros(0, np.float32)])
+            self._reader = age_reader(self.estimator)
+        return self._reader(images)
 
     def unsteered(self):
         """A copy that does not steer: a clip's face must not switch ages from frame to frame as the readings waver."""

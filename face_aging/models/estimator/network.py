@@ -66,6 +66,20 @@ def losses(gender_logit, age_logits, genders, ages):
     return gender, age
 
 
+def age_reader(model, batch_size=128):
+    """A function faces [N, S, S, 3] in [-1, 1] (any size) -> ages in years [N] (numpy): one view each, traced once,
+    for callers that read many faces per face they make (inference/steering.py: 3 ms a face against estimate()'s 7)."""
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    def read(x):
+        return expected_age(model(tf.image.resize(x, [model.image_size] * 2, antialias=True), training=False)[1])
+
+    def ages(faces):
+        faces = np.asarray(faces, np.float32)
+        return np.concatenate([read(faces[i:i + batch_size]).numpy() for i in range(0, len(faces), batch_size)]
+                              or [np.zeros(0, np.float32)])
+    return ages
+
+
 def estimate(model, faces, batch_size=64):
     """(probability of female [N], age in years [N]) of faces [N, S, S, 3] in [-1, 1] (any size: resized to the
     model's), averaged over the face and its mirror image."""
