@@ -189,6 +189,47 @@ def test_flicker_within_target(caae_ager, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("amplitude", [0.0, 0.02])
+def test_pagan_flicker_within_target_still_and_moving(tmp_path, amplitude):
+    """PAGAN paints fine lines and answers the codec's noise and a crop moved by a tenth of a pixel with new ones:
+    on a still face it flickered 1.7-1.8 times the input until the crop was held still (the tracker's dead band)
+    and the change smoothed harder while it is; a swaying face must not flicker either."""
+    from face_aging.inference.agers import load_ager
+    from face_aging.inference.video import age_video
+    truth = render_clip(str(tmp_path / "still.mp4"), width=256, height=192, frames=24, persons=(2,),
+                        amplitude=amplitude)
+    age_video(truth.path, load_ager("pagan", "/nonexistent-run"), str(tmp_path), _options())
+    ratio, before, after = flicker.flicker_ratio(truth.path, str(tmp_path / "still_age70.mp4"), truth.boxes)
+    assert np.isfinite(ratio) and before > 0.2
+    assert ratio <= 1.3, (ratio, before, after)
+
+
+def test_a_still_face_keeps_its_crop_and_a_moving_one_is_followed():
+    """The tracker's dead band: landmarks that only jitter (as a codec's noise makes them) leave the crop exactly
+    where it was; a face that moves is followed, never more than the dead band behind."""
+    from face_aging.faces.track import Track, spread
+    rng = np.random.default_rng(0)
+    points = np.array([[30.0, 40.0], [70.0, 40.0], [50.0, 60.0], [35.0, 80.0], [65.0, 80.0]])
+    unit = spread(points)
+    track = Track(1, 0, points, unit=unit)
+    track.smooth(points, 0.0)
+    first = track.landmarks.copy()
+    for i in range(1, 60):
+        track.smooth(points + rng.normal(0, 0.03 * unit, points.shape), i / 30)
+        assert not track.moved
+        np.testing.assert_array_equal(track.landmarks, first)
+    moved = []
+    for i in range(60, 120):
+        shifted = points + [(i - 59) * 0.1 * unit, 0]        # a tenth of a spread a frame to the right
+        track.smooth(shifted, i / 30)
+        moved.append(track.moved)
+        behind = np.sqrt(((shifted - track.landmarks) ** 2).sum(axis=1).mean()) / unit
+        assert behind < 3.0                                   # the one-euro filter's own lag, then the band
+    assert all(moved[10:])
+    assert track.landmarks[0, 0] > first[0, 0] + 4 * unit
+
+
+@pytest.mark.slow
 def test_frames_are_streamed_and_a_stop_leaves_a_playable_partial_clip(caae_ager, tmp_path):
     """Decoded frames are not kept (the live VideoFrame count stays flat); a stop request ends the clip there, under
     _partial, playable, with its sound."""

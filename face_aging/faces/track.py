@@ -9,7 +9,11 @@ ends its track there (its frame passes through unchanged): holding its last plac
 hide a one-frame miss, but at a scene cut it would paint the face's aging onto whatever came next.
 
 Landmarks are what the crop is cut at, so smoothing them keeps the model's input, and so its output, steady; the
-crop is pasted back where it was cut, so a smoothed crop that lags a fast face by a frame shows no seam.
+crop is pasted back where it was cut, so a smoothed crop that lags a fast face by a frame shows no seam. The filter
+alone still lets a still face's crop wander by a tenth of a pixel a frame (the landmarks answer the codec's noise),
+and a model that paints fine lines (PAGAN) turns that into flicker: the crop therefore stays where it is until the
+smoothed landmarks leave it by DEAD_BAND and then follows them at that distance (a dead band; `Track.moved` says whether
+it moved this frame).
 """
 
 import dataclasses
@@ -25,6 +29,11 @@ from face_aging.faces import detect, refine
 MIN_CUTOFF = 0.4
 BETA = 1.5
 D_CUTOFF = 1.0
+# The dead band, in landmark spreads (root-mean-square over the five landmarks): a still face's smoothed landmarks
+# wander by up to 0.04 spread on a rendered clip (720p and 320x240, codec noise only), so 0.1 holds its crop still;
+# a moving face's crop trails it by 0.1 spread (about 1.5% of the face's side: the model's input shifts by a pixel or
+# so, and the change is pasted where the crop was cut). docs/test_mode.md#videos has the flicker this buys.
+DEAD_BAND = 0.1
 
 
 def _alpha(dt, cutoff):
@@ -79,13 +88,23 @@ class Track:
     state: dict = dataclasses.field(default_factory=dict)   # the caller's own per-face data
     unit: float = 1.0
     filter: OneEuroFilter = dataclasses.field(default_factory=OneEuroFilter)
+    dead_band: float = DEAD_BAND
+    moved: bool = True           # the crop moved this frame (always in its first)
 
     def box(self):
         return refine.square_box(self.measured)
 
     def smooth(self, landmarks, time):
         self.measured = np.asarray(landmarks, np.float64)
-        self.landmarks = self.filter(self.measured / self.unit, time) * self.unit
+        smoothed = self.filter(self.measured / self.unit, time) * self.unit
+        if self.landmarks is None:
+            self.landmarks, self.moved = smoothed, True
+            return
+        away = smoothed - self.landmarks
+        distance = float(np.sqrt((away ** 2).sum(axis=1).mean()))
+        self.moved = distance > self.dead_band * self.unit
+        if self.moved:
+            self.landmarks = self.landmarks + away * (1.0 - self.dead_band * self.unit / distance)
 
 
 class FaceTracker:
