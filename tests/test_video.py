@@ -154,6 +154,25 @@ def test_faces_are_aged_and_frames_without_a_face_pass_through(clips, main_run, 
             assert np.abs(aged[70][i] - frame).mean() < 2, (name, i)                 # re-encoded only
 
 
+@pytest.mark.slow
+def test_re_encoded_frames_keep_their_brightness(clips, main_run):
+    """Away from the face, a frame that was aged (decoded to RGB and encoded again) is as bright as the input: with
+    swscale's default rounding it came out a grey level darker than the frames passed through as decoded."""
+    folder, truths = clips
+    _, test = main_run
+    truth = truths["talk.mp4"]
+    source = frames_of(os.path.join(folder, "talk.mp4"))
+    aged = frames_of(os.path.join(test, "talk_age70.mp4"))
+    shifts = []
+    for i, frame in enumerate(source):
+        if truth.boxes[i]:
+            far = ~flicker.face_mask(frame.shape, [(x - side, y - side, 3 * side) for x, y, side in truth.boxes[i]])
+            assert far.sum() > 1000
+            shifts.append((aged[i] - frame)[far].mean(axis=0))
+    assert len(shifts) == 10
+    assert np.abs(np.mean(shifts, axis=0)).max() < 0.4, np.mean(shifts, axis=0)
+
+
 def test_single_bad_clip_is_one_line_naming_it(clips):
     folder, _ = clips
     result = call_main("--model", "caae", "--is_train", "False", "--testdir", os.path.join(folder, "garbage.mp4"),
@@ -302,6 +321,30 @@ def test_a_clip_cut_short_is_aged_as_far_as_it_goes(caae_ager, tmp_path):
     result = age_video(str(tmp_path / "cut.mp4"), caae_ager, str(tmp_path / "out"), _options())
     assert 0 < result.frames < 16 and "ends early" in result.damage and f"{result.frames} of the 16" in result.damage
     assert probe(result.outputs[70])["frames"] == result.frames
+
+
+@pytest.mark.slow
+def test_a_10_bit_hdr_clip_is_aged_with_its_colour_tags_and_a_warning(tmp_path):
+    """A phone's HDR clip (10-bit HEVC, BT.2020, HLG): every frame aged, the colour tags kept (so players still show
+    it as HDR), the brightness kept away from the face, and the console says the clip is now 8-bit."""
+    truth = render_clip(str(tmp_path / "hdr.mp4"), width=192, height=144, frames=8, persons=(2,), sound="aac",
+                        hdr=True)
+    result = call_main("--model", "caae", "--is_train", "False", "--testdir", truth.path, "--target_age", "70",
+                       "--savedir", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "hdr.mp4 is 10-bit HDR (HLG) video: the aged clip is 8-bit H.264" in result.stderr
+    out = str(tmp_path / "run" / "test" / "hdr_age70.mp4")
+    with av.open(out) as container:
+        frame = next(container.decode(video=0))
+        assert (frame.color_primaries, frame.color_trc, frame.colorspace) == (9, 18, 9)
+        assert frame.format.name == "yuv420p"
+    source, aged = frames_of(truth.path), frames_of(out)
+    assert len(aged) == len(source) == 8
+    for i, frame in enumerate(source):
+        face = flicker.face_mask(frame.shape, truth.boxes[i])
+        far = ~flicker.face_mask(frame.shape, [(x - s, y - s, 3 * s) for x, y, s in truth.boxes[i]])
+        assert np.abs(aged[i] - frame)[face].mean() > 4
+        assert np.abs((aged[i] - frame)[far].mean(axis=0)).max() < 0.5
 
 
 def test_without_pyav_the_message_names_the_extra(clips, tmp_path, monkeypatch, caplog):

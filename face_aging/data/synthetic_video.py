@@ -69,15 +69,20 @@ def _sound(out_stream, duration, codec):
         yield frame
 
 
+# FFmpeg's numbers for BT.2020 primaries, ARIB STD-B67 (HLG) transfer, BT.2020 non-constant-luminance matrix.
+HDR_TAGS = (9, 18, 9)
+
+
 def render_clip(path, width=160, height=120, frames=16, rate=25, persons=(1,), face_side=None, sound=None,
-                rotation=0, face_frames=None, vfr=False, amplitude=0.04, age=30, seed=0):
+                rotation=0, face_frames=None, vfr=False, amplitude=0.04, age=30, seed=0, hdr=False):
     """Write a clip of `frames` frames to `path` (MP4; .mov or .mkv for PCM sound) and return its ClipTruth.
 
     persons: synthetic person ids (seed 5), one face each, side by side; face_side: their side in pixels (default
     0.75 of the height, split between them); sound: None, "aac", "opus" (libopus) or "pcm" (pcm_s16le);
     rotation: quarter turns a player turns the stored frames (1: a phone's portrait clip stored sideways);
     face_frames: the frame indices that show the faces (default every frame); vfr: frame durations alternate
-    between 1/rate and 1.5/rate (a variable frame rate)."""
+    between 1/rate and 1.5/rate (a variable frame rate); hdr: 10-bit HEVC tagged BT.2020 and HLG, as a phone's HDR
+    clip (the pixels are the same picture, not graded for HDR)."""
     import av
     rate = fractions.Fraction(rate)
     count = len(persons)
@@ -91,10 +96,18 @@ def render_clip(path, width=160, height=120, frames=16, rate=25, persons=(1,), f
     duration = float(sum(durations))
 
     container = av.open(path, "w")
-    video = container.add_stream("libx264", rate=rate, options={"crf": "16", "preset": "veryfast"})
+    if hdr:
+        video = container.add_stream("libx265", rate=rate, options={"crf": "16", "preset": "veryfast",
+                                                                    "x265-params": "log-level=error"})
+    else:
+        video = container.add_stream("libx264", rate=rate, options={"crf": "16", "preset": "veryfast"})
     stored_w, stored_h = (height, width) if rotation % 2 else (width, height)
     video.width, video.height = stored_w, stored_h
     video.pix_fmt = "yuv420p" if stored_w % 2 == 0 and stored_h % 2 == 0 else "yuv444p"
+    if hdr:
+        video.pix_fmt = "yuv420p10le"
+        context = video.codec_context
+        context.color_primaries, context.color_trc, context.colorspace = HDR_TAGS
     video.time_base = video.codec_context.time_base = time_base
     if rotation:
         video.set_display_rotation(90 * rotation)
@@ -130,6 +143,9 @@ def render_clip(path, width=160, height=120, frames=16, rate=25, persons=(1,), f
         boxes.append(here)
         stored = np.ascontiguousarray(np.rot90(frame, -rotation)) if rotation else frame
         out = av.VideoFrame.from_ndarray(stored, format="rgb24")
+        if hdr:
+            out = out.reformat(format="yuv420p10le", dst_colorspace=HDR_TAGS[2])
+            out.color_primaries, out.color_trc, out.colorspace = HDR_TAGS
         out.pts, out.time_base = pts[i], time_base
         for packet in video.encode(out):
             container.mux(packet)

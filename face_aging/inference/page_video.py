@@ -220,6 +220,9 @@ class Videos:
         if result.damage:
             lines.append(f"The clip is damaged: {result.damage}; the aged clips have the {result.frames} frames "
                          f"that were read.")
+        if result.depth:
+            lines.append(f"The clip is {result.depth} video; the aged clips are 8-bit H.264 (which every player "
+                         f"shows) with its colour tags: smooth gradients may band.")
         lines += describe_tracks(result.tracks)
         if any("estimated" in (t.get("gender_from"), t.get("age_from")) for t in result.tracks):
             fields = "the gender or the age now" if self.ager.takes_gender else "the age now"

@@ -79,6 +79,7 @@ class VideoResult:
     damage: str                          # what was wrong with the input, if anything (None)
     seconds: float
     detections: int = 0
+    depth: str = None                    # the input's picture beyond 8-bit, which the clip does not keep (videoio)
 
 
 def output_name(path, age, side=False, partial=False):
@@ -194,7 +195,7 @@ def age_video(path, ager, out_dir, options, progress=None, should_stop=None, loa
             writer.sound_packet(packet, decoded)
 
     done = face_frames = 0
-    turns = None
+    turns = depth = None
     stopped = False
     began = time.perf_counter()
     try:
@@ -203,7 +204,7 @@ def age_video(path, ager, out_dir, options, progress=None, should_stop=None, loa
                 stopped = True
                 break
             if turns is None:
-                turns = videoio.rotation_of(frame)
+                turns, depth = videoio.rotation_of(frame), videoio.depth_note(frame)
             # Upright and contiguous: detection, tracking and the crops read it many times.
             shown = np.ascontiguousarray(videoio.upright(videoio.to_rgb(frame), turns))
             seconds = float(frame.time) if frame.time is not None else done / float(info.rate)
@@ -252,7 +253,8 @@ def age_video(path, ager, out_dir, options, progress=None, should_stop=None, loa
                                                       f"announces were read (truncated?)")
     return VideoResult(path=path, outputs=outputs, sides=side_paths, frames=done, expected=info.frames,
                        face_frames=face_frames, tracks=[_record(t) for t in tracker.all_tracks()], stopped=stopped,
-                       damage=damage, seconds=time.perf_counter() - start, detections=tracker.detections)
+                       damage=damage, seconds=time.perf_counter() - start, detections=tracker.detections,
+                       depth=depth)
 
 
 def write_tracks(result, out_dir):

@@ -112,6 +112,9 @@ def _say(result, shown):
     if result.damage:
         logging.warning("%s: %s; the aged clip has the %d frame(s) that were read", name, result.damage,
                         result.frames)
+    if result.depth:
+        logging.warning("%s is %s video: the aged clip is 8-bit H.264, which every player shows, with the input's "
+                        "colour tags; smooth gradients may band", name, result.depth)
     if not result.face_frames and not result.stopped:
         logging.warning("%s: no face found in any of its %d frames; the aged clip is the input, re-encoded", name,
                         result.frames)
