@@ -120,8 +120,13 @@ class FaceTracker:
         self.last_detection = None
         self.detections = 0
         self.count = 0
+        self.frame_seconds = 1 / 30       # time between frames, for following a face back (step() measures it)
+        self.last_time = None
 
     def step(self, image, time, index):
+        if self.last_time is not None and time > self.last_time:
+            self.frame_seconds = time - self.last_time
+        self.last_time = time
         measured = {}
         if self.tracks and self.refiner is not None:
             landmarks, confidence = self.refiner(image, np.stack([track.box() for track in self.tracks]))
@@ -143,6 +148,29 @@ class FaceTracker:
         for track in shown:
             track.frames += 1
         return shown
+
+    def trace_back(self, track, images, taken=()):
+        """A face found late (it came into view between two full detections) followed back through the frames
+        before it, newest first: the landmarks its crop would have been cut at in each (smoothed and held as
+        forward, from where it was found), until the refiner loses it or reaches a place another face held then
+        (`taken`: per image, the boxes (x1, y1, x2, y2) of the faces shown in it). Returns a list, one [5, 2] array
+        per image followed, in the order of `images`."""
+        if self.refiner is None:
+            return []
+        back = Track(track.number, track.first_frame, track.measured, unit=track.unit)
+        back.smooth(track.measured, 0.0)
+        points, out = track.measured, []
+        for step, image in enumerate(images, start=1):
+            landmarks, confidence = self.refiner(image, refine.square_box(points)[None])
+            if confidence[0] < self.keep_confidence:
+                break
+            points = landmarks[0]
+            box = refine.square_box(points)
+            if any(iou(box, other) > 0.3 for other in (taken[step - 1] if step <= len(taken) else ())):
+                break
+            back.smooth(points, step * self.frame_seconds)
+            out.append(back.landmarks.copy())
+        return out
 
     def _detect(self, image, index, measured):
         """A full detection: faces not followed yet become tracks; a lost track that is found again goes on."""

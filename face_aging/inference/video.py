@@ -2,7 +2,8 @@
 (face_aging.faces.track), cut each face's aligned crop at the model's size, age it with the model's Ager, as test mode
 does (face_aging/models/ager.py), add the model's change to the frame's own pixels (face_aging.faces.blend: the
 video form of carrying the change to the face's own resolution) and encode; the sound is copied as it is
-(face_aging.inference.videoio). One frame at a time: memory does not grow with the clip's length.
+(face_aging.inference.videoio). One frame at a time, with a few held back before they are written (a face found
+late is aged in them too: HELD_BYTES): memory does not grow with the clip's length.
 
 What keeps a face the same from frame to frame: the crop is cut at landmarks smoothed over time; each face's gender
 and age now are estimated once, at its first frame, and kept for its whole track; the model's change is smoothed
@@ -13,6 +14,7 @@ never the frame's own pixels.
 call: a path, options, a progress callback and a stop test.
 """
 
+import collections
 import dataclasses
 import json
 import os
@@ -24,6 +26,7 @@ from PIL import Image
 
 from face_aging.data.pipeline import printable
 from face_aging.faces import align as A
+from face_aging.faces import refine
 from face_aging.faces.blend import ChangeBlend
 from face_aging.fileio import atomic_write
 from face_aging.inference import videoio
@@ -41,6 +44,10 @@ CHANGE_SMOOTHING = 0.5
 # the aging's fine detail on a swaying one (docs/test_mode.md#videos).
 STILL_SMOOTHING = 0.95
 STILL_BELOW = 5.0
+# Frames are written this many frames late (at most --detect_every - 1, and at most HELD_BYTES of pictures held):
+# a face that comes into view between two full detections is found at the next one, and is then followed back and
+# aged in the frames held since it came, instead of appearing un-aged and changing up to a third of a second later.
+HELD_BYTES = 512 * 2 ** 20
 # Side-by-side clips are at most this wide (each half shrunk to fit): 4K side by side would be 7680 pixels wide.
 SIDE_BY_SIDE_MAX_WIDTH = 3840
 
@@ -157,6 +164,43 @@ class _Faces:
         return result
 
 
+class _Held:
+    """A frame held back before it is written, so that a face found late can still be aged in it."""
+    __slots__ = ("frame", "shown", "aged", "boxes")
+
+    def __init__(self, frame, shown, aged, tracks):
+        self.frame, self.shown, self.aged = frame, shown, aged
+        self.boxes = [track.box() for track in tracks]
+
+
+def _fill_in(faces, tracker, track, held, ages):
+    """Age a face found late (`track`, new in this frame) in the frames held back before it (`held`, oldest
+    first), as far back as the tracker follows it; returns how many frames it was added to."""
+    recent = list(reversed(held))
+    found = tracker.trace_back(track, [h.shown for h in recent], [h.boxes for h in recent])
+    if not found:
+        return 0
+    size = faces.size
+    matrices = [A.crop_matrix(points, faces.template, size) for points in found]
+    crops = np.stack([np.asarray(A.warp_face(h.shown, m, size), np.float32) / 127.5 - 1.0
+                      for h, m in zip(recent, matrices)])
+    out = faces.ager.age(crops, [track.state["gender"]] * len(crops), [track.state["own"]] * len(crops), ages)
+    keep = faces.options.change_smoothing
+    for a, age in enumerate(ages):
+        running = track.state["change"].get(age)
+        for k, (h, matrix) in enumerate(zip(recent, matrices)):
+            change = out[a, k] - crops[k]
+            if running is not None:
+                change = keep * running + (1.0 - keep) * change
+            running = change
+            h.aged[age] = ChangeBlend(h.shown.shape, matrix, size, size).apply(h.aged.get(age, h.shown), change)
+    for h, points in zip(recent, found):
+        h.boxes.append(refine.square_box(points))
+    track.first_frame -= len(found)
+    track.frames += len(found)
+    return len(found)
+
+
 def _record(track):
     info = track.state.get("info")
     record = {"face": track.number, "first_frame": track.first_frame, "frames": track.frames}
@@ -197,6 +241,20 @@ def age_video(path, ager, out_dir, options, progress=None, should_stop=None, loa
     done = face_frames = 0
     turns = depth = None
     stopped = False
+    held = collections.deque()        # frames not written yet: a face found late is aged in them too
+    room = None
+
+    def write(entry):
+        nonlocal face_frames
+        face_frames += bool(entry.aged)
+        for age in ages:
+            if age in entry.aged:
+                writers[age].write(entry.frame, np.ascontiguousarray(videoio.as_stored(entry.aged[age], turns)))
+            else:
+                writers[age].write(entry.frame)           # no face: the decoded frame as it is
+            if age in sides:
+                sides[age].write(entry.frame, _side_by_side(entry.shown, entry.aged.get(age, entry.shown)))
+
     began = time.perf_counter()
     try:
         for frame in reader.frames(relay):
@@ -207,17 +265,17 @@ def age_video(path, ager, out_dir, options, progress=None, should_stop=None, loa
                 turns, depth = videoio.rotation_of(frame), videoio.depth_note(frame)
             # Upright and contiguous: detection, tracking and the crops read it many times.
             shown = np.ascontiguousarray(videoio.upright(videoio.to_rgb(frame), turns))
+            if room is None:
+                room = min(options.detect_every - 1, int(HELD_BYTES // (shown.nbytes * (1 + len(ages)))))
             seconds = float(frame.time) if frame.time is not None else done / float(info.rate)
             tracks = tracker.step(shown, seconds, done)
             aged = faces.age(shown, tracks, ages) if tracks else {}
-            face_frames += bool(tracks)
-            for age in ages:
-                if age in aged:
-                    writers[age].write(frame, np.ascontiguousarray(videoio.as_stored(aged[age], turns)))
-                else:
-                    writers[age].write(frame)           # no face: the decoded frame as it is
-                if age in sides:
-                    sides[age].write(frame, _side_by_side(shown, aged.get(age, shown)))
+            for track in tracks:
+                if track.frames == 1 and held:
+                    _fill_in(faces, tracker, track, held, ages)
+            held.append(_Held(frame, shown, aged, tracks))
+            while len(held) > room:
+                write(held.popleft())
             done += 1
             if progress is not None:
                 elapsed = time.perf_counter() - began
@@ -226,6 +284,17 @@ def age_video(path, ager, out_dir, options, progress=None, should_stop=None, loa
                 progress(VideoProgress(path, done, info.frames, fps, left, len(tracks)))
     except KeyboardInterrupt:
         stopped = True           # a second Ctrl-C: stop at once, but still finish the files written so far
+    except BaseException:
+        for writer in every:
+            writer.abort()
+        reader.close()
+        raise
+    try:
+        while held:
+            write(held.popleft())
+    except KeyboardInterrupt:
+        stopped = True
+        held.clear()
     except BaseException:
         for writer in every:
             writer.abort()
