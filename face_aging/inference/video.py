@@ -266,7 +266,8 @@ def age_video(path, ager, out_dir, options, progress=None, should_stop=None, loa
             # Upright and contiguous: detection, tracking and the crops read it many times.
             shown = np.ascontiguousarray(videoio.upright(videoio.to_rgb(frame), turns))
             if room is None:
-                room = min(options.detect_every - 1, int(HELD_BYTES // (shown.nbytes * (1 + len(ages)))))
+                # Each held frame: the decoded frame (4:2:0, half the RGB picture), the picture, one aged per age.
+                room = min(options.detect_every - 1, int(HELD_BYTES // (shown.nbytes * (1.5 + len(ages)))))
             seconds = float(frame.time) if frame.time is not None else done / float(info.rate)
             tracks = tracker.step(shown, seconds, done)
             aged = faces.age(shown, tracks, ages) if tracks else {}
