@@ -97,6 +97,7 @@ def test_main_ages_every_clip_keeping_frames_timing_rotation_and_sound(clips, ma
     result, test = main_run
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
+    assert "talk.mp4, face 1 (from frame 1, in 10 frames): " in result.stdout     # counted from 1, as the page does
     for name, why in (("garbage.mp4", ": not a video FFmpeg can read"), ("empty.mov", ": empty file (0 bytes)"),
                       ("cut.mp4", "truncated (an interrupted copy or recording?)"),
                       ("sound_only.mp4", " holds no video stream (only audio)")):

@@ -107,7 +107,8 @@ def _say(result, shown):
             continue
         parts = [f"{track['gender']}" + (" (estimated)" if track["gender_from"] == "estimated" else ""),
                  f"{track['age']:.0f} years old now" + (" (estimated)" if track["age_from"] == "estimated" else "")]
-        print(f"\t{name}, face {track['face']} (from frame {track['first_frame']}, in {track['frames']} frames): "
+        # Frames counted from 1, as the page says them (NAME_tracks.json's first_frame is the index, from 0).
+        print(f"\t{name}, face {track['face']} (from frame {track['first_frame'] + 1}, in {track['frames']} frames): "
               f"{', '.join(parts)}")
     if result.damage:
         logging.warning("%s: %s; the aged clip has the %d frame(s) that were read", name, result.damage,
