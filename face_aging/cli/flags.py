@@ -86,7 +86,7 @@ def define_flags(fv=flags.FLAGS):
     flags.DEFINE_integer("detect_every", 10, "Test mode on videos: run the full face detection every this many "
                          "frames (and whenever a face is lost); between them faces are followed from frame to "
                          "frame, which is much faster. A face that comes into view in between is found at the "
-                         "next one and aged back to its first frame (frames are written this many frames late).",
+                         "next one and aged back to its first frame (frames are written up to this many frames late).",
                          **d)
     flags.DEFINE_enum("align", "auto", list(ALIGN_MODES), "Test mode: face detection and alignment of the "
                       "--testdir images. auto: images that already are face crops (UTKFace-style chips) are used as "
