@@ -310,8 +310,8 @@ def bench_video(args):
         ratio, before, after = flicker.flicker_ratio(clip.path, result.outputs[70], clip.boxes)
         same = read_back(clip.path) == read_back(result.outputs[70])
     return {"fps": result.frames / result.seconds, "seconds": result.seconds, "frames": result.frames,
-            "sway": args.video_sway, "flicker": ratio, "change_in": before, "change_out": after, "detections": result.detections,
-            "read_back_equal": same, "size": f"{width}x{height}"}
+            "sway": args.video_sway, "flicker": ratio, "change_in": before, "change_out": after,
+            "detections": result.detections, "read_back_equal": same, "size": f"{width}x{height}"}
 
 
 def bench_pipeline(args):
@@ -530,8 +530,8 @@ def main():
         args.video_model = model
         r = run_child("video", args)
         motion = f"swaying {r['sway']:.1%} of the width" if r["sway"] else "still"
-        print(f"video_{model} {r['size']}, {r['frames']} frames, one face {motion}, to 70 with the bundled {model.upper()}: "
-              f"{r['fps']:.1f} frames/s end to end ({r['seconds']:.1f} s, {r['detections']} full detections); "
+        print(f"video_{model} {r['size']}, {r['frames']} frames, one face {motion}, to 70 with the bundled "
+              f"{model.upper()}: {r['fps']:.1f} frames/s end to end ({r['seconds']:.1f} s, {r['detections']} full detections); "
               f"flicker {r['flicker']:.2f} (frame-to-frame change in the face {r['change_in']:.2f} -> "
               f"{r['change_out']:.2f} grey levels); frames, rate and sound read back "
               f"{'equal' if r['read_back_equal'] else 'DIFFERENT'}; peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)

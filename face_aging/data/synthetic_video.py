@@ -103,9 +103,8 @@ def render_clip(path, width=160, height=120, frames=16, rate=25, persons=(1,), f
         video = container.add_stream("libx264", rate=rate, options={"crf": "16", "preset": "veryfast"})
     stored_w, stored_h = (height, width) if rotation % 2 else (width, height)
     video.width, video.height = stored_w, stored_h
-    video.pix_fmt = "yuv420p" if stored_w % 2 == 0 and stored_h % 2 == 0 else "yuv444p"
+    video.pix_fmt = "yuv420p10le" if hdr else "yuv420p" if stored_w % 2 == 0 and stored_h % 2 == 0 else "yuv444p"
     if hdr:
-        video.pix_fmt = "yuv420p10le"
         context = video.codec_context
         context.color_primaries, context.color_trc, context.colorspace = HDR_TAGS
     video.time_base = video.codec_context.time_base = time_base

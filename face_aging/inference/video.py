@@ -139,11 +139,16 @@ class _Faces:
         step = ndimage.uniform_filter(np.abs(face - previous).mean(axis=-1), 5) * 127.5
         return (keep + (still - keep) * np.exp(-(step / STILL_BELOW) ** 2))[..., None].astype(np.float32)
 
+    def _cut(self, image, landmarks):
+        """(the crop's matrix, the crop in the models' [-1, 1]) of the face at `landmarks`."""
+        matrix = A.crop_matrix(landmarks, self.template, self.size)
+        return matrix, np.asarray(A.warp_face(image, matrix, self.size), np.float32) / 127.5 - 1.0
+
     def age(self, image, tracks, ages):
         """{age: image with every track's face aged}."""
         size = self.size
-        matrices = [A.crop_matrix(track.landmarks, self.template, size) for track in tracks]
-        faces = np.stack([np.asarray(A.warp_face(image, m, size), np.float32) / 127.5 - 1.0 for m in matrices])
+        matrices, faces = zip(*[self._cut(image, track.landmarks) for track in tracks])
+        faces = np.stack(faces)
         keeps = [self._keep(track, face) for track, face in zip(tracks, faces)]
         new = [i for i, track in enumerate(tracks) if "gender" not in track.state]
         if new:
@@ -163,6 +168,33 @@ class _Faces:
             result[age] = aged
         return result
 
+    def fill_in(self, tracker, track, held, ages):
+        """Age a face found late (`track`, new in this frame) in the frames held back before it (`held`, oldest
+        first), as far back as the tracker follows it; returns how many frames it was added to."""
+        recent = list(reversed(held))
+        found = tracker.trace_back(track, [h.shown for h in recent], [h.boxes for h in recent])
+        if not found:
+            return 0
+        matrices, crops = zip(*[self._cut(h.shown, points) for h, points in zip(recent, found)])
+        crops = np.stack(crops)
+        count = len(crops)
+        out = self.ager.age(crops, [track.state["gender"]] * count, [track.state["own"]] * count, ages)
+        blends = [ChangeBlend(h.shown.shape, matrix, self.size, self.size) for h, matrix in zip(recent, matrices)]
+        keep = self.options.change_smoothing
+        for a, age in enumerate(ages):
+            running = track.state["change"].get(age)
+            for k, (h, blend) in enumerate(zip(recent, blends)):
+                change = out[a, k] - crops[k]
+                if running is not None:
+                    change = keep * running + (1.0 - keep) * change
+                running = change
+                h.aged[age] = blend.apply(h.aged.get(age, h.shown), change)
+        for h, points in zip(recent, found):
+            h.boxes.append(refine.square_box(points))
+        track.first_frame -= count
+        track.frames += count
+        return count
+
 
 class _Held:
     """A frame held back before it is written, so that a face found late can still be aged in it."""
@@ -171,34 +203,6 @@ class _Held:
     def __init__(self, frame, shown, aged, tracks):
         self.frame, self.shown, self.aged = frame, shown, aged
         self.boxes = [track.box() for track in tracks]
-
-
-def _fill_in(faces, tracker, track, held, ages):
-    """Age a face found late (`track`, new in this frame) in the frames held back before it (`held`, oldest
-    first), as far back as the tracker follows it; returns how many frames it was added to."""
-    recent = list(reversed(held))
-    found = tracker.trace_back(track, [h.shown for h in recent], [h.boxes for h in recent])
-    if not found:
-        return 0
-    size = faces.size
-    matrices = [A.crop_matrix(points, faces.template, size) for points in found]
-    crops = np.stack([np.asarray(A.warp_face(h.shown, m, size), np.float32) / 127.5 - 1.0
-                      for h, m in zip(recent, matrices)])
-    out = faces.ager.age(crops, [track.state["gender"]] * len(crops), [track.state["own"]] * len(crops), ages)
-    keep = faces.options.change_smoothing
-    for a, age in enumerate(ages):
-        running = track.state["change"].get(age)
-        for k, (h, matrix) in enumerate(zip(recent, matrices)):
-            change = out[a, k] - crops[k]
-            if running is not None:
-                change = keep * running + (1.0 - keep) * change
-            running = change
-            h.aged[age] = ChangeBlend(h.shown.shape, matrix, size, size).apply(h.aged.get(age, h.shown), change)
-    for h, points in zip(recent, found):
-        h.boxes.append(refine.square_box(points))
-    track.first_frame -= len(found)
-    track.frames += len(found)
-    return len(found)
 
 
 def _record(track):
@@ -273,7 +277,7 @@ def age_video(path, ager, out_dir, options, progress=None, should_stop=None, loa
             aged = faces.age(shown, tracks, ages) if tracks else {}
             for track in tracks:
                 if track.frames == 1 and held:
-                    _fill_in(faces, tracker, track, held, ages)
+                    faces.fill_in(tracker, track, held, ages)
             held.append(_Held(frame, shown, aged, tracks))
             while len(held) > room:
                 write(held.popleft())
