@@ -4,6 +4,7 @@ pytest puts tests/ on sys.path (rootdir-relative "prepend" import mode, no __ini
 light helper does not pay for them."""
 
 import glob
+import hashlib
 import io
 import os
 import shutil
@@ -239,8 +240,10 @@ def original_shapes(image_size, z_dim=50, enc=64, gen=1024):
     return shapes
 
 
-def random_arrays(shapes, seed):
-    rng = np.random.default_rng(seed)
+def random_arrays(shapes, seed, legacy=False):
+    """Weights for the original's variables. `legacy`: NumPy's RandomState, whose numbers never change between NumPy
+    versions (a stored fixture is made from them: scripts/original_gradients.py)."""
+    rng = np.random.RandomState(seed) if legacy else np.random.default_rng(seed)
     arrays = {}
     for name, shape in shapes.items():
         kind = name.rsplit("/", 1)[1]
@@ -256,6 +259,20 @@ def random_arrays(shapes, seed):
             value = rng.normal(0, 0.2, shape)
         arrays[name] = value.astype(np.float32)
     return arrays
+
+
+# The original TF1 graph's gradients (tests/test_original_gradients.py; made by scripts/original_gradients.py).
+ORIGINAL_FIXTURE = {"file": "original_caae_gradients.npz", "size": 32, "z_dim": 50, "enc": 8, "gen": 64, "batch": 8,
+                    "seed": 2017}
+
+
+def weights_digest(arrays):
+    """A hash of named arrays (names sorted): a fixture made from them can tell whether they are the same."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(arrays[name], np.float32).tobytes())
+    return digest.hexdigest()
 
 
 def write_tf1_checkpoint(directory, arrays, global_steps=(), optimizer_extras=True):

@@ -52,10 +52,16 @@ class AdversarialModel:
         over its share over the replica count; float16 scales it (precision.loss_scaled)."""
         return {name: self.appliers[name].scale_loss(terms[key] / self.replicas) for name, _, key in self.players}
 
+    def player_gradients(self, tape, scaled):
+        """{player: the gradients of its loss with respect to its variables}, all from the forward pass `tape`
+        recorded."""
+        return {name: tape.gradient(scaled[name], variables) for name, variables, _ in self.players}
+
     def apply_gradients(self, tape, scaled):
         """Every player steps on the gradient of its loss, all from the same forward pass recorded by `tape`."""
+        gradients = self.player_gradients(tape, scaled)
         for name, variables, _ in self.players:
-            self.appliers[name].apply_gradients(zip(tape.gradient(scaled[name], variables), variables))
+            self.appliers[name].apply_gradients(zip(gradients[name], variables))
 
     def checkpoint_variables(self):
         """Every variable the checkpoint holds that can go non-finite: the networks' and the optimisers'."""

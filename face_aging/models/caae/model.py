@@ -170,26 +170,44 @@ class CAAE(AgingModel, AdversarialModel):
     def _replica_step(self, images, ages, genders, z_prior, weights, targets, aging):
         images, ages, genders, z_prior, targets = distribute.replica_share(images, ages, genders, z_prior, targets)
         with tf.GradientTape(persistent=True) as tape:
-            z = self.encoder(images, training=True)
-            x_rec = self.generator(z, ages, genders, training=True)
-            d_z_logits = self.d_z(z, training=True)
-            d_z_prior_logits = self.d_z(z_prior, training=True)
-            d_input_logits = self.d_img(images, ages, genders, training=True)
-            d_g_logits = self.d_img(x_rec, ages, genders, training=True)
-            terms = losses.caae_losses(images, x_rec, d_z_logits, d_z_prior_logits, d_input_logits, d_g_logits,
-                                       weights[:3])
-            if aging:
-                x_aged = self.generator(z, tf.cast(tf.one_hot(targets, NUM_AGE_GROUPS) * 2 - 1, tf.float32), genders,
-                                        training=True)
-                aged_logits = (self.age_classifier(x_aged, training=False) if self.config.age_loss > 0 else None)
-                z_aged = self.encoder(x_aged, training=True) if self.config.id_loss > 0 else None
-                terms = losses.recipe_losses(terms, aged_logits, targets, z_aged, z, weights[3], weights[4])
-            if self.d_age is not None:
-                terms = losses.age_blind_losses(terms, self.d_age(z), tf.argmax(ages, -1, output_type=tf.int32),
-                                                weights[5])
+            terms, histograms = self._forward(images, ages, genders, z_prior, weights, targets, aging)
             scaled = self.scaled_losses(terms)
         self.apply_gradients(tape, scaled)
         del tape
+        return terms, histograms
+
+    def gradients(self, images, ages, genders, z_prior, weights=losses.DEFAULT_WEIGHTS):
+        """Each player's gradients {name: [gradient per variable]} of the original's objective on one batch, as a
+        training step takes them (nothing is applied, though batch norm's moving averages move as in a step; the recipe's
+        terms left out): for comparing with the
+        original's graph (tests/test_original_gradients.py)."""
+        weights = tf.constant(list(weights) + [0.0] * 3, tf.float32)
+        with tf.GradientTape(persistent=True) as tape:
+            terms, histograms = self._forward(images, ages, genders, z_prior, weights, None, False)
+            scaled = self.scaled_losses(terms)
+        gradients = self.player_gradients(tape, scaled)
+        del tape
+        return terms, histograms, gradients
+
+    def _forward(self, images, ages, genders, z_prior, weights, targets, aging):
+        """Every loss term of one batch and the outputs the summaries show; run inside the step's gradient tape."""
+        z = self.encoder(images, training=True)
+        x_rec = self.generator(z, ages, genders, training=True)
+        d_z_logits = self.d_z(z, training=True)
+        d_z_prior_logits = self.d_z(z_prior, training=True)
+        d_input_logits = self.d_img(images, ages, genders, training=True)
+        d_g_logits = self.d_img(x_rec, ages, genders, training=True)
+        terms = losses.caae_losses(images, x_rec, d_z_logits, d_z_prior_logits, d_input_logits, d_g_logits,
+                                   weights[:3])
+        if aging:
+            x_aged = self.generator(z, tf.cast(tf.one_hot(targets, NUM_AGE_GROUPS) * 2 - 1, tf.float32), genders,
+                                    training=True)
+            aged_logits = (self.age_classifier(x_aged, training=False) if self.config.age_loss > 0 else None)
+            z_aged = self.encoder(x_aged, training=True) if self.config.id_loss > 0 else None
+            terms = losses.recipe_losses(terms, aged_logits, targets, z_aged, z, weights[3], weights[4])
+        if self.d_age is not None:
+            terms = losses.age_blind_losses(terms, self.d_age(z), tf.argmax(ages, -1, output_type=tf.int32),
+                                            weights[5])
         histograms = {"z": z, "z_prior": z_prior, "D_z_logits": d_z_logits, "D_z_prior_logits": d_z_prior_logits,
                       "D_G_logits": d_g_logits, "D_input_logits": d_input_logits}
         return terms, histograms
