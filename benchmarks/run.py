@@ -10,6 +10,9 @@ Figures:
                   1024/2048/4096 (on some CPUs oneDNN is slower at 4096 than at 2048). Measured first and last; the
                   ratios use the mean of the two runs, against the best size (the stricter ceiling).
   caae_train      CAAE training step, 128x128, batch 100, for each --precisions (plus float32 with XLA).
+                  `mixed_bfloat16/native` and `mixed_bfloat16/float32` force how bfloat16 layers run on a CPU
+                  (FACE_AGING_CPU_BF16, face_aging/layers.py: TensorFlow's bfloat16 kernels, or the matmul form
+                  and float32 kernels); plain `mixed_bfloat16` lets the CPU's flags choose (native with AMX).
   caae_infer      one face to all 10 age groups at 128x128, after warm-up (median of 20).
   bundled_test    test mode with the bundled CAAE (face_aging/pretrained) on 10 rendered 256x256 face JPEGs: the model's
                   time for one face to ten ages in years (median over the faces, after warm-up), and the whole of
@@ -410,7 +413,11 @@ def run_child(name, args, **extra):
             cmd.append(f"--{key}")
         elif value not in (None, False):
             cmd += [f"--{key}", str(value)]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    precision = extra.get("precision") or ""
+    if "/" in precision:   # mixed_bfloat16/native: the layers' CPU form forced (face_aging/layers.py)
+        cmd[cmd.index("--precision") + 1], env["FACE_AGING_CPU_BF16"] = precision.split("/")
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
@@ -490,7 +497,7 @@ def main():
         return f", {gflops / best:.2f} of the {dtype} ceiling ({gflops / at4096:.2f} of its 4096 matmul)"
 
     def dtype_of(precision):
-        return "bfloat16" if precision == "mixed_bfloat16" else "float32"
+        return "bfloat16" if precision.startswith("mixed_bfloat16") else "float32"
 
     if "ceiling" in only:
         ceiling()

@@ -9,12 +9,19 @@ half of a 128x128 training step. Writing the layer as patches x kernel (im2col) 
 faster there. Measured with `python benchmarks/deconv_layers.py` (see BENCHMARKS.md).
 
 Mixed precision on a CPU (--precision mixed_bfloat16/mixed_float16): TensorFlow's 16-bit convolution gradients run
-at about 3 GFLOP/s there, so maps up to 8x8 take the matmul form in 16 bits and the other layers run their stock
-kernels in float32.
+at about 3 GFLOP/s on CPUs without AMX, so maps up to 8x8 take the matmul form in 16 bits and the other layers run
+their stock kernels in float32. On a CPU with AMX, bfloat16 layers run TensorFlow's own bfloat16 kernels (oneDNN
+sends them to AMX's matrix units), with the float32 rule for the matmul form; FACE_AGING_CPU_BF16=native|float32
+overrides the choice (benchmarks/run.py measures both).
 """
+
+import functools
+import os
 
 import keras
 import tensorflow as tf
+
+from face_aging.training.precision import cpu_flags
 
 SMALL_MAP = 4  # float32: use the GEMM form when the smaller of the input and output maps is at most this wide
 SMALL_MAP_16BIT = 8  # 16-bit on a CPU: the GEMM form up to this side; larger maps run the stock kernels in float32
@@ -22,6 +29,21 @@ SMALL_MAP_16BIT = 8  # 16-bit on a CPU: the GEMM form up to this side; larger ma
 
 def _on_cpu_only():
     return not tf.config.list_logical_devices("GPU")
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_bfloat16_native():
+    """Whether bfloat16 layers on a CPU run TensorFlow's bfloat16 kernels (AMX) rather than the forms above."""
+    setting = os.environ.get("FACE_AGING_CPU_BF16", "auto")
+    if setting not in ("auto", "native", "float32"):
+        raise ValueError(f"FACE_AGING_CPU_BF16={setting!r}: must be auto, native or float32")
+    return "amx_bf16" in cpu_flags() if setting == "auto" else setting == "native"
+
+
+def _cpu_16bit_workaround(layer):
+    """16-bit layers on a CPU whose 16-bit kernels are slow: all of them but bfloat16 on AMX (see above)."""
+    return (layer.compute_dtype != "float32" and _on_cpu_only()
+            and not (layer.compute_dtype == "bfloat16" and cpu_bfloat16_native()))
 
 
 def _gemm_applies(layer, small_side):
@@ -33,14 +55,14 @@ def _gemm_applies(layer, small_side):
     # (float32: 60-200). In mixed precision on a CPU the small maps, where the work is in big matmuls, take the
     # matmul form in 16 bits; at 16x16 and above im2col's memory traffic makes it slower than float32's stock kernels
     # (benchmarks/run.py: 3.1 against 7.3 images/s at 128x128 with every layer in the matmul form).
-    if layer.compute_dtype != "float32" and _on_cpu_only():
+    if _cpu_16bit_workaround(layer):
         return small_side <= SMALL_MAP_16BIT
     return small_side <= SMALL_MAP
 
 
 def _stock_in_float32(layer):
     """Mixed precision on a CPU: the layers not in the matmul form run their stock kernels in float32 (see above)."""
-    return layer.compute_dtype != "float32" and _on_cpu_only()
+    return _cpu_16bit_workaround(layer)
 
 
 def im2col_stride2(x, k):

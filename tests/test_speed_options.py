@@ -79,10 +79,27 @@ def test_xla_step_matches_the_plain_step(float32_run):
             assert a[name] == pytest.approx(b[name], rel=1e-4, abs=1e-6)
 
 
+@pytest.fixture
+def cpu_bf16(monkeypatch):
+    """Set FACE_AGING_CPU_BF16 for one test (layers reads it once)."""
+    def set_(value):
+        monkeypatch.setenv("FACE_AGING_CPU_BF16", value)
+        layers.cpu_bfloat16_native.cache_clear()
+    yield set_
+    monkeypatch.delenv("FACE_AGING_CPU_BF16", raising=False)
+    layers.cpu_bfloat16_native.cache_clear()
+
+
 @pytest.mark.parametrize("transposed", [False, True])
-def test_gemm_layers_in_bfloat16_match_float32(transposed):
-    """On a CPU, mixed precision sends every stride-2 layer through the matmul form (stock bfloat16 gradients are
-    very slow there); results equal the float32 layer's to bfloat16 rounding, gradients included."""
+@pytest.mark.parametrize("cpu_kernels", ["float32", "native"])
+def test_gemm_layers_in_bfloat16_match_float32(transposed, cpu_kernels, cpu_bf16):
+    """On a CPU without AMX, mixed precision sends stride-2 layers on maps up to 8x8 through the matmul form (stock
+    bfloat16 gradients are very slow there) and the others to float32 kernels; with AMX ("native"), TensorFlow's
+    bfloat16 kernels with the float32 rule for the matmul form. Either way the results equal the float32 layer's to
+    bfloat16 rounding, gradients included."""
+    if tf.config.list_logical_devices("GPU"):
+        pytest.skip("the CPU's forms")
+    cpu_bf16(cpu_kernels)
     cls = layers.Conv2DTranspose if transposed else layers.Conv2D
     x = tf.random.normal([4, 8, 8, 6])
     reference = cls(5, 5, strides=2, padding="same")
@@ -90,8 +107,20 @@ def test_gemm_layers_in_bfloat16_match_float32(transposed):
     mixed = cls(5, 5, strides=2, padding="same", dtype="mixed_bfloat16")
     mixed(x)
     mixed.set_weights(reference.get_weights())
-    assert layers._gemm_applies(mixed, 8) and not layers._gemm_applies(reference, 8)
-    assert not layers._gemm_applies(mixed, 16) and layers._stock_in_float32(mixed)
+    assert not layers._gemm_applies(reference, 8) and layers._gemm_applies(reference, 4)
+    if cpu_kernels == "float32":
+        assert layers._gemm_applies(mixed, 8) and not layers._gemm_applies(mixed, 16)
+        assert layers._stock_in_float32(mixed)
+    else:
+        assert not layers._gemm_applies(mixed, 8) and layers._gemm_applies(mixed, 4)
+        assert not layers._stock_in_float32(mixed)
+        half = cls(5, 5, strides=2, padding="same", dtype="mixed_float16")
+        half(x)
+        assert layers._stock_in_float32(half) and layers._gemm_applies(half, 8)   # float16: slow kernels anyway
+    with pytest.raises(ValueError, match="FACE_AGING_CPU_BF16='amx'"):
+        cpu_bf16("amx")
+        layers.cpu_bfloat16_native()
+    cpu_bf16(cpu_kernels)
     results = []
     for layer in (reference, mixed):
         with tf.GradientTape() as tape:
@@ -214,3 +243,46 @@ def test_multiworker_strategy_trains_through_main(tmp_path):
 def test_speed_flags_rejected_where_they_do_not_apply(args, message):
     done = call_main(*args)
     assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("gpus, cpu, expected", [
+    ([(8, 0)], set(), "mixed_bfloat16"),            # Ampere and later: bfloat16 tensor cores
+    ([(9, 0), (7, 5)], set(), "mixed_float16"),     # the weakest GPU decides
+    ([(7, 0)], {"amx_bf16"}, "mixed_float16"),       # a GPU present: the CPU's flags do not matter
+    ([(6, 1)], set(), "float32"),
+    ([None], set(), "float32"),                      # compute capability unknown
+    ([], {"avx512_bf16", "amx_bf16", "amx_tile"}, "mixed_bfloat16"),
+    ([], {"avx512_bf16", "avx512f"}, "float32"),     # bfloat16 instructions without AMX: no faster (BENCHMARKS.md)
+    ([], {"avx2"}, "float32"),
+])
+def test_auto_precision_follows_the_hardware(gpus, cpu, expected):
+    from face_aging.training import precision
+    chosen, line = precision.for_training("auto", gpus=gpus, cpu=cpu)
+    assert chosen == expected and line.startswith(f"Precision auto: {expected} (")
+    assert precision.for_training("mixed_bfloat16", gpus=gpus, cpu=cpu) == ("mixed_bfloat16", None)
+
+
+def test_cpu_flags_read_from_cpuinfo(tmp_path):
+    from face_aging.training import precision
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu avx512_bf16 amx_bf16 amx_tile\n\n"
+                    "processor\t: 1\nflags\t\t: fpu avx512_bf16 amx_bf16 amx_tile\n")
+    assert precision.cpu_flags(str(info)) == {"fpu", "avx512_bf16", "amx_bf16", "amx_tile"}
+    assert precision.cpu_flags(str(tmp_path / "absent")) == set()
+
+
+def test_float16_refused_without_a_gpu_and_auto_said_on_the_console(tmp_path):
+    from face_aging.training import precision
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("a GPU is present: float16 is allowed there")
+    missing = str(tmp_path / "no_faces")
+    for model in ("caae", "pagan"):
+        done = call_main(f"--model={model}", "--is_train", "--precision=mixed_float16", f"--dataset={missing}",
+                         f"--prepared_dir={missing}", f"--savedir={tmp_path / model}")
+        assert done.returncode == 2 and "--precision=mixed_float16: no GPU here" in done.stderr, done.stderr
+        assert not (tmp_path / model).exists()
+    expected = precision.choose_precision([], precision.cpu_flags())[0]
+    done = call_main("--model=caae", "--is_train", "--precision=auto", f"--dataset={missing}",
+                     f"--savedir={tmp_path / 'auto'}")
+    assert f"Precision auto: {expected} (" in done.stdout
+    assert done.returncode != 0 and "no_faces" in done.stderr + done.stdout   # then the missing data is named

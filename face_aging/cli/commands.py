@@ -25,10 +25,19 @@ def explicit_architecture(fv=flags.FLAGS):
     return {name: fv[name].value for name in CAAEConfig.ARCHITECTURE if fv[name].present}
 
 
-def config_from_flags(fv=flags.FLAGS):
+def training_precision(fv=flags.FLAGS):
+    """--precision resolved for this machine (auto), said on the console; float16 without a GPU refused."""
+    from face_aging.training import precision
+    chosen, line = precision.for_training(fv.precision)
+    if line:
+        print("\t" + line)
+    return chosen
+
+
+def config_from_flags(fv=flags.FLAGS, precision="float32"):
     return CAAEConfig(image_size=fv.image_size, z_dim=fv.z_dim, enc_channels=fv.enc_channels,
                       gen_channels=fv.gen_channels, learning_rate=fv.learning_rate, beta1=fv.beta1,
-                      decay_rate=fv.decay_rate, seed=fv.seed, precision=fv.precision, xla=fv.xla,
+                      decay_rate=fv.decay_rate, seed=fv.seed, precision=precision, xla=fv.xla,
                       age_loss=fv.age_loss, id_loss=fv.id_loss, z_age_loss=fv.z_age_loss)
 
 
@@ -144,7 +153,8 @@ def run_caae(fv, weights):
         num_synthetic=fv.num_synthetic, save_every_epochs=fv.save_every_epochs,
         checkpoint_minutes=fv.checkpoint_minutes, summary_every=fv.summary_every,
         on_bad_checkpoint=fv.on_bad_checkpoint, holdout=fv.holdout != "none", flip=fv.flip,
-        age_classifier_epochs=fv.age_classifier_epochs, recipe=fv.recipe, config=config_from_flags(fv)),
+        age_classifier_epochs=fv.age_classifier_epochs, recipe=fv.recipe,
+        config=config_from_flags(fv, training_precision(fv))),
         strategy)
 
 
@@ -162,7 +172,7 @@ def run_pagan(fv, weights):
         beta1=fv.beta1, decay_every=fv.decay_every, upsample=fv.upsample, template=fv.template,
         weights=LossWeights(pixel=weights[0], adversarial=weights[1], identity=weights[2],
                             pixel_every=fv.pixel_every, chroma=fv.chroma),
-        seed=fv.seed, precision=fv.precision, xla=fv.xla)
+        seed=fv.seed, precision=training_precision(fv), xla=fv.xla)
     train(PAGANTrainOptions(
         savedir=fv.savedir, prepared_dir=fv.prepared_dir, iterations=fv.iterations, batch_size=fv.batch_size,
         age_classifier=fv.age_classifier, identity=fv.identity, use_trained_model=fv.use_trained_model,

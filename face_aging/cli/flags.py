@@ -232,10 +232,11 @@ def define_flags(fv=flags.FLAGS):
                          "this many iterations.", **d)
     flags.DEFINE_integer("save_every", PAGANTrainOptions.save_every, "PAGAN: save a checkpoint every this many "
                          "iterations.", **d)
-    flags.DEFINE_enum("precision", CAAEConfig.precision, ["float32", "mixed_bfloat16", "mixed_float16"], "Training "
-                      "(caae, pagan): the layers' compute dtype (Keras mixed precision; weights, optimiser state and "
-                      "losses stay float32; float16 adds dynamic loss scaling). bfloat16 needs AVX512-BF16/AMX on a "
-                      "CPU or an Ampere+ GPU to be faster.", **d)
+    flags.DEFINE_enum("precision", CAAEConfig.precision, ["float32", "mixed_bfloat16", "mixed_float16", "auto"],
+                      "Training (caae, pagan): the layers' compute dtype (Keras mixed precision; weights, optimiser "
+                      "state and losses stay float32; float16 adds dynamic loss scaling, and needs a GPU). auto: "
+                      "bfloat16 on a CPU with AMX or an Ampere+ GPU, float16 on Volta/Turing, else float32 (said on "
+                      "the console).", **d)
     flags.DEFINE_boolean("xla", CAAEConfig.xla, "Training (caae, pagan): compile the training step with XLA (slower on "
                          "this project's CPU benchmarks; try it on GPUs).", **d)
     flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multiworker"], "Training (caae, pagan): "
