@@ -21,6 +21,8 @@ more than MAX_ENTRIES values keep a fixed random subset of their entries (the in
 small; drift from a change in arithmetic spreads over every entry, so a subset sees it.
 
 Run with oneDNN off (set here before TensorFlow loads): the reference is TensorFlow's plain Eigen kernels.
+--size/--enc/--gen/--batch make a larger one to measure with (e.g. the original's 128, 64, 1024, 100):
+FACE_AGING_ORIGINAL_GRADIENTS=that.npz python -m pytest -s tests/test_original_gradients.py
 """
 
 import argparse
@@ -31,7 +33,8 @@ import re
 import sys
 import types
 
-os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+# The reference: TensorFlow's plain Eigen kernels (--onednn keeps oneDNN, to measure the original against itself).
+os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if "--onednn" in sys.argv else "0"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
@@ -110,15 +113,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--original", required=True, help="a checkout of ZZUTK/Face-Aging-CAAE (FaceAging.py, ops.py)")
     parser.add_argument("--out", default=os.path.join(HERE, "..", "tests", "data", ORIGINAL_FIXTURE["file"]))
+    for key in ("size", "enc", "gen", "batch"):   # other shapes, to measure (the test reads them from the file)
+        parser.add_argument(f"--{key}", type=int, default=ORIGINAL_FIXTURE[key])
+    parser.add_argument("--onednn", action="store_true", help="keep oneDNN on (read before TensorFlow loads)")
     args = parser.parse_args()
-    f = ORIGINAL_FIXTURE
+    f = dict(ORIGINAL_FIXTURE, size=args.size, enc=args.enc, gen=args.gen, batch=args.batch)
     FaceAging = load_original(args.original)
     arrays = random_arrays(original_shapes(f["size"], f["z_dim"], f["enc"], f["gen"]), seed=f["seed"], legacy=True)
     rng = np.random.RandomState(f["seed"] + 1)
     batch = f["batch"]
     images = rng.uniform(-1, 1, (batch, f["size"], f["size"], 3)).astype(np.float32)
     ages = -np.ones((batch, 10), np.float32)
-    ages[np.arange(batch), rng.permutation(10)[:batch]] = 1
+    ages[np.arange(batch), np.concatenate([rng.permutation(10) for _ in range(-(-batch // 10))])[:batch]] = 1
     genders = -np.ones((batch, 2), np.float32)
     genders[np.arange(batch), np.arange(batch) % 2] = 1
     z_prior = rng.uniform(-1, 1, (batch, f["z_dim"])).astype(np.float32)
@@ -149,9 +155,9 @@ def main():
         feed = {model.input_image: images, model.age: ages, model.gender: genders, model.z_prior: z_prior}
         values = session.run(fetch, feed)
 
-    out = {"images": images, "ages": ages, "genders": genders, "z_prior": z_prior,
+    out = {"shape": np.array([f["size"], f["z_dim"], f["enc"], f["gen"], f["batch"], f["seed"]]), "images": images, "ages": ages, "genders": genders, "z_prior": z_prior,
            "weights_sha256": np.array(weights_digest(arrays)),
-           "made_with": np.array(f"TensorFlow {tf.__version__}, oneDNN off, NumPy {np.__version__}, "
+           "made_with": np.array(f"TensorFlow {tf.__version__}, oneDNN {'on' if args.onednn else 'off'}, NumPy {np.__version__}, "
                                  f"{platform.machine()} {platform.processor() or ''}".strip())}
     pick = np.random.RandomState(0)
     for key, value in values.items():
