@@ -26,7 +26,6 @@ FACE_AGING_ORIGINAL_GRADIENTS=that.npz python -m pytest -s tests/test_original_g
 """
 
 import argparse
-import hashlib
 import os
 import platform
 import re

@@ -561,7 +561,7 @@ def test_the_page_in_a_real_browser(gradio_client, photo, tmp_path):
                 page.get_by_text("the bundled model").wait_for(timeout=60000)
                 page.locator("input[type=file]").first.set_input_files(photo[0])
                 page.get_by_text("1 face found").wait_for(timeout=120000)
-                page.get_by_text("(estimated,").first.wait_for(timeout=30000)     # the estimator's view, shown
+                page.get_by_text("(estimated,").first.wait_for(timeout=120000)     # the estimator's view, shown
                 page.get_by_role("button", name="Age this face").click()
                 page.get_by_text("Face 1 at").wait_for(timeout=120000)
                 page.wait_for_timeout(1500)                  # the images load after the text

@@ -240,7 +240,7 @@ def test_the_video_tab_in_a_real_browser(served, tmp_path):
             page.goto(served[0].url, timeout=60000)
             page.get_by_role("tab", name="Video").click()
             page.locator("input[type=file]").nth(1).set_input_files(truth.path)
-            page.get_by_text("walk.mp4").first.wait_for(timeout=30000)
+            page.get_by_text("walk.mp4").first.wait_for(timeout=120000)
             page.get_by_role("button", name="Age this video").click()
             page.get_by_text(re.compile(r"Aging: frame \d+/40, [\d.]+ frames/s, 0:00:\d\d left")).first.wait_for(
                 timeout=60000)
@@ -248,7 +248,7 @@ def test_the_video_tab_in_a_real_browser(served, tmp_path):
             player = page.locator("video[controls]").first
             player.evaluate("v => v.play()")
             page.wait_for_function("() => { const v = document.querySelector('video[controls]'); "
-                                   "return v && v.currentTime > 0.2; }", timeout=30000)
+                                   "return v && v.currentTime > 0.2; }", timeout=120000)
             shown = player.evaluate("v => [v.src, v.videoWidth, v.videoHeight, v.error]")
         finally:
             browser.close()

@@ -2,10 +2,10 @@
 variable, the replica branch of a step, and setting the step. Each model writes its own step (the paper's order of
 updates) and its own equations (its losses.py)."""
 
-import keras
 import tensorflow as tf
 
 from face_aging.training import precision
+from face_aging.training.optimizer import Adam
 
 
 class AdversarialModel:
@@ -25,7 +25,7 @@ class AdversarialModel:
         nothing is restored lazily, and the global step. Call inside the strategy's scope."""
         self.optimizers, self.appliers = {}, {}
         for name, variables, _ in self.players:
-            optimizer = keras.optimizers.Adam(schedule(), beta_1=self.config.beta1, name=f"adam_{name}", **adam)
+            optimizer = Adam(schedule(), beta_1=self.config.beta1, name=f"adam_{name}", **adam)
             optimizer.build(variables)
             self.optimizers[name] = optimizer
             self.appliers[name] = precision.loss_scaled(optimizer, self.config.precision)

@@ -21,6 +21,7 @@ from face_aging.models.caae import losses
 from face_aging.data import labels as L
 from face_aging.training import loop
 from face_aging.training.rundir import RunDir
+from face_aging.training.optimizer import Adam
 
 WIDTH = 32
 
@@ -84,7 +85,7 @@ class ClassifierJob(loop.Job):
         self.spe = data.steps_per_epoch
         self.classifier = build(data.image_size)
         keras.utils.set_random_seed(options.seed + 1)
-        self.optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
+        self.optimizer = Adam(keras.optimizers.schedules.CosineDecay(
             options.learning_rate, decay_steps=max(1, options.epochs * self.spe)))
         self.step_variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.checkpoint = tf.train.Checkpoint(classifier=self.classifier, optimizer=self.optimizer,

@@ -7,7 +7,6 @@ options.json. `python -m face_aging.models.estimator.bundled SAVEDIR` makes the 
 """
 
 import dataclasses
-import os
 
 import keras
 import numpy as np
@@ -21,6 +20,7 @@ from face_aging.models.pagan import data as pdata
 from face_aging.training.rundir import RunDir
 from face_aging.training import loop
 from face_aging.training.loop import TrainingError
+from face_aging.training.optimizer import Adam
 
 
 def load_faces(manifest, image_size, batch_size=256):
@@ -87,7 +87,7 @@ class EstimatorJob(loop.Job):
         self.model = network.build(options.image_size, options.width)
         self.total, self.batch_size, self.figures = options.epochs * spe, options.batch_size, None
         schedule = keras.optimizers.schedules.CosineDecay(options.learning_rate, decay_steps=self.total, alpha=0.02)
-        self.optimizer = keras.optimizers.Adam(schedule)
+        self.optimizer = Adam(schedule)
         self.optimizer.build(self.model.trainable_variables)
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
         self.variables = self.model.weights + self.optimizer.variables

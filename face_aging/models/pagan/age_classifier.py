@@ -26,6 +26,7 @@ from face_aging.models.pagan.vgg import CONV_LAYERS, FC_LAYERS, VGG16, scaled_ch
 from face_aging.training.rundir import RunDir
 from face_aging.training import loop
 from face_aging.training.loop import TrainingError
+from face_aging.training.optimizer import Adam
 
 
 def class_weights(clusters):
@@ -55,7 +56,7 @@ class AgeClassifierTrainer:
         self.options = options
         self.model = VGG16(NUM_AGE_CLUSTERS, options.image_size, scaled_channels(options.width), options.fc_units,
                            input_scale=1.0 if from_vgg_face else 1 / 127.5, name="phi_age")
-        self.optimizer = keras.optimizers.Adam(options.learning_rate)
+        self.optimizer = Adam(options.learning_rate)
         self.optimizer.build(self.model.trainable_variables)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.best = tf.Variable(-1.0, dtype=tf.float32, trainable=False, name="best_balanced_accuracy")
