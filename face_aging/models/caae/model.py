@@ -177,10 +177,10 @@ class CAAE(AgingModel, AdversarialModel):
         return terms, histograms
 
     def gradients(self, images, ages, genders, z_prior, weights=losses.DEFAULT_WEIGHTS):
-        """Each player's gradients {name: [gradient per variable]} of the original's objective on one batch, as a
-        training step takes them (nothing is applied, though batch norm's moving averages move as in a step; the recipe's
-        terms left out): for comparing with the
-        original's graph (tests/test_original_gradients.py)."""
+        """(terms, outputs, each player's gradients {name: [gradient per variable]}) of the original's objective on one
+        batch, taken as a training step takes them, for comparing with the original's graph
+        (tests/test_original_gradients.py). Nothing is applied, though batch norm's moving averages move as in a
+        step; the recipe's terms are left out."""
         weights = tf.constant(list(weights) + [0.0] * 3, tf.float32)
         with tf.GradientTape(persistent=True) as tape:
             terms, histograms = self._forward(images, ages, genders, z_prior, weights, None, False)
