@@ -115,13 +115,23 @@ def main():
     for key in ("size", "enc", "gen", "batch"):   # other shapes, to measure (the test reads them from the file)
         parser.add_argument(f"--{key}", type=int, default=ORIGINAL_FIXTURE[key])
     parser.add_argument("--onednn", action="store_true", help="keep oneDNN on (read before TensorFlow loads)")
+    parser.add_argument("--weights", help="an .npz of TF1-named arrays (e.g. a trained E and G) over the seed's; "
+                        "stored in the output")
+    parser.add_argument("--faces", help="a folder of face images: the batch's first --batch of them instead of noise")
     args = parser.parse_args()
     f = dict(ORIGINAL_FIXTURE, size=args.size, enc=args.enc, gen=args.gen, batch=args.batch)
     FaceAging = load_original(args.original)
     arrays = random_arrays(original_shapes(f["size"], f["z_dim"], f["enc"], f["gen"]), seed=f["seed"], legacy=True)
+    given = dict(np.load(args.weights)) if args.weights else {}
+    arrays.update(given)
     rng = np.random.RandomState(f["seed"] + 1)
     batch = f["batch"]
     images = rng.uniform(-1, 1, (batch, f["size"], f["size"], 3)).astype(np.float32)
+    if args.faces:
+        from PIL import Image
+        files = sorted(os.listdir(args.faces))[:batch]
+        images = np.stack([np.asarray(Image.open(os.path.join(args.faces, name)).convert("RGB").resize(
+            (f["size"], f["size"]), Image.BILINEAR), np.float32) / 127.5 - 1 for name in files])
     ages = -np.ones((batch, 10), np.float32)
     ages[np.arange(batch), np.concatenate([rng.permutation(10) for _ in range(-(-batch // 10))])[:batch]] = 1
     genders = -np.ones((batch, 2), np.float32)
@@ -158,6 +168,8 @@ def main():
            "weights_sha256": np.array(weights_digest(arrays)),
            "made_with": np.array(f"TensorFlow {tf.__version__}, oneDNN {'on' if args.onednn else 'off'}, NumPy {np.__version__}, "
                                  f"{platform.machine()} {platform.processor() or ''}".strip())}
+    if given:   # the test then takes the weights from the file
+        out.update({f"weights/{name}": value for name, value in arrays.items()})
     pick = np.random.RandomState(0)
     for key, value in values.items():
         if key.startswith("grad/") and value.size > MAX_ENTRIES:
