@@ -13,6 +13,9 @@ Figures:
                   `mixed_bfloat16/native` and `mixed_bfloat16/float32` force how bfloat16 layers run on a CPU
                   (FACE_AGING_CPU_BF16, face_aging/layers.py: TensorFlow's bfloat16 kernels, or the matmul form
                   and float32 kernels); plain `mixed_bfloat16` lets the CPU's flags choose (native with AMX).
+  original_train  the original TF1 code's training step (--original: a checkout of ZZUTK/Face-Aging-CAAE; its graph
+                  run under tf.compat.v1 as scripts/original_gradients.py does), same size and batch, float32, and
+                  each caae_train figure of the run as a multiple of it.
   caae_infer      one face to all 10 age groups at 128x128, after warm-up (median of 20).
   bundled_test    test mode with the bundled CAAE (face_aging/pretrained) on 10 rendered 256x256 face JPEGs: the model's
                   time for one face to ten ages in years (median over the faces, after warm-up), and the whole of
@@ -147,14 +150,46 @@ def bench_caae_train(args):
     import tensorflow as tf
     from face_aging.models.caae.config import CAAEConfig
     from face_aging.models.caae.model import CAAE
-    model = CAAE(CAAEConfig(image_size=args.image_size, precision=args.precision, xla=args.xla))
+    from face_aging.training.precision import for_training
+    chosen, _ = for_training(args.precision)   # auto: what training would choose on this machine
+    model = CAAE(CAAEConfig(image_size=args.image_size, precision=chosen, xla=args.xla))
     images, ages, genders = _caae_batch(args.batch_size, args.image_size)
     weights = tf.constant([1e-4, 0.0, 0.0])
     times = timed(lambda: float(model.train_step(images, ages, genders, weights)[0]["EG_loss"]), args.steps)
     seconds = statistics.median(times)
     flops = caae_flops_per_image(model, args.image_size)
-    return {"seconds_per_step": seconds, "images_per_s": args.batch_size / seconds,
+    return {"seconds_per_step": seconds, "images_per_s": args.batch_size / seconds, "precision": chosen,
             "gflops": flops * args.batch_size / seconds / 1e9, "gflop_per_image": flops / 1e9}
+
+
+def bench_original_train(args):
+    """The original TF1 code's training step (its FaceAging graph under tf.compat.v1, as scripts/original_gradients.py
+    runs it; three Adam steps on one fed batch, the original's weights 1e-4, 0, 0), float32, oneDNN as configured."""
+    import numpy as np
+    import tensorflow as tf
+    sys.path.insert(0, os.path.join(REPO, "scripts"))
+    from original_gradients import load_original
+    FaceAging = load_original(args.original)
+    tf1 = tf.compat.v1
+    with tf.Graph().as_default(), tf1.Session() as session:
+        model = FaceAging(session, size_image=args.image_size, size_batch=args.batch_size, is_training=True,
+                          save_dir=os.path.join("/tmp", "original_train_bench"))
+        losses = (model.EG_loss + 1e-4 * model.G_img_loss, model.D_z_loss_prior + model.D_z_loss_z,
+                  model.D_img_loss_input + model.D_img_loss_G)
+        players = (model.E_variables + model.G_variables, model.D_z_variables, model.D_img_variables)
+        with tf1.variable_scope("opt", reuse=tf1.AUTO_REUSE):   # as the original's train() makes them
+            steps = [tf1.train.AdamOptimizer(2e-4, beta1=0.5).minimize(loss, var_list=variables)
+                     for loss, variables in zip(losses, players)]
+        session.run(tf1.global_variables_initializer())
+        rng = np.random.default_rng(0)
+        n, size = args.batch_size, args.image_size
+        feed = {model.input_image: rng.uniform(-1, 1, (n, size, size, 3)).astype("float32"),
+                model.age: np.eye(10, dtype="float32")[rng.integers(0, 10, n)] * 2 - 1,
+                model.gender: np.eye(2, dtype="float32")[rng.integers(0, 2, n)] * 2 - 1,
+                model.z_prior: rng.uniform(-1, 1, (n, 50)).astype("float32")}
+        times = timed(lambda: session.run(steps + [model.EG_loss], feed), args.steps)
+    seconds = statistics.median(times)
+    return {"seconds_per_step": seconds, "images_per_s": args.batch_size / seconds}
 
 
 def bench_caae_infer(args):
@@ -385,7 +420,8 @@ def bench_pagan_train(args):
             "gflop_per_image": flops / 1e9}
 
 
-CHILDREN = {"ceiling": bench_ceiling, "caae_train": bench_caae_train, "caae_infer": bench_caae_infer,
+CHILDREN = {"ceiling": bench_ceiling, "caae_train": bench_caae_train, "original_train": bench_original_train,
+            "caae_infer": bench_caae_infer,
             "bundled_test": bench_bundled_test, "pagan_bundled_test": bench_pagan_bundled_test,
             "combined_bundled_test": bench_combined_bundled_test,
             "pipeline": bench_pipeline, "pagan_train": bench_pagan_train, "video": bench_video,
@@ -407,7 +443,7 @@ def run_child(name, args, **extra):
            "--pagan_size", str(args.pagan_size), "--pagan_batch", str(args.pagan_batch),
            "--pagan_steps", str(args.pagan_steps), "--pipeline_batches", str(args.pipeline_batches),
            "--video_model", args.video_model, "--video_frames", str(args.video_frames),
-           "--video_sway", str(args.video_sway)]
+           "--video_sway", str(args.video_sway), "--original", args.original or ""]
     for key, value in extra.items():
         if value is True:
             cmd.append(f"--{key}")
@@ -454,6 +490,7 @@ def main():
     parser.add_argument("--precisions", default=",".join(PRECISIONS))
     parser.add_argument("--data", default="", help="a folder of JPEG faces for the pipeline (default: make 2,000)")
     parser.add_argument("--quick", action="store_true", help="fewer timed steps")
+    parser.add_argument("--original", default="", help="original_train: a checkout of ZZUTK/Face-Aging-CAAE")
     parser.add_argument("--no_xla", action="store_true", help="skip the XLA variant of CAAE training")
     # child-process arguments
     parser.add_argument("--child", default="")
@@ -497,7 +534,7 @@ def main():
         return f", {gflops / best:.2f} of the {dtype} ceiling ({gflops / at4096:.2f} of its 4096 matmul)"
 
     def dtype_of(precision):
-        return "bfloat16" if precision.startswith("mixed_bfloat16") else "float32"
+        return "bfloat16" if "mixed_bfloat16" in precision else "float32"
 
     if "ceiling" in only:
         ceiling()
@@ -507,10 +544,23 @@ def main():
         for precision, xla in variants:
             r = run_child("caae_train", args, precision=precision, xla=xla)
             train_rate[(precision, xla)] = r["images_per_s"]
+            if precision == "auto":
+                precision = f"auto ({r['precision']})"
+                train_rate[(precision, xla)] = train_rate.pop(("auto", xla))
             print(f"caae_train {precision}{' xla' if xla else ''} {args.image_size}x{args.image_size} batch "
                   f"{args.batch_size}: {r['images_per_s']:.1f} images/s ({r['seconds_per_step']:.2f} s/step), "
                   f"{r['gflops']:.0f} GFLOP/s at {r['gflop_per_image']:.1f} GFLOP/image"
                   f"{ratio(r['gflops'], dtype_of(precision))}, peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+    if "original_train" in only:
+        if not args.original:
+            sys.exit("original_train needs --original: a checkout of ZZUTK/Face-Aging-CAAE")
+        r = run_child("original_train", args)
+        print(f"original_train (the TF1 code, float32) {args.image_size}x{args.image_size} batch {args.batch_size}: "
+              f"{r['images_per_s']:.1f} images/s ({r['seconds_per_step']:.2f} s/step), peak RSS "
+              f"{r['peak_rss_mb']:.0f} MB", flush=True)
+        for (precision, xla), rate in train_rate.items():
+            print(f"  caae_train {precision}{' xla' if xla else ''} against it: {rate / r['images_per_s']:.2f}x",
+                  flush=True)
     if "caae_infer" in only:
         r = run_child("caae_infer", args)
         print(f"caae_infer {args.image_size}x{args.image_size}, one face to 10 age groups: {r['seconds_per_face']:.3f} s "

@@ -8,11 +8,13 @@ half of a 128x128 training step. Writing the layer as patches x kernel (im2col) 
 (col2im) keeps every heavy operation a matmul, forward and backward. Larger maps keep the stock kernels, which are
 faster there. Measured with `python benchmarks/deconv_layers.py` (see BENCHMARKS.md).
 
-Mixed precision on a CPU (--precision mixed_bfloat16/mixed_float16): TensorFlow's 16-bit convolution gradients run
-at about 3 GFLOP/s on CPUs without AMX, so maps up to 8x8 take the matmul form in 16 bits and the other layers run
-their stock kernels in float32. On a CPU with AMX, bfloat16 layers run TensorFlow's own bfloat16 kernels (oneDNN
-sends them to AMX's matrix units), with the float32 rule for the matmul form; FACE_AGING_CPU_BF16=native|float32
-overrides the choice (benchmarks/run.py measures both).
+Mixed precision on a CPU (--precision mixed_bfloat16/mixed_float16): where bfloat16 arithmetic is emulated or slow,
+TensorFlow's 16-bit convolution gradients run at about 3 GFLOP/s, so maps up to 8x8 take the matmul form in 16 bits
+and the other layers run their stock kernels in float32. Where the CPU has fast bfloat16 arithmetic (AMX, or
+AVX512-BF16 whose bfloat16 matrix products measure faster than float32's: precision.cpu_bfloat16_speedup), bfloat16
+layers run TensorFlow's own bfloat16 kernels (oneDNN), with the float32 rule for the matmul form: CAAE training at
+128x128 23.2 images/s against 14.0 with the float32 forms and 13.5 in float32 (AMD EPYC with AVX512-BF16,
+BENCHMARKS.md). FACE_AGING_CPU_BF16=native|float32 overrides the choice (benchmarks/run.py measures both).
 """
 
 import functools
@@ -21,7 +23,7 @@ import os
 import keras
 import tensorflow as tf
 
-from face_aging.training.precision import cpu_flags
+from face_aging.training.precision import BFLOAT16_FAST, cpu_bfloat16_speedup, cpu_flags
 
 SMALL_MAP = 4  # float32: use the GEMM form when the smaller of the input and output maps is at most this wide
 SMALL_MAP_16BIT = 8  # 16-bit on a CPU: the GEMM form up to this side; larger maps run the stock kernels in float32
@@ -33,15 +35,17 @@ def _on_cpu_only():
 
 @functools.lru_cache(maxsize=None)
 def cpu_bfloat16_native():
-    """Whether bfloat16 layers on a CPU run TensorFlow's bfloat16 kernels (AMX) rather than the forms above."""
+    """Whether bfloat16 layers on a CPU run TensorFlow's bfloat16 kernels rather than the forms above."""
     setting = os.environ.get("FACE_AGING_CPU_BF16", "auto")
     if setting not in ("auto", "native", "float32"):
         raise ValueError(f"FACE_AGING_CPU_BF16={setting!r}: must be auto, native or float32")
-    return "amx_bf16" in cpu_flags() if setting == "auto" else setting == "native"
+    if setting != "auto":
+        return setting == "native"
+    return "amx_bf16" in cpu_flags() or cpu_bfloat16_speedup() >= BFLOAT16_FAST
 
 
 def _cpu_16bit_workaround(layer):
-    """16-bit layers on a CPU whose 16-bit kernels are slow: all of them but bfloat16 on AMX (see above)."""
+    """16-bit layers on a CPU whose 16-bit kernels are slow: all of them but bfloat16 where it is fast (see above)."""
     return (layer.compute_dtype != "float32" and _on_cpu_only()
             and not (layer.compute_dtype == "bfloat16" and cpu_bfloat16_native()))
 

@@ -93,9 +93,9 @@ def cpu_bf16(monkeypatch):
 @pytest.mark.parametrize("transposed", [False, True])
 @pytest.mark.parametrize("cpu_kernels", ["float32", "native"])
 def test_gemm_layers_in_bfloat16_match_float32(transposed, cpu_kernels, cpu_bf16):
-    """On a CPU without AMX, mixed precision sends stride-2 layers on maps up to 8x8 through the matmul form (stock
-    bfloat16 gradients are very slow there) and the others to float32 kernels; with AMX ("native"), TensorFlow's
-    bfloat16 kernels with the float32 rule for the matmul form. Either way the results equal the float32 layer's to
+    """On a CPU without fast bfloat16 arithmetic, mixed precision sends stride-2 layers on maps up to 8x8 through the
+    matmul form (stock bfloat16 gradients are very slow there) and the others to float32 kernels; with it
+    ("native"), TensorFlow's bfloat16 kernels with the float32 rule for the matmul form. Either way the results equal the float32 layer's to
     bfloat16 rounding, gradients included."""
     if tf.config.list_logical_devices("GPU"):
         pytest.skip("the CPU's forms")
@@ -245,21 +245,43 @@ def test_speed_flags_rejected_where_they_do_not_apply(args, message):
     assert done.returncode == 2 and message in done.stderr, done.stderr
 
 
-@pytest.mark.parametrize("gpus, cpu, expected", [
-    ([(8, 0)], set(), "mixed_bfloat16"),            # Ampere and later: bfloat16 tensor cores
-    ([(9, 0), (7, 5)], set(), "mixed_float16"),     # the weakest GPU decides
-    ([(7, 0)], {"amx_bf16"}, "mixed_float16"),       # a GPU present: the CPU's flags do not matter
-    ([(6, 1)], set(), "float32"),
-    ([None], set(), "float32"),                      # compute capability unknown
-    ([], {"avx512_bf16", "amx_bf16", "amx_tile"}, "mixed_bfloat16"),
-    ([], {"avx512_bf16", "avx512f"}, "float32"),     # bfloat16 instructions without AMX: no faster (BENCHMARKS.md)
-    ([], {"avx2"}, "float32"),
+@pytest.mark.parametrize("gpus, cpu, speedup, expected", [
+    ([(8, 0)], set(), None, "mixed_bfloat16"),            # Ampere and later: bfloat16 tensor cores
+    ([(9, 0), (7, 5)], set(), None, "mixed_float16"),     # the weakest GPU decides
+    ([(7, 0)], {"amx_bf16"}, None, "mixed_float16"),       # a GPU present: the CPU does not matter
+    ([(6, 1)], set(), None, "float32"),
+    ([None], set(), None, "float32"),                      # compute capability unknown
+    ([], {"avx512_bf16", "amx_bf16", "amx_tile"}, None, "mixed_bfloat16"),
+    ([], {"avx512_bf16", "avx512f"}, 1.9, "mixed_bfloat16"),   # bfloat16 arithmetic that pays (BENCHMARKS.md)
+    ([], {"avx512_bf16", "avx512f"}, 0.9, "float32"),          # ... and one that does not
+    ([], {"avx2"}, 1.0, "float32"),
 ])
-def test_auto_precision_follows_the_hardware(gpus, cpu, expected):
+def test_auto_precision_follows_the_hardware(gpus, cpu, speedup, expected):
     from face_aging.training import precision
-    chosen, line = precision.for_training("auto", gpus=gpus, cpu=cpu)
+
+    def measured():
+        assert speedup is not None, "measured where the flags or a GPU already decide"
+        return speedup
+    chosen, line = precision.for_training("auto", gpus=gpus, cpu=cpu, speedup=measured)
     assert chosen == expected and line.startswith(f"Precision auto: {expected} (")
-    assert precision.for_training("mixed_bfloat16", gpus=gpus, cpu=cpu) == ("mixed_bfloat16", None)
+    if speedup is not None:
+        assert f"{speedup:.1f}x" in line
+    assert precision.for_training("mixed_bfloat16", gpus=gpus, cpu=cpu, speedup=measured) == ("mixed_bfloat16", None)
+
+
+def test_bfloat16_speedup_is_measured_once_and_skipped_where_emulated(monkeypatch):
+    from face_aging.training import precision
+    ratio = precision.cpu_bfloat16_speedup()
+    assert ratio > 0 and precision.cpu_bfloat16_speedup() == ratio     # cached: one measurement a process
+    flags = precision.cpu_flags()
+    if flags and not flags & {"amx_bf16", "avx512_bf16"}:
+        assert ratio == 1.0
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "fma"})
+    precision.cpu_bfloat16_speedup.cache_clear()
+    try:
+        assert precision.cpu_bfloat16_speedup() == 1.0                  # emulated: not measured
+    finally:
+        precision.cpu_bfloat16_speedup.cache_clear()
 
 
 def test_cpu_flags_read_from_cpuinfo(tmp_path):
@@ -281,7 +303,7 @@ def test_float16_refused_without_a_gpu_and_auto_said_on_the_console(tmp_path):
                          f"--prepared_dir={missing}", f"--savedir={tmp_path / model}")
         assert done.returncode == 2 and "--precision=mixed_float16: no GPU here" in done.stderr, done.stderr
         assert not (tmp_path / model).exists()
-    expected = precision.choose_precision([], precision.cpu_flags())[0]
+    expected = precision.for_training("auto")[0]
     done = call_main("--model=caae", "--is_train", "--precision=auto", f"--dataset={missing}",
                      f"--savedir={tmp_path / 'auto'}")
     assert f"Precision auto: {expected} (" in done.stdout

@@ -6,6 +6,8 @@ precision.
 """
 
 import contextlib
+import functools
+import time
 
 import keras
 
@@ -27,6 +29,35 @@ def cpu_flags(path="/proc/cpuinfo"):
     return set()
 
 
+# bfloat16 matrix products at least this many times as fast as float32's: the CPU has bfloat16 arithmetic worth
+# using (AMX, or AVX512-BF16 where oneDNN makes it pay: 1.9x on an AMD EPYC of 2026-12-06); below, it is emulated or
+# no faster, and TensorFlow's bfloat16 convolution gradients crawl (about 3 GFLOP/s on the EPYC of 2026-11-30).
+BFLOAT16_FAST = 1.25
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_bfloat16_speedup():
+    """How many times as fast as float32 this CPU multiplies bfloat16 matrices (1024x1024, best of 5 each), measured
+    once per process (about half a second). 1.0 without measuring where /proc/cpuinfo lists neither AMX nor
+    AVX512-BF16: bfloat16 is emulated there."""
+    flags = cpu_flags()
+    if flags and not flags & {"amx_bf16", "avx512_bf16"}:
+        return 1.0
+    import tensorflow as tf
+    best = {}
+    with tf.init_scope(), tf.device("/CPU:0"):   # eager, even when first asked while a function is traced
+        for dtype in (tf.float32, tf.bfloat16):
+            a = tf.cast(tf.random.stateless_normal([1024, 1024], seed=[1, 2]), dtype)
+            float(tf.linalg.matmul(a, a)[0, 0])   # warm-up: the kernel's first call
+            times = []
+            for _ in range(5):
+                start = time.perf_counter()
+                float(tf.linalg.matmul(a, a)[0, 0])
+                times.append(time.perf_counter() - start)
+            best[dtype] = min(times)
+    return best[tf.float32] / best[tf.bfloat16]
+
+
 def gpu_compute_capabilities():
     """(major, minor) of every visible GPU (None where TensorFlow does not say)."""
     import tensorflow as tf
@@ -39,13 +70,15 @@ def gpu_compute_capabilities():
     return found
 
 
-def choose_precision(gpus, cpu):
-    """(precision, why) for `gpus` (compute capabilities, [] on a CPU-only machine) and `cpu` (its flags).
+def choose_precision(gpus, cpu, speedup=cpu_bfloat16_speedup):
+    """(precision, why) for `gpus` (compute capabilities, [] on a CPU-only machine), `cpu` (its flags) and `speedup`
+    (a function giving cpu_bfloat16_speedup's figure; called only on a CPU without AMX).
 
     GPUs: bfloat16 from Ampere (8.0) on, float16 on Volta and Turing (7.x: float16 tensor cores, no bfloat16 ones).
-    CPUs: bfloat16 only with AMX, whose bfloat16 matrix units are what make it faster. Without AMX it is no faster:
-    emulated on AVX2, and with AVX512-BF16 alone 25.8 against 25.8 images/s (CAAE, BENCHMARKS.md), so float32 keeps
-    the original's arithmetic for nothing. float16 is never chosen on a CPU (check_precision).
+    CPUs: bfloat16 with AMX, or where bfloat16 matrix products measure BFLOAT16_FAST times float32's (CAAE training at
+    128x128 then 1.7x float32 on an AMD EPYC with AVX512-BF16; BENCHMARKS.md). Elsewhere bfloat16 is no faster (on
+    another EPYC with AVX512-BF16, 25.8 against 25.8 images/s) and float32 keeps the original's arithmetic for
+    nothing. float16 is never chosen on a CPU (check_precision).
     """
     if gpus:
         capability = min(gpus, key=lambda c: c or (0, 0))
@@ -56,8 +89,10 @@ def choose_precision(gpus, cpu):
         return "float32", "GPU without 16-bit tensor cores (or of unknown compute capability)"
     if "amx_bf16" in cpu:
         return "mixed_bfloat16", "this CPU has AMX bfloat16 matrix units"
-    return "float32", ("no AMX on this CPU: bfloat16 would be no faster" + (
-        " (AVX512-BF16 alone)" if "avx512_bf16" in cpu else " (emulated)"))
+    ratio = speedup()
+    if ratio >= BFLOAT16_FAST:
+        return "mixed_bfloat16", f"bfloat16 matrix products measured {ratio:.1f}x float32's on this CPU"
+    return "float32", f"bfloat16 would be no faster on this CPU (its matrix products measured {ratio:.1f}x float32's)"
 
 
 def check_precision(name, gpus):
@@ -68,12 +103,12 @@ def check_precision(name, gpus):
                         "BENCHMARKS.md); float16 is for GPUs. Use --precision auto, float32 or mixed_bfloat16")
 
 
-def for_training(name, gpus=None, cpu=None):
+def for_training(name, gpus=None, cpu=None, speedup=cpu_bfloat16_speedup):
     """The precision a training run computes in for --precision `name`, and the console's line about it (None when
-    there is nothing to say: float32 asked for). `gpus`/`cpu` default to this machine's."""
+    there is nothing to say: float32 asked for). `gpus`/`cpu`/`speedup` default to this machine's."""
     gpus = gpu_compute_capabilities() if gpus is None else gpus
     if name == AUTO:
-        chosen, why = choose_precision(gpus, cpu_flags() if cpu is None else cpu)
+        chosen, why = choose_precision(gpus, cpu_flags() if cpu is None else cpu, speedup)
         return chosen, f"Precision auto: {chosen} ({why})"
     check_precision(name, gpus)
     return name, None
