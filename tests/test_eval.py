@@ -85,6 +85,7 @@ def test_caae_figures_follow_the_judges(lively_run, labelled_faces, tiny_config)
     results = evaluate(caae_options(savedir, labelled_faces, tiny_config), age_judge, PixelFaceJudge())
     assert age_judge.calls == [4] * 11
     assert results["num_faces"] == 4 and results["targets"][0] == "0-5"
+    assert results["faces"] == [{"file": n, "age": a} for n, a in zip(names, true_ages)]
     embedded = pixel_embedding(inputs)
     gen_matrix = np.stack([brightness_age(out) for out in outputs], axis=1)
     for g, target in enumerate(results["per_target"]):
@@ -94,6 +95,7 @@ def test_caae_figures_follow_the_judges(lively_run, labelled_faces, tiny_config)
         assert target["gen_ages"] == pytest.approx(ages, abs=1e-3)
         distances = np.linalg.norm(embedded - pixel_embedding(outputs[g]), axis=1)
         assert target["identity"]["mean"] == pytest.approx(distances.mean(), abs=1e-4)
+        assert target["identities"] == pytest.approx(distances, abs=1e-4)     # face by face, in "faces" order
         # Real faces of a group: the judge's estimates of the inputs labelled in that group.
         in_group = (true_ages >= low) & (true_ages <= high)
         if in_group.any():
@@ -167,6 +169,9 @@ def test_pagan_evaluation_covers_the_trained_clusters(labelled_faces, tmp_path):
     # PAGAN ages its inputs, faces of 30 and under; the older faces are the clusters' real faces.
     young = real_ages <= 30
     assert 0 < young.sum() < len(young) and results["num_faces"] == young.sum()
+    # The faces listed are the aged ones, in the order of the per-face lists.
+    assert [f["file"] for f in results["faces"]] == [n for n, y in zip(sorted(os.listdir(labelled_faces)), young) if y]
+    assert [f["age"] for f in results["faces"]] == list(real_ages[young].astype(float))
     inputs = everyone[young]
     assert results["input_age"]["mean"] == pytest.approx(brightness_age(inputs).mean())
     for k, target in zip((1, 3), results["per_target"]):

@@ -159,6 +159,7 @@ def identity_columns(identity_judge, embedded, outputs, per_target, thresholds):
         genuine = np.asarray(identity_judge.scores(embedded, identity_judge.embed(out)), dtype=np.float64)
         columns.append(genuine)
         entry["identity"] = metrics.identity_figures(genuine)
+        entry["identities"] = [float(score) for score in genuine]
         entry["verification"] = [metrics.verification_figures(genuine, t) for t in thresholds]
         entry["verified_below"] = [metrics.verified_below(genuine, threshold, identity_judge.higher_means_same)
                                    for threshold in getattr(identity_judge, "fixed_thresholds", ())]
@@ -244,7 +245,7 @@ def evaluate(options, age_judge=None, identity_judge=None, ager=None):
         if not aged.any():
             raise TestModeError(f"{options.testdir}: no face aged 30 or under ({ager.name}'s inputs) to evaluate on")
         faces, genders, persons = faces[aged], genders[aged], [p for p, y in zip(persons, aged) if y]
-        fulls, real_ages = fulls[aged], real_ages[aged]
+        fulls, real_ages, paths = fulls[aged], real_ages[aged], [p for p, y in zip(paths, aged) if y]
     made = ager.eval_outputs(faces, real_ages, genders, options.input_age)
     outputs = [carry_changes_uint8(fulls, faces, imio.to_uint8(out)) for out in made.outputs]
     reconstruction = None
@@ -286,6 +287,9 @@ def evaluate(options, age_judge=None, identity_judge=None, ager=None):
         "target_word": ager.target_word, "ranks_targets": real_faces is None, "reconstructs": ager.reconstructs,
         "data": f"{os.path.abspath(options.testdir)} ({int(np.isfinite(real_ages).sum())} with UTKFace age labels)",
         "num_faces": len(faces), "output_side": int(inputs.shape[1]), "targets": [t.name for t in targets],
+        # Face by face, in the order of every per-face list (the judges' estimates, scores, rank correlations).
+        "faces": [{"file": os.path.basename(p), "age": float(a) if np.isfinite(a) else None}
+                  for p, a in zip(paths, real_ages)],
         "target_bounds": target_bounds,
         "judges": {"age": judges["age_record"], "identity": judges["identity_record"]},
         "face_box": J.FACE_BOX, "impostors": impostors, "thresholds": thresholds, "per_target": per_target,

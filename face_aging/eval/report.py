@@ -22,6 +22,8 @@ The evaluator hands over one `results` dict; this module only formats it. Its sc
                      "score": "cosine similarity" | "distance" | ...,
                      "higher_means_same": bool} | {"missing": why},
       },
+      "faces": [{"file": name, "age": labelled age | None}, ...],   # optional: the aged faces, in the order of
+                                          # every per-face list ("gen_ages", "identities", rank correlation's "rhos")
       "face_box": str,                    # how judges were told where the face is, e.g. "the whole crop"
       "impostors": {"description": str, "n_pairs": int},   # metrics.impostor_pairs' description
       "thresholds": [metrics.threshold_at_far(...), ...],  # one per FAR, table rows in this order
@@ -32,6 +34,7 @@ The evaluator hands over one `results` dict; this module only formats it. Its sc
           "real_age": metrics.age_figures(...) | None,   # real faces of that group, None when there are none
           "real_ages": [float | None, ...],              # optional
           "identity": metrics.identity_figures(...) | None,   # genuine (input, output) scores
+          "identities": [float, ...],                    # optional: those scores, face by face (`faces` order)
           "verification": [metrics.verification_figures(...), ...],  # same FARs as "thresholds"
         }, ...
       ],
