@@ -11,7 +11,7 @@ faster there. Measured with `python benchmarks/deconv_layers.py` (see BENCHMARKS
 Mixed precision on a CPU (--precision mixed_bfloat16/mixed_float16): where bfloat16 arithmetic is emulated or slow,
 TensorFlow's 16-bit convolution gradients run at about 3 GFLOP/s, so maps up to 8x8 take the matmul form in 16 bits
 and the other layers run their stock kernels in float32. Where the CPU has fast bfloat16 arithmetic (AMX, or
-AVX512-BF16 whose bfloat16 matrix products measure faster than float32's: precision.cpu_bfloat16_speedup), bfloat16
+AVX512-BF16 whose bfloat16 matrix products measure faster than float32's: precision.cpu_bfloat16_fast), bfloat16
 layers run TensorFlow's own bfloat16 kernels (oneDNN), with the float32 rule for the matmul form: CAAE training at
 128x128 23.2 images/s against 14.0 with the float32 forms and 13.5 in float32 (AMD EPYC with AVX512-BF16,
 BENCHMARKS.md). FACE_AGING_CPU_BF16=native|float32 overrides the choice (benchmarks/run.py measures both).
@@ -23,7 +23,7 @@ import os
 import keras
 import tensorflow as tf
 
-from face_aging.training.precision import BFLOAT16_FAST, cpu_bfloat16_speedup, cpu_flags
+from face_aging.training.precision import cpu_bfloat16_fast, cpu_flags
 
 SMALL_MAP = 4  # float32: use the GEMM form when the smaller of the input and output maps is at most this wide
 SMALL_MAP_16BIT = 8  # 16-bit on a CPU: the GEMM form up to this side; larger maps run the stock kernels in float32
@@ -41,7 +41,7 @@ def cpu_bfloat16_native():
         raise ValueError(f"FACE_AGING_CPU_BF16={setting!r}: must be auto, native or float32")
     if setting != "auto":
         return setting == "native"
-    return "amx_bf16" in cpu_flags() or cpu_bfloat16_speedup() >= BFLOAT16_FAST
+    return cpu_bfloat16_fast(cpu_flags())[0]
 
 
 def _cpu_16bit_workaround(layer):

@@ -92,7 +92,7 @@ def test_gradients_of_the_three_losses_match_the_original(compared):
     errors = {}
     for key, original in ((k, v.reshape(-1)) for k, v in stored.items() if k.startswith("grad/")):
         if feeds_batch_norm(key.split("/", 2)[2]):
-            # Zero in exact arithmetic: both sides' must be round-off against the same layer's kernel gradient.
+            # Zero in exact arithmetic: ours must be round-off against the original's kernel gradient of that layer.
             kernel = stored[key[:-1] + "w"]
             assert np.linalg.norm(ours[key]) < TOLERANCE * np.linalg.norm(kernel), key
             continue

@@ -58,6 +58,18 @@ def cpu_bfloat16_speedup():
     return best[tf.float32] / best[tf.bfloat16]
 
 
+def cpu_bfloat16_fast(cpu, speedup=cpu_bfloat16_speedup):
+    """(whether this CPU's bfloat16 arithmetic pays, why) for a CPU with flags `cpu`: AMX, or bfloat16 matrix
+    products measured (`speedup()`, only without AMX) at least BFLOAT16_FAST times float32's. The one rule for both
+    --precision auto and the form bfloat16 layers take (face_aging/layers.py)."""
+    if "amx_bf16" in cpu:
+        return True, "this CPU has AMX bfloat16 matrix units"
+    ratio = speedup()
+    if ratio >= BFLOAT16_FAST:
+        return True, f"bfloat16 matrix products measured {ratio:.1f}x float32's on this CPU"
+    return False, f"bfloat16 would be no faster on this CPU (its matrix products measured {ratio:.1f}x float32's)"
+
+
 def gpu_compute_capabilities():
     """(major, minor) of every visible GPU (None where TensorFlow does not say)."""
     import tensorflow as tf
@@ -87,12 +99,8 @@ def choose_precision(gpus, cpu, speedup=cpu_bfloat16_speedup):
         if capability and tuple(capability) >= (7, 0):
             return "mixed_float16", f"GPU compute capability {capability[0]}.{capability[1]}: float16 tensor cores"
         return "float32", "GPU without 16-bit tensor cores (or of unknown compute capability)"
-    if "amx_bf16" in cpu:
-        return "mixed_bfloat16", "this CPU has AMX bfloat16 matrix units"
-    ratio = speedup()
-    if ratio >= BFLOAT16_FAST:
-        return "mixed_bfloat16", f"bfloat16 matrix products measured {ratio:.1f}x float32's on this CPU"
-    return "float32", f"bfloat16 would be no faster on this CPU (its matrix products measured {ratio:.1f}x float32's)"
+    fast, why = cpu_bfloat16_fast(cpu, speedup)
+    return ("mixed_bfloat16" if fast else "float32"), why
 
 
 def check_precision(name, gpus):
