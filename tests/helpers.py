@@ -444,3 +444,27 @@ def png_claiming(width, height):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def assert_frozen_identity_gives_g_gradients(identity, faces):
+    """PAGAN (tiny, at 32 px) with `identity` as its identity network, on `faces` [N, 32, 32, 3] in [-1, 1]: L_ide
+    alone gives G's variables non-zero gradients, and a training step leaves the identity network's weights as
+    they were (it is a frozen judge, like VGG-Face)."""
+    import numpy as np
+    import tensorflow as tf
+    from face_aging.models.pagan.config import LossWeights, PAGANConfig
+    from face_aging.models.pagan.model import PAGAN
+    from face_aging.models.pagan.vgg import VGG16, scaled_channels
+    assert not identity.trainable_variables
+    phi_age = VGG16(4, 32, scaled_channels(1 / 16), fc_units=8, name="phi_age")
+    model = PAGAN(PAGANConfig(image_size=32, gen_channels=4, res_blocks=1, head_width=1 / 16,
+                              weights=LossWeights(0.0, 0.0, 1.0)), phi_age, identity)
+    x = tf.constant(faces, tf.float32)
+    before = [w.numpy().copy() for w in identity.weights]
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.square(model._identity(x) - model._identity(model.generator(x, training=True))))
+    grads = tape.gradient(loss, model.generator.trainable_variables)
+    assert float(loss) > 0 and sum(float(tf.reduce_sum(tf.abs(g))) for g in grads if g is not None) > 0
+    terms, _ = model.train_step(x, x)
+    assert float(terms["L_ide"]) > 0
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, identity.weights))

@@ -100,8 +100,14 @@ def test_caae_figures_follow_the_judges(lively_run, labelled_faces, tiny_config)
         in_group = (true_ages >= low) & (true_ages <= high)
         if in_group.any():
             assert target["real_age"]["mean"] == pytest.approx(brightness_age(inputs[in_group]).mean(), abs=1e-6)
+            # ... and their own age error to the group's requested age (the judge's floor for that target).
+            assert target["real_age_error"] == pytest.approx(
+                np.mean(np.abs(brightness_age(inputs[in_group]) - target["requested_age"])), abs=1e-3)
         else:
-            assert target["real_age"] is None
+            assert target["real_age"] is None and target["real_age_error"] is None
+    # Real faces in 41-50 only of the 21-70 targets: no floor over 21-70 (it would be one group's, not theirs).
+    assert sum(t["real_age_error"] is not None for t in results["per_target"]) == 4
+    assert results["age_error_21_70"] is not None and results["real_age_error_21_70"] is None
     # Every input is its own person: 6 impostor pairs, too few for either FAR, so the threshold is the smallest
     # distance between two inputs.
     impostors = [np.linalg.norm(embedded[i] - embedded[j]) for i, j in combinations(range(4), 2)]
@@ -184,9 +190,15 @@ def test_pagan_evaluation_covers_the_trained_clusters(labelled_faces, tmp_path):
         assert target["real_ages"] == pytest.approx(brightness_age(everyone[in_group])) if in_group.any() \
             else target["real_age"] is None
         assert target["sharpness"]["median"] == pytest.approx(metrics.sharpness_ratio(inputs, out)["median"])
-        # The field's age error: to the cluster's middle (51+: the middle of its first ten years).
-        assert target["age_error"] == pytest.approx(np.mean(np.abs(ages - {1: 35.5, 3: 60.5}[k])), abs=1e-3)
+        # The field's age error: to the cluster's middle (51+: the middle of its first ten years); beside it the
+        # same figure for the real faces of the cluster (the judge's own error there).
+        middle = {1: 35.5, 3: 60.5}[k]
+        assert target["age_error"] == pytest.approx(np.mean(np.abs(ages - middle)), abs=1e-3)
+        real_error = np.mean(np.abs(brightness_age(everyone[in_group]) - middle)) if in_group.any() else None
+        assert target["real_age_error"] == (None if real_error is None else pytest.approx(real_error, abs=1e-3))
     assert results["age_error_21_70"] == pytest.approx(np.mean([t["age_error"] for t in results["per_target"]]))
+    real_errors = [t["real_age_error"] for t in results["per_target"]]
+    assert results["real_age_error_21_70"] == (None if None in real_errors else pytest.approx(np.mean(real_errors)))
     assert results["rank_correlation"] is None and results["reconstruction_error"] is None
     # Beside them, the bundled CAAE on the same young faces at the matching groups, judged by the same judge.
     side = results["comparison"]

@@ -11,7 +11,7 @@ import tensorflow as tf
 from PIL import Image
 
 from face_aging.models.pagan.config import LossWeights
-from helpers import call_main, parsed, synthetic_face, write_pagan_run
+from helpers import assert_frozen_identity_gives_g_gradients, call_main, parsed, synthetic_face, write_pagan_run
 
 TINY = dict(image_size=32, gen_channels=4, res_blocks=1, head_width=1 / 16)
 
@@ -39,13 +39,18 @@ def test_the_recipe_sets_each_stages_flags_and_explicit_flags_win():
     assert (age.image_size, age.vgg_width, age.identity) == (128, 0.125, "")
     assert age.age_classifier == applied("--model=pagan", "--recipe=utkface128").age_classifier
     assert applied("--model=prepare", "--recipe=utkface128").holdout == "test"
+    # The identity network's stage writes where the recipe's PAGAN stage can read it.
+    network = applied("--model=identity", "--recipe=utkface128")
+    assert (network.image_size, network.epoch, network.batch_size) == (96, 6, 128)
+    assert network.identity == os.path.join("checkpoints", "identity_utkface128")
+    assert applied("--model=identity").identity == os.path.join("checkpoints", "identity")
     # Cluster 2 (41-50) starts from the 51+ generator of the same run, for fewer iterations; the others do not.
     c2 = applied("--model=pagan", "--recipe=utkface128", "--target_cluster=2", "--savedir=runs/p")
     assert (c2.init_generator, c2.iterations, c2.decay_every) == (os.path.join("runs/p", "cluster3"), 1500, 750)
     assert (fv.init_generator, fv.iterations, fv.decay_every) == ("", 3000, 1500)
     assert applied("--model=pagan", "--recipe=utkface128", "--target_cluster=2", "--init_generator=").init_generator \
         == ""
-    with pytest.raises(FlagError, match="--recipe=utkface128 is for --model prepare or age or pagan, not --model caae"):
+    with pytest.raises(FlagError, match="--recipe=utkface128 is for --model prepare or age or identity or pagan, not --model caae"):
         applied("--model=caae", "--recipe=utkface128")
     with pytest.raises(FlagError, match="is for training"):
         applied("--model=pagan", "--recipe=utkface128", "--is_train=false", "--testdir=x")
@@ -118,9 +123,6 @@ def test_test_mode_aligns_photos_to_the_crop_the_run_recorded(tmp_path):
 @pytest.mark.slow
 def test_the_caae_encoder_stands_in_for_vgg_face_frozen_and_giving_g_gradients():
     from face_aging.models.pagan import frozen
-    from face_aging.models.pagan.config import PAGANConfig
-    from face_aging.models.pagan.model import PAGAN
-    from face_aging.models.pagan.vgg import VGG16, scaled_channels
     identity = frozen.load_identity_network(frozen.CAAE_IDENTITY)
     assert identity.image_size == 64 and not identity.trainable_variables
     face, _ = synthetic_face(1, size=64)
@@ -131,17 +133,7 @@ def test_the_caae_encoder_stands_in_for_vgg_face_frozen_and_giving_g_gradients()
     # The code before E's tanh: E's own z is its tanh.
     assert np.allclose(np.tanh(z), identity.encoder(faces).numpy(), atol=1e-5)
 
-    phi_age = VGG16(4, 32, scaled_channels(1 / 16), fc_units=8, name="phi_age")
-    model = PAGAN(PAGANConfig(weights=LossWeights(0.0, 0.0, 1.0), **TINY), phi_age, identity)
-    before = [w.numpy().copy() for w in identity.weights]
-    x = tf.image.resize(faces, [32, 32])
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(tf.square(model._identity(x) - model._identity(model.generator(x, training=True))))
-    grads = tape.gradient(loss, model.generator.trainable_variables)
-    assert float(loss) > 0 and sum(float(tf.reduce_sum(tf.abs(g))) for g in grads if g is not None) > 0
-    terms, _ = model.train_step(x, x)
-    assert float(terms["L_ide"]) > 0
-    assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, identity.weights))
+    assert_frozen_identity_gives_g_gradients(identity, tf.image.resize(faces, [32, 32]).numpy())
 
 
 def test_the_caae_stand_in_names_what_is_missing(tmp_path):

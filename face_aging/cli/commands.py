@@ -66,8 +66,8 @@ def run(fv=flags.FLAGS):
         # What every aging model does (validate allows one at a time), instead of training.
         (run_serve if fv.serve else run_eval if fv.eval else run_export if fv.export is not None else run_test)(fv)
         return 0
-    {"caae": run_caae, "pagan": run_pagan, "age": run_age, "prepare": run_prepare, "import": run_import,
-     "estimator": run_estimator}[fv.model](fv, weights)
+    {"caae": run_caae, "pagan": run_pagan, "age": run_age, "identity": run_identity, "prepare": run_prepare,
+     "import": run_import, "estimator": run_estimator}[fv.model](fv, weights)
     return 0
 
 
@@ -193,6 +193,16 @@ def run_age(fv, weights):
         learning_rate=fv.learning_rate, image_size=fv.image_size, width=fv.vgg_width, fc_units=fv.fc_units,
         val_limit=fv.val_limit, checkpoint_minutes=fv.checkpoint_minutes, summary_every=fv.summary_every,
         seed=fv.seed, on_bad_checkpoint=fv.on_bad_checkpoint, recipe=fv.recipe))
+
+
+def run_identity(fv, weights):
+    print("\n\tTraining Mode (identity network, instance discrimination)")
+    from face_aging.models.identity.train import IdentityOptions, train_identity
+    train_identity(IdentityOptions(
+        prepared_dir=fv.prepared_dir, savedir=fv.savedir, out_dir=fv.identity, image_size=fv.image_size,
+        epochs=fv.epoch, batch_size=fv.batch_size, learning_rate=fv.learning_rate,
+        checkpoint_minutes=fv.checkpoint_minutes, summary_every=fv.summary_every, seed=fv.seed,
+        on_bad_checkpoint=fv.on_bad_checkpoint, recipe=fv.recipe))
 
 
 def run_estimator(fv, weights):

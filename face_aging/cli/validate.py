@@ -59,6 +59,8 @@ def validate(fv=flags.FLAGS):
         return None
     if fv.model == "estimator":
         return _validate_estimator(fv)
+    if fv.model == "identity":
+        return _validate_identity(fv)
     if fv.model == "import":
         if not fv.source:
             raise FlagError("--model import needs --source: the path of vgg_face.mat (MatConvNet) or "
@@ -92,6 +94,24 @@ def validate(fv=flags.FLAGS):
     if fv.eval_pairs < 1:
         raise FlagError(f"--eval_pairs={fv.eval_pairs}: must be a positive integer")
     return _parse_weights(fv, "lambda_pixel,lambda_adv,lambda_identity", "0.20,750,0.005")
+
+
+def _validate_identity(fv):
+    if not fv.is_train or fv.eval:
+        raise FlagError("--model identity only trains (--is_train); PAGAN reads the network with --identity "
+                        f"{fv.identity or 'FOLDER'}")
+    if fv.image_size < 16:
+        raise FlagError(f"--image_size={fv.image_size}: the identity network needs at least 16 pixels")
+    if fv.identity in ("", "caae", "random"):
+        raise FlagError(f"--identity={fv.identity!r}: with --model identity it is the folder the trained network is "
+                        f"written to")
+    _positive(fv, "batch_size", "summary_every", "epoch")
+    if fv.batch_size < 2:
+        raise FlagError(f"--batch_size={fv.batch_size}: instance discrimination needs at least 2 faces a batch (the "
+                        f"other faces are each view's negatives)")
+    if not fv.learning_rate > 0:
+        raise FlagError(f"--learning_rate={fv.learning_rate}: must be > 0")
+    return None
 
 
 def _validate_estimator(fv):

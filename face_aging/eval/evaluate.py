@@ -109,8 +109,11 @@ def judge_figures(inputs, outputs, target_bounds, real_ages, persons, age_judge,
             if in_group.any():
                 entry["real_age"] = metrics.age_figures(real_estimates[in_group], low, high)
                 entry["real_ages"] = [float(a) for a in real_estimates[in_group]]
+                # The same figure for real faces of the target: how far the judge itself puts faces that truly
+                # are that age from the requested one (the floor a model's age error is read against).
+                entry["real_age_error"] = metrics.age_error(real_estimates[in_group], requested_age(low, high))
             else:
-                entry["real_age"] = None
+                entry["real_age"] = entry["real_age_error"] = None
     thresholds, impostors, embedded = [], {"description": "no identity judge", "n_pairs": 0}, None
     if identity_judge is not None:
         embedded = identity_judge.embed(inputs)
@@ -127,12 +130,15 @@ def judge_figures(inputs, outputs, target_bounds, real_ages, persons, age_judge,
     return per_target, thresholds, impostors, gen_matrix, genuine_matrix, embedded
 
 
-def age_error_21_70(per_target):
+def age_error_21_70(per_target, key="age_error"):
     """The field's summary: the age error to target averaged over the targets whose age is 21-70 (None without
-    an age judge or such targets)."""
-    errors = [t["age_error"] for t in per_target if t.get("age_error") is not None
-              and 21 <= t["requested_age"] <= 70 and np.isfinite(t["age_error"])]
-    return float(np.mean(errors)) if errors else None
+    an age judge or such targets). key="real_age_error": the same for the real faces of each target (None unless
+    every such target has real faces)."""
+    chosen = [t.get(key) for t in per_target if t.get("requested_age") is not None and 21 <= t["requested_age"] <= 70]
+    errors = [e for e in chosen if e is not None and np.isfinite(e)]
+    if not errors or (key == "real_age_error" and len(errors) < len(chosen)):
+        return None
+    return float(np.mean(errors))
 
 
 def age_columns(age_judge, outputs, per_target, target_bounds):
@@ -283,6 +289,7 @@ def evaluate(options, age_judge=None, identity_judge=None, ager=None):
                                                                judges["identity"].higher_means_same)
     return {
         "age_error_21_70": age_error_21_70(per_target),
+        "real_age_error_21_70": age_error_21_70(per_target, "real_age_error"),
         "model": ager.key, "checkpoint": made.source, "residual": made.residual,
         "target_word": ager.target_word, "ranks_targets": real_faces is None, "reconstructs": ager.reconstructs,
         "data": f"{os.path.abspath(options.testdir)} ({int(np.isfinite(real_ages).sum())} with UTKFace age labels)",

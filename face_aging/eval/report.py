@@ -160,6 +160,8 @@ def table_rows(results):
             lambda t: format_mean_std(t.get("real_age"), 1), age_missing),
         row(f"age error to the {term}'s middle (mean |estimated - requested|, years)", "error",
             lambda t: _fmt(t.get("age_error"), 1), age_missing),
+        row(f"real faces of the {term}: age error to its middle (the judge's own)", "real err",
+            lambda t: _fmt(t.get("real_age_error"), 1), age_missing),
         row(f"generated faces estimated inside the {term}", "inside",
             lambda t: format_share((t.get("gen_age") or {}).get("inside")), age_missing),
         row("generated faces with an age estimate", "aged n",
@@ -249,7 +251,9 @@ def extra_lines(results):
                          f"all outputs pooled {_fmt(rank.get('pooled'), 3)}")
     if results.get("age_error_21_70") is not None:
         lines.append(f"Age error to target (mean |estimated - requested| in years, requested = each target's middle) "
-                     f"over the targets of 21-70: {results['age_error_21_70']:.1f}")
+                     f"over the targets of 21-70: {results['age_error_21_70']:.1f}"
+                     + ("" if results.get("real_age_error_21_70") is None else
+                        f" (real faces of those targets, by the same judge: {results['real_age_error_21_70']:.1f})"))
     if results.get("input_age"):
         lines.append(f"The input faces themselves: mean estimated age "
                      f"{format_mean_std(results['input_age'], 1)} ({results['input_age']['n']:,} faces)")

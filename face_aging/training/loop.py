@@ -91,6 +91,42 @@ class Job:
         return None
 
 
+class EpochJob(Job):
+    """A small network trained by epochs with one optimiser (the estimator, the identity network): its step is the
+    optimiser's, its run directory SAVEDIR itself. `setup` also sets `optimizer`, `spe` (steps an epoch) and
+    `_step(*batch)` (the compiled step); `status_terms` names the terms the status line shows."""
+
+    max_to_keep = 2
+    status_terms = {"loss": "loss"}
+
+    @staticmethod
+    def run_dir(options):
+        from face_aging.training.rundir import RunDir
+        return RunDir(options.savedir)
+
+    @property
+    def step(self):
+        return int(self.optimizer.iterations)
+
+    def nothing_to_do(self, step):
+        return f"Already trained {step // self.spe} epochs; pass a larger --epoch to go on."
+
+    def train_step(self, batch, step):
+        return self._step(*batch)
+
+    def write_summaries(self, writer, step, terms):
+        import tensorflow as tf
+        with writer.as_default(step=step):
+            for name, value in terms.items():
+                tf.summary.scalar(name, value)
+            tf.summary.scalar("learning_rate", float(self.optimizer.learning_rate))
+
+    def status(self, step, values):
+        epoch = (step - 1) // self.spe
+        return (f"[epoch {epoch + 1}/{self.options.epochs}]", step - epoch * self.spe, self.spe,
+                {shown: values[name] for shown, name in self.status_terms.items()})
+
+
 def restore(job, checkpoint, directory, kind, describe):
     """checkpointing.restore for `job`: its checkpoint from `directory`, bad ones set aside only when
     --on_bad_checkpoint fallback and the folder is the job's own (another worker's folder belongs to that worker)."""

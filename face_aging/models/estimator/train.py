@@ -17,7 +17,6 @@ from face_aging.data.pipeline import decode_and_resize
 from face_aging.models.estimator import network
 from face_aging.models.estimator.config import EstimatorOptions  # noqa: F401 (the options train_estimator takes)
 from face_aging.models.pagan import data as pdata
-from face_aging.training.rundir import RunDir
 from face_aging.training import loop
 from face_aging.training.loop import TrainingError
 from face_aging.training.optimizer import Adam
@@ -56,14 +55,10 @@ def evaluate(model, faces, ages, genders):
     return figures(female, years, ages.astype(np.float64), genders)
 
 
-class EstimatorJob(loop.Job):
+class EstimatorJob(loop.EpochJob):
     """The estimator's part of the training loop."""
 
-    max_to_keep = 2
-
-    @staticmethod
-    def run_dir(options):
-        return RunDir(options.savedir)
+    status_terms = {"loss": "loss", "mae": "age_mae"}
 
     def setup(self, restore_from):
         options, run = self.options, self.run
@@ -97,18 +92,11 @@ class EstimatorJob(loop.Job):
             return f"Resumed from {latest} (step {self.step})"
         return "Training from random initialisation"
 
-    @property
-    def step(self):
-        return int(self.optimizer.iterations)
-
     def options_record(self):
         record = dataclasses.asdict(self.options)
         record.update(model="estimator", num_train=self.num_train, max_years=network.MAX_YEARS,
                       age_sigma=network.AGE_SIGMA)
         return record
-
-    def nothing_to_do(self, step):
-        return f"Already trained {step // self.spe} epochs; pass a larger --epoch to go on."
 
     def batches(self, step):
         options = self.options
@@ -139,20 +127,6 @@ class EstimatorJob(loop.Job):
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         error = tf.reduce_mean(tf.abs(network.expected_age(age_logits) - tf.cast(ages, tf.float32)))
         return {"loss": loss, "gender_loss": gender_loss, "age_loss": age_loss, "age_mae": error}
-
-    def train_step(self, batch, step):
-        return self._step(*batch)
-
-    def write_summaries(self, writer, step, terms):
-        with writer.as_default(step=step):
-            for name, value in terms.items():
-                tf.summary.scalar(name, value)
-            tf.summary.scalar("learning_rate", float(self.optimizer.learning_rate))
-
-    def status(self, step, values):
-        epoch = (step - 1) // self.spe
-        return (f"[epoch {epoch + 1}/{self.options.epochs}]", step - epoch * self.spe, self.spe,
-                {"loss": values["loss"], "mae": values["age_mae"]})
 
     def after_step(self, step, writer, progress):
         if step % self.spe:

@@ -101,12 +101,16 @@ class AgeOptions:
 # off by default, so without --recipe the paper's settings stand.
 RECIPE_PREPARED_DIR = os.path.join("data", "utkface_prepared")
 RECIPE_AGE_CLASSIFIER = os.path.join("checkpoints", "age_classifier_utkface128")
+RECIPE_IDENTITY = os.path.join("checkpoints", "identity_utkface128")
 RECIPES = {
     "utkface128": {
         "prepare": {"holdout": "test", "prepared_dir": RECIPE_PREPARED_DIR},
         "age": {"image_size": 128, "vgg_width": 0.125, "fc_units": 256, "epoch": 10, "batch_size": 32,
                 "learning_rate": 2e-4, "identity": "", "prepared_dir": RECIPE_PREPARED_DIR,
                 "age_classifier": RECIPE_AGE_CLASSIFIER, "savedir": os.path.join("save", "age_utkface128")},
+        "identity": {"image_size": 96, "epoch": 6, "batch_size": 128, "learning_rate": 1e-3,
+                     "prepared_dir": RECIPE_PREPARED_DIR, "identity": RECIPE_IDENTITY,
+                     "savedir": os.path.join("save", "identity_utkface128")},
         "pagan": {"image_size": 128, "gen_channels": 16, "head_width": 0.25, "residual_output": True,
                   "upsample": "resize", "chroma": 3.0, "template": "utkface",
                   "identity": "caae", "weights": ["0.2", "750", "200"], "pixel_every": 1, "iterations": 3000,

@@ -108,12 +108,16 @@ def caae_identity_network(directory=None):
 
 
 def load_identity_network(source=VGG_FACE_DIR, image_size=224, seed=PAGANConfig.seed):
-    """VGG-Face from `source` (a folder written by `--model import`), `caae` for caae_identity_network, or `random`
+    """VGG-Face from `source` (a folder written by `--model import`), the instance-discrimination network from a
+    folder written by `--model identity` (face_aging/models/identity), `caae` for caae_identity_network, or `random`
     for random_identity_network."""
     if source == RANDOM_IDENTITY:
         return random_identity_network(image_size, seed)
     if source == CAAE_IDENTITY:
         return caae_identity_network()
+    from face_aging.models.identity import store
+    if store.is_identity_folder(source):
+        return store.load(source)
     model = load_vggface(source)
     model.trainable = False
     return model

@@ -49,8 +49,9 @@ def write_vgg(model, directory, name, info):
     return prefix
 
 
-def read_vgg(directory, name, fmt, missing_message, remake_command):
-    """The VGG16 stored by write_vgg in DIR/NAME, frozen (trainable False), with its JSON record as `.info`.
+def read_vgg(directory, name, fmt, missing_message, remake_command, cls=VGG16):
+    """The VGG16 (or other network class `cls`: the instance-discrimination identity network) stored by write_vgg in
+    DIR/NAME, frozen (trainable False), with its JSON record as `.info`.
 
     MissingWeightsError(missing_message(path)) if a file is missing; WeightsError naming the file if it is damaged.
     """
@@ -73,9 +74,9 @@ def read_vgg(directory, name, fmt, missing_message, remake_command):
         raise WeightsError(f"{json_path} is not a description of a {fmt} network ({error}); re-run "
                            f"`{remake_command}`") from error
     try:
-        model = VGG16.from_config(config)
+        model = cls.from_config(config)
     except (TypeError, ValueError) as error:
-        raise WeightsError(f"{json_path}: its config cannot build a VGG16 ({error}); re-run "
+        raise WeightsError(f"{json_path}: its config cannot build a {cls.__name__} ({error}); re-run "
                            f"`{remake_command}`") from error
     try:
         tf.train.Checkpoint(model=model).read(prefix).assert_consumed()
