@@ -47,7 +47,7 @@ def test_bool_value_merging_leaves_other_arguments_alone():
     (("--batch_size=-3",), "--batch_size=-3"),
     (("--epoch=0",), "--epoch=0"),
     (("--model=foo",), "--model=foo"),
-    (("--model=foo",), "allowed values are caae, pagan, combined, age, prepare, import"),
+    (("--model=foo",), "allowed values are caae, pagan, combined, age, identity, prepare, import"),
     (("--weights=a,b,c",), "--weights"),
     (("--weights=1,2",), "--weights"),
     (("--weights=1,-1,0",), "--weights"),

@@ -270,7 +270,7 @@ def test_missing_vgg_face_names_the_import_command(prepared, random_phi_age, tmp
     (("--model=pagan", "--chroma=-1"), "--chroma=-1.0: must be 0 (off) or more"),
     (("--model=pagan", "--decay_every=0"), "--decay_every=0: must be a positive integer"),
     (("--model=pagan", "--upsample=bicubic"), "--upsample"),
-    (("--model=caae", "--recipe=utkface128"), "--recipe=utkface128 is for --model prepare or age or pagan"),
+    (("--model=caae", "--recipe=utkface128"), "--recipe=utkface128 is for --model prepare or age or identity or pagan"),
     (("--model=age", "--batch_size=-1"), "--batch_size=-1"),
     (("--model=prepare",), "--model prepare needs --dataset"),
     (("--model=import",), "--model import needs --source"),
