@@ -243,6 +243,16 @@ def test_a_generator_can_start_from_another_clusters(prepared, age_classifier, t
     result = call_main(*common, "--target_cluster", "1", "--iterations", "1", "--savedir", str(tmp_path / "other"),
                        "--init_generator", str(tmp_path / "nowhere"))
     assert result.returncode != 0 and "no checkpoint in" in result.stderr
+    # A bundled generator's folder (the generator alone, as face_aging/pretrained/ holds it) starts a run too.
+    from face_aging.models.pagan import bundled
+    bundled.write(str(savedir), str(tmp_path / "bundled"))
+    result = call_main(*common, "--target_cluster", "2", "--iterations", "1", "--learning_rate", "1e-12",
+                       "--savedir", str(tmp_path / "from_bundled"), "--init_generator", str(tmp_path / "bundled" /
+                                                                                         "cluster1"))
+    assert result.returncode == 0, result.stderr
+    assert f"Generator started from {tmp_path}/bundled/cluster1/generator;" in result.stdout
+    out = load_generators(str(tmp_path / "from_bundled"))[2][0](x, training=False).numpy()
+    assert np.abs(out1 - out).max() < 1e-5
 
 
 def test_missing_judges_name_the_file_and_the_command(prepared, tmp_path):

@@ -51,8 +51,9 @@ def define_flags(fv=flags.FLAGS):
                         "it) | estimator "
                         "(the age-and-gender estimator test mode asks about faces whose names say neither: --is_train "
                         "trains it on --prepared_dir, --eval measures it on --testdir) | age (train "
-                        "PAGAN's age classifier phi_age) | identity (train the identity network PAGAN's recipe uses instead of "
-                        "VGG-Face, by instance discrimination on --prepared_dir; written to --identity) | prepare (PAGAN data: --dataset -> --prepared_dir) | import "
+                        "PAGAN's age classifier phi_age) | identity (train an identity network for PAGAN instead of "
+                        "VGG-Face, by instance discrimination on --prepared_dir; written to --identity) | prepare "
+                        "(PAGAN data: --dataset -> --prepared_dir) | import "
                         "(convert VGG-Face weights from --source into checkpoints/vgg_face).", **d)
     flags.DEFINE_boolean("is_train", True, "Train (True) or age the faces in --testdir (False). "
                          "'--is_train False', '--is_train=false' and '--nois_train' all select test mode.", **d)
@@ -195,9 +196,10 @@ def define_flags(fv=flags.FLAGS):
     flags.DEFINE_integer("iterations", PAGANTrainOptions.iterations, "PAGAN: training iterations (the total: a resumed "
                          "run stops there).", **d)
     flags.DEFINE_string("init_generator", PAGANTrainOptions.init_generator, "PAGAN: a run folder of another "
-                        "cluster (e.g. save/pagan_utkface128/cluster3) whose generator starts this run's, when this run "
-                        "has no checkpoint yet; its architecture must be this run's. Empty: random initialisation "
-                        "(the paper's).", **d)
+                        "cluster (e.g. save/pagan_utkface128/cluster3), or a bundled generator's folder "
+                        "(face_aging/pretrained/pagan_utkface128/cluster3), whose generator starts this run's, when "
+                        "this run has no checkpoint yet; its architecture must be this run's. Empty: random "
+                        "initialisation (the paper's).", **d)
     flags.DEFINE_integer("res_blocks", PAGANConfig.res_blocks, "PAGAN: residual blocks in the generator (open point: "
                          "the released model may use 5).", **d)
     flags.DEFINE_enum("padding", PAGANConfig.padding, ["zero", "reflect"], "PAGAN: the generator's padding (open "

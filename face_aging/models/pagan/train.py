@@ -66,6 +66,9 @@ def warm_start(generator, config, run_folder):
     than its neighbours on the same budget (docs/pagan_recipe.md)."""
     run = RunDir(run_folder)
     latest = tf.train.latest_checkpoint(run.checkpoint) if os.path.isdir(run.checkpoint) else None
+    if not latest and os.path.isfile(os.path.join(run_folder, "generator.index")):
+        # A bundled generator's folder (face_aging/pretrained/pagan_utkface128/clusterK): the generator alone.
+        latest = os.path.join(run_folder, "generator")
     if not latest:
         raise TrainingError(f"--init_generator {run_folder}: no checkpoint in {run.checkpoint}; train that generator "
                             f"first (--recipe utkface128 starts cluster 2 from cluster 3), or give --init_generator= "
