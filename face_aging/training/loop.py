@@ -13,6 +13,7 @@ import time
 from face_aging.training import checkpointing, distribute, runlock, summaries
 from face_aging.errors import FaceAgingError
 from face_aging.training.progress import Progress
+from face_aging.training.rundir import RunDir
 from face_aging.training.signals import StopRequest
 
 
@@ -101,7 +102,6 @@ class EpochJob(Job):
 
     @staticmethod
     def run_dir(options):
-        from face_aging.training.rundir import RunDir
         return RunDir(options.savedir)
 
     @property
