@@ -44,10 +44,13 @@ def test_the_recipe_sets_each_stages_flags_and_explicit_flags_win():
     assert (network.image_size, network.epoch, network.batch_size) == (96, 6, 128)
     assert network.identity == os.path.join("checkpoints", "identity_utkface128")
     assert applied("--model=identity").identity == os.path.join("checkpoints", "identity")
-    # Cluster 2 (41-50) starts from the 51+ generator of the same run, for fewer iterations; the others do not.
+    # Cluster 2 (41-50) starts from the 51+ generator of the same run, for fewer iterations, against the identity
+    # network with twice the colour weight; the others do not.
     c2 = applied("--model=pagan", "--recipe=utkface128", "--target_cluster=2", "--savedir=runs/p")
     assert (c2.init_generator, c2.iterations, c2.decay_every) == (os.path.join("runs/p", "cluster3"), 1500, 750)
-    assert (fv.init_generator, fv.iterations, fv.decay_every) == ("", 3000, 1500)
+    assert (c2.identity, c2.chroma) == (network.identity, 6.0)
+    assert (fv.init_generator, fv.iterations, fv.decay_every, fv.chroma) == ("", 3000, 1500, 3.0)
+    assert applied("--model=pagan", "--recipe=utkface128", "--target_cluster=2", "--identity=caae").identity == "caae"
     assert applied("--model=pagan", "--recipe=utkface128", "--target_cluster=2", "--init_generator=").init_generator \
         == ""
     with pytest.raises(FlagError, match="--recipe=utkface128 is for --model prepare or age or identity or pagan, not --model caae"):

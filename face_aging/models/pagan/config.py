@@ -121,10 +121,13 @@ RECIPES = {
 }
 # On top of a recipe's "pagan" stage, per target cluster. utkface128's 41-50 generator, trained from scratch on its
 # 1,003 faces (half of its neighbours'), aged no more than the 31-40 one; it starts instead from the 51+ generator of
-# the same --savedir (trained first) and learns how much less to age (docs/pagan_recipe.md). "init_cluster": K sets
+# the same --savedir (trained first) and learns how much less to age, against the identity network of the recipe's
+# "identity" stage rather than the CAAE encoder (8 points more of its faces verified, no pulled features), with the
+# colour weight that keeps irises their colour (docs/pagan_recipe.md, pilots M-P). "init_cluster": K sets
 # --init_generator SAVEDIR/clusterK.
 RECIPE_CLUSTERS = {
-    "utkface128": {2: {"init_cluster": 3, "iterations": 1500, "decay_every": 750}},
+    "utkface128": {2: {"init_cluster": 3, "iterations": 1500, "decay_every": 750, "identity": RECIPE_IDENTITY,
+                       "chroma": 6.0}},
 }
 
 
