@@ -83,16 +83,28 @@ def test_combined_ages_with_pagan_above_a_faces_own_age_and_the_caae_at_or_below
     np.testing.assert_array_equal(out[1, 1], caae[1, 1])            # ... younger than the 50-year-old
     np.testing.assert_array_equal(out[2], pagan[2])                 # 60: older than both
     assert not np.array_equal(caae[1, 0], pagan[1, 0])              # the two models do differ there
-    # A child is aged by the CAAE at every age: PAGAN turns a child into a smear (few children in its data).
-    from face_aging.inference.combined import PAGAN_MIN_AGE
-    child = ager.age(x[:1], [0], [PAGAN_MIN_AGE - 5.0], [60])
-    np.testing.assert_array_equal(child, ager.caae.age(x[:1], [0], [PAGAN_MIN_AGE - 5.0], [60]))
+    # A child is aged by the CAAE up to a young adult (PAGAN turns a child into a smear: few children in its data),
+    # and older than that, the CAAE's young adult is aged on by PAGAN, from the age the CAAE was asked for.
+    from face_aging.inference.combined import CHAIN_AGE, PAGAN_MIN_AGE
+    kid = [PAGAN_MIN_AGE - 5.0]
+    child = ager.age(x[:1], [1], kid, [CHAIN_AGE - 5, 60])
+    np.testing.assert_array_equal(child[0], ager.caae.age(x[:1], [1], kid, [CHAIN_AGE - 5])[0])
+    adult = ager.caae.age(x[:1], [1], kid, [CHAIN_AGE])[0]
+    np.testing.assert_array_equal(child[1], ager.pagan.age(adult, [1], [CHAIN_AGE], [60])[0])
+    assert not np.array_equal(child[1], ager.caae.age(x[:1], [1], kid, [60])[0])
+    assert not np.array_equal(child[1], ager.pagan.age(x[:1], [1], kid, [60])[0])
+    # ... in a batch with an adult, each as on its own
+    both = ager.age(x[[1, 0]], [0, 1], [30.0] + kid, [60])
+    np.testing.assert_array_equal(both[0, 1], child[1, 0])
+    np.testing.assert_allclose(both[0, 0], ager.pagan.age(x[1:], [0], [30.0], [60])[0, 0], atol=1e-5)
     # A face nothing dates: where the models switch is the CAAE's own reading of it.
     unknown = ager.age(x[:1], [0], [np.nan], [40])
     read = ager.caae.own_ages(x[:1], [0])[0]
-    from face_aging.inference.combined import PAGAN_MIN_AGE
-    expected = ager.pagan if 40 > read >= PAGAN_MIN_AGE else ager.caae
-    np.testing.assert_array_equal(unknown[0, 0], expected.age(x[:1], [0], [read], [40])[0, 0])
+    if read < PAGAN_MIN_AGE:
+        expected = ager.pagan.age(ager.caae.age(x[:1], [0], [read], [CHAIN_AGE])[0], [0], [CHAIN_AGE], [40])
+    else:
+        expected = (ager.pagan if 40 > read else ager.caae).age(x[:1], [0], [read], [40])
+    np.testing.assert_array_equal(unknown[0, 0], expected[0, 0])
 
 
 def test_combined_refuses_models_that_align_faces_differently(lively_run, tmp_path):

@@ -1,9 +1,10 @@
 """Both models as one Ager (`--model combined`, docs/photos.md#5-which-model-for-photos): PAGAN ages a face of 13 or
-over above its own age, the CAAE makes it younger or keeps it (at or below its own age) and ages children. PAGAN's
-residual generators change the face itself and keep it the same person, but only age; the CAAE reaches every age from
-0 to 80, and with its residual aging and ghost guard makes the younger faces. On the 373 held-out UTKFace test faces
-the pair ages far more faithfully than the CAAE alone: per-face Spearman 0.86 against 0.69, 16-20 to 71+ +25.6 years
-against +8.0, 94.4% verified at dlib < 0.5 one or two groups from the face's own age.
+over above its own age, the CAAE makes it younger or keeps it (at or below its own age) and ages children up to a
+young adult of CHAIN_AGE, whom PAGAN ages on. PAGAN's residual generators change the face itself and keep it the same
+person, but only age; the CAAE reaches every age from 0 to 80, and with its residual aging and ghost guard makes the
+younger faces. On the 373 held-out UTKFace test faces the pair, steered, ages far more faithfully than the CAAE alone:
+per-face Spearman median 0.92 against 0.69, 16-20 to 71+ +33.5 years against +8.0, 95.6% verified at dlib < 0.5 one
+or two groups from the face's own age, age error to target 10.2 years over 21-70.
 
 Each model runs at its own size; what it changes is carried to the faces' side (face_aging/inference/fullres.py),
 which is the larger of the two models' sizes. Both must align faces the same way (UTKFace's chip convention for the
@@ -27,9 +28,13 @@ from face_aging.data import labels as L
 from face_aging.models.estimator.network import age_reader
 
 
-# Children (of 12 and under) are aged by the CAAE at every age: PAGAN, which saw few of them in training, gives a
-# baby adult folds on a grey smear and a ghost moustache (docs/photos.md; the CAAE ages them less, but cleanly).
+# Children (of 12 and under) are not given to PAGAN as they are: it saw few of them in training, and gives a baby
+# adult folds on a grey smear and a ghost moustache (docs/photos.md). The CAAE ages them, cleanly but little ...
 PAGAN_MIN_AGE = 13
+# ... so past CHAIN_AGE years a child is first made a young adult of CHAIN_AGE by the CAAE, and PAGAN ages that face on
+# as a face of CHAIN_AGE: the guarded CAAE alone left children near 22 years at every older age (held-out test faces:
+# age error over 21-70 11.7 -> 10.2 years; docs/photos.md). None: children stay with the CAAE at every age.
+CHAIN_AGE = 25.0
 # --nosteer (set for the run by face_aging/cli/commands.py): each model's average rise, no estimator read.
 STEER = True
 # Age steering: the faces steered at once (each is made at steering.GRID's ten ages).
@@ -78,8 +83,10 @@ class CombinedAger(Ager):
                    PAGANAger.load(os.path.join(savedir, PAGAN_SUBDIR)), estimator)
 
     def describe(self, input_age="auto"):
+        children = ("ages children" if CHAIN_AGE is None else
+                    f"ages children to {CHAIN_AGE:g}, from where PAGAN ages them on")
         return ([f"{self.name}: PAGAN ages faces of {PAGAN_MIN_AGE} and over above their own age, the CAAE makes "
-                 f"the younger faces and ages children ({self.size}x{self.size} faces; docs/photos.md)",
+                 f"the younger faces and {children} ({self.size}x{self.size} faces; docs/photos.md)",
                  "Age steering: " + ("each face made to look the age asked for, as the bundled age estimator reads "
                                      "it (face_aging/inference/steering.py)" if self.steered else
                                      "off (--nosteer, or no age estimator): each model's average rise")]
@@ -107,14 +114,27 @@ class CombinedAger(Ager):
         """Each (face, age) by the model that should make it, as it makes it (no steering)."""
         older = np.array([[age > own[i] >= PAGAN_MIN_AGE for i in range(len(faces))] for age in ages],
                          bool).reshape(len(ages), -1)
-        caae_ages = [a for a, row in zip(ages, older) if not row.all()]
+        child = own < PAGAN_MIN_AGE
+        chained = (np.array([[child[i] and age > CHAIN_AGE for i in range(len(faces))] for age in ages], bool)
+                   .reshape(len(ages), -1) if CHAIN_AGE is not None else np.zeros_like(older))
+        caae_ages = [a for a, row, chain in zip(ages, older, chained) if not (row | chain).all()]
         pagan_ages = [a for a, row in zip(ages, older) if row.any()]
         by_caae = dict(zip(caae_ages, self._by(self.caae, faces, genders, own, caae_ages)))
         by_pagan = dict(zip(pagan_ages, self._by(self.pagan, faces, genders, own, pagan_ages)))
+        by_chain, chain_ages = {}, [a for a, row in zip(ages, chained) if row.any()]
+        if chain_ages:
+            # The children's young adults, then PAGAN from there (its own age: the one the CAAE was asked for).
+            young = self._by(self.caae, faces[child], genders[child], own[child], [CHAIN_AGE])[0]
+            made = self._by(self.pagan, young, genders[child], np.full(len(young), CHAIN_AGE), chain_ages)
+            rows = np.cumsum(child) - 1                   # face i's row among the children
+            by_chain = {age: (made[a], rows) for a, age in enumerate(chain_ages)}
         out = np.empty((len(ages),) + tuple(faces.shape), np.float32)
         for a, age in enumerate(ages):
             for i in range(len(faces)):
-                out[a, i] = by_pagan[age][i] if older[a, i] else by_caae[age][i]
+                if chained[a, i]:
+                    out[a, i] = by_chain[age][0][by_chain[age][1][i]]
+                else:
+                    out[a, i] = by_pagan[age][i] if older[a, i] else by_caae[age][i]
         return out
 
     def age(self, faces, genders, own_ages, ages):

@@ -38,8 +38,10 @@ class PAGANAger(Ager):
         self.trained = sorted(generators)
         self.default_ages = tuple(a for a in DEFAULT_AGES if int(L.age_to_cluster(a)) in [0] + self.trained)
         # Traced once per generator: called eagerly, Keras's per-layer overhead is most of a small batch's time.
-        self.traced = {k: tf.function(lambda x, g=generator: g(x, training=False), reduce_retracing=True)
-                       for k, (generator, _, _) in generators.items()}
+        # Any batch size (--model combined runs its children apart from the rest): one trace, not one per size.
+        self.traced = {k: tf.function(lambda x, g=generator: g(x, training=False), input_signature=[
+            tf.TensorSpec([None, config.image_size, config.image_size, 3], tf.float32)])
+            for k, (generator, config, _) in generators.items()}
         self.comparison = ("caae", {t: CAAE_GROUP_OF_CLUSTER[k] for t, k in enumerate(self.trained)})
         self._last = (None, {})
 
