@@ -208,6 +208,32 @@ def test_the_recipe_trains_with_its_options_recorded(prepared, age_classifier, t
     assert options["image_size"] == 32 and options["gen_channels"] == 4          # explicit flags win
 
 
+def test_a_generator_that_makes_faces_younger_trains_on_older_inputs(prepared, age_classifier, tmp_path):
+    """--target_cluster 0: G's inputs are the faces of 31 and over (narrowed by --source_ages), D's real faces the
+    young ones (narrowed by --target_ages); the run lives in SAVEDIR/cluster0 and records both ranges."""
+    from face_aging.data import prepare
+    from face_aging.models.pagan import data as pdata
+    train = prepare.read_split(str(prepared), "train")
+    inputs, targets = pdata.pair_paths(train, 0, "train", (41, 120), (16, 30))
+    ages = dict(zip(train.paths, train.ages))
+    assert inputs and targets and all(41 <= ages[p] for p in inputs) and all(16 <= ages[p] <= 30 for p in targets)
+    assert len(inputs) == int(np.sum(train.ages >= 41)) and len(targets) == int(np.sum((train.ages >= 16) &
+                                                                                        (train.ages <= 30)))
+    with pytest.raises(pdata.PAGANDataError, match="no target faces .* aged 200-300.*--target_ages"):
+        pdata.pair_paths(train, 0, "train", (), (200, 300))
+    savedir = tmp_path / "pagan"
+    result = call_main("--model", "pagan", "--is_train", "--target_cluster", "0", "--source_ages", "41,120",
+                       "--target_ages", "16,30", "--prepared_dir", str(prepared), "--age_classifier",
+                       str(age_classifier / "phi_age"), "--identity", "random", "--savedir", str(savedir),
+                       *TINY_PAGAN, "--iterations", "2", "--sample_every", "2")
+    assert result.returncode == 0, result.stderr
+    assert f"Data: {len(inputs)} faces of 31 and over to make younger, {len(targets)} young faces" in result.stdout
+    options = json.loads((savedir / "cluster0" / "options.json").read_text())
+    assert (options["target_cluster"], options["source_ages"], options["target_ages"]) == (0, [41, 120], [16, 30])
+    assert (savedir / "cluster0" / "test" / "input.png").exists()
+    assert any(name.startswith("model-2") for name in os.listdir(savedir / "cluster0" / "checkpoint"))
+
+
 @pytest.mark.slow
 def test_a_generator_can_start_from_another_clusters(prepared, age_classifier, tmp_path):
     """--init_generator: cluster 2's G starts as cluster 1's (the recipe's remedy for 41-50's few faces); D, the step
@@ -272,7 +298,9 @@ def test_missing_vgg_face_names_the_import_command(prepared, random_phi_age, tmp
 
 @pytest.mark.parametrize("args, message", [
     (("--model=pagan", "--target_cluster=4"), "--target_cluster=4: allowed values are 1"),
-    (("--model=pagan", "--target_cluster=0"), "--target_cluster=0"),
+    (("--model=pagan", "--target_cluster=0", "--is_train=false"), "--target_cluster=0: allowed values are 1"),
+    (("--model=pagan", "--target_cluster=0", "--target_ages=30,20"), "--target_ages=30,20: expected LO,HI"),
+    (("--model=pagan", "--source_ages=41"), "--source_ages=41: expected LO,HI"),
     (("--model=pagan", "--image_size=100"), "--image_size=100: must be a multiple of 32"),
     (("--model=pagan", "--is_train=false"), "--testdir is required"),
     (("--model=pagan", "--iterations=0"), "--iterations=0"),

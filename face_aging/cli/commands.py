@@ -178,7 +178,8 @@ def run_pagan(fv, weights):
         age_classifier=fv.age_classifier, identity=fv.identity, use_trained_model=fv.use_trained_model,
         sample_every=fv.sample_every, save_every=fv.save_every, checkpoint_minutes=fv.checkpoint_minutes,
         summary_every=fv.summary_every, on_bad_checkpoint=fv.on_bad_checkpoint, recipe=fv.recipe,
-        init_generator=fv.init_generator, config=config), strategy)
+        init_generator=fv.init_generator, source_ages=tuple(int(v) for v in fv.source_ages),
+        target_ages=tuple(int(v) for v in fv.target_ages), config=config), strategy)
 
 
 def run_age(fv, weights):

@@ -186,7 +186,12 @@ def define_flags(fv=flags.FLAGS):
                          "the verification thresholds on.", **d)
     # PAGAN, its age classifier and its data.
     flags.DEFINE_integer("target_cluster", PAGANConfig.target_cluster, "PAGAN: the generator's target age cluster: 1 "
-                         "(31-40), 2 (41-50) or 3 (51+); cluster 0 (30 and under) is the input.", **d)
+                         "(31-40), 2 (41-50) or 3 (51+); cluster 0 (30 and under) is the input. Training only: 0 "
+                         "trains a generator that makes faces of 31 and over younger (docs/pagan_recipe.md).", **d)
+    flags.DEFINE_list("source_ages", [], "PAGAN training: LO,HI years: only these of the generator's input faces "
+                      "(e.g. 41,80 with --target_cluster 0).", **d)
+    flags.DEFINE_list("target_ages", [], "PAGAN training: LO,HI years: only these of the target cluster's real faces "
+                      "(e.g. 20,30 with --target_cluster 0: young adults, not UTKFace's many babies).", **d)
     flags.DEFINE_string("prepared_dir", PAGANTrainOptions.prepared_dir, "PAGAN/age: the folder --model prepare "
                         "writes (train.csv, val.csv, test.csv, prepare.json) and training reads.", **d)
     flags.DEFINE_float("val_fraction", 0.1, "prepare: share of persons (of faces where identities are unknown) "

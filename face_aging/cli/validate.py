@@ -80,8 +80,11 @@ def validate(fv=flags.FLAGS):
             raise FlagError(f"--{name}={fv[name].value}: must be > 0")
     if fv.model == "age":
         return None
-    if fv.target_cluster not in (1, 2, 3):
-        raise FlagError(f"--target_cluster={fv.target_cluster}: allowed values are 1 (31-40), 2 (41-50), 3 (51+)")
+    if fv.target_cluster not in (1, 2, 3) and not (fv.is_train and fv.target_cluster == 0):
+        raise FlagError(f"--target_cluster={fv.target_cluster}: allowed values are 1 (31-40), 2 (41-50), 3 (51+)"
+                        + "; in training also 0 (a generator that makes faces younger)")
+    for name in ("source_ages", "target_ages"):
+        _age_range(fv, name)
     if fv.res_blocks < 0:
         raise FlagError(f"--res_blocks={fv.res_blocks}: must be 0 or more")
     _positive(fv, "decay_every")
@@ -94,6 +97,20 @@ def validate(fv=flags.FLAGS):
     if fv.eval_pairs < 1:
         raise FlagError(f"--eval_pairs={fv.eval_pairs}: must be a positive integer")
     return _parse_weights(fv, "lambda_pixel,lambda_adv,lambda_identity", "0.20,750,0.005")
+
+
+def _age_range(fv, name):
+    """--source_ages / --target_ages: empty, or LO,HI whole years with 0 <= LO <= HI."""
+    value = fv[name].value
+    if not value:
+        return ()
+    try:
+        lo, hi = (int(v) for v in value)
+    except ValueError:
+        lo = hi = None
+    if lo is None or not 0 <= lo <= hi:
+        raise FlagError(f"--{name}={','.join(value)}: expected LO,HI in whole years with 0 <= LO <= HI, e.g. 20,30")
+    return lo, hi
 
 
 def _validate_identity(fv):

@@ -73,6 +73,11 @@ class PAGANTrainOptions:
     on_bad_checkpoint: str = "error"  # or "fallback": continue from the newest checkpoint that restores
     recipe: str = "none"              # --recipe: the named flag set this run started from (RECIPES)
     init_generator: str = ""          # a run folder (SAVEDIR/clusterK) whose G starts this run's G ("" = random)
+    # Which faces are G's inputs and which are D's real faces: by default the young faces (cluster 0) and the target
+    # cluster's; with target_cluster 0 (a generator that makes faces younger) the faces of 31 and over and the young
+    # ones. (LO, HI) years narrows either (e.g. target_ages (20, 30): young adults, not UTKFace's many babies).
+    source_ages: tuple = ()
+    target_ages: tuple = ()
     config: PAGANConfig = dataclasses.field(default_factory=PAGANConfig)
 
 

@@ -83,9 +83,38 @@ def face_stream(paths, image_size, batch_size, seed, start_step, end_step):
             .batch(batch_size, drop_remainder=True))
 
 
-def training_pairs(manifest, target_cluster, image_size, batch_size, seed, start_step, end_step):
-    """Batches of (young x, target-cluster y) for steps start_step .. end_step - 1, prefetched."""
-    young = face_stream(cluster_paths(manifest, 0, "train"), image_size, batch_size, seed, start_step, end_step)
-    old = face_stream(cluster_paths(manifest, target_cluster, "train"), image_size, batch_size, seed + 1000 *
-                      target_cluster, start_step, end_step)
+def _ages_text(ages):
+    return f"aged {ages[0]}-{ages[1]}" if ages else "of any age"
+
+
+def pair_paths(manifest, target_cluster, split_name, source_ages=(), target_ages=()):
+    """(G's input faces, D's real faces): the young faces (cluster 0) and the target cluster's; for target cluster 0
+    (a generator that makes faces younger), the faces of 31 and over and the young ones. `source_ages` and
+    `target_ages` ((LO, HI) years, inclusive; () = all) narrow each; an empty side is a PAGANDataError."""
+    ages = np.asarray(manifest.ages)
+    clusters = np.asarray(manifest.clusters)
+    source = clusters != 0 if target_cluster == 0 else clusters == 0
+    sides = []
+    for name, mask, bounds in (("input", source, source_ages), ("target", clusters == target_cluster, target_ages)):
+        if bounds:
+            mask = mask & (ages >= bounds[0]) & (ages <= bounds[1])
+        paths = [p for p, keep in zip(manifest.paths, mask) if keep]
+        if not paths:
+            what = ("faces of 31 and over" if target_cluster == 0 else "young faces (cluster 0)") \
+                if name == "input" else f"faces of cluster {target_cluster} ({AGE_CLUSTER_NAMES[target_cluster]})"
+            raise PAGANDataError(f"The {split_name} split has no {name} faces for this generator: {what} "
+                                 f"{_ages_text(bounds)}. Prepare data that has them (python main.py --model prepare "
+                                 f"--dataset ...), or widen --{'source' if name == 'input' else 'target'}_ages.")
+        sides.append(paths)
+    return tuple(sides)
+
+
+def training_pairs(manifest, target_cluster, image_size, batch_size, seed, start_step, end_step, source_ages=(),
+                   target_ages=()):
+    """Batches of (input x, target-cluster y) for steps start_step .. end_step - 1, prefetched (pair_paths)."""
+    inputs, targets = pair_paths(manifest, target_cluster, "train", source_ages, target_ages)
+    young = face_stream(inputs, image_size, batch_size, seed, start_step, end_step)
+    # The target stream's own seed (the input stream's, for target cluster 0, moved off by 500).
+    target_seed = seed + (1000 * target_cluster if target_cluster else 500)
+    old = face_stream(targets, image_size, batch_size, target_seed, start_step, end_step)
     return tf.data.Dataset.zip((young, old)).prefetch(tf.data.AUTOTUNE)

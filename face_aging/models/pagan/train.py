@@ -28,14 +28,18 @@ SHOWN = (("D", "L_D"), ("G", "L_G"), ("age", "L_G_age"), ("ide", "L_ide"), ("pix
 NUM_VIS = 8
 
 
-def visualisation_faces(train, val, image_size, seed):
-    """Fixed young faces for test/: from the validation split where it has young faces, else from training."""
+def visualisation_faces(train, val, image_size, seed, target_cluster=1, source_ages=()):
+    """Fixed input faces for test/ (young ones; for target cluster 0, older ones): from the validation split where it
+    has some, else from training."""
     for split in (val, train):
-        paths = [p for p, c in zip(split.paths, split.clusters) if c == 0]
-        if paths:
-            chosen = np.random.RandomState(seed).permutation(len(paths))[:NUM_VIS]
-            return pdata.load_images([paths[i] for i in sorted(chosen)], image_size)
-    raise pdata.PAGANDataError("No young faces (cluster 0) in the prepared data")
+        try:
+            paths = pdata.pair_paths(split, target_cluster, "", source_ages)[0]
+        except pdata.PAGANDataError:
+            continue
+        chosen = np.random.RandomState(seed).permutation(len(paths))[:NUM_VIS]
+        return pdata.load_images([paths[i] for i in sorted(chosen)], image_size)
+    raise pdata.PAGANDataError("No input faces for this generator in the prepared data "
+                               + ("(faces of 31 and over)" if target_cluster == 0 else "(young faces, cluster 0)"))
 
 
 def restore(model, job, directory):
@@ -113,10 +117,18 @@ class PAGANJob(loop.Job):
         splits = {name: prepare.read_split(options.prepared_dir, name) for name in ("train", "val")}
         splits = pdata.drop_undecodable(splits, config.image_size, run)
         self.train_split, self.val_split = splits["train"], splits["val"]
-        self.young_n = int(np.sum(self.train_split.clusters == 0))
-        self.old_n = int(np.sum(self.train_split.clusters == k))
-        print(f"\tData: {self.young_n} young faces (cluster 0) and {self.old_n} faces of cluster {k} "
-              f"({AGE_CLUSTER_NAMES[k]}) from {options.prepared_dir}")
+        inputs, targets = pdata.pair_paths(self.train_split, k, "train", options.source_ages, options.target_ages)
+        self.young_n, self.old_n = len(inputs), len(targets)
+        narrowed = [f"{side} aged {ages[0]}-{ages[1]}" for side, ages in
+                    (("inputs", options.source_ages), ("targets", options.target_ages)) if ages]
+        if k == 0:
+            print(f"\tData: {self.young_n} faces of 31 and over to make younger, {self.old_n} young faces "
+                  f"(cluster 0) to make them like" + (f" ({', '.join(narrowed)})" if narrowed else "")
+                  + f", from {options.prepared_dir}")
+        else:
+            print(f"\tData: {self.young_n} young faces (cluster 0) and {self.old_n} faces of cluster {k} "
+                  f"({AGE_CLUSTER_NAMES[k]})" + (f" ({', '.join(narrowed)})" if narrowed else "")
+                  + f" from {options.prepared_dir}")
         with (self.strategy or tf.distribute.get_strategy()).scope():  # every replica holds the judges
             phi_age = frozen.load_age_classifier(options.age_classifier)
             phi_id = frozen.load_identity_network(options.identity, config.image_size, config.seed)
@@ -147,13 +159,14 @@ class PAGANJob(loop.Job):
 
     def begin(self, writer, step):
         config = self.options.config
-        self.vis = visualisation_faces(self.train_split, self.val_split, config.image_size, config.seed)
+        self.vis = visualisation_faces(self.train_split, self.val_split, config.image_size, config.seed,
+                                       config.target_cluster, self.options.source_ages)
         imio.save_grid(self.vis, os.path.join(self.run.test, "input.png"), rows=1)
 
     def batches(self, step):
         options, config = self.options, self.options.config
         return pdata.training_pairs(self.train_split, config.target_cluster, config.image_size, options.batch_size,
-                                    config.seed, step, options.iterations)
+                                    config.seed, step, options.iterations, options.source_ages, options.target_ages)
 
     def train_step(self, batch, step):
         self.young, _ = batch
