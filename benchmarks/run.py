@@ -562,9 +562,6 @@ def main():
         print(f"original_train (the TF1 code, float32) {args.image_size}x{args.image_size} batch {args.batch_size}: "
               f"{r['images_per_s']:.1f} images/s ({r['seconds_per_step']:.2f} s/step), peak RSS "
               f"{r['peak_rss_mb']:.0f} MB", flush=True)
-        if "child_seconds_per_face" in r:
-            print(f"  ... one face taken for a child of 5 (young adult by the CAAE, then PAGAN) to ten ages: "
-                  f"{r['child_seconds_per_face']:.4f} s", flush=True)
         for (precision, xla), rate in train_rate.items():
             print(f"  caae_train {precision}{' xla' if xla else ''} against it: {rate / r['images_per_s']:.2f}x",
                   flush=True)

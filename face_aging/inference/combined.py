@@ -125,14 +125,14 @@ class CombinedAger(Ager):
         if chain_ages:
             # The children's young adults, then PAGAN from there (its own age: the one the CAAE was asked for).
             young = self._by(self.caae, faces[child], genders[child], own[child], [CHAIN_AGE])[0]
-            made = self._by(self.pagan, young, genders[child], np.full(len(young), CHAIN_AGE), chain_ages)
-            rows = np.cumsum(child) - 1                   # face i's row among the children
-            by_chain = {age: (made[a], rows) for a, age in enumerate(chain_ages)}
+            by_chain = dict(zip(chain_ages, self._by(self.pagan, young, genders[child],
+                                                     np.full(len(young), CHAIN_AGE), chain_ages)))
+        row_among_children = np.cumsum(child) - 1
         out = np.empty((len(ages),) + tuple(faces.shape), np.float32)
         for a, age in enumerate(ages):
             for i in range(len(faces)):
                 if chained[a, i]:
-                    out[a, i] = by_chain[age][0][by_chain[age][1][i]]
+                    out[a, i] = by_chain[age][row_among_children[i]]
                 else:
                     out[a, i] = by_pagan[age][i] if older[a, i] else by_caae[age][i]
         return out
