@@ -121,12 +121,17 @@ def test_pagan_export_round_trip(tmp_path):
     generators = load_generators(str(savedir))
     rng = np.random.RandomState(1)
     three, one = rng.randint(0, 256, (3, 40, 40, 3), np.uint8), rng.randint(0, 256, (1, 64, 48, 3), np.uint8)
+    grey = np.repeat(rng.randint(0, 256, (2, 40, 40, 1), np.uint8), 3, -1)      # a black-and-white photo
     outputs = load_elsewhere(tmp_path, None, [(out / f"cluster{k}", "serving_default", {"image": images})
-                                              for k in (1, 3) for images in (three, one)])
-    for k, (aged3, aged1) in zip((1, 3), (outputs[:2], outputs[2:])):
+                                              for k in (1, 3) for images in (three, one, grey)])
+    for k, (aged3, aged1, aged_grey) in zip((1, 3), (outputs[:3], outputs[3:])):
         generator = generators[k][0]
         for images, aged in ((three, aged3), (one, aged1)):
             assert_close(aged, to_uint8(generator(package_input(images, 32), training=False).numpy()))
+        # As test mode ages it (face_aging/colour.py): in black and white, though the generator's change has colour.
+        x = package_input(grey, 32)
+        assert np.abs(np.diff(generator(x, training=False).numpy(), axis=-1)).max() > 0.02
+        assert not np.diff(aged_grey.astype(int), axis=-1).any()          # R = G = B in every pixel
 
 
 @pytest.mark.parametrize("args, message", [

@@ -6,6 +6,8 @@ between two age labels is the aging itself. So, with strength k:
 
     y_t = x + k * blur(G(z, t) - G(z, o))        o = argmin_g mean |G(z, g) - x|   (the input's own group)
 
+(the change guarded against ghost features, below, and kept to the face's own colours: face_aging/colour.py).
+
 At t = o the output is the input; at other targets it is the input with G's aging added, so the identity detail the
 code cannot carry stays. The own group o is the face's age group when it is known (--input_age: a UTKFace-style name,
 or the age given), else the one whose reconstruction is closest to the input (with an age-blind code, --z_age_loss,
@@ -17,6 +19,8 @@ import math
 
 import numpy as np
 import tensorflow as tf
+
+from face_aging import colour
 
 
 def own_groups(images, progression):
@@ -71,6 +75,7 @@ def residual_change(images, faces, base, strength, sigma=None, guard=None):
                     sigma)
     if GHOST_GUARD if guard is None else guard:
         change = GUARD_MIX * guarded_change(images, change) + (1.0 - GUARD_MIX) * change
+    change = colour.in_the_faces_colours(images, change)       # a black-and-white face stays so (colour.py)
     return tf.clip_by_value(images[tf.newaxis] + strength * change, -1.0, 1.0)
 
 

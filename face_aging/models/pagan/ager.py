@@ -10,7 +10,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from face_aging import images as imio
+from face_aging import colour, images as imio
 from face_aging.models.caae.model import checkpoint_value
 from face_aging.data import labels as L
 from face_aging.models.ager import Ager, EvalOutputs, eval_targets
@@ -84,7 +84,8 @@ class PAGANAger(Ager):
                                    for i in range(0, len(faces), BATCH)])
             if config.image_size != self.size:
                 aged = tf.image.resize(aged, [self.size] * 2).numpy()
-            out[k] = aged
+            # A black-and-white face stays so (face_aging/colour.py).
+            out[k] = np.clip(faces + colour.in_the_faces_colours(faces, aged - faces).numpy(), -1.0, 1.0)
         return {k: out[k] for k in (self.trained if clusters is None else clusters)}
 
     def age(self, faces, genders, own_ages, ages):

@@ -8,6 +8,7 @@ import os
 
 import tensorflow as tf
 
+from face_aging import colour
 from face_aging.data import labels as L
 from face_aging.models.ager import ExportParts
 from face_aging.models.serving import IMAGE_SPEC, postprocess, preprocess, tf_variable
@@ -23,7 +24,10 @@ class PAGANServing(tf.Module):
 
         @tf.function(input_signature=[IMAGE_SPEC])
         def serve(image):
-            return {"aged": postprocess(generator(preprocess(image, image_size), training=False))}
+            x = preprocess(image, image_size)
+            # As test mode makes it: a black-and-white face stays so (face_aging/colour.py).
+            change = colour.in_the_faces_colours(x, generator(x, training=False) - x)
+            return {"aged": postprocess(tf.clip_by_value(x + change, -1.0, 1.0))}
 
         self.serve = serve
 
