@@ -5,7 +5,8 @@ paint cyan faces, orange backgrounds and blue lips. A face whose own colour does
 or a toned one: sepia, cyanotype) has no colour for a change of age to follow, so there the change keeps only its
 luminance, the same amount added to R, G and B, which leaves the photo's tone (Cb, Cr) exactly as it was:
 
-    change' = w * change + (1 - w) * Y(change) (1, 1, 1),    w = clip((spread - MONO_BELOW) / (COLOUR_ABOVE - MONO_BELOW), 0, 1)
+    change' = w * change + (1 - w) * Y(change) (1, 1, 1)
+    w = clip((spread - MONO_BELOW) / (COLOUR_ABOVE - MONO_BELOW), 0, 1)
 
 `spread` is the root-mean-square deviation of the face's Cb and Cr from their means over the crop, in 0-255 units.
 Faces in between the two thresholds keep part of the change's colour, so a face near them does not switch from frame
