@@ -3,7 +3,7 @@ over above its own age, the CAAE makes it younger or keeps it (at or below its o
 young adult of CHAIN_AGE, whom PAGAN ages on. PAGAN's residual generators change the face itself and keep it the same
 person, but only age; the CAAE reaches every age from 0 to 80, and with its residual aging and ghost guard makes the
 younger faces. On the 373 held-out UTKFace test faces the pair, steered, ages far more faithfully than the CAAE alone:
-per-face Spearman median 0.92 against 0.69, 16-20 to 71+ +33.5 years against +8.0, 95.6% verified at dlib < 0.5 one
+per-face Spearman median 0.92 against 0.69, 16-20 to 71+ +33.4 years against +8.0, 95.6% verified at dlib < 0.5 one
 or two groups from the face's own age, age error to target 10.2 years over 21-70.
 
 Each model runs at its own size; what it changes is carried to the faces' side (face_aging/inference/fullres.py),
