@@ -15,9 +15,9 @@ to frame of a video.
 
 import tensorflow as tf
 
-LUMA = (0.299, 0.587, 0.114)             # ITU-R BT.601, as JPEG's YCbCr
-_CB = (-0.168736, -0.331264, 0.5)
-_CR = (0.5, -0.418688, -0.081312)
+# ITU-R BT.601, as JPEG's YCbCr: the luminance row, and the chroma rows (Cb, Cr) of an RGB colour or difference.
+LUMA = (0.299, 0.587, 0.114)
+CHROMA = ((-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
 # On the 595 UTKFace val and test chips, the 21 black-and-white or toned faces spread 0-2.94, the colour faces 4.43 and
 # more (1% below 6.2): no face has colour below MONO_BELOW, every one above COLOUR_ABOVE.
 MONO_BELOW = 3.0
@@ -28,7 +28,7 @@ def chroma_spread(images):
     """[...]: how much the colour of each face ([..., H, W, 3] in [-1, 1]) varies over it, 0-255 units."""
     images = tf.convert_to_tensor(images, tf.float32) * 127.5
     spread = 0.0
-    for weights in (_CB, _CR):
+    for weights in CHROMA:
         channel = tf.reduce_sum(images * tf.constant(weights), -1)
         spread += tf.math.reduce_variance(channel, axis=[-2, -1])
     return tf.sqrt(spread)

@@ -106,7 +106,7 @@ def guarded_change(images, change, radius=None, eps=GUARD_EPS):
     change = tf.convert_to_tensor(change, tf.float32)
     size = images.shape[-2]
     radius = max(1, round(GUARD_RADIUS_PER_64 * size / 64)) if radius is None else radius
-    guide = tf.reduce_sum(images * tf.constant([0.299, 0.587, 0.114]), -1, keepdims=True)     # [N, S, S, 1]
+    guide = tf.reduce_sum(images * tf.constant(colour.LUMA), -1, keepdims=True)     # [N, S, S, 1]
     shape = tf.shape(change)
     guide = tf.reshape(tf.tile(guide[tf.newaxis], [shape[0], 1, 1, 1, 1]), tf.concat([[-1], shape[2:4], [1]], 0))
     p = tf.reshape(change, tf.concat([[-1], shape[2:]], 0))

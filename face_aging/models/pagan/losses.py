@@ -22,6 +22,8 @@ texture after 200 iterations); in 0-255 units it is ~2,000 at the start, and fal
 
 import tensorflow as tf
 
+from face_aging import colour
+
 
 def d_loss(d_old, d_generated, d_young):
     """Least-squares discriminator loss: target-cluster faces -> 1; generated and real young faces -> 0."""
@@ -44,8 +46,7 @@ def pixel_loss(young, generated, scale=127.5):
     return tf.reduce_mean(tf.square((generated - young) * scale))
 
 
-# ITU-R BT.601 chroma rows (Cb, Cr) of an RGB difference.
-CHROMA = ((-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
+CHROMA = colour.CHROMA      # the chroma rows (Cb, Cr) of an RGB difference
 
 
 def chroma_loss(young, generated, scale=127.5):
