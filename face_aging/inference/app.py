@@ -35,6 +35,7 @@ from face_aging.data import labels as L
 from face_aging.data.pipeline import printable
 from face_aging.errors import FaceAgingError
 from face_aging.faces.photo import WORK_MAX_PIXELS, PhotoLimits, megapixels, read_size
+from face_aging.inference import looks
 from face_aging.inference.fullres import DEFAULT_OUTPUT_SIZE
 from face_aging.inference.page_fields import (PageError, as_sent, explain, parse_age_now, parse_ages, parse_face,
                                               parse_gender)
@@ -162,6 +163,7 @@ class Results:
     files: list                   # every file above, for download
     face: int = 1                 # the face aged (1-based)
     gender: str = None            # the gender it was aged as (CAAE)
+    looks_note: str = ""          # where an aged face does not look its age (inference/looks.py), else ""
 
 
 def age_photo(path, ager, found, face_number, ages, gender, input_age, out_dir):
@@ -179,6 +181,9 @@ def age_photo(path, ager, found, face_number, ages, gender, input_age, out_dir):
     wanted = sorted(set(ages) | set(years))
     out = ager.age(face, [L.GENDER_NAMES.index(gender)], [own], wanted)
     index = {age: k for k, age in enumerate(wanted)}
+    estimator = looks.estimator_or_none()
+    looks_said = "" if estimator is None else looks.said(ages, looks.read(estimator, np.stack([out[index[a], 0]
+                                                                                               for a in ages])))
 
     def at(age, i):
         return out[index[age], i]
@@ -197,7 +202,7 @@ def age_photo(path, ager, found, face_number, ages, gender, input_age, out_dir):
     files = [aligned, strip, gif] + [p for _, p in faces] + [p for _, p in photos]
     side = crop.crop.shape[0] if crop.full is None else crop.full.shape[0]
     return Results(aligned=aligned, strip=strip, gif=gif, faces=faces, side=side, photos=photos, files=files,
-                   face=face_number, gender=gender)
+                   face=face_number, gender=gender, looks_note=looks_said)
 
 
 # --- The page --------------------------------------------------------------------------------------------------------
@@ -329,7 +334,9 @@ def build_page(page, sweep=CACHE_SWEEP):
         names = ", ".join(_age_label(a) for a, _ in results.faces)
         summary = (f"Face {results.face} at {names} (left to right, after the input), at the face's own "
                    f"resolution ({results.side}x{results.side})."
-                   + (f" Aged as {results.gender}." if ager.takes_gender else ""))
+                   + (f" Aged as {results.gender}." if ager.takes_gender else "")
+                   + (f" {results.looks_note[0].upper()}{results.looks_note[1:]} (the bundled age estimator's "
+                      f"reading)." if results.looks_note else ""))
         gallery = [(p, _age_label(a)) for a, p in results.photos]
         return results.aligned, results.strip, results.gif, gallery, results.files, summary
 

@@ -30,14 +30,16 @@ class FaceInfo:
     age: float                      # years now (NaN: unknown, no estimator)
     age_from: str                   # one of FROM, or "unknown"
     female_probability: float = None   # the estimator's, where it was asked
+    outputs: list = None            # looks.record(): how old each aged face looks (after aging)
 
     @property
     def gender_name(self):
         return L.GENDER_NAMES[self.gender]
 
     def record(self):
-        return {"file": self.file, "face": self.face, "gender": self.gender_name, "gender_from": self.gender_from,
-                "age": None if math.isnan(self.age) else round(float(self.age), 1), "age_from": self.age_from}
+        out = {"file": self.file, "face": self.face, "gender": self.gender_name, "gender_from": self.gender_from,
+               "age": None if math.isnan(self.age) else round(float(self.age), 1), "age_from": self.age_from}
+        return out if self.outputs is None else {**out, "outputs": self.outputs}
 
 
 def name_labels(path):
@@ -114,7 +116,8 @@ def say(infos, names):
 
 
 def write_faces_json(infos, test_dir):
-    """test/faces.json: one object per face (file, face, gender, gender_from, age, age_from); returns its path."""
+    """test/faces.json: one object per face (file, face, gender, gender_from, age, age_from, and once the face is
+    aged, outputs: how old each aged face looks); returns its path."""
     path = os.path.join(test_dir, "faces.json")
     with atomic_write(path) as f:
         f.write(json.dumps([info.record() for info in infos], indent=1).encode() + b"\n")

