@@ -10,8 +10,6 @@ A face "looks" its reading by the same single view that age steering (steering.p
 `--model combined` the reading is the one steering chose the face by.
 """
 
-import functools
-
 import numpy as np
 
 # Twice the estimator's mean error on held-out real faces (5.1 years, its model card): a face read further than this
@@ -19,18 +17,13 @@ import numpy as np
 MISS_YEARS = 10.0
 
 
-@functools.lru_cache(maxsize=2)
-def _reader(estimator):
-    from face_aging.models.estimator.network import age_reader
-    return age_reader(estimator)
-
-
 def read(estimator, faces):
     """Years [N] (numpy float64): `estimator`'s reading of faces [N, S, S, 3] in [-1, 1] (any size)."""
+    from face_aging.models.estimator.network import age_reader
     faces = np.asarray(faces, np.float32)
     if not len(faces):
         return np.zeros(0)
-    return np.asarray(_reader(estimator)(faces), np.float64)
+    return np.asarray(age_reader(estimator)(faces), np.float64)
 
 
 def misses(ages, looks, years=MISS_YEARS):

@@ -5,6 +5,8 @@ of `AGE_SIGMA` years around the labelled age: neighbouring years share what they
 ages between bins, which a single regression output trained on UTKFace's skewed ages does less well.
 """
 
+import functools
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -66,9 +68,11 @@ def losses(gender_logit, age_logits, genders, ages):
     return gender, age
 
 
+@functools.lru_cache(maxsize=4)
 def age_reader(model, batch_size=128):
     """A function faces [N, S, S, 3] in [-1, 1] (any size) -> ages in years [N] (numpy): one view each, traced once,
-    for callers that read many faces per face they make (inference/steering.py: 3 ms a face against estimate()'s 7)."""
+    for callers that read many faces per face they make (inference/steering.py: 3 ms a face against estimate()'s 7).
+    One per model: steering and inference/looks.py share its trace."""
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
     def read(x):
         return expected_age(model(tf.image.resize(x, [model.image_size] * 2, antialias=True), training=False)[1])
