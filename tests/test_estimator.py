@@ -37,10 +37,36 @@ def estimator_run(tmp_path_factory):
     assert result.returncode == 0, result.stderr
     savedir = root / "run"
     result = call_main("--model", "estimator", "--is_train", "--prepared_dir", str(root / "prepared"), "--savedir",
-                       str(savedir), "--epoch=3", *TINY)
+                       str(savedir), "--epoch=3", "--estimator_texture=0.5", *TINY)
     assert result.returncode == 0, result.stderr
     assert "Epoch 3: validation age error" in result.stdout
     return root, savedir
+
+
+def test_texture_jitter_sharpens_or_softens_and_adds_grain_the_same_way_each_time():
+    """--estimator_texture: a share of the training views sharpened, softened and grainy (train.texture_jitter);
+    the rest as without it, and a view is the same for the same seed (a resumed run sees the same data)."""
+    import tensorflow as tf
+    from face_aging.models.caae.residual import smooth
+    from face_aging.models.estimator.train import augment
+    # Fine detail everywhere (noise of a quarter of the range): grain adds little to it, a mask scales it.
+    face = tf.cast(tf.random.stateless_uniform([48, 48, 3], [1, 1], 96, 160, tf.int32), tf.uint8)
+
+    def fine(x):                                           # the view's detail finer than a pixel's Gaussian
+        return float(tf.reduce_mean(tf.abs(x - smooth(x, 1.0))))
+    seeds = [tf.constant([9, k], tf.int64) for k in range(24)]
+    plain = [augment(face, seed) for seed in seeds]
+    always = [augment(face, seed, 1.0) for seed in seeds]
+    ratios = np.array([fine(a) / fine(p) for a, p in zip(always, plain)])
+    assert (ratios > 1.3).sum() >= 4 and (ratios < 0.7).sum() >= 2, ratios        # sharpened; softened
+    half = [augment(face, seed, 0.5) for seed in seeds]
+    same = sum(np.array_equal(h.numpy(), p.numpy()) for h, p in zip(half, plain))
+    assert 4 <= same <= 20                                   # about half the views untouched
+    np.testing.assert_array_equal(augment(face, seeds[3], 1.0).numpy(), always[3].numpy())
+    # A flat face stays flat through every other change; the grain is what gives it texture.
+    flat = tf.fill([48, 48, 3], tf.constant(128, tf.uint8))
+    assert all(float(tf.math.reduce_std(augment(flat, seed))) < 1e-6 for seed in seeds[:6])
+    assert sum(float(tf.math.reduce_std(augment(flat, seed, 1.0))) > 0.005 for seed in seeds[:6]) >= 4
 
 
 @pytest.mark.slow
@@ -48,6 +74,7 @@ def test_training_writes_a_run_that_resumes_and_evaluates(estimator_run):
     root, savedir = estimator_run
     options = json.loads((savedir / "options.json").read_text())
     assert options["model"] == "estimator" and options["image_size"] == 32 and options["width"] == 4
+    assert options["texture"] == 0.5
     assert any(name.startswith("events") for name in os.listdir(savedir / "summary"))
     again = call_main("--model", "estimator", "--is_train", "--prepared_dir", str(root / "prepared"), "--savedir",
                       str(savedir), "--epoch=3", *TINY)
@@ -117,3 +144,5 @@ def test_estimator_flag_errors(tmp_path):
     assert result.returncode == 2 and "--model estimator trains (--is_train) or is measured" in result.stderr
     result = call_main("--model", "estimator", "--is_train", "--estimator_width=0")
     assert result.returncode == 2 and "--estimator_width=0" in result.stderr
+    result = call_main("--model", "estimator", "--is_train", "--estimator_texture=1.5")
+    assert result.returncode == 2 and "--estimator_texture=1.5: a share of the training views" in result.stderr

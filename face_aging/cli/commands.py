@@ -218,7 +218,7 @@ def run_estimator(fv, weights):
         prepared_dir=fv.prepared_dir, savedir=fv.savedir, image_size=fv.image_size, width=fv.estimator_width,
         epochs=fv.epoch, batch_size=fv.batch_size, learning_rate=fv.learning_rate,
         checkpoint_minutes=fv.checkpoint_minutes, summary_every=fv.summary_every, seed=fv.seed,
-        on_bad_checkpoint=fv.on_bad_checkpoint))
+        on_bad_checkpoint=fv.on_bad_checkpoint, texture=fv.estimator_texture))
 
 
 def run_prepare(fv, weights):

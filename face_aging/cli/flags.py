@@ -232,6 +232,8 @@ def define_flags(fv=flags.FLAGS):
                        "paper's.", **d)
     flags.DEFINE_integer("estimator_width", EstimatorOptions.width, "estimator: channels of its first convolutions "
                          "(doubling per stage, at most 8x).", **d)
+    flags.DEFINE_float("estimator_texture", EstimatorOptions.texture, "estimator: the share of training views "
+                       "given a random unsharp mask or softening and grain (0-1; 0 = none).", **d)
     flags.DEFINE_float("vgg_width", AgeOptions.width, "age: width of the VGG-16 classifier relative to the real one "
                        "(1.0; smaller for quick runs; VGG-Face initialisation needs 1.0).", **d)
     flags.DEFINE_integer("fc_units", AgeOptions.fc_units, "age: units of the classifier's fc6 and fc7.", **d)

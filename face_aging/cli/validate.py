@@ -142,6 +142,8 @@ def _validate_estimator(fv):
     _positive(fv, "batch_size", "summary_every", "epoch", "estimator_width")
     if not fv.learning_rate > 0:
         raise FlagError(f"--learning_rate={fv.learning_rate}: must be > 0")
+    if not 0 <= fv.estimator_texture <= 1:
+        raise FlagError(f"--estimator_texture={fv.estimator_texture}: a share of the training views, from 0 to 1")
     return None
 
 

@@ -17,5 +17,6 @@ class EstimatorOptions:
     checkpoint_minutes: float = 10.0
     summary_every: int = 10
     seed: int = 2017
+    texture: float = 0.0           # share of training views given train.texture_jitter (--estimator_texture)
     on_bad_checkpoint: str = "error"
     recipe: str = "none"

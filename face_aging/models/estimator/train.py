@@ -32,9 +32,31 @@ def load_faces(manifest, image_size, batch_size=256):
                                                                                              image_size, 3), np.uint8)
 
 
-def augment(image, seed):
+# Texture jitter (--estimator_texture): photos come sharpened by a camera's pipeline, softened or grainy, and a small
+# estimator trained on clean chips reads sharpening and grain as age: an unsharp mask (2 px, 200%) on the val faces
+# made the first bundled estimator read them 4.8 years older, --eval's judge 1.5 (MODEL_CARD.md). A share of the
+# training views gets a random unsharp mask or softening (Gaussians of these sigmas, in pixels at the training size)
+# and grain.
+TEXTURE_SIGMAS = (0.7, 1.4)
+TEXTURE_AMOUNT = (-0.8, 2.0)     # the detail x - blur(x) added this many times: below 0 softens, above sharpens
+TEXTURE_GRAIN = 0.06             # at most this standard deviation of grey grain, in [-1, 1] units (7.6 / 255)
+
+
+def texture_jitter(x, seed):
+    """`x` [S, S, 3] in [-1, 1] with a random unsharp mask or softening and grain (not clipped)."""
+    from face_aging.models.caae.residual import smooth
+    seeds = tf.random.experimental.stateless_split(seed, 4)
+    wide = tf.random.stateless_uniform([], seeds[0]) < 0.5
+    detail = x - tf.where(wide, smooth(x, TEXTURE_SIGMAS[1]), smooth(x, TEXTURE_SIGMAS[0]))
+    x = x + tf.random.stateless_uniform([], seeds[1], *TEXTURE_AMOUNT) * detail
+    grain = tf.random.stateless_uniform([], seeds[2], 0.0, TEXTURE_GRAIN)
+    return x + grain * tf.random.stateless_normal(tf.concat([tf.shape(x)[:2], [1]], 0), seeds[3])
+
+
+def augment(image, seed, texture=0.0):
     """A training view of a uint8 face: mirrored half the time, shifted by up to 1/16 of its side (mirrored edges),
-    brightness and contrast jittered; float32 in [-1, 1]. `seed` [2] makes it the same on a resumed run."""
+    brightness and contrast jittered, and with probability `texture` texture_jitter; float32 in [-1, 1]. `seed` [2]
+    makes it the same on a resumed run."""
     size = image.shape[0]
     pad = max(1, size // 16)
     seeds = tf.random.experimental.stateless_split(seed, 5)
@@ -45,6 +67,9 @@ def augment(image, seed):
     x = x + tf.random.stateless_uniform([], seeds[2], -0.15, 0.15)
     mean = tf.reduce_mean(x)
     x = (x - mean) * tf.random.stateless_uniform([], seeds[3], 0.75, 1.25) + mean
+    if texture > 0:
+        chance, jitter = tf.unstack(tf.random.experimental.stateless_split(seeds[4], 2))
+        x = tf.cond(tf.random.stateless_uniform([], chance) < texture, lambda: texture_jitter(x, jitter), lambda: x)
     return tf.clip_by_value(x, -1.0, 1.0)
 
 
@@ -107,7 +132,7 @@ class EstimatorJob(loop.EpochJob):
 
         def view(position, i):
             seed = tf.stack([tf.constant(options.seed, tf.int64), position])
-            return augment(tf.gather(faces, i), seed), tf.gather(ages, i), tf.gather(genders, i)
+            return augment(tf.gather(faces, i), seed, options.texture), tf.gather(ages, i), tf.gather(genders, i)
 
         flat = indices.reshape(-1)
         return (tf.data.Dataset.from_tensor_slices((np.arange(first, first + len(flat), dtype=np.int64), flat))
