@@ -88,7 +88,6 @@ def test_training_writes_a_run_that_resumes_and_evaluates(estimator_run):
 
 @pytest.mark.slow
 def test_bundling_a_run_and_loading_it(estimator_run, tmp_path):
-    import tensorflow as tf
     from face_aging.models.estimator import bundled, network
     _, savedir = estimator_run
     directory = str(tmp_path / "bundled")
