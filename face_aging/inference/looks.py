@@ -1,7 +1,7 @@
 """How old each aged face looks, and saying so where it is far from the age asked (docs/photos.md#how-old-the-faces-look).
 
-Neither model makes every face every age: the guarded CAAE hardly makes an old face young, and PAGAN's faces stop in
-the 60s (docs/photos.md). Asked to make an 83-year-old 10, 25, 45 and 65, the pair gives four faces that the
+Neither model makes every face every age: the guarded CAAE hardly makes an old face young, PAGAN makes no face younger
+and its faces stop in the 60s (docs/photos.md). Asked to make an 83-year-old 10, 25, 45 and 65, the pair gives four faces that the
 estimator reads 79-81, near-copies of the photo; without a word a user cannot tell that from a fault. So test mode
 and the page read every face they make with the bundled age estimator (face_aging/models/estimator, trained here;
 not one of --eval's judges), write the readings to test/faces.json and say where one is far from its age.
@@ -43,14 +43,14 @@ def _span(values):
 
 def said(ages, looks, years=MISS_YEARS):
     """What to tell of one face's outputs ("" when each looks within `years` of its age): e.g. "asked for 10, 25
-    and 45 years, it looks 79-81: the models do not make this face that young"."""
+    and 45 years, it looks 79-81, more than 10 years older than asked"."""
     parts = []
-    for younger, word in ((True, "young"), (False, "old")):
+    for younger, word in ((True, "older"), (False, "younger")):
         missed = [(a, look) for a, look in misses(ages, looks, years) if (look > a) == younger]
         if missed:
             unit = "year" if [a for a, _ in missed] == [1] else "years"
             parts.append(f"asked for {_ages_said([a for a, _ in missed])} {unit}, it looks "
-                         f"{_span([look for _, look in missed])}: the models do not make this face that {word}")
+                         f"{_span([look for _, look in missed])}, more than {years:g} years {word} than asked")
     return "; ".join(parts)
 
 
@@ -73,8 +73,7 @@ def say(names, records, shown=10):
         print(f"\t... and {len(lines) - shown} more face(s) that do not look an age asked")
     if lines:
         print(f"\tHow old each aged face looks is the bundled age estimator's reading (every one: test/faces.json); "
-              f"a face more than {MISS_YEARS:g} years from the age asked is the nearest the models make "
-              f"(docs/photos.md#how-old-the-faces-look)")
+              f"such a face is as near the age asked as the model comes (docs/photos.md#how-old-the-faces-look)")
     return len(lines)
 
 
