@@ -15,13 +15,15 @@ def test_faces_far_from_their_age_are_named_each_way():
     ages = [10, 25, 45, 65, 80]
     assert looks.said(ages, [79.6, 79.6, 79.8, 81.2, 80.1]) == (
         "asked for 10, 25, 45 and 65 years, it looks 80-81, more than 10 years older than asked")
-    assert looks.said([30, 70], [33.0, 55.4]) == "asked for 70 years, it looks 55, more than 10 years younger than asked"
+    assert looks.said([30, 70], [33.0, 55.4]) == (
+        "asked for 70 years, it looks 55, more than 10 years younger than asked")
     both = looks.said([5, 40, 80], [30.0, 41.0, 60.0])
     assert both.startswith("asked for 5 years, it looks 30") and "; asked for 80 years, it looks 60" in both
     assert looks.said([20, 40], [29.9, 30.1]) == ""                      # within MISS_YEARS each way
     assert looks.said([1], [30.0]) == "asked for 1 year, it looks 30, more than 10 years older than asked"
     assert looks.misses([20, 40], [30.2, 29.8]) == [(20, 30.2), (40, 29.8)]
-    assert looks.record([10, 80], [79.64, np.float32(80.06)]) == [{"age": 10, "looks": 79.6}, {"age": 80, "looks": 80.1}]
+    assert looks.record([10, 80], [79.64, np.float32(80.06)]) == [{"age": 10, "looks": 79.6},
+                                                                 {"age": 80, "looks": 80.1}]
 
 
 def test_the_reading_is_the_estimators_single_view_at_any_size():

@@ -1,10 +1,12 @@
-"""How old each aged face looks, and saying so where it is far from the age asked (docs/photos.md#how-old-the-faces-look).
+"""How old each aged face looks, and saying so where it is far from the age asked
+(docs/photos.md#how-old-the-faces-look).
 
-Neither model makes every face every age: the guarded CAAE hardly makes an old face young, PAGAN makes no face younger
-and its faces stop in the 60s (docs/photos.md). Asked to make an 83-year-old 10, 25, 45 and 65, the pair gives four faces that the
-estimator reads 79-81, near-copies of the photo; without a word a user cannot tell that from a fault. So test mode
-and the page read every face they make with the bundled age estimator (face_aging/models/estimator, trained here;
-not one of --eval's judges), write the readings to test/faces.json and say where one is far from its age.
+Neither model makes every face every age: the guarded CAAE hardly makes an old face young, PAGAN makes no face
+younger and its faces stop in the 60s (docs/photos.md). Asked to make an 83-year-old 10, 25, 45 and 65, the pair
+gives four faces that the estimator reads 79-81, near-copies of the photo; without a word a user cannot tell that from
+a fault. So test mode and the page read every face they make with the bundled age estimator
+(face_aging/models/estimator, trained here; not one of --eval's judges), write the readings to test/faces.json and
+say where one is far from its age.
 
 A face "looks" its reading by the same single view that age steering (steering.py) reads, so that for
 `--model combined` the reading is the one steering chose the face by.
@@ -60,8 +62,8 @@ def record(ages, looks):
 
 
 def say(names, records, shown=10):
-    """The console's account of the faces that do not look the age asked (at most `shown` lines, then a count);
-    `records`: each face's record() or None (not read)."""
+    """Print the faces that do not look the age asked (at most `shown` lines, then a count); `records`: each face's
+    record() or None (not read)."""
     lines = []
     for name, outputs in zip(names, records):
         text = said([o["age"] for o in outputs], [o["looks"] for o in outputs]) if outputs else ""
@@ -72,9 +74,8 @@ def say(names, records, shown=10):
     if len(lines) > shown:
         print(f"\t... and {len(lines) - shown} more face(s) that do not look an age asked")
     if lines:
-        print(f"\tHow old each aged face looks is the bundled age estimator's reading (every one: test/faces.json); "
-              f"such a face is as near the age asked as the model comes (docs/photos.md#how-old-the-faces-look)")
-    return len(lines)
+        print("\tHow old each aged face looks is the bundled age estimator's reading (every one: test/faces.json); "
+              "such a face is as near the age asked as the model comes (docs/photos.md#how-old-the-faces-look)")
 
 
 def estimator_or_none():

@@ -336,10 +336,11 @@ def run_test(options, ager=None):
                 pasted, fulls[start:stop], gif_ms=GIF_YEAR_MS)
             written += paths
             aged += chunk_aged
-            if estimator is not None:
+            if estimator is not None:           # the chunk's faces at the ages asked, read at once
+                read = looks.read(estimator, np.stack([out[j][index[j][age]] for j in range(stop - start)
+                                                       for age in asked])).reshape(stop - start, len(asked))
                 for j in range(stop - start):
-                    infos[start + j].outputs = looks.record(asked, looks.read(
-                        estimator, np.stack([out[j][index[j][age]] for age in asked])))
+                    infos[start + j].outputs = looks.record(asked, read[j])
     if estimator is not None and len(infos):
         write_faces_json(infos, test_dir)
         looks.say([printable(name) for name in names], [info.outputs for info in infos])
