@@ -137,8 +137,9 @@ def damaged_jpeg(size=40):
 PAGAN_ARCH = {"image_size": 32, "gen_channels": 4, "res_blocks": 1, "padding": "zero"}
 
 
-def write_pagan_run(savedir, clusters, seed=5):
-    """SAVEDIR/clusterK/{checkpoint, options.json} for each K: tiny generators with random weights."""
+def write_pagan_run(savedir, clusters, seed=5, **arch):
+    """SAVEDIR/clusterK/{checkpoint, options.json} for each K: tiny generators with random weights (PAGAN_ARCH, with
+    `arch` on top)."""
     import keras
     import tensorflow as tf
     from face_aging.models.pagan.config import PAGANConfig
@@ -147,11 +148,14 @@ def write_pagan_run(savedir, clusters, seed=5):
     generators = {}
     for k in clusters:
         keras.utils.set_random_seed(seed + k)
-        generator = build_generator(PAGANConfig(target_cluster=k, **PAGAN_ARCH))
+        generator = build_generator(PAGANConfig(target_cluster=k, **dict(PAGAN_ARCH, **arch)))
+        if generator.residual:      # a residual generator starts with no change at all: give it one
+            for variable in generator.out_conv.trainable_variables:
+                variable.assign(tf.random.normal(variable.shape, stddev=0.05, seed=seed + k))
         run = RunDir(os.path.join(savedir, f"cluster{k}")).make()
         tf.train.CheckpointManager(tf.train.Checkpoint(generator=generator), run.checkpoint, max_to_keep=1,
                                    checkpoint_name="model").save(1)
-        run.write_options(dict(PAGAN_ARCH, target_cluster=k))
+        run.write_options(dict(PAGAN_ARCH, target_cluster=k, **arch))
         generators[k] = generator
     return generators
 

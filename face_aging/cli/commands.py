@@ -171,11 +171,13 @@ def run_pagan(fv, weights):
         identity_layer=fv.identity_layer, residual_output=fv.residual_output, learning_rate=fv.learning_rate,
         beta1=fv.beta1, decay_every=fv.decay_every, upsample=fv.upsample, template=fv.template,
         weights=LossWeights(pixel=weights[0], adversarial=weights[1], identity=weights[2],
-                            pixel_every=fv.pixel_every, chroma=fv.chroma),
+                            pixel_every=fv.pixel_every, chroma=fv.chroma, estimator=fv.estimator_age,
+                            estimator_target=fv.estimator_target),
         seed=fv.seed, precision=training_precision(fv), xla=fv.xla)
     train(PAGANTrainOptions(
         savedir=fv.savedir, prepared_dir=fv.prepared_dir, iterations=fv.iterations, batch_size=fv.batch_size,
-        age_classifier=fv.age_classifier, identity=fv.identity, use_trained_model=fv.use_trained_model,
+        age_classifier=fv.age_classifier, identity=fv.identity, estimator_dir=fv.estimator_dir,
+        use_trained_model=fv.use_trained_model,
         sample_every=fv.sample_every, save_every=fv.save_every, checkpoint_minutes=fv.checkpoint_minutes,
         summary_every=fv.summary_every, on_bad_checkpoint=fv.on_bad_checkpoint, recipe=fv.recipe,
         init_generator=fv.init_generator, source_ages=tuple(int(v) for v in fv.source_ages),

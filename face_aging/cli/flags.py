@@ -238,7 +238,15 @@ def define_flags(fv=flags.FLAGS):
                        "(1.0; smaller for quick runs; VGG-Face initialisation needs 1.0).", **d)
     flags.DEFINE_integer("fc_units", AgeOptions.fc_units, "age: units of the classifier's fc6 and fc7.", **d)
     flags.DEFINE_string("age_classifier", PAGANTrainOptions.age_classifier, "PAGAN: phi_age, as "
-                        "written by --model age.", **d)
+                        "written by --model age, or 'estimator' (the age estimator of --estimator_dir, its stages as "
+                        "the discriminator's features; docs/pagan_recipe.md).", **d)
+    flags.DEFINE_float("estimator_age", LossWeights.estimator, "PAGAN: weight of the recipe's L_est, the squared "
+                       "shortfall of the age estimator's reading of G(x) below --estimator_target (0 = off, the "
+                       "paper's).", **d)
+    flags.DEFINE_float("estimator_target", LossWeights.estimator_target, "PAGAN: L_est's target age, in years.", **d)
+    flags.DEFINE_string("estimator_dir", PAGANTrainOptions.estimator_dir, "PAGAN: the age estimator that "
+                        "--age_classifier estimator and L_est use: a run of --model estimator ('' = the bundled "
+                        "one).", **d)
     flags.DEFINE_string("identity", PAGANTrainOptions.identity, "PAGAN: the identity network: a folder "
                         "written by --model import (VGG-Face, the paper's), a folder written by --model identity "
                         "(the instance-discrimination network), 'caae' (the bundled CAAE's age-blind encoder; "

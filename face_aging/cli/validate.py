@@ -90,6 +90,10 @@ def validate(fv=flags.FLAGS):
     _positive(fv, "decay_every")
     if not fv.chroma >= 0:
         raise FlagError(f"--chroma={fv.chroma}: must be 0 (off) or more")
+    if not fv.estimator_age >= 0:
+        raise FlagError(f"--estimator_age={fv.estimator_age}: must be 0 (off) or more")
+    if not 0 < fv.estimator_target <= 100:
+        raise FlagError(f"--estimator_target={fv.estimator_target}: must be an age in years, above 0 and at most 100")
     if not 0 <= fv.beta1 < 1:
         raise FlagError(f"--beta1={fv.beta1}: must be in [0, 1)")
     if not fv.is_train or fv.eval:

@@ -44,10 +44,15 @@ def describe(k):
     return f"the bundled generator {NAME}/cluster{k} (trained on UTKFace with the utkface128 recipe; {card_path()})"
 
 
-def write(savedir, directory=DIRECTORY):
+def write(savedir, directory=DIRECTORY, scale=1.0):
     """Make a run's generators the bundled ones: for every SAVEDIR/clusterK with a checkpoint, the generator alone (no
     discriminator, no optimiser state) as DIRECTORY/clusterK/generator.*, beside the run's options.json and where it
-    came from. For maintainers: `python -m face_aging.models.pagan.bundled SAVEDIR`. Returns the prefixes written."""
+    came from. For maintainers: `python -m face_aging.models.pagan.bundled SAVEDIR [--scale S]`. Returns the prefixes
+    written.
+
+    `scale`: a residual generator's change G(x) - x multiplied by S (its last convolution's kernel and bias; the change
+    is linear in them), recorded as `_change_scale`. The strength of a change is chosen on validation faces after
+    training, where age and likeness trade (docs/pagan_recipe.md); scaled here, the shipped file is the model."""
     import tensorflow as tf
     from face_aging.models.pagan.config import config_from_run
     from face_aging.models.pagan.model import build_generator
@@ -58,8 +63,15 @@ def write(savedir, directory=DIRECTORY):
         latest = tf.train.latest_checkpoint(run.checkpoint) if os.path.isdir(run.checkpoint) else None
         if not latest:
             continue
-        generator = build_generator(config_from_run(run))
+        config = config_from_run(run)
+        generator = build_generator(config)
         tf.train.Checkpoint(generator=generator).restore(latest).expect_partial().assert_existing_objects_matched()
+        if scale != 1.0:
+            if not config.residual_output:
+                raise ValueError(f"{run.root}: --scale needs a residual generator (--residual_output); this one "
+                                 f"draws whole faces, whose change is not linear in its last layer")
+            for variable in generator.out_conv.trainable_variables:
+                variable.assign(variable * scale)
         os.makedirs(cluster_dir(k, directory), exist_ok=True)
         checkpoint = tf.train.Checkpoint(generator=generator)
         checkpoint.save_counter  # created, so that a restore of the generator alone matches every object written
@@ -69,6 +81,8 @@ def write(savedir, directory=DIRECTORY):
         step = reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") if reader.has_tensor(
             "step/.ATTRIBUTES/VARIABLE_VALUE") else "unknown"
         recorded["_bundled_from"] = f"{os.path.basename(latest)} of {run.root} (step {step})"
+        if scale != 1.0:
+            recorded["_change_scale"] = scale
         with open(os.path.join(cluster_dir(k, directory), "options.json"), "w") as f:
             json.dump(recorded, f, indent=2, sort_keys=True)
             f.write("\n")
@@ -78,5 +92,9 @@ def write(savedir, directory=DIRECTORY):
 
 
 if __name__ == "__main__":
-    import sys
-    print("\n".join(write(sys.argv[1])))
+    import argparse
+    parser = argparse.ArgumentParser(description="Make a run's PAGAN generators the bundled ones.")
+    parser.add_argument("savedir")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply each residual generator's change by this")
+    arguments = parser.parse_args()
+    print("\n".join(write(arguments.savedir, scale=arguments.scale)))

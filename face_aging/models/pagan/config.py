@@ -26,6 +26,8 @@ class LossWeights:
     pixel_every: int = 5
     pixel_scale: float = 127.5     # [-1, 1] differences -> 0-255 units
     chroma: float = 0.0            # recipe: weight of L_chroma (losses.py); 0 = the paper's objective
+    estimator: float = 0.0         # recipe: weight of L_est (losses.py); 0 = the paper's objective
+    estimator_target: float = 70.0  # L_est's target age in years
 
 
 @dataclasses.dataclass
@@ -64,6 +66,7 @@ class PAGANTrainOptions:
     batch_size: int = 8
     age_classifier: str = AGE_CLASSIFIER_DIR
     identity: str = VGG_FACE_DIR          # a converted VGG-Face folder, "caae" (the recipe's stand-in) or "random"
+    estimator_dir: str = ""               # the age estimator of --age_classifier estimator and L_est ("" = bundled)
     use_trained_model: bool = True
     sample_every: int = 500
     save_every: int = 2000

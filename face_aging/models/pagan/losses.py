@@ -9,8 +9,11 @@ discriminator's 12x3 map on the age classifier's features, phi_id: the VGG-Face 
     L_pix   = E_x[ mean over pixels (G(x) - x)^2 ]   (in 0-255 pixel units)
     L_G     = lambda_adv L_G_age + lambda_ide L_ide + lambda_pix L_pix   (L_pix only every 5th G step)
               + lambda_chroma L_chroma                                      (the recipe's option, 0 by default)
+              + lambda_est L_est                                            (the recipe's option, 0 by default)
 
     L_chroma = E_x[ mean over pixels of the squared chroma (Cb, Cr) of G(x) - x ]  (0-255 units)
+    L_est    = E_x[ max(0, a_target - A(G(x)))^2 ]   A: the package's age estimator's reading in years, over random
+                                                     views of G(x) blurred by a pixel (estimator_judge.AgeReading)
 
 Real young faces are negatives for D (not only generated ones): D must learn age, not realism alone.
 
@@ -57,14 +60,22 @@ def chroma_loss(young, generated, scale=127.5):
     return tf.reduce_mean(tf.square(chroma))
 
 
+def estimator_age_loss(estimated_age, target):
+    """The squared shortfall (years) of the estimator's reading of G(x) below the target age: faces already read as
+    old as the target cost nothing, so the term pulls the age up without pushing past it."""
+    return tf.reduce_mean(tf.square(tf.nn.relu(target - estimated_age)))
+
+
 def pixel_step(g_step, every):
     """1.0 on every `every`-th generator step (counting from the first), else 0.0: a tensor, so the compiled step
     does not retrace when the pixel term switches on and off."""
     return tf.cast(tf.equal(tf.math.floormod(g_step, every), 0), tf.float32)
 
 
-def pagan_losses(d_old, d_generated, d_young, id_young, id_generated, young, generated, use_pixel, weights):
-    """Every term of the objective (as scalars) plus the totals `L_D` and `L_G`."""
+def pagan_losses(d_old, d_generated, d_young, id_young, id_generated, young, generated, use_pixel, weights,
+                 estimated_age=None):
+    """Every term of the objective (as scalars) plus the totals `L_D` and `L_G`. `estimated_age` [N]: the estimator's
+    reading of G(x) when L_est is on (then `L_est` and the batch's mean reading `est_age` are terms too)."""
     terms = {
         "L_D": d_loss(d_old, d_generated, d_young),
         "L_G_age": g_age_loss(d_generated),
@@ -77,4 +88,8 @@ def pagan_losses(d_old, d_generated, d_young, id_young, id_generated, young, gen
     }
     terms["L_G"] = (weights.adversarial * terms["L_G_age"] + weights.identity * terms["L_ide"]
                     + weights.pixel * use_pixel * terms["L_pix"] + weights.chroma * terms["L_chroma"])
+    if estimated_age is not None:
+        terms["L_est"] = estimator_age_loss(estimated_age, weights.estimator_target)
+        terms["est_age"] = tf.reduce_mean(estimated_age)
+        terms["L_G"] = terms["L_G"] + weights.estimator * terms["L_est"]
     return terms

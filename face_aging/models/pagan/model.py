@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from face_aging.training import distribute, precision
 from face_aging.models.pagan import losses
+from face_aging.models.pagan.estimator_judge import AgeReading
 from face_aging.models.pagan.networks import PAGANGenerator, PyramidDiscriminator
 from face_aging.models.pagan.vgg import TAPS
 from face_aging.training.adversarial import AdversarialModel
@@ -37,10 +38,11 @@ class PAGAN(AdversarialModel):
     """G and D for `config.target_cluster`, judged by the frozen `phi_age` and `phi_id`.
 
     `strategy` (a tf.distribute strategy, None for one device) holds the variables and runs the step on its replicas;
-    load the judges inside its scope too, so that every replica has its own copy.
+    load the judges inside its scope too, so that every replica has its own copy. `estimator`: the frozen age
+    estimator that reads G(x) for L_est (config.weights.estimator > 0; estimator_judge.py).
     """
 
-    def __init__(self, config, phi_age, phi_id, strategy=None):
+    def __init__(self, config, phi_age, phi_id, strategy=None, estimator=None):
         AdversarialModel.__init__(self, config, strategy)
         self.phi_age, self.phi_id = phi_age, phi_id
         for judge in (phi_age, phi_id):
@@ -58,6 +60,12 @@ class PAGAN(AdversarialModel):
         self.networks = [self.generator, self.discriminator]
         self.players = [("D", self.discriminator.trainable_variables, "L_D"),
                         ("G", self.generator.trainable_variables, "L_G")]
+        self.age_reading = None
+        if config.weights.estimator > 0:
+            if estimator is None:
+                raise ValueError("L_est is on (weights.estimator > 0) but no estimator was given to read G(x)")
+            with self.strategy.scope():
+                self.age_reading = AgeReading(estimator)
         with self.strategy.scope():
             # One optimiser per player for the whole run: Adam's moments are part of the checkpoint (the PyTorch
             # reproduction rebuilt its optimisers every step, losing them).
@@ -93,8 +101,9 @@ class PAGAN(AdversarialModel):
                                                training=True), tf.float32)
             d_old, d_generated, d_young = d_all[:tf.shape(old)[0]], d_all[-2 * n:-n], d_all[-n:]
             ids = self._identity(tf.concat([young, generated], axis=0))
+            estimated_age = self.age_reading(generated) if self.age_reading is not None else None
             terms = losses.pagan_losses(d_old, d_generated, d_young, ids[:n], ids[n:], young, generated, use_pixel,
-                                        self.config.weights)
+                                        self.config.weights, estimated_age)
             scaled = self.scaled_losses(terms)
         self.apply_gradients(tape, scaled)
         del tape

@@ -17,7 +17,7 @@ from face_aging import images as imio
 from face_aging.data import prepare
 from face_aging.data.labels import AGE_CLUSTER_NAMES
 from face_aging.models.pagan import data as pdata
-from face_aging.models.pagan import frozen
+from face_aging.models.pagan import estimator_judge, frozen
 from face_aging.models.pagan.model import PAGAN
 from face_aging.training.rundir import RunDir, cluster_run
 from face_aging.training import loop
@@ -25,6 +25,7 @@ from face_aging.training.loop import TrainingError
 
 SCALARS = ("L_D", "L_G", "L_G_age", "L_ide", "L_pix", "L_chroma", "D_old", "D_generated", "D_young", "pixel_on")
 SHOWN = (("D", "L_D"), ("G", "L_G"), ("age", "L_G_age"), ("ide", "L_ide"), ("pix", "L_pix"), ("chroma", "L_chroma"))
+ESTIMATOR_SCALARS, ESTIMATOR_SHOWN = ("L_est", "est_age"), (("est", "est_age"),)   # with L_est on
 NUM_VIS = 8
 
 
@@ -129,17 +130,29 @@ class PAGANJob(loop.Job):
             print(f"\tData: {self.young_n} young faces (cluster 0) and {self.old_n} faces of cluster {k} "
                   f"({AGE_CLUSTER_NAMES[k]})" + (f" ({', '.join(narrowed)})" if narrowed else "")
                   + f" from {options.prepared_dir}")
+        uses_estimator = options.age_classifier == estimator_judge.ESTIMATOR or config.weights.estimator > 0
         with (self.strategy or tf.distribute.get_strategy()).scope():  # every replica holds the judges
-            phi_age = frozen.load_age_classifier(options.age_classifier)
+            try:
+                estimator, where = estimator_judge.load(options.estimator_dir) if uses_estimator else (None, "")
+            except estimator_judge.EstimatorError as error:
+                raise TrainingError(str(error)) from None
+            if options.age_classifier == estimator_judge.ESTIMATOR:
+                phi_age = estimator_judge.EstimatorPhi(estimator, where)
+            else:
+                phi_age = frozen.load_age_classifier(options.age_classifier)
             phi_id = frozen.load_identity_network(options.identity, config.image_size, config.seed)
         self.identity_text = phi_id.info.get("source", options.identity)
         if options.identity == frozen.RANDOM_IDENTITY:
             logging.warning("Identity loss on a small RANDOMLY INITIALISED network, not VGG-Face: identity "
                             "preservation will be weak. Convert VGG-Face with --model import for the paper's setting.")
-        print(f"\tJudges: phi_age from {options.age_classifier} ({phi_age.image_size}px), identity from "
-              f"{self.identity_text}")
+        phi_text = (phi_age.info["source"] if isinstance(phi_age, estimator_judge.EstimatorPhi)
+                    else options.age_classifier)
+        print(f"\tJudges: phi_age from {phi_text} ({phi_age.image_size}px), identity from {self.identity_text}")
+        if config.weights.estimator > 0:
+            print(f"\tL_est: G(x) read by the age estimator ({where}), pulled up to "
+                  f"{config.weights.estimator_target:g} years, weight {config.weights.estimator:g}")
         keras.utils.set_random_seed(config.seed)
-        self.model = model = PAGAN(config, phi_age, phi_id, self.strategy)
+        self.model = model = PAGAN(config, phi_age, phi_id, self.strategy, estimator)
         if model.describe_step(options.batch_size, "pairs"):
             print("\t" + model.describe_step(options.batch_size, "pairs"))
         said = restore(model, self, restore_from)
@@ -175,13 +188,14 @@ class PAGANJob(loop.Job):
 
     def write_summaries(self, writer, step, terms):
         with writer.as_default(step=step):
-            for name in SCALARS:
-                tf.summary.scalar(name, terms[name])
+            for name in SCALARS + ESTIMATOR_SCALARS:
+                if name in terms:
+                    tf.summary.scalar(name, terms[name])
             tf.summary.scalar("learning_rate", self.model.learning_rate)
 
     def status(self, step, values):
         return (f"[cluster {self.options.config.target_cluster}]", step, self.total,
-                {label: values[name] for label, name in SHOWN})
+                {label: values[name] for label, name in SHOWN + ESTIMATOR_SHOWN if name in values})
 
     def after_step(self, step, writer, progress):
         if step % self.options.sample_every == 0 or step == self.total:
