@@ -146,7 +146,8 @@ def test_pagan_train_resume_and_test_mode(prepared, age_classifier, tmp_path):
     options = json.loads((run / "options.json").read_text())
     assert options["target_cluster"] == 2 and options["weights"] == {"pixel": 0.2, "adversarial": 750.0,
                                                                      "identity": 0.005, "pixel_every": 5,
-                                                                     "pixel_scale": 127.5, "chroma": 0.0}
+                                                                     "pixel_scale": 127.5, "chroma": 0.0,
+                                                                     "estimator": 0.0, "estimator_target": 70.0}
     # The recipe's options are off by default (the paper's generator and crop), and recorded.
     assert (options["residual_output"], options["upsample"], options["template"], options["recipe"]) == (
         False, "deconv", "pagan", "none")

@@ -247,12 +247,15 @@ def test_pagan_ages_gif_and_paste_back(photo_folder, fake_detection, tmp_path, c
         strip = np.asarray(Image.open(os.path.join(test, f"{name}_ages.png"))).astype(int)
         progression = np.asarray(Image.open(os.path.join(test, f"{name}_progression.png"))).astype(int)
         assert strip.shape == (side, 4 * side, 3) and progression.shape == (side, 3 * side, 3)  # input, clusters 1, 3
-        # 56 years, 31 above its own: cluster 3's change (it adds 30.8 years), as its weight says.
-        (w3,) = change_weights(25, 56, [1, 3]).values()
-        c3 = progression[:, 2 * side:]
-        assert np.abs(strip[:, 3 * side:] - (crop + w3 * (c3 - crop))).max() <= 2
+        # 56 years, 31 above its own: the clusters' changes blended as their weights say (nearly all of cluster 3's,
+        # which adds infer.AGING_RISE[3] years).
+        c1, c3 = progression[:, side:2 * side], progression[:, 2 * side:]
+        weights = change_weights(25, 56, [1, 3])
+        assert weights[3] > 0.9
+        blended = crop + sum(w * (c - crop) for w, c in ((weights.get(1, 0.0), c1), (weights[3], c3)))
+        error = np.abs(strip[:, 3 * side:] - blended)     # three images rounded to 8 bits, two changes clipped
+        assert error.max() <= 6 and error.mean() < 0.5          # a weight 2% off moves the mean by about 1
         # 34 years: nearly all of cluster 1's change (it adds 9.2 years), none of cluster 3's.
-        c1 = progression[:, side:2 * side]
         assert np.abs(strip[:, 2 * side:3 * side] - c1).mean() < 0.2 * np.abs(crop - c1).mean()
         frames = gif_frames(os.path.join(test, f"{name}.gif"))
         assert len(frames) == len(gif_years(25, [1, 3])) > 5 and frames[0].shape == (side, side, 3)
