@@ -30,10 +30,17 @@ class AgeGenderEstimator(keras.Model):
         self.gender_head = keras.layers.Dense(1, name="est_gender")
         self.age_head = keras.layers.Dense(MAX_YEARS + 1, name="est_age")
 
-    def call(self, images, training=False):
-        x = tf.cast(images, self.compute_dtype)
-        for conv, bn in self.blocks:
+    def stages(self, images, count=None, training=False):
+        """The output of each of the first `count` convolutions (None: all), after batch norm and ReLU; PAGAN's
+        `--age_classifier estimator` reads them as phi_age's features (pagan/estimator_judge.py)."""
+        x, outputs = tf.cast(images, self.compute_dtype), []
+        for conv, bn in self.blocks[:count]:
             x = tf.nn.relu(bn(conv(x), training=training))
+            outputs.append(x)
+        return outputs
+
+    def call(self, images, training=False):
+        x = self.stages(images, training=training)[-1]
         x = self.dropout(tf.reduce_mean(x, axis=[1, 2]), training=training)
         return tf.cast(self.gender_head(x)[:, 0], tf.float32), tf.cast(self.age_head(x), tf.float32)
 

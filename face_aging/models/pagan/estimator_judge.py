@@ -10,7 +10,7 @@ recipe option off by default (docs/pagan_recipe.md, "An age estimator in the gen
 
 Alone, the reading is a target G can fool: it learnt to draw diagonal streaks the estimator takes for age (pilots R
 and S). With D on the same estimator's features, D, which keeps learning, tells the streaks from old faces, and the
-generator leaves the curve of age against likeness that every other option stayed on (pilot W).
+generator keeps more faces at dlib's stricter threshold at the same age than every other option did (pilot X).
 
 Not one of `--eval`'s judges: the figures still come from networks no model here was trained against.
 """
@@ -21,6 +21,7 @@ import keras
 import tensorflow as tf
 
 from face_aging.models.caae.residual import smooth
+from face_aging.models.estimator.network import expected_age
 from face_aging.models.pagan.vgg import TAPS
 
 ESTIMATOR = "estimator"   # --age_classifier's value: phi_age is the estimator of --estimator_dir
@@ -61,12 +62,9 @@ class EstimatorPhi:
     def taps(self, images, names=TAPS, after_relu=True):
         """{name: feature map} for the names of TAPS; `after_relu` is accepted for phi_age's interface (the estimator's
         features are always read after their ReLU)."""
-        x, out = tf.cast(images, tf.float32), {}
-        for k, (conv, bn) in enumerate(self.estimator.blocks[:2 * len(TAPS) - 1]):
-            x = tf.nn.relu(bn(conv(x), training=False))
-            if k % 2 == 0:
-                out[TAPS[k // 2]] = x
-        return {name: out[name] for name in ((names,) if isinstance(names, str) else names)}
+        outputs = self.estimator.stages(tf.cast(images, tf.float32), 2 * len(TAPS) - 1)
+        maps = {tap: outputs[2 * i] for i, tap in enumerate(TAPS)}
+        return {name: maps[name] for name in ((names,) if isinstance(names, str) else names)}
 
 
 class AgeReading:
@@ -78,9 +76,7 @@ class AgeReading:
     Build it inside the training strategy's scope: the rotation layer holds a seed variable."""
 
     def __init__(self, estimator, views=2, blur=1.0, rotation=0.04, crop=0.85):
-        from face_aging.models.estimator.network import expected_age
         self.estimator, self.views, self.blur, self.crop = estimator, int(views), float(blur), float(crop)
-        self._expected_age = expected_age
         self._rotate = keras.layers.RandomRotation(rotation, fill_mode="reflect") if rotation > 0 else None
 
     def _view(self, x):
@@ -96,5 +92,5 @@ class AgeReading:
 
     def __call__(self, faces):
         x = smooth(faces, self.blur) if self.blur > 0 else tf.cast(faces, tf.float32)
-        reads = [self._expected_age(self.estimator(self._view(x), training=False)[1]) for _ in range(self.views)]
+        reads = [expected_age(self.estimator(self._view(x), training=False)[1]) for _ in range(self.views)]
         return tf.add_n(reads) / len(reads)
