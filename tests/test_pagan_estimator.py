@@ -133,3 +133,49 @@ def test_bundling_scales_a_residual_generators_change(tmp_path):
     write_pagan_run(str(tmp_path / "plain"), (3,))
     with pytest.raises(ValueError, match="residual generator"):
         bundled.write(str(tmp_path / "plain"), str(tmp_path / "bundle2"), scale=0.5)
+
+
+def test_gaussian_blur_is_scipys_gaussian_filter():
+    from scipy.ndimage import gaussian_filter
+    from face_aging.models.pagan.networks import gaussian_blur
+    x = np.random.RandomState(2).uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+    for sigma in (1.0, 3.0):
+        expected = np.stack([gaussian_filter(xi, (sigma, sigma, 0)) for xi in x])
+        np.testing.assert_allclose(gaussian_blur(tf.constant(x), sigma).numpy(), expected, atol=1e-5)
+
+
+def test_change_split_parsing_names_what_is_wrong():
+    from face_aging.models.pagan.networks import PAGANGenerator, parse_change_split
+    assert parse_change_split("") is None and parse_change_split("3,1.5,0.5") == (3.0, 1.5, 0.5)
+    for text in ("3,1.5", "a,b,c", "0,1,1", "3,-1,1"):
+        with pytest.raises(ValueError, match="change_split"):
+            parse_change_split(text)
+    with pytest.raises(ValueError, match="residual generator"):
+        PAGANGenerator(4, 1, residual=False, change_split="3,1.5,0.5")
+
+
+@pytest.mark.slow
+def test_bundling_splits_a_residual_generators_change_and_training_continues_its_weights(tmp_path):
+    from scipy.ndimage import gaussian_filter
+    from face_aging.models.pagan import bundled
+    from face_aging.models.pagan.infer import load_generators
+    trained = write_pagan_run(str(tmp_path / "run"), (3,), residual_output=True)[3]
+    bundled.write(str(tmp_path / "run"), str(tmp_path / "bundle"), scale=0.5, split="2,1.5,0.25")
+    options = json.loads((tmp_path / "bundle" / "cluster3" / "options.json").read_text())
+    assert options["change_split"] == "2,1.5,0.25" and options["_change_scale"] == 0.5
+    shipped = load_generators(str(tmp_path / "empty"), bundled_dir=str(tmp_path / "bundle"))[3][0]
+    x = tf.random.uniform([2, 32, 32, 3], -0.5, 0.5, seed=6)
+    change = 0.5 * trained.change(x).numpy()
+    coarse = np.stack([gaussian_filter(c, (2, 2, 0)) for c in change])
+    assert np.abs(change - coarse).max() > 1e-4          # the fine part is there to be scaled
+    np.testing.assert_allclose(shipped.change(x).numpy(), 1.5 * coarse + 0.25 * (change - coarse), atol=1e-5)
+    np.testing.assert_allclose(shipped(x).numpy(), np.clip(x.numpy() + shipped.change(x).numpy(), -1, 1), atol=1e-6)
+    # Warm-starting a training run from the split bundle takes its (scaled) weights, without the split.
+    from face_aging.models.pagan.config import PAGANConfig
+    from face_aging.models.pagan.model import build_generator
+    from face_aging.models.pagan.train import warm_start
+    config = PAGANConfig(**{name: options[name] for name in PAGANConfig.ARCHITECTURE
+                            if name in options and name != "change_split"})
+    fresh = build_generator(config)
+    warm_start(fresh, config, str(tmp_path / "bundle" / "cluster3"))
+    np.testing.assert_allclose(fresh.change(x).numpy(), change, atol=1e-6)

@@ -44,18 +44,24 @@ def describe(k):
     return f"the bundled generator {NAME}/cluster{k} (trained on UTKFace with the utkface128 recipe; {card_path()})"
 
 
-def write(savedir, directory=DIRECTORY, scale=1.0):
+def write(savedir, directory=DIRECTORY, scale=1.0, split=""):
     """Make a run's generators the bundled ones: for every SAVEDIR/clusterK with a checkpoint, the generator alone (no
     discriminator, no optimiser state) as DIRECTORY/clusterK/generator.*, beside the run's options.json and where it
-    came from. For maintainers: `python -m face_aging.models.pagan.bundled SAVEDIR [--scale S]`. Returns the prefixes
-    written.
+    came from. For maintainers: `python -m face_aging.models.pagan.bundled SAVEDIR [--scale S] [--split SIGMA,LOW,HIGH]`.
+    Returns the prefixes written.
 
     `scale`: a residual generator's change G(x) - x multiplied by S (its last convolution's kernel and bias; the change
     is linear in them), recorded as `_change_scale`. The strength of a change is chosen on validation faces after
-    training, where age and likeness trade (docs/pagan_recipe.md); scaled here, the shipped file is the model."""
+    training, where age and likeness trade (docs/pagan_recipe.md); scaled here, the shipped file is the model.
+
+    `split`: "SIGMA,LOW,HIGH", recorded as the generator's change_split (networks.PAGANGenerator): its change's coarse
+    part scaled by LOW and its fine part by HIGH whenever it runs. Not a weight: a run continued from the bundled
+    generator (--init_generator) trains the weights without it."""
     import tensorflow as tf
     from face_aging.models.pagan.config import config_from_run
     from face_aging.models.pagan.model import build_generator
+    from face_aging.models.pagan.networks import parse_change_split
+    parse_change_split(split)
     from face_aging.training.rundir import cluster_run
     written = []
     for k in range(1, NUM_AGE_CLUSTERS):
@@ -66,10 +72,10 @@ def write(savedir, directory=DIRECTORY, scale=1.0):
         config = config_from_run(run)
         generator = build_generator(config)
         tf.train.Checkpoint(generator=generator).restore(latest).expect_partial().assert_existing_objects_matched()
+        if (scale != 1.0 or split) and not config.residual_output:
+            raise ValueError(f"{run.root}: --scale and --split need a residual generator (--residual_output); this "
+                             f"one draws whole faces, whose change is not linear in its last layer")
         if scale != 1.0:
-            if not config.residual_output:
-                raise ValueError(f"{run.root}: --scale needs a residual generator (--residual_output); this one "
-                                 f"draws whole faces, whose change is not linear in its last layer")
             for variable in generator.out_conv.trainable_variables:
                 variable.assign(variable * scale)
         os.makedirs(cluster_dir(k, directory), exist_ok=True)
@@ -83,6 +89,8 @@ def write(savedir, directory=DIRECTORY, scale=1.0):
         recorded["_bundled_from"] = f"{os.path.basename(latest)} of {run.root} (step {step})"
         if scale != 1.0:
             recorded["_change_scale"] = scale
+        if split:
+            recorded["change_split"] = split
         with open(os.path.join(cluster_dir(k, directory), "options.json"), "w") as f:
             json.dump(recorded, f, indent=2, sort_keys=True)
             f.write("\n")
@@ -96,5 +104,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Make a run's PAGAN generators the bundled ones.")
     parser.add_argument("savedir")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply each residual generator's change by this")
+    parser.add_argument("--split", default="", help="SIGMA,LOW,HIGH: scale the change's coarse part (Gaussian of "
+                        "SIGMA px) by LOW and its fine rest by HIGH")
     arguments = parser.parse_args()
-    print("\n".join(write(arguments.savedir, scale=arguments.scale)))
+    print("\n".join(write(arguments.savedir, scale=arguments.scale, split=arguments.split)))

@@ -45,6 +45,7 @@ class PAGANConfig:
     residual_output: bool = False  # recipe: G(x) = x + change, the change's last layer starting at zero
     upsample: str = "deconv"       # deconv (the paper's transposed convolutions) | resize (nearest x2, then conv 3x3)
     template: str = "pagan"        # the crop photos are aligned to in test mode: pagan (loose, CACD-like) | utkface
+    change_split: str = ""         # bundled generators: "SIGMA,LOW,HIGH", the change's coarse/fine parts scaled apart
     learning_rate: float = 1e-4
     beta1: float = 0.5             # the paper does not say; 0.5 as in DCGAN-style GAN training
     decay_every: int = 2000        # iterations between halvings of the learning rate
@@ -55,7 +56,7 @@ class PAGANConfig:
     xla: bool = False
 
     ARCHITECTURE = ("image_size", "gen_channels", "res_blocks", "padding", "head_width", "tap", "identity_layer",
-                    "residual_output", "upsample", "template")
+                    "residual_output", "upsample", "template", "change_split")
 
 
 @dataclasses.dataclass

@@ -100,6 +100,40 @@ class UpINReLU(keras.layers.Layer):
         return tf.nn.relu(self.norm(x))
 
 
+def gaussian_kernel(sigma):
+    """float32 [2r+1], r = int(4 sigma + 0.5): scipy.ndimage.gaussian_filter's kernel (truncate 4), summing to 1."""
+    radius = int(4.0 * sigma + 0.5)
+    x = tf.range(-radius, radius + 1, dtype=tf.float32)
+    kernel = tf.exp(-0.5 * tf.square(x / sigma))
+    return kernel / tf.reduce_sum(kernel)
+
+
+def gaussian_blur(images, sigma):
+    """Each channel blurred by a Gaussian of `sigma` px, edges mirrored (scipy's "reflect"), as two 1-D passes."""
+    kernel = tf.cast(gaussian_kernel(sigma), images.dtype)
+    radius = (int(kernel.shape[0]) - 1) // 2
+    channels = int(images.shape[-1])
+    row = tf.tile(tf.reshape(kernel, [1, -1, 1, 1]), [1, 1, channels, 1])
+    column = tf.reshape(row, [-1, 1, channels, 1])
+    x = tf.pad(images, [[0, 0], [0, 0], [radius, radius], [0, 0]], mode="SYMMETRIC")
+    x = tf.nn.depthwise_conv2d(x, row, [1, 1, 1, 1], "VALID")
+    x = tf.pad(x, [[0, 0], [radius, radius], [0, 0], [0, 0]], mode="SYMMETRIC")
+    return tf.nn.depthwise_conv2d(x, column, [1, 1, 1, 1], "VALID")
+
+
+def parse_change_split(text):
+    """"SIGMA,LOW,HIGH" -> (sigma, low, high) floats, or None for ""; ValueError saying what is wrong."""
+    if not text:
+        return None
+    try:
+        sigma, low, high = (float(v) for v in str(text).split(","))
+    except ValueError:
+        raise ValueError(f"change_split must be SIGMA,LOW,HIGH (three numbers, e.g. 3,1.5,0.5), not {text!r}")
+    if not sigma > 0 or low < 0 or high < 0:
+        raise ValueError(f"change_split {text!r}: SIGMA must be above 0 and LOW, HIGH at least 0")
+    return sigma, low, high
+
+
 class PAGANGenerator(keras.Model):
     """x -> G(x): conv9-32, conv3/2-64, conv3/2-128, residual blocks of 128, deconv3x2-64, deconv3x2-32, conv9-3, tanh.
 
@@ -108,13 +142,23 @@ class PAGANGenerator(keras.Model):
     `residual`: the recipe's option (docs/PAGAN.md, Differences): G(x) = clip(x + conv_out(...)), the last convolution
     starting at zero, so that an untrained generator returns its input and training only has to learn the change of
     age. The change is a smooth map of the same size as x, which is what lets inference carry it to a larger face.
+
+    `change_split` "SIGMA,LOW,HIGH" (residual generators; set when a trained generator is bundled, never trained
+    with): the change's coarse part (a Gaussian of SIGMA px) multiplied by LOW and its fine rest by HIGH. The coarse
+    change (shading of folds, sagging, skin tone) carries the age the judges read; the fine one carries most of the
+    scratches and streaks and costs likeness (docs/pagan_recipe.md, "The change split").
     """
 
     def __init__(self, channels=GEN_CHANNELS, res_blocks=4, padding="zero", residual=False, upsample="deconv",
-                 name="generator", **kwargs):
+                 change_split="", name="generator", **kwargs):
         super().__init__(name=name, **kwargs)
         if padding not in ("zero", "reflect"):
             raise ValueError(f"padding must be 'zero' or 'reflect', not {padding!r}")
+        self.change_split = change_split or ""
+        self.split = parse_change_split(self.change_split)
+        if self.split and not residual:
+            raise ValueError("change_split needs a residual generator (--residual_output): a generator that draws "
+                             "whole faces has no change to split")
         self.channels, self.res_blocks, self.padding, self.residual = channels, res_blocks, padding, bool(residual)
         c = channels
         self.down = [ConvINReLU(c, 9, padding=padding, name="conv1"),
@@ -131,7 +175,11 @@ class PAGANGenerator(keras.Model):
     def _last_conv(self, x):
         for layer in self.down + self.blocks + self.up:
             x = layer(x)
-        return self.out_conv(self.out_pad(x))
+        change = self.out_conv(self.out_pad(x))
+        if self.split:
+            sigma, low, high = self.split
+            change = high * change + (low - high) * gaussian_blur(change, sigma)
+        return change
 
     def call(self, x, training=False):
         out = self._last_conv(x)
@@ -147,7 +195,7 @@ class PAGANGenerator(keras.Model):
 
     def get_config(self):
         return {"channels": self.channels, "res_blocks": self.res_blocks, "padding": self.padding,
-                "residual": self.residual, "upsample": self.upsample}
+                "residual": self.residual, "upsample": self.upsample, "change_split": self.change_split}
 
 
 def head_plan(tap_channels, tap_side, image_size, width=1.0):

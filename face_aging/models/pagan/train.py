@@ -79,8 +79,10 @@ def warm_start(generator, config, run_folder):
                             f"first (--recipe utkface128 starts cluster 2 from cluster 3), or give --init_generator= "
                             f"to start from random weights")
     recorded = run.read_options()
+    # A bundled generator's change_split is applied after its weights, not learnt: training continues the weights.
     differ = [f"{name} {recorded[name]!r} (this run: {getattr(config, name)!r})"
-              for name in config.ARCHITECTURE if name in recorded and recorded[name] != getattr(config, name)]
+              for name in config.ARCHITECTURE
+              if name != "change_split" and name in recorded and recorded[name] != getattr(config, name)]
     if differ:
         raise TrainingError(f"--init_generator {run_folder}: its generator is not this run's: " + "; ".join(differ))
     try:
