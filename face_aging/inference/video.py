@@ -322,7 +322,7 @@ def age_video(path, ager, out_dir, options, progress=None, should_stop=None, loa
     outputs = {age: p for age, p in outputs.items() if p}
     side_paths = {age: p for age, p in side_paths.items() if p}
     damage = "; ".join(d for d in (reader.damage, reader.sound_damage) if d) or None
-    if not stopped and info.frames and done < info.frames and reader.video.frames:
+    if not stopped and info.frames and done < info.frames and reader.stream_frames:
         damage = (f"{damage}; " if damage else "") + (f"it ends early: {done} of the {info.frames} frames its header "
                                                       f"announces were read (truncated?)")
     return VideoResult(path=path, outputs=outputs, sides=side_paths, frames=done, expected=info.frames,

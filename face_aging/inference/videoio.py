@@ -126,6 +126,10 @@ class ClipReader:
         self.video.thread_type = "AUTO"      # frame threads: decoding a 4K frame takes a share of both cores
         self.sound = list(self.container.streams.audio)
         stream = self.video
+        # Read now: PyAV 18.1.1 refuses a stream's attributes once its container is closed, and the writer asks for
+        # the last frame's duration after the reader is done.
+        self.stream_start, self.stream_duration, self.stream_frames = stream.start_time or 0, stream.duration, \
+            stream.frames
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate or fractions.Fraction(25)
         duration = (float(stream.duration * stream.time_base) if stream.duration else
                     float(self.container.duration) / 1e6 if self.container.duration else 0.0)
@@ -166,10 +170,9 @@ class ClipReader:
     def last_duration(self):
         """How long the last frame read lasts, in the stream's time base: to the stream's end as its header gives it,
         else None (the writer then repeats the frame before it)."""
-        stream = self.video
-        if self.last_pts is None or not stream.duration:
+        if self.last_pts is None or not self.stream_duration:
             return None
-        end = (stream.start_time or 0) + stream.duration
+        end = self.stream_start + self.stream_duration
         return end - self.last_pts if end > self.last_pts else None
 
     def close(self):
