@@ -135,13 +135,13 @@ def test_bundling_scales_a_residual_generators_change(tmp_path):
         bundled.write(str(tmp_path / "plain"), str(tmp_path / "bundle2"), scale=0.5)
 
 
-def test_gaussian_blur_is_scipys_gaussian_filter():
+def test_the_splits_blur_is_scipys_gaussian_filter():
     from scipy.ndimage import gaussian_filter
-    from face_aging.models.pagan.networks import gaussian_blur
+    from face_aging.models.caae.residual import smooth
     x = np.random.RandomState(2).uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
     for sigma in (1.0, 3.0):
         expected = np.stack([gaussian_filter(xi, (sigma, sigma, 0)) for xi in x])
-        np.testing.assert_allclose(gaussian_blur(tf.constant(x), sigma).numpy(), expected, atol=1e-5)
+        np.testing.assert_allclose(smooth(tf.constant(x), sigma, truncate=4.0).numpy(), expected, atol=1e-5)
 
 
 def test_change_split_parsing_names_what_is_wrong():

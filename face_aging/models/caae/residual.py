@@ -35,12 +35,13 @@ def own_groups(images, progression):
 SMOOTH_PER_64 = 1.0
 
 
-def smooth(images, sigma):
-    """Images [..., S, S, C] blurred by a separable Gaussian of `sigma` pixels (mirrored edges); sigma 0: as they are."""
+def smooth(images, sigma, truncate=None):
+    """Images [..., S, S, C] blurred by a separable Gaussian of `sigma` pixels (mirrored edges); sigma 0: as they are.
+    The kernel reaches ceil(3 sigma) pixels; with `truncate` T, int(T sigma + 0.5), scipy.ndimage's rule (T = 4 there)."""
     images = tf.convert_to_tensor(images, tf.float32)
     if sigma <= 0:
         return images
-    radius = int(math.ceil(3 * sigma))
+    radius = int(math.ceil(3 * sigma)) if truncate is None else int(truncate * sigma + 0.5)
     taps = np.exp(-np.arange(-radius, radius + 1) ** 2 / (2 * sigma ** 2))
     taps = (taps / taps.sum()).astype(np.float32)
     shape = tf.shape(images)

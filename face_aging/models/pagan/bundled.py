@@ -61,8 +61,8 @@ def write(savedir, directory=DIRECTORY, scale=1.0, split=""):
     from face_aging.models.pagan.config import config_from_run
     from face_aging.models.pagan.model import build_generator
     from face_aging.models.pagan.networks import parse_change_split
-    parse_change_split(split)
     from face_aging.training.rundir import cluster_run
+    parse_change_split(split)       # a malformed --split is named before anything is written
     written = []
     for k in range(1, NUM_AGE_CLUSTERS):
         run = cluster_run(savedir, k)

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from face_aging import layers as fa_layers  # 16-bit runs fall back to float32 kernels on CPUs
 from face_aging.layers import track_layers
+from face_aging.models.caae.residual import smooth
 from face_aging.models.pagan.config import GEN_CHANNELS
 from face_aging.models.pagan.vgg import TAPS
 
@@ -100,27 +101,6 @@ class UpINReLU(keras.layers.Layer):
         return tf.nn.relu(self.norm(x))
 
 
-def gaussian_kernel(sigma):
-    """float32 [2r+1], r = int(4 sigma + 0.5): scipy.ndimage.gaussian_filter's kernel (truncate 4), summing to 1."""
-    radius = int(4.0 * sigma + 0.5)
-    x = tf.range(-radius, radius + 1, dtype=tf.float32)
-    kernel = tf.exp(-0.5 * tf.square(x / sigma))
-    return kernel / tf.reduce_sum(kernel)
-
-
-def gaussian_blur(images, sigma):
-    """Each channel blurred by a Gaussian of `sigma` px, edges mirrored (scipy's "reflect"), as two 1-D passes."""
-    kernel = tf.cast(gaussian_kernel(sigma), images.dtype)
-    radius = (int(kernel.shape[0]) - 1) // 2
-    channels = int(images.shape[-1])
-    row = tf.tile(tf.reshape(kernel, [1, -1, 1, 1]), [1, 1, channels, 1])
-    column = tf.reshape(row, [-1, 1, channels, 1])
-    x = tf.pad(images, [[0, 0], [0, 0], [radius, radius], [0, 0]], mode="SYMMETRIC")
-    x = tf.nn.depthwise_conv2d(x, row, [1, 1, 1, 1], "VALID")
-    x = tf.pad(x, [[0, 0], [radius, radius], [0, 0], [0, 0]], mode="SYMMETRIC")
-    return tf.nn.depthwise_conv2d(x, column, [1, 1, 1, 1], "VALID")
-
-
 def parse_change_split(text):
     """"SIGMA,LOW,HIGH" -> (sigma, low, high) floats, or None for ""; ValueError saying what is wrong."""
     if not text:
@@ -178,7 +158,9 @@ class PAGANGenerator(keras.Model):
         change = self.out_conv(self.out_pad(x))
         if self.split:
             sigma, low, high = self.split
-            change = high * change + (low - high) * gaussian_blur(change, sigma)
+            # scipy's kernel (truncated at 4 sigma): the one the split was chosen with (docs/pagan_recipe.md)
+            coarse = tf.cast(smooth(change, sigma, truncate=4.0), change.dtype)
+            change = high * change + (low - high) * coarse
         return change
 
     def call(self, x, training=False):
