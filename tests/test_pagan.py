@@ -44,6 +44,24 @@ def test_reflection_padding_and_five_blocks_are_options():
         PAGANGenerator(4, padding="mirror")
 
 
+@pytest.mark.parametrize("upsample, residual", [("deconv", False), ("resize", True)])
+def test_a_generator_built_from_shapes_restores_one_built_by_a_call(tmp_path, upsample, residual):
+    # Inference builds generators from their shapes alone (model.build_generator; no symbolic run of every layer):
+    # that must make exactly the variables a generator called on a face has, so its checkpoints restore in full.
+    called = PAGANGenerator(4, res_blocks=2, residual=residual, upsample=upsample)
+    faces = tf.random.uniform([2, 32, 32, 3], -1, 1, seed=3)
+    called(faces)
+    for variable in called.trainable_variables:       # non-trivial weights (a residual G's last conv starts at 0)
+        variable.assign(tf.random.normal(variable.shape, stddev=0.1, seed=1))
+    path = tf.train.Checkpoint(generator=called).write(str(tmp_path / "g"))
+    built = PAGANGenerator(4, res_blocks=2, residual=residual, upsample=upsample)
+    built.build((None, 32, 32, 3))
+    assert sorted((v.path, tuple(v.shape)) for v in built.variables) == \
+        sorted((v.path, tuple(v.shape)) for v in called.variables)
+    tf.train.Checkpoint(generator=built).read(path).assert_consumed()
+    np.testing.assert_array_equal(built(faces).numpy(), called(faces).numpy())
+
+
 @pytest.mark.slow
 def test_pyramid_discriminator_gives_a_12x3_map_at_224():
     taps = {"conv1_2": tf.zeros([2, 224, 224, 64]), "conv2_2": tf.zeros([2, 112, 112, 128]),

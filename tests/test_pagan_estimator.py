@@ -48,6 +48,36 @@ def test_l_est_counts_only_the_shortfall_below_the_target_and_joins_l_g():
     assert float(on["L_G"]) == pytest.approx(float(off["L_G"]) + 0.5 * 200.0, rel=1e-5)
 
 
+def test_l_fine_counts_the_fine_part_of_the_change_only_and_joins_l_g():
+    from scipy.ndimage import gaussian_filter
+    from face_aging.models.pagan import losses
+    rng = np.random.RandomState(0)
+    x = rng.uniform(-0.5, 0.5, (2, 32, 32, 3)).astype(np.float32)
+    yy, xx = np.mgrid[:32, :32] / 32.0
+    smooth_change = (0.2 * np.sin(np.pi * xx) * np.cos(np.pi * yy))[None, :, :, None] * np.ones((2, 1, 1, 3))
+    fine_change = 0.1 * ((np.indices((32, 32)).sum(0) % 2) * 2 - 1)[None, :, :, None] * np.ones((2, 1, 1, 3))
+    for change in (smooth_change, fine_change, smooth_change + fine_change):
+        c = 127.5 * change
+        # scipy's Gaussian with mirrored edges, truncated at 4 sigma: the loss's definition, computed apart
+        expected = np.mean((c - gaussian_filter(c, (0, losses.FINE_SIGMA, losses.FINE_SIGMA, 0), mode="reflect",
+                                                truncate=4.0)) ** 2)
+        got = float(losses.fine_loss(tf.constant(x), tf.constant((x + change).astype(np.float32))))
+        assert got == pytest.approx(expected, rel=1e-3)
+    # a smooth change costs little here, a checkerboard nearly all of its pixel term
+    assert float(losses.fine_loss(tf.constant(x), tf.constant((x + smooth_change).astype(np.float32)))) < 0.03 * float(
+        losses.pixel_loss(tf.constant(x), tf.constant((x + smooth_change).astype(np.float32))))
+    assert float(losses.fine_loss(tf.constant(x), tf.constant((x + fine_change).astype(np.float32)))) > 0.9 * float(
+        losses.pixel_loss(tf.constant(x), tf.constant((x + fine_change).astype(np.float32))))
+    young, generated = tf.constant(x[:1]), tf.constant((x + fine_change)[:1].astype(np.float32))
+    zeros = tf.zeros([1, 4, 1, 1])
+    off = losses.pagan_losses(zeros, zeros, zeros, tf.zeros([1, 2]), tf.zeros([1, 2]), young, generated, 0.0,
+                              LossWeights())
+    on = losses.pagan_losses(zeros, zeros, zeros, tf.zeros([1, 2]), tf.zeros([1, 2]), young, generated, 0.0,
+                             LossWeights(fine=3.0))
+    assert "L_fine" not in off and float(on["L_G"]) == pytest.approx(float(off["L_G"]) + 3.0 * float(on["L_fine"]),
+                                                                    rel=1e-5)
+
+
 def test_the_estimator_as_phi_age_and_as_reader_is_frozen_and_gives_g_gradients():
     from face_aging.models.pagan.estimator_judge import AgeReading, EstimatorPhi
     from face_aging.models.pagan.frozen import random_identity_network
@@ -91,13 +121,14 @@ def test_training_with_the_estimator_through_main_records_its_options(pagan_prep
             "--age_classifier", "estimator", "--identity", "random", "--residual_output", "--savedir", str(savedir),
             *TINY_PAGAN, "--iterations", "2", "--sample_every", "2"]
     result = call_main(*args, "--estimator_dir", str(tmp_path / "estimator"), "--estimator_age", "1",
-                       "--estimator_target", "60")
+                       "--estimator_target", "60", "--fine", "4")
     assert result.returncode == 0, result.stderr
     assert "phi_age from the age estimator" in result.stdout and "pulled up to 60 years" in result.stdout
-    assert " est " in result.stdout                                   # the reading is on the progress line
+    assert " est " in result.stdout and " fine " in result.stdout     # the reading and L_fine on the progress line
     options = json.loads((savedir / "cluster3" / "options.json").read_text())
     assert options["age_classifier"] == "estimator" and options["estimator_dir"] == str(tmp_path / "estimator")
     assert (options["weights"]["estimator"], options["weights"]["estimator_target"]) == (1.0, 60.0)
+    assert options["weights"]["fine"] == 4.0
     summaries = os.listdir(savedir / "cluster3" / "summary")
     assert summaries
 

@@ -147,7 +147,8 @@ def test_pagan_train_resume_and_test_mode(prepared, age_classifier, tmp_path):
     assert options["target_cluster"] == 2 and options["weights"] == {"pixel": 0.2, "adversarial": 750.0,
                                                                      "identity": 0.005, "pixel_every": 5,
                                                                      "pixel_scale": 127.5, "chroma": 0.0,
-                                                                     "estimator": 0.0, "estimator_target": 70.0}
+                                                                     "estimator": 0.0, "estimator_target": 70.0,
+                                                                     "fine": 0.0}
     # The recipe's options are off by default (the paper's generator and crop), and recorded.
     assert (options["residual_output"], options["upsample"], options["template"], options["recipe"]) == (
         False, "deconv", "pagan", "none")
@@ -307,6 +308,7 @@ def test_missing_vgg_face_names_the_import_command(prepared, random_phi_age, tmp
     (("--model=pagan", "--iterations=0"), "--iterations=0"),
     (("--model=pagan", "--weights=1,2"), "lambda_pixel,lambda_adv,lambda_identity"),
     (("--model=pagan", "--chroma=-1"), "--chroma=-1.0: must be 0 (off) or more"),
+    (("--model=pagan", "--fine=-2"), "--fine=-2.0: must be 0 (off) or more"),
     (("--model=pagan", "--decay_every=0"), "--decay_every=0: must be a positive integer"),
     (("--model=pagan", "--upsample=bicubic"), "--upsample"),
     (("--model=caae", "--recipe=utkface128"), "--recipe=utkface128 is for --model prepare or age or identity or pagan"),

@@ -172,7 +172,7 @@ def run_pagan(fv, weights):
         beta1=fv.beta1, decay_every=fv.decay_every, upsample=fv.upsample, template=fv.template,
         weights=LossWeights(pixel=weights[0], adversarial=weights[1], identity=weights[2],
                             pixel_every=fv.pixel_every, chroma=fv.chroma, estimator=fv.estimator_age,
-                            estimator_target=fv.estimator_target),
+                            estimator_target=fv.estimator_target, fine=fv.fine),
         seed=fv.seed, precision=training_precision(fv), xla=fv.xla)
     train(PAGANTrainOptions(
         savedir=fv.savedir, prepared_dir=fv.prepared_dir, iterations=fv.iterations, batch_size=fv.batch_size,

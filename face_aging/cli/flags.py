@@ -224,6 +224,9 @@ def define_flags(fv=flags.FLAGS):
                       "eye-aligned crop, as CACD's; docs/alignment.md) or utkface (UTKFace's aligned chips).", **d)
     flags.DEFINE_float("chroma", LossWeights.chroma, "PAGAN: weight of the recipe's L_chroma, the squared colour "
                        "(not brightness) of the change G(x) - x in 0-255 units (0 = off, the paper's).", **d)
+    flags.DEFINE_float("fine", LossWeights.fine, "PAGAN: weight of the recipe's L_fine, the squared fine part of the "
+                       "change G(x) - x (what a Gaussian of 3 px does not keep) in 0-255 units (0 = off, the paper's).",
+                       **d)
     flags.DEFINE_integer("decay_every", PAGANConfig.decay_every, "PAGAN: iterations between halvings of the "
                          "learning rate (the paper's 2,000).", **d)
     flags.DEFINE_integer("pixel_every", LossWeights.pixel_every, "PAGAN: the pixel term joins the generator loss every "

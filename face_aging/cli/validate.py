@@ -90,6 +90,8 @@ def validate(fv=flags.FLAGS):
     _positive(fv, "decay_every")
     if not fv.chroma >= 0:
         raise FlagError(f"--chroma={fv.chroma}: must be 0 (off) or more")
+    if not fv.fine >= 0:
+        raise FlagError(f"--fine={fv.fine}: must be 0 (off) or more")
     if not fv.estimator_age >= 0:
         raise FlagError(f"--estimator_age={fv.estimator_age}: must be 0 (off) or more")
     if not 0 < fv.estimator_target <= 100:

@@ -28,6 +28,7 @@ class LossWeights:
     chroma: float = 0.0            # recipe: weight of L_chroma (losses.py); 0 = the paper's objective
     estimator: float = 0.0         # recipe: weight of L_est (losses.py); 0 = the paper's objective
     estimator_target: float = 70.0  # L_est's target age in years
+    fine: float = 0.0              # recipe: weight of L_fine (losses.py), the change's fine part; 0 = the paper's
 
 
 @dataclasses.dataclass

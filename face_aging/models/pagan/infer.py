@@ -68,12 +68,12 @@ def check_clusters(ages, generators, savedir):
 
 
 # The years each cluster's generator adds to a face, on average: what the age judge read on the 121 young held-out
-# val faces (estimated 20.0 years) through the bundled generators, 29.2 / 41.3 / 50.9 (docs/photos.md; 41-50's and
-# 51+'s are the passes with the age estimator, the 51+ change split, docs/pagan_recipe.md). A face of
+# val faces (estimated 20.0 years) through the bundled generators, 29.2 / 40.4 / 53.8 (docs/photos.md; 41-50's and
+# 51+'s are the passes with the age estimator and L_fine, the 51+ change split, docs/pagan_recipe.md). A face of
 # `own` years asked to look `age` blends the generators whose rises enclose age - own; past the last one, that
 # generator's change is scaled up along the same line, at most MAX_WEIGHT times (1.5 painted purple-grey patches on
 # the cheeks of the astronaut at 80).
-AGING_RISE = {1: 9.2, 2: 21.3, 3: 30.9}
+AGING_RISE = {1: 9.2, 2: 20.4, 3: 33.8}
 MAX_WEIGHT = 1.25
 # Where a face of unknown age (no name, no flag, no estimator) starts: the middle of the generators' input cluster.
 UNKNOWN_INPUT_AGE = 25.0

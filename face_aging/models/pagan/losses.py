@@ -10,10 +10,13 @@ discriminator's 12x3 map on the age classifier's features, phi_id: the VGG-Face 
     L_G     = lambda_adv L_G_age + lambda_ide L_ide + lambda_pix L_pix   (L_pix only every 5th G step)
               + lambda_chroma L_chroma                                      (the recipe's option, 0 by default)
               + lambda_est L_est                                            (the recipe's option, 0 by default)
+              + lambda_fine L_fine                                          (the recipe's option, 0 by default)
 
     L_chroma = E_x[ mean over pixels of the squared chroma (Cb, Cr) of G(x) - x ]  (0-255 units)
     L_est    = E_x[ max(0, a_target - A(G(x)))^2 ]   A: the package's age estimator's reading in years, over random
                                                      views of G(x) blurred by a pixel (estimator_judge.AgeReading)
+    L_fine   = E_x[ mean over pixels of (c - g_3 * c)^2 ]    c = G(x) - x in 0-255 units, g_3 * c its blur by a Gaussian
+                                                     of 3 px: the fine part of the change (the change split's)
 
 Real young faces are negatives for D (not only generated ones): D must learn age, not realism alone.
 
@@ -26,6 +29,7 @@ texture after 200 iterations); in 0-255 units it is ~2,000 at the start, and fal
 import tensorflow as tf
 
 from face_aging import colour
+from face_aging.models.caae.residual import smooth
 
 
 def d_loss(d_old, d_generated, d_young):
@@ -60,6 +64,18 @@ def chroma_loss(young, generated, scale=127.5):
     return tf.reduce_mean(tf.square(chroma))
 
 
+# The change split's Gaussian (networks.PAGANGenerator, docs/pagan_recipe.md): what is finer than it is the "fine" part.
+FINE_SIGMA = 3.0
+
+
+def fine_loss(young, generated, scale=127.5, sigma=FINE_SIGMA):
+    """L2 of the fine part of the change G(x) - x (what a Gaussian of `sigma` px does not keep), in 0-255 units. Pulled
+    up by an age estimator, G learns streaks and scratches it reads as age, and they cost likeness; folds, shading and
+    greying are coarse, and cost nothing here (docs/pagan_recipe.md, "The fine part of the change")."""
+    change = (generated - young) * scale
+    return tf.reduce_mean(tf.square(change - tf.cast(smooth(change, sigma, truncate=4.0), change.dtype)))
+
+
 def estimator_age_loss(estimated_age, target):
     """The squared shortfall (years) of the estimator's reading of G(x) below the target age: faces already read as
     old as the target cost nothing, so the term pulls the age up without pushing past it."""
@@ -88,6 +104,9 @@ def pagan_losses(d_old, d_generated, d_young, id_young, id_generated, young, gen
     }
     terms["L_G"] = (weights.adversarial * terms["L_G_age"] + weights.identity * terms["L_ide"]
                     + weights.pixel * use_pixel * terms["L_pix"] + weights.chroma * terms["L_chroma"])
+    if weights.fine > 0:
+        terms["L_fine"] = fine_loss(young, generated, weights.pixel_scale)
+        terms["L_G"] = terms["L_G"] + weights.fine * terms["L_fine"]
     if estimated_age is not None:
         terms["L_est"] = estimator_age_loss(estimated_age, weights.estimator_target)
         terms["est_age"] = tf.reduce_mean(estimated_age)

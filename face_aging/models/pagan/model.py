@@ -24,7 +24,7 @@ def learning_rate_schedule(config):
 def build_generator(config):
     generator = PAGANGenerator(config.gen_channels, config.res_blocks, config.padding, config.residual_output,
                                config.upsample, config.change_split)
-    generator(tf.zeros([1, config.image_size, config.image_size, 3]))
+    generator.build((None, config.image_size, config.image_size, 3))
     return generator
 
 

@@ -49,15 +49,30 @@ class Pad(keras.layers.Layer):
         return tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT" if self.mode == "reflect" else "CONSTANT")
 
 
+def _channels(shape_or_channels):
+    """A 4-D shape with only its channels known: what every sublayer's build needs."""
+    channels = shape_or_channels if isinstance(shape_or_channels, int) else shape_or_channels[-1]
+    return (None, None, None, channels)
+
+
+# The composite layers below build their sublayers from the channel counts alone. Without a build of their own, Keras
+# builds each one by running its call symbolically, nested inside its parent's symbolic run: 0.9 s per generator,
+# most of test mode's start (benchmarks/run.py, pagan_bundled_test).
+
 class ConvINReLU(keras.layers.Layer):
     """pad -> conv -> instance norm (-> ReLU): the generator's unit."""
 
     def __init__(self, filters, kernel, stride=1, padding="zero", relu=True, **kwargs):
         super().__init__(**kwargs)
+        self.filters = filters
         self.pad = Pad(kernel // 2, padding)
         self.conv = fa_layers.Conv2D(filters, kernel, stride, padding="valid", name="conv")
         self.norm = InstanceNorm(name="norm")
         self.relu = relu
+
+    def build(self, input_shape):
+        self.conv.build(_channels(input_shape))
+        self.norm.build(_channels(self.filters))
 
     def call(self, x):
         x = self.norm(self.conv(self.pad(x)))
@@ -69,8 +84,13 @@ class ResidualBlock(keras.layers.Layer):
 
     def __init__(self, filters, padding="zero", **kwargs):
         super().__init__(**kwargs)
+        self.filters = filters
         self.a = ConvINReLU(filters, 3, padding=padding, name="a")
         self.b = ConvINReLU(filters, 3, padding=padding, relu=False, name="b")
+
+    def build(self, input_shape):
+        self.a.build(input_shape)
+        self.b.build(_channels(self.filters))
 
     def call(self, x):
         return x + self.b(self.a(x))
@@ -85,13 +105,18 @@ class UpINReLU(keras.layers.Layer):
         super().__init__(**kwargs)
         if mode not in UPSAMPLE_MODES:
             raise ValueError(f"upsample must be one of {', '.join(UPSAMPLE_MODES)}, not {mode!r}")
-        self.mode = mode
+        self.mode, self.filters = mode, filters
         if mode == "deconv":
             self.deconv = fa_layers.Conv2DTranspose(filters, 3, 2, padding="same", name="deconv")
         else:
             self.pad = Pad(1, padding)
             self.conv = fa_layers.Conv2D(filters, 3, padding="valid", name="conv")
         self.norm = InstanceNorm(name="norm")
+
+    def build(self, input_shape):
+        conv = self.deconv if self.mode == "deconv" else self.conv
+        conv.build(_channels(input_shape))
+        self.norm.build(_channels(self.filters))
 
     def call(self, x):
         if self.mode == "deconv":
@@ -151,6 +176,13 @@ class PAGANGenerator(keras.Model):
         self.out_pad = Pad(4, padding)
         self.out_conv = fa_layers.Conv2D(3, 9, padding="valid", name="conv_out",
                                          kernel_initializer="zeros" if self.residual else "glorot_uniform")
+
+    def build(self, input_shape):
+        shape = input_shape
+        for layer in self.down + self.blocks + self.up:
+            layer.build(shape)
+            shape = _channels(layer.filters)
+        self.out_conv.build(shape)
 
     def _last_conv(self, x):
         for layer in self.down + self.blocks + self.up:

@@ -26,6 +26,7 @@ from face_aging.training.loop import TrainingError
 SCALARS = ("L_D", "L_G", "L_G_age", "L_ide", "L_pix", "L_chroma", "D_old", "D_generated", "D_young", "pixel_on")
 SHOWN = (("D", "L_D"), ("G", "L_G"), ("age", "L_G_age"), ("ide", "L_ide"), ("pix", "L_pix"), ("chroma", "L_chroma"))
 ESTIMATOR_SCALARS, ESTIMATOR_SHOWN = ("L_est", "est_age"), (("est", "est_age"),)   # with L_est on
+FINE_SCALARS, FINE_SHOWN = ("L_fine",), (("fine", "L_fine"),)                       # with L_fine on
 NUM_VIS = 8
 
 
@@ -190,14 +191,15 @@ class PAGANJob(loop.Job):
 
     def write_summaries(self, writer, step, terms):
         with writer.as_default(step=step):
-            for name in SCALARS + ESTIMATOR_SCALARS:
+            for name in SCALARS + FINE_SCALARS + ESTIMATOR_SCALARS:
                 if name in terms:
                     tf.summary.scalar(name, terms[name])
             tf.summary.scalar("learning_rate", self.model.learning_rate)
 
     def status(self, step, values):
         return (f"[cluster {self.options.config.target_cluster}]", step, self.total,
-                {label: values[name] for label, name in SHOWN + ESTIMATOR_SHOWN if name in values})
+                {label: values[name] for label, name in SHOWN + FINE_SHOWN + ESTIMATOR_SHOWN
+                 if name in values})
 
     def after_step(self, step, writer, progress):
         if step % self.options.sample_every == 0 or step == self.total:
