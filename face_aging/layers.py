@@ -274,3 +274,13 @@ def conv_stages(image_size, width, prefix, max_factor=8):
         size = (size + 1) // 2
         channels = min(channels * 2, max_factor * int(width))
     return blocks
+
+
+def build_conv_stages(blocks, channels):
+    """Create conv_stages' weights for inputs of `channels` channels, from the channel counts alone (Keras would
+    otherwise run each parent's call symbolically to build them); returns the last stage's channels."""
+    for conv, bn in blocks:
+        conv.build((None, None, None, channels))
+        channels = conv.filters
+        bn.build((None, None, None, channels))
+    return channels

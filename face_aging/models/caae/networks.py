@@ -73,6 +73,15 @@ class Encoder(keras.Model):
         self.flatten = keras.layers.Flatten()
         self.fc = keras.layers.Dense(z_dim, kernel_initializer=_dense_init(), name="E_fc")
 
+    def build(self, images_shape):
+        # From the channel counts, not by running call symbolically (Keras's default: most of a test run's start).
+        channels = images_shape[-1]
+        for conv in self.convs:
+            conv.build((None, None, None, channels))
+            channels = conv.filters
+        side = self.image_size // 2 ** len(self.convs)
+        self.fc.build((None, side * side * channels))
+
     def call(self, images):
         x = images
         for conv in self.convs:
@@ -112,6 +121,13 @@ class Generator(keras.Model):
         self.to_rgb = layers.Conv2DTranspose(3, KERNEL_SIZE, strides=1, padding="same",
                                              kernel_initializer=_dense_init(), name=f"G_deconv{n + 1}")
         layers.track_layers(self, self.deconvs)
+
+    def build(self, z_shape, age_shape=None, gender_shape=None):
+        self.fc.build((None, 3 * z_shape[-1]))            # z, then the age and gender labels tiled to z's length
+        channels = self.channels
+        for deconv in self.deconvs + [self.to_rgb]:
+            deconv.build((None, None, None, channels))
+            channels = deconv.filters
 
     def call(self, z, age, gender):
         x = self.fc(tile_labels(z, age, gender))
@@ -195,8 +211,8 @@ def build_encoder_generator(image_size=128, z_dim=50, enc_channels=64, gen_chann
     """E and G, built (weights created) for the given image size."""
     encoder = Encoder(image_size, z_dim, enc_channels, name="encoder")
     generator = Generator(image_size, z_dim, gen_channels, name="generator")
-    z = encoder(tf.zeros([1, image_size, image_size, 3]))
-    generator(z, tf.zeros([1, NUM_AGE_GROUPS]), tf.zeros([1, NUM_GENDERS]))
+    encoder.build((None, image_size, image_size, 3))
+    generator.build((None, z_dim), (None, NUM_AGE_GROUPS), (None, NUM_GENDERS))
     return encoder, generator
 
 

@@ -30,6 +30,11 @@ class AgeGenderEstimator(keras.Model):
         self.gender_head = keras.layers.Dense(1, name="est_gender")
         self.age_head = keras.layers.Dense(MAX_YEARS + 1, name="est_age")
 
+    def build(self, images_shape):
+        channels = layers.build_conv_stages(self.blocks, images_shape[-1])
+        self.gender_head.build((None, channels))
+        self.age_head.build((None, channels))
+
     def stages(self, images, count=None, training=False):
         """The output of each of the first `count` convolutions (None: all), after batch norm and ReLU; PAGAN's
         `--age_classifier estimator` reads them as phi_age's features (pagan/estimator_judge.py)."""
@@ -47,7 +52,7 @@ class AgeGenderEstimator(keras.Model):
 
 def build(image_size=64, width=32):
     model = AgeGenderEstimator(image_size, width, name="estimator")
-    model(tf.zeros([1, image_size, image_size, 3]))
+    model.build((None, image_size, image_size, 3))
     return model
 
 

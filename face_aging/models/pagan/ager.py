@@ -25,6 +25,22 @@ DEFAULT_AGES = (35, 45, 60)
 CAAE_GROUP_OF_CLUSTER = {1: 5, 2: 6, 3: 8}
 
 
+class TracedAfter:
+    """fn(x) for faces [N, S, S, 3]: eagerly for its first `eager_calls` calls, then through one trace (any batch
+    size: one trace, not one per size). Called eagerly, Keras's per-layer overhead is most of a small batch's time
+    (75 ms a face against 15), so the page and videos, which call a generator for every request or frame, want the
+    trace; but tracing costs 0.3 s a generator, and test mode calls each generator once per run (all its faces at
+    once), where the trace was a third of a 10-face run's start (BENCHMARKS.md)."""
+
+    def __init__(self, fn, size, eager_calls=2):
+        self.fn, self.eager_calls, self.calls = fn, eager_calls, 0
+        self.traced = tf.function(fn, input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
+
+    def __call__(self, x):
+        self.calls += 1
+        return self.fn(x) if self.calls <= self.eager_calls else self.traced(x)
+
+
 class PAGANAger(Ager):
     name = "PAGAN"
     key = "pagan"
@@ -37,11 +53,8 @@ class PAGANAger(Ager):
         self.size = max(config.image_size for _, config, _ in generators.values())
         self.trained = sorted(generators)
         self.default_ages = tuple(a for a in DEFAULT_AGES if int(L.age_to_cluster(a)) in [0] + self.trained)
-        # Traced once per generator: called eagerly, Keras's per-layer overhead is most of a small batch's time.
-        # Any batch size (--model combined runs its children apart from the rest): one trace, not one per size.
-        self.traced = {k: tf.function(lambda x, g=generator: g(x, training=False), input_signature=[
-            tf.TensorSpec([None, config.image_size, config.image_size, 3], tf.float32)])
-            for k, (generator, config, _) in generators.items()}
+        self.run_generator = {k: TracedAfter(lambda x, g=generator: g(x, training=False), config.image_size)
+                       for k, (generator, config, _) in generators.items()}
         self.comparison = ("caae", {t: CAAE_GROUP_OF_CLUSTER[k] for t, k in enumerate(self.trained)})
         self._last = (None, {})
 
@@ -80,7 +93,7 @@ class PAGANAger(Ager):
             _, config, _ = self.generators[k]
             inputs = faces if config.image_size == self.size else tf.image.resize(
                 faces, [config.image_size] * 2, antialias=True).numpy()
-            aged = np.concatenate([self.traced[k](tf.constant(inputs[i:i + BATCH], tf.float32)).numpy()
+            aged = np.concatenate([self.run_generator[k](tf.constant(inputs[i:i + BATCH], tf.float32)).numpy()
                                    for i in range(0, len(faces), BATCH)])
             if config.image_size != self.size:
                 aged = tf.image.resize(aged, [self.size] * 2).numpy()
