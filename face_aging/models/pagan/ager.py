@@ -54,7 +54,7 @@ class PAGANAger(Ager):
         self.trained = sorted(generators)
         self.default_ages = tuple(a for a in DEFAULT_AGES if int(L.age_to_cluster(a)) in [0] + self.trained)
         self.run_generator = {k: TracedAfter(lambda x, g=generator: g(x, training=False), config.image_size)
-                       for k, (generator, config, _) in generators.items()}
+                              for k, (generator, config, _) in generators.items()}
         self.comparison = ("caae", {t: CAAE_GROUP_OF_CLUSTER[k] for t, k in enumerate(self.trained)})
         self._last = (None, {})
 

@@ -29,7 +29,7 @@ texture after 200 iterations); in 0-255 units it is ~2,000 at the start, and fal
 import tensorflow as tf
 
 from face_aging import colour
-from face_aging.models.caae.residual import smooth
+from face_aging.models.pagan.networks import coarse_part
 
 
 def d_loss(d_old, d_generated, d_young):
@@ -73,7 +73,7 @@ def fine_loss(young, generated, scale=127.5, sigma=FINE_SIGMA):
     up by an age estimator, G learns streaks and scratches it reads as age, and they cost likeness; folds, shading and
     greying are coarse, and cost nothing here (docs/pagan_recipe.md, "The fine part of the change")."""
     change = (generated - young) * scale
-    return tf.reduce_mean(tf.square(change - tf.cast(smooth(change, sigma, truncate=4.0), change.dtype)))
+    return tf.reduce_mean(tf.square(change - coarse_part(change, sigma)))
 
 
 def estimator_age_loss(estimated_age, target):

@@ -126,6 +126,12 @@ class UpINReLU(keras.layers.Layer):
         return tf.nn.relu(self.norm(x))
 
 
+def coarse_part(change, sigma):
+    """The change blurred by a Gaussian of `sigma` px with scipy's kernel (truncated at 4 sigma, the one the split was
+    chosen with; docs/pagan_recipe.md); the fine part is the change less it. The change split and L_fine use it."""
+    return tf.cast(smooth(change, sigma, truncate=4.0), change.dtype)
+
+
 def parse_change_split(text):
     """"SIGMA,LOW,HIGH" -> (sigma, low, high) floats, or None for ""; ValueError saying what is wrong."""
     if not text:
@@ -190,9 +196,7 @@ class PAGANGenerator(keras.Model):
         change = self.out_conv(self.out_pad(x))
         if self.split:
             sigma, low, high = self.split
-            # scipy's kernel (truncated at 4 sigma): the one the split was chosen with (docs/pagan_recipe.md)
-            coarse = tf.cast(smooth(change, sigma, truncate=4.0), change.dtype)
-            change = high * change + (low - high) * coarse
+            change = high * change + (low - high) * coarse_part(change, sigma)
         return change
 
     def call(self, x, training=False):
