@@ -5,6 +5,7 @@ page logic with the bundled model and with PAGAN; the flags; and a real browser 
 The photo is made here: a synthetic face MTCNN finds (tests/test_faces.py), placed in a larger picture stored on its
 side with an EXIF orientation tag, as phones store photos."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -99,6 +100,16 @@ def test_the_server_listens_on_loopback_and_names_its_model(served):
         config = response.read().decode()
     # The run directory's checkpoint and its step, as test mode prints them.
     assert os.path.join(savedir, "checkpoint", "model-") in config and "(step 0)" in config
+
+
+def test_the_pasted_photos_and_clips_are_shown_whole(served):
+    """Gradio's galleries crop each image to fill its cell unless told otherwise: a wide photo's aged face was cut
+    out of view in Chromium. Every gallery of the page (pasted photos, aged clips) must show its images whole."""
+    with urllib.request.urlopen(served[0].url + "config", timeout=30) as response:
+        components = json.loads(response.read().decode())["components"]
+    galleries = {c["props"].get("label"): c["props"].get("object_fit") for c in components if c["type"] == "gallery"}
+    assert "The photo with the aged face" in galleries         # (the clips' gallery only with the video extra)
+    assert set(galleries.values()) == {"contain"}, galleries
 
 
 def test_a_photo_is_aged_through_the_http_api(client, photo, served):

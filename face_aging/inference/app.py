@@ -375,7 +375,10 @@ def build_page(page, sweep=CACHE_SWEEP):
                                        height=200, elem_classes="face")
                     strip = gr.Image(label="Aged faces (input first)", type="filepath", interactive=False,
                                      height=200, elem_classes="face")
-                    pasted = gr.Gallery(label="The photo with the aged face", columns=2, height=420)
+                    # "contain": Gradio's default crops each photo to fill its cell, which cut a wide photo's aged
+                    # face out of view (seen in Chromium: two faces side by side, the left one aged, not shown).
+                    pasted = gr.Gallery(label="The photo with the aged face", columns=2, height=420,
+                                        object_fit="contain")
                     downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
         with gr.Tab("Video"):
             build_video_tab(page, one_at_a_time)
