@@ -9,6 +9,7 @@ from face_aging.training import distribute, precision
 from face_aging.models.caae import losses
 from face_aging.models.caae.config import CAAEConfig
 from face_aging.models.caae.residual import own_groups, residual_change, residual_progression
+from face_aging.models.tracing import traced_after
 from face_aging.models.caae.networks import (NUM_AGE_GROUPS, NUM_GENDERS, DiscriminatorAge, build_encoder_generator,
                                       build_networks)
 from face_aging.data import labels as L
@@ -37,7 +38,7 @@ class AgingModel:
         """G(E(x), l): each face rebuilt at the given labels."""
         return self.generator(self.encoder(images, training=False), ages, genders, training=False)
 
-    @tf.function(reduce_retracing=True)
+    @traced_after(reduce_retracing=True)
     def _decode_groups(self, z, genders):
         n = tf.shape(z)[0]
         ages = tf.repeat(tf.constant(plus_minus_one_hot(np.arange(NUM_AGE_GROUPS), NUM_AGE_GROUPS)), n, axis=0)
@@ -57,7 +58,7 @@ class AgingModel:
             progression = residual_progression(images, progression, residual, own_groups)
         return progression.numpy()
 
-    @tf.function(reduce_retracing=True)
+    @traced_after(reduce_retracing=True)
     def _decode_labels(self, z, age_labels, genders):
         """G(z, l) for every face and every age label [A, 10]: [A, N, S, S, 3]."""
         n, count = tf.shape(z)[0], tf.shape(age_labels)[0]
@@ -65,13 +66,14 @@ class AgingModel:
                                tf.tile(genders, [count, 1]), training=False)
         return tf.reshape(faces, tf.concat([[count, n], tf.shape(faces)[1:]], 0))
 
-    # E and G traced for age_faces: called eagerly, Keras's per-layer overhead was three quarters of a face's time
-    # (a video ages one face per frame: 95 -> 45 ms at 64 px).
-    @tf.function(reduce_retracing=True)
+    # E and G traced for age_faces from their third call: called eagerly, Keras's per-layer overhead was three
+    # quarters of a face's time (a video ages one face per frame: 95 -> 45 ms at 64 px); test mode calls each once or
+    # twice a run, where tracing cost more than it saved (face_aging/models/tracing.py).
+    @traced_after(reduce_retracing=True)
     def _encode(self, images):
         return self.encoder(images, training=False)
 
-    @tf.function(reduce_retracing=True)
+    @traced_after(reduce_retracing=True)
     def _generate(self, z, ages, genders):
         return self.generator(z, ages, genders, training=False)
 

@@ -15,6 +15,7 @@ from face_aging.models.caae.model import checkpoint_value
 from face_aging.data import labels as L
 from face_aging.models.ager import Ager, EvalOutputs, eval_targets
 from face_aging.models.pagan import infer
+from face_aging.models.tracing import TracedAfter
 
 ROWS_PER_PAGE = 20           # overview.png: faces (rows) per sheet
 BATCH = 16                   # faces a generator takes at once
@@ -23,22 +24,6 @@ DEFAULT_AGES = (35, 45, 60)
 # PAGAN's --eval beside the bundled CAAE: the CAAE age group holding each cluster's span (31-40, 41-50); for 51+,
 # 61-70, which holds the median age (61) of UTKFace's 51+ faces.
 CAAE_GROUP_OF_CLUSTER = {1: 5, 2: 6, 3: 8}
-
-
-class TracedAfter:
-    """fn(x) for faces [N, S, S, 3]: eagerly for its first `eager_calls` calls, then through one trace (any batch
-    size: one trace, not one per size). Called eagerly, Keras's per-layer overhead is most of a small batch's time
-    (75 ms a face against 15), so the page and videos, which call a generator for every request or frame, want the
-    trace; but tracing costs 0.3 s a generator, and test mode calls each generator once per run (all its faces at
-    once), where the trace was a third of a 10-face run's start (BENCHMARKS.md)."""
-
-    def __init__(self, fn, size, eager_calls=2):
-        self.fn, self.eager_calls, self.calls = fn, eager_calls, 0
-        self.traced = tf.function(fn, input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
-
-    def __call__(self, x):
-        self.calls += 1
-        return self.fn(x) if self.calls <= self.eager_calls else self.traced(x)
 
 
 class PAGANAger(Ager):
@@ -53,7 +38,9 @@ class PAGANAger(Ager):
         self.size = max(config.image_size for _, config, _ in generators.values())
         self.trained = sorted(generators)
         self.default_ages = tuple(a for a in DEFAULT_AGES if int(L.age_to_cluster(a)) in [0] + self.trained)
-        self.run_generator = {k: TracedAfter(lambda x, g=generator: g(x, training=False), config.image_size)
+        # Eager for a generator's first calls, then one trace for any batch size (test mode calls each once a run).
+        self.run_generator = {k: TracedAfter(lambda x, g=generator: g(x, training=False), input_signature=[
+                                  tf.TensorSpec([None, config.image_size, config.image_size, 3], tf.float32)])
                               for k, (generator, config, _) in generators.items()}
         self.comparison = ("caae", {t: CAAE_GROUP_OF_CLUSTER[k] for t, k in enumerate(self.trained)})
         self._last = (None, {})
