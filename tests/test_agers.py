@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from helpers import PAGAN_ARCH
 from face_aging.inference.agers import load_ager
@@ -176,3 +177,31 @@ def test_each_face_at_its_own_ages_is_the_batch_at_those_ages(model, lively_run,
     alone = ager.age(x[2:], genders[2:], own[2:], [41, 62, 70])
     assert each[2].shape == (3, 32, 32, 3) and not np.allclose(each[2][0], each[2][2], atol=1e-3)
     np.testing.assert_allclose(each[2], alone[:, 0], atol=1e-4)
+
+
+def test_pagan_says_what_it_does_not_do(lively_run, tmp_path, capsys):
+    """PAGAN only ages, and paints an adult's folds over a child's face: the console and the page say so, naming
+    --model combined, rather than leave the user to take an unchanged or smeared face for a fault."""
+    from face_aging.inference.combined import PAGAN_MIN_AGE
+    from face_aging.inference.testmode import TestOptions, run_test
+    savedir = str(tmp_path / "run")
+    write_pagan(savedir, (1, 2, 3))
+    ager = load_ager("pagan", savedir)
+    assert ager.caveats([20.0, 35.0], [40, 60]) == []
+    one = ager.caveats([38.0], [35, 50, 65])
+    assert one == ["PAGAN only ages: at 35 years, not above the face's age now (38), the face is left as it is; "
+                   "--model combined also makes faces younger."]
+    child = ager.caveats([PAGAN_MIN_AGE - 8.0], [40])
+    assert len(child) == 1 and child[0].startswith(f"This face is {PAGAN_MIN_AGE - 8:.0f} years old: PAGAN saw few")
+    assert ager.caveats([np.nan], [20]) == []                                  # nothing known, nothing said
+    assert load_ager("caae", lively_run[0]).caveats([5.0, 60.0], [30]) == []   # the CAAE makes faces younger
+    # Test mode: the count of such faces, once, after the faces' own lines.
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for name in ("5_0_0_20170101000000001.jpg", "40_1_0_20170101000000002.jpg", "22_1_0_20170101000000003.jpg"):
+        Image.fromarray(np.random.default_rng(len(name)).integers(0, 255, (32, 32, 3), np.uint8)).save(folder / name)
+    run_test(TestOptions(testdir=str(folder), savedir=savedir, model="pagan", ages=(30, 60), align="off"))
+    printed = capsys.readouterr().out
+    assert ("PAGAN only ages: 1 of 3 faces were asked for ages not above their age now (test/faces.json) and are "
+            "left as they are there") in printed
+    assert f"1 of 3 faces are under {PAGAN_MIN_AGE} years old: PAGAN saw few children" in printed

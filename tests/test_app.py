@@ -472,6 +472,11 @@ def test_pagan_offers_its_trained_clusters_and_ages_through_them(tmp_path, photo
     from face_aging.models.pagan.infer import gif_years
     assert len(gif_frames(results.gif)) == len(gif_years(20, [1, 3])) > 5     # from its age now to 51+'s rise
     assert read(results.photos[0][1]).shape == photo[1].shape
+    assert list(results.caveats) == []                                        # older than 20 at every age asked
+    # Asked for an age not above its age now, the face is left as it is there, and the page says so.
+    results = page.age(photo[0], 1, [30, 60], None, "40")
+    assert [line.split(":")[0] for line in results.caveats] == ["PAGAN only ages"]
+    assert "at 30 years, not above the face's age now (40)" in results.caveats[0]
     with pytest.raises(TestModeError, match="cluster 2"):
         page.age(photo[0], 1, [45], None, None)
 

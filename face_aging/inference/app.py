@@ -164,6 +164,7 @@ class Results:
     face: int = 1                 # the face aged (1-based)
     gender: str = None            # the gender it was aged as (CAAE)
     looks_note: str = ""          # where an aged face does not look its age (inference/looks.py), else ""
+    caveats: list = ()            # what the model does not do for this face at these ages (Ager.caveats)
 
 
 def age_photo(path, ager, found, face_number, ages, gender, input_age, out_dir):
@@ -202,7 +203,7 @@ def age_photo(path, ager, found, face_number, ages, gender, input_age, out_dir):
     files = [aligned, strip, gif] + [p for _, p in faces] + [p for _, p in photos]
     side = crop.crop.shape[0] if crop.full is None else crop.full.shape[0]
     return Results(aligned=aligned, strip=strip, gif=gif, faces=faces, side=side, photos=photos, files=files,
-                   face=face_number, gender=gender, looks_note=looks_said)
+                   face=face_number, gender=gender, looks_note=looks_said, caveats=ager.caveats([own], ages))
 
 
 # --- The page --------------------------------------------------------------------------------------------------------
@@ -336,7 +337,8 @@ def build_page(page, sweep=CACHE_SWEEP):
                    f"resolution ({results.side}x{results.side})."
                    + (f" Aged as {results.gender}." if ager.takes_gender else "")
                    + (f" {results.looks_note[0].upper()}{results.looks_note[1:]} (the bundled age estimator's "
-                      f"reading)." if results.looks_note else ""))
+                      f"reading)." if results.looks_note else "")
+                   + "".join(f" {line}" for line in results.caveats))
         gallery = [(p, _age_label(a)) for a, p in results.photos]
         return results.aligned, results.strip, results.gif, gallery, results.files, summary
 

@@ -344,6 +344,8 @@ def run_test(options, ager=None):
     if estimator is not None and len(infos):
         write_faces_json(infos, test_dir)
         looks.say([printable(name) for name in names], [info.outputs for info in infos])
+    for line in ager.caveats(own, asked) if len(faces) else ():
+        print(f"\t{line}")
     if pasted:
         written += paste_back_photos(crops, aged, pasted, test_dir, ager.size)
     extras = outputs_said(options.target_age, ages, options.gif, pasted)

@@ -95,6 +95,11 @@ class Ager:
     def check_ages(self, ages):
         """AgerError naming what to do if any of `ages` (years) cannot be made; nothing otherwise."""
 
+    def caveats(self, own_ages, ages):
+        """Sentences for the console and the page: what the model does not do for these faces (ages now, NaN where
+        unknown) at these ages (years), which a user would otherwise take for a fault. None by default."""
+        return []
+
     def age(self, faces, genders, own_ages, ages):
         """float32 [A, N, S, S, 3] in [-1, 1]: every face at every age of `ages` (years)."""
         raise NotImplementedError

@@ -17,6 +17,13 @@ from face_aging.models.ager import Ager, EvalOutputs, eval_targets
 from face_aging.models.pagan import infer
 from face_aging.models.tracing import TracedAfter
 
+def combined_min_age():
+    """The youngest face --model combined gives PAGAN as it is (inference/combined.py); imported late, as combined
+    imports this module."""
+    from face_aging.inference.combined import PAGAN_MIN_AGE
+    return PAGAN_MIN_AGE
+
+
 ROWS_PER_PAGE = 20           # overview.png: faces (rows) per sheet
 BATCH = 16                   # faces a generator takes at once
 # The page's first ages, in years: the three clusters'.
@@ -103,6 +110,29 @@ class PAGANAger(Ager):
         return [np.stack([infer.face_at_years(by_cluster, i, own_ages[i], age, self.trained) for age in ages]
                          ).astype(np.float32).reshape((len(ages),) + tuple(faces.shape[1:]))
                 for i, ages in enumerate(ages_per_face)]
+
+    def caveats(self, own_ages, ages):
+        own = np.asarray(own_ages, np.float64)
+        known = np.isfinite(own)
+        one = len(own) == 1
+        lines = []
+        if len(ages) and known.any():
+            # PAGAN only ages: at or below a face's own age the output is the input (age_each).
+            kept = [i for i in np.flatnonzero(known) if min(ages) <= own[i]]
+            if kept:
+                what = (f"at {', '.join(str(a) for a in sorted(ages) if a <= own[0])} years, not above the face's "
+                        f"age now ({own[0]:.0f}), the face is left as it is" if one else
+                        f"{len(kept)} of {len(own)} faces were asked for ages not above their age now "
+                        f"(test/faces.json) and are left as they are there")
+                lines.append(f"PAGAN only ages: {what}; --model combined also makes faces younger.")
+        children = int(np.sum(own[known] < combined_min_age()))
+        if children:
+            who = (f"this face is {own[0]:.0f} years old" if one else
+                   f"{children} of {len(own)} faces are under {combined_min_age()} years old")
+            lines.append(f"{who[0].upper()}{who[1:]}: PAGAN saw few children in training and paints an adult's "
+                         f"folds and shading over a child's face; --model combined first makes a child a young adult "
+                         f"(docs/photos.md).")
+        return lines
 
     def own_ages(self, faces, genders):
         """PAGAN cannot read an age: a face nothing dates starts in the middle of its input cluster."""
