@@ -26,11 +26,12 @@ from face_aging.inference.fullres import carry_change
 from face_aging.models.ager import GIF_YEARS, Ager, AgerError, eval_targets
 from face_aging.data import labels as L
 from face_aging.models.estimator.network import age_reader
+from face_aging.models.pagan import infer as pagan_infer
 
 
-# Children (of 12 and under) are not given to PAGAN as they are: it saw few of them in training, and gives a baby
-# adult folds on a grey smear and a ghost moustache (docs/photos.md). The CAAE ages them, cleanly but little ...
-PAGAN_MIN_AGE = 13
+# Children (of 12 and under) are not given to PAGAN as they are (pagan.infer.MIN_INPUT_AGE). The CAAE ages them,
+# cleanly but little ...
+PAGAN_MIN_AGE = pagan_infer.MIN_INPUT_AGE
 # ... so past CHAIN_AGE years a child is first made a young adult of CHAIN_AGE by the CAAE, and PAGAN ages that face on
 # as a face of CHAIN_AGE: the guarded CAAE alone left children near 22 years at every older age (held-out test faces:
 # age error over 21-70 11.7 -> 10.2 years; docs/photos.md). None: children stay with the CAAE at every age.

@@ -17,13 +17,6 @@ from face_aging.models.ager import Ager, EvalOutputs, eval_targets
 from face_aging.models.pagan import infer
 from face_aging.models.tracing import TracedAfter
 
-def combined_min_age():
-    """The youngest face --model combined gives PAGAN as it is (inference/combined.py); imported late, as combined
-    imports this module."""
-    from face_aging.inference.combined import PAGAN_MIN_AGE
-    return PAGAN_MIN_AGE
-
-
 ROWS_PER_PAGE = 20           # overview.png: faces (rows) per sheet
 BATCH = 16                   # faces a generator takes at once
 # The page's first ages, in years: the three clusters'.
@@ -125,10 +118,10 @@ class PAGANAger(Ager):
                         f"{len(kept)} of {len(own)} faces were asked for ages not above their age now "
                         f"(test/faces.json) and are left as they are there")
                 lines.append(f"PAGAN only ages: {what}; --model combined also makes faces younger.")
-        children = int(np.sum(own[known] < combined_min_age()))
+        children = int(np.sum(own[known] < infer.MIN_INPUT_AGE))
         if children:
             who = (f"this face is {own[0]:.0f} years old" if one else
-                   f"{children} of {len(own)} faces are under {combined_min_age()} years old")
+                   f"{children} of {len(own)} faces are under {infer.MIN_INPUT_AGE} years old")
             lines.append(f"{who[0].upper()}{who[1:]}: PAGAN saw few children in training and paints an adult's "
                          f"folds and shading over a child's face; --model combined first makes a child a young adult "
                          f"(docs/photos.md).")

@@ -77,6 +77,9 @@ AGING_RISE = {1: 9.2, 2: 20.4, 3: 33.8}
 MAX_WEIGHT = 1.25
 # Where a face of unknown age (no name, no flag, no estimator) starts: the middle of the generators' input cluster.
 UNKNOWN_INPUT_AGE = 25.0
+# The youngest face PAGAN ages well: it saw few children in training, and gives a baby adult folds on a grey smear and
+# a ghost moustache (docs/photos.md). --model combined gives it no younger face as it is; --model pagan says so.
+MIN_INPUT_AGE = 13
 
 
 def _curve(own, trained):
